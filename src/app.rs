@@ -1,0 +1,69 @@
+//! Assembles the service: state, routes, middleware, and the server loop.
+
+use std::{future::Future, sync::Arc};
+
+use poem::{
+    Endpoint, EndpointExt, Route, Server,
+    listener::{Acceptor, TcpAcceptor},
+    middleware::{NormalizePath, RequestId, TrailingSlash},
+};
+use sqlx::MySqlPool;
+
+use crate::{config::Config, http};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: MySqlPool,
+    pub config: Arc<Config>,
+}
+
+pub fn build_app(state: AppState) -> impl Endpoint {
+    let api = http::api_service();
+    let max_body = state.config.max_body_bytes;
+    Route::new()
+        .at("/api/openapi.json", api.spec_endpoint())
+        .nest("/api/docs", api.swagger_ui())
+        .nest("/api", api)
+        .data(state)
+        // poem-openapi drops trailing slashes from operation paths; OpenEMR-style clients send them.
+        .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(move |ep, req| http::middleware::limit_body(ep, req, max_body))
+        .around(http::middleware::access_log)
+        .around(http::problem::problem_boundary)
+        .with(RequestId::default())
+}
+
+/// Serves on an already-bound acceptor until `shutdown` resolves, then lets in-flight requests
+/// finish within the configured grace period.
+pub async fn launch(
+    acceptor: TcpAcceptor,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let grace = state.config.shutdown_grace;
+    let addr = acceptor.local_addr();
+    tracing::info!(addr = ?addr.first(), "serving; explorer at /api/docs/");
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(build_app(state), shutdown, Some(grace))
+        .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

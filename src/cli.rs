@@ -1,0 +1,141 @@
+//! The command line: `serve`, `migrate`, `check`, `openapi`.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand};
+use poem::listener::{Listener, TcpListener};
+
+use crate::{
+    app::{self, AppState},
+    config::Config,
+    http, service,
+    storage::{self, mmt::migrations},
+    telemetry,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mmt-sidecar",
+    version,
+    about = "Companion service beside OpenEMR, on OpenEMR's own database"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the HTTP API (explorer at /api/docs/, spec at /api/openapi.json).
+    Serve {
+        /// Apply pending mmt_ migrations before serving.
+        #[arg(long, env = "MMT_AUTO_MIGRATE")]
+        migrate: bool,
+    },
+    /// Apply the sidecar's own mmt_ migrations; safe to run again and from several replicas at once.
+    Migrate,
+    /// Verify connectivity, the OpenEMR version, every OpenEMR table and column the sidecar uses, and the migration state.
+    Check,
+    /// Print the OpenAPI spec.
+    Openapi {
+        /// YAML instead of JSON.
+        #[arg(long)]
+        yaml: bool,
+    },
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    if let Command::Openapi { yaml } = cli.command {
+        let api = http::api_service();
+        println!("{}", if yaml { api.spec_yaml() } else { api.spec() });
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("mmt-sidecar: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let options = match config.connect_options() {
+        Ok(options) => options,
+        Err(err) => {
+            eprintln!("mmt-sidecar: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let pool = storage::lazy_pool(options);
+    let state = AppState { pool, config: Arc::new(config) };
+    match cli.command {
+        Command::Serve { migrate } => serve(state, migrate).await,
+        Command::Migrate => migrate(&state).await,
+        Command::Check => check(&state).await,
+        Command::Openapi { .. } => unreachable!("handled above"),
+    }
+}
+
+async fn serve(state: AppState, migrate_first: bool) -> ExitCode {
+    if migrate_first && migrate(&state).await != ExitCode::SUCCESS {
+        return ExitCode::FAILURE;
+    }
+    let addr = state.config.listen_addr;
+    let acceptor = match TcpListener::bind(addr).into_acceptor().await {
+        Ok(acceptor) => acceptor,
+        Err(err) => {
+            eprintln!("mmt-sidecar: cannot listen on {addr}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app::launch(acceptor, state, app::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mmt-sidecar: server error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(state: &AppState) -> ExitCode {
+    match migrations::run(&state.pool).await {
+        Ok(()) => match migrations::state(&state.pool).await {
+            Ok(s) => {
+                println!("migrations: {}", s.summary());
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("mmt-sidecar: migrated, but could not read the state back: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(err) => {
+            eprintln!("mmt-sidecar: migration failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn check(state: &AppState) -> ExitCode {
+    let status = match service::status::check(&state.pool).await {
+        Ok(status) => status,
+        Err(err) => {
+            println!("database: FAILED ({err})");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("database: reachable");
+    match &status.openemr_version {
+        Some(v) => println!("openemr: {v}"),
+        None => println!("openemr: unknown"),
+    }
+    println!("migrations: {}", status.migrations.summary());
+    if status.problems.is_empty() {
+        println!("check: OK");
+        return ExitCode::SUCCESS;
+    }
+    println!("check: {} problem(s):", status.problems.len());
+    for problem in &status.problems {
+        println!("  - {problem}");
+    }
+    ExitCode::FAILURE
+}

@@ -1,0 +1,159 @@
+//! Configuration, read once from the environment at start-up. Every problem is reported at once.
+
+use std::{net::SocketAddr, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::mysql::MySqlConnectOptions;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone)]
+pub enum DatabaseConfig {
+    Url(SecretString),
+    Parts { host: String, port: u16, name: String, user: String, password: SecretString },
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub listen_addr: SocketAddr,
+    pub openemr_site: String,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup` so tests can supply an environment without mutating the process's.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        let mut errors = Vec::new();
+
+        let database = database_from(&get, &mut errors);
+        let listen_addr = parse_or(&get, "LISTEN_ADDR", "0.0.0.0:8001", &mut errors, |v| {
+            v.parse::<SocketAddr>().map_err(|_| "expected host:port, e.g. 0.0.0.0:8001".to_string())
+        });
+        let openemr_site = get("OPENEMR_SITE").unwrap_or_else(|| "default".into());
+        if !openemr_site.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            errors.push("OPENEMR_SITE: only letters, digits, '-' and '_' are allowed".into());
+        }
+        let log_format = parse_or(&get, "LOG_FORMAT", "json", &mut errors, |v| match v {
+            "json" => Ok(LogFormat::Json),
+            "pretty" => Ok(LogFormat::Pretty),
+            _ => Err("expected 'json' or 'pretty'".into()),
+        });
+        let max_body_bytes = parse_or(&get, "MMT_MAX_BODY_BYTES", "1048576", &mut errors, |v| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1024)
+                .ok_or_else(|| "expected a number of bytes, at least 1024".into())
+        });
+        let shutdown_grace = parse_or(&get, "MMT_SHUTDOWN_GRACE_SECS", "30", &mut errors, |v| {
+            v.parse::<u64>().map(Duration::from_secs).map_err(|_| "expected whole seconds".into())
+        });
+
+        match (database, listen_addr, log_format, max_body_bytes, shutdown_grace) {
+            (
+                Some(database),
+                Some(listen_addr),
+                Some(log_format),
+                Some(max_body_bytes),
+                Some(shutdown_grace),
+            ) if errors.is_empty() => {
+                Ok(Self { database, listen_addr, openemr_site, log_format, max_body_bytes, shutdown_grace })
+            }
+            _ => Err(ConfigError(errors)),
+        }
+    }
+
+    pub fn connect_options(&self) -> Result<MySqlConnectOptions, ConfigError> {
+        let options = match &self.database {
+            DatabaseConfig::Url(url) => url
+                .expose_secret()
+                .parse::<MySqlConnectOptions>()
+                .map_err(|_| ConfigError(vec!["DATABASE_URL: not a valid mysql:// URL".into()]))?,
+            DatabaseConfig::Parts { host, port, name, user, password } => MySqlConnectOptions::new()
+                .host(host)
+                .port(*port)
+                .database(name)
+                .username(user)
+                .password(password.expose_secret()),
+        };
+        // OpenEMR writes DATETIME columns in the server's local time, so the sidecar must not force UTC.
+        Ok(options.timezone(None))
+    }
+}
+
+fn database_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<DatabaseConfig> {
+    if let Some(url) = get("DATABASE_URL") {
+        if !url.starts_with("mysql://") && !url.starts_with("mariadb://") {
+            errors.push("DATABASE_URL: must start with mysql:// (the value is not shown)".into());
+            return None;
+        }
+        return Some(DatabaseConfig::Url(SecretString::from(url)));
+    }
+    let mut missing = |key: &str| {
+        let value = get(key);
+        if value.is_none() {
+            errors.push(format!("{key}: required (or set DATABASE_URL)"));
+        }
+        value
+    };
+    let (host, name, user, password) =
+        (missing("DB_HOST"), missing("DB_NAME"), missing("DB_USER"), missing("DB_PASSWORD"));
+    let port = match get("DB_PORT").map(|p| p.parse::<u16>()) {
+        None => Some(3306),
+        Some(Ok(p)) if p > 0 => Some(p),
+        Some(_) => {
+            errors.push("DB_PORT: expected a port number 1-65535".into());
+            None
+        }
+    };
+    Some(DatabaseConfig::Parts {
+        host: host?,
+        port: port?,
+        name: name?,
+        user: user?,
+        password: SecretString::from(password?),
+    })
+}
+
+fn parse_or<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: &str,
+    errors: &mut Vec<String>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    let raw = get(key).unwrap_or_else(|| default.to_string());
+    parse(raw.trim()).map_err(|why| errors.push(format!("{key}: {why}"))).ok()
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let database = match &self.database {
+            DatabaseConfig::Url(_) => "DATABASE_URL (hidden)".to_string(),
+            DatabaseConfig::Parts { host, port, name, user, .. } => format!("{user}@{host}:{port}/{name}"),
+        };
+        f.debug_struct("Config")
+            .field("database", &database)
+            .field("listen_addr", &self.listen_addr)
+            .field("openemr_site", &self.openemr_site)
+            .field("log_format", &self.log_format)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish()
+    }
+}

@@ -1,0 +1,5 @@
+//! Rules and states, free of HTTP and SQL.
+
+pub mod compatibility;
+pub mod migration_state;
+pub mod openemr_version;

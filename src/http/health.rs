@@ -1,0 +1,96 @@
+use poem::{http::StatusCode, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use crate::{app::AppState, http::ApiTags, service::status, storage::StorageError};
+
+#[derive(Object, Debug)]
+pub struct Health {
+    /// `ok` when the sidecar can serve requests, otherwise `unavailable`.
+    pub status: String,
+    pub database_reachable: bool,
+    /// The OpenEMR release read from the live `version` table.
+    #[oai(skip_serializing_if_is_none)]
+    pub openemr_version: Option<String>,
+    /// OpenEMR's `v_database` schema revision.
+    #[oai(skip_serializing_if_is_none)]
+    pub openemr_database_revision: Option<i64>,
+    /// State of the sidecar's own `mmt_` migrations.
+    #[oai(skip_serializing_if_is_none)]
+    pub migrations: Option<String>,
+    /// Every reason the sidecar is not healthy; empty when it is.
+    pub problems: Vec<String>,
+}
+
+/// A 503 is a problem document that also carries the health fields.
+#[derive(Object, Debug)]
+pub struct HealthProblem {
+    #[oai(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[oai(flatten)]
+    pub health: Health,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// The database is reachable, OpenEMR's version is supported and migrations are applied.
+    #[oai(status = 200)]
+    Healthy(Json<Health>),
+    /// Something the sidecar needs is missing; `detail` and `problems` say what.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<HealthProblem>),
+}
+
+pub struct HealthApi;
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Service health (no authentication).
+    ///
+    /// Reports database reachability, the OpenEMR version and the migration state. Load balancers
+    /// and orchestrators should route traffic only while this answers 200.
+    #[oai(path = "/health/", method = "get", operation_id = "health")]
+    async fn health(&self, state: Data<&AppState>) -> HealthResponse {
+        let health = match status::health(&state.pool).await {
+            Ok(s) => Health {
+                status: if s.problems.is_empty() { "ok" } else { "unavailable" }.into(),
+                database_reachable: true,
+                openemr_version: s.openemr_version.as_ref().map(ToString::to_string),
+                openemr_database_revision: s.openemr_version.as_ref().map(|v| v.database),
+                migrations: Some(s.migrations.summary()),
+                problems: s.problems,
+            },
+            Err(err) => unreachable_health(err),
+        };
+        if health.problems.is_empty() {
+            return HealthResponse::Healthy(Json(health));
+        }
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        HealthResponse::Unavailable(Json(HealthProblem {
+            problem_type: "urn:mmt-sidecar:problem:service-unavailable".into(),
+            title: status.canonical_reason().unwrap_or_default().into(),
+            status: status.as_u16(),
+            detail: health.problems.join("; "),
+            health,
+        }))
+    }
+}
+
+fn unreachable_health(err: StorageError) -> Health {
+    let reachable = !matches!(err, StorageError::Unavailable(_));
+    tracing::warn!(error = %err, "health check failed");
+    Health {
+        status: "unavailable".into(),
+        database_reachable: reachable,
+        openemr_version: None,
+        openemr_database_revision: None,
+        migrations: None,
+        problems: vec![if reachable {
+            format!("the database answered with an error: {err}")
+        } else {
+            err.to_string()
+        }],
+    }
+}

@@ -1,0 +1,87 @@
+//! Cross-cutting request handling: body size limit and the access log.
+
+use std::time::Instant;
+
+use poem::{Body, Endpoint, IntoResponse, Request, Response, error::ReadBodyError, http::StatusCode};
+
+use crate::http::problem::ApiError;
+
+/// Bodies over `max` are refused with 413 before any handler sees them. A declared length is
+/// checked up front; a chunked body is read up to the limit, since it has no length to check.
+pub async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem::Result<Response> {
+    let too_large = || {
+        poem::Error::from(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than the {max}-byte limit"),
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > max as u64 => return Err(too_large()),
+        Some(_) => {}
+        None if req.headers().contains_key(poem::http::header::TRANSFER_ENCODING) => {
+            let bytes = req.take_body().into_bytes_limit(max).await.map_err(|e| match e {
+                ReadBodyError::PayloadTooLarge => too_large(),
+                other => poem::Error::from_string(
+                    format!("could not read the request body: {other}"),
+                    StatusCode::BAD_REQUEST,
+                ),
+            })?;
+            req.set_body(Body::from(bytes));
+        }
+        None => {}
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// One line per request. The path is logged with numeric segments masked and without the query
+/// string, since both can identify a patient.
+pub async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let method = req.method().clone();
+    let path = mask_ids(req.uri().path());
+    let started = Instant::now();
+    let result = next.call(req).await.map(IntoResponse::into_response);
+    let status = match &result {
+        Ok(resp) => resp.status(),
+        Err(err) => err.status(),
+    };
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = status.as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    result
+}
+
+fn mask_ids(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            let looks_like_id = !segment.is_empty()
+                && (segment.bytes().all(|b| b.is_ascii_digit())
+                    || (segment.len() == 36 && segment.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')));
+            if looks_like_id { "{id}" } else { segment }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_ids;
+
+    #[test]
+    fn masks_numeric_and_uuid_segments_only() {
+        assert_eq!(mask_ids("/api/patients/42/encounters/"), "/api/patients/{id}/encounters/");
+        assert_eq!(
+            mask_ids("/api/transcriptions/0192f0c3-7c1e-7a55-9d33-2b8f6a0e4c11/"),
+            "/api/transcriptions/{id}/"
+        );
+        assert_eq!(mask_ids("/api/health/"), "/api/health/");
+    }
+}

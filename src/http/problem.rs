@@ -1,0 +1,179 @@
+//! RFC 9457 problem details: the one shape every error leaves the sidecar in.
+
+use poem::{
+    Endpoint, IntoResponse, Request, Response, http::StatusCode, middleware::ReqId, web::Json as PoemJson,
+};
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+tokio::task_local! {
+    static REQUEST_ID: Option<String>;
+}
+
+#[derive(Object, Debug, Clone, serde::Serialize)]
+pub struct FieldError {
+    /// The request field, e.g. `dob` or `segments[2].start_ms`.
+    pub field: String,
+    pub message: String,
+}
+
+/// An RFC 9457 problem.
+#[derive(Object, Debug, Clone, serde::Serialize)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, in words a client developer can act on.
+    pub detail: String,
+    /// Quote this id when reporting a problem; it is in the server's logs.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// One entry per invalid field, for validation problems.
+    #[oai(skip_serializing_if_is_empty)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            problem_type: format!("urn:mmt-sidecar:problem:{}", slug(status)),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            request_id: REQUEST_ID.try_with(Clone::clone).ok().flatten(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    fn into_poem_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        PoemJson(self).with_status(status).with_content_type(PROBLEM_JSON).into_response()
+    }
+}
+
+fn slug(status: StatusCode) -> String {
+    status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace([' ', '-'], "-")
+}
+
+/// Every error an operation can answer with; all of them are problem+json.
+#[derive(ApiResponse, Debug)]
+pub enum ApiError {
+    /// The request is malformed.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// No valid credentials were presented.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The caller's OpenEMR permissions do not allow this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The resource is not in a state that allows this.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The `If-Match` precondition failed.
+    #[oai(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(Json<Problem>),
+    /// The request body is too large.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The request is well-formed but invalid; `errors` names each field.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Too many attempts; see `Retry-After`.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// An unexpected server error.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The database or another dependency is unavailable.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self::from_problem(Problem::new(status, detail))
+    }
+
+    pub fn from_problem(problem: Problem) -> Self {
+        let json = Json(problem);
+        match json.0.status {
+            400 => Self::BadRequest(json),
+            401 => Self::Unauthorized(json),
+            403 => Self::Forbidden(json),
+            404 => Self::NotFound(json),
+            409 => Self::Conflict(json),
+            412 => Self::PreconditionFailed(json),
+            413 => Self::PayloadTooLarge(json),
+            422 => Self::Unprocessable(json),
+            503 => Self::Unavailable(json),
+            _ => Self::Internal(json),
+        }
+    }
+
+    pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::TooManyRequests(Json(Problem::new(StatusCode::TOO_MANY_REQUESTS, detail)), retry_after_secs)
+    }
+}
+
+/// Outermost error boundary: whatever failed below (unknown route, wrong method, unparsable JSON,
+/// an oversized body, a handler error) leaves as problem+json carrying the request id.
+pub async fn problem_boundary<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let request_id = req.data::<ReqId>().map(ToString::to_string);
+    REQUEST_ID
+        .scope(request_id, async move {
+            let response = match next.call(req).await {
+                Ok(output) => output.into_response(),
+                Err(err) => error_response(err),
+            };
+            Ok(ensure_problem(response))
+        })
+        .await
+}
+
+fn error_response(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let detail = if status.is_server_error() {
+        tracing::error!(error = %err, "request failed");
+        "an unexpected error occurred; quote the request id when reporting it".to_string()
+    } else if status == StatusCode::NOT_FOUND {
+        "no resource at this path; see /api/docs/ for the available operations".to_string()
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        "this path does not support the request's method; see /api/docs/".to_string()
+    } else {
+        err.to_string()
+    };
+    Problem::new(status, detail).into_poem_response()
+}
+
+fn ensure_problem(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response.content_type().is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let mut problem = Problem::new(status, status.canonical_reason().unwrap_or("error")).into_poem_response();
+    if let Some(retry) = response.headers().get("retry-after") {
+        problem.headers_mut().insert("retry-after", retry.clone());
+    }
+    problem
+}

@@ -1,0 +1,3 @@
+//! The sidecar's own `mmt_`-prefixed tables.
+
+pub mod migrations;

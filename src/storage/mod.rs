@@ -1,0 +1,44 @@
+//! SQL, and nothing else. `openemr` reads and writes OpenEMR's own tables exactly as OpenEMR does;
+//! `mmt` owns the sidecar's `mmt_`-prefixed tables.
+
+pub mod mmt;
+pub mod openemr;
+
+use std::time::Duration;
+
+use sqlx::{
+    MySqlPool,
+    mysql::{MySqlConnectOptions, MySqlPoolOptions},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("the database is unreachable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StorageError {
+    pub fn from_sqlx(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => Self::Unavailable(error.to_string()),
+            other => Self::Database(other),
+        }
+    }
+}
+
+/// A pool that connects lazily: the service starts, and reports 503, while the database is down,
+/// and recovers by itself when it returns.
+pub fn lazy_pool(options: MySqlConnectOptions) -> MySqlPool {
+    MySqlPoolOptions::new()
+        .max_connections(32)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(3))
+        .idle_timeout(Duration::from_secs(300))
+        .test_before_acquire(true)
+        .connect_lazy_with(options)
+}
