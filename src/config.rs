@@ -157,3 +157,62 @@ impl std::fmt::Debug for Config {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(move |k| vars.get(k).cloned())
+    }
+
+    const PARTS: &[(&str, &str)] =
+        &[("DB_HOST", "db"), ("DB_NAME", "openemr"), ("DB_USER", "openemr"), ("DB_PASSWORD", "pw-secret")];
+
+    #[test]
+    fn defaults_apply_when_only_the_database_is_given() {
+        let c = config(PARTS).unwrap();
+        assert_eq!(c.listen_addr.to_string(), "0.0.0.0:8001");
+        assert_eq!(c.openemr_site, "default");
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(matches!(c.database, DatabaseConfig::Parts { port: 3306, .. }));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err =
+            config(&[("LISTEN_ADDR", "nowhere"), ("LOG_FORMAT", "xml"), ("DB_PORT", "99999")]).unwrap_err();
+        let joined = err.0.join("\n");
+        for key in ["DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PORT", "LISTEN_ADDR", "LOG_FORMAT"] {
+            assert!(joined.contains(key), "{key} not reported in:\n{joined}");
+        }
+    }
+
+    #[test]
+    fn database_url_takes_precedence_and_is_never_shown() {
+        let c = config(&[("DATABASE_URL", "mysql://u:url-secret@h/db")]).unwrap();
+        assert!(matches!(c.database, DatabaseConfig::Url(_)));
+        assert!(!format!("{c:?}").contains("url-secret"));
+        let err = config(&[("DATABASE_URL", "postgres://u:url-secret@h/db")]).unwrap_err();
+        assert!(!err.to_string().contains("url-secret"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let c = config(PARTS).unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("openemr@db:3306/openemr"));
+        assert!(!shown.contains("pw-secret"));
+    }
+
+    #[test]
+    fn site_names_are_restricted_to_a_safe_alphabet() {
+        let mut vars = PARTS.to_vec();
+        vars.push(("OPENEMR_SITE", "../etc"));
+        assert!(config(&vars).unwrap_err().to_string().contains("OPENEMR_SITE"));
+    }
+}

@@ -6,7 +6,7 @@ use crate::{app::AppState, http::ApiTags, service::status, storage::StorageError
 #[derive(Object, Debug)]
 pub struct Health {
     /// `ok` when the sidecar can serve requests, otherwise `unavailable`.
-    pub status: String,
+    pub state: String,
     pub database_reachable: bool,
     /// The OpenEMR release read from the live `version` table.
     #[oai(skip_serializing_if_is_none)]
@@ -55,7 +55,7 @@ impl HealthApi {
     async fn health(&self, state: Data<&AppState>) -> HealthResponse {
         let health = match status::health(&state.pool).await {
             Ok(s) => Health {
-                status: if s.problems.is_empty() { "ok" } else { "unavailable" }.into(),
+                state: if s.problems.is_empty() { "ok" } else { "unavailable" }.into(),
                 database_reachable: true,
                 openemr_version: s.openemr_version.as_ref().map(ToString::to_string),
                 openemr_database_revision: s.openemr_version.as_ref().map(|v| v.database),
@@ -82,7 +82,7 @@ fn unreachable_health(err: StorageError) -> Health {
     let reachable = !matches!(err, StorageError::Unavailable(_));
     tracing::warn!(error = %err, "health check failed");
     Health {
-        status: "unavailable".into(),
+        state: "unavailable".into(),
         database_reachable: reachable,
         openemr_version: None,
         openemr_database_revision: None,

@@ -1,4 +1,7 @@
-use sqlx::{MySqlPool, migrate::Migrator};
+use sqlx::{
+    MySqlPool,
+    migrate::{MigrateError, Migrator},
+};
 
 use crate::{
     domain::migration_state::{AppliedMigration, MigrationState},
@@ -8,11 +11,29 @@ use crate::{
 /// Embedded from `mmt_migrations/`; `sqlx.toml` names the bookkeeping table `mmt_schema_migrations`.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// Applies pending migrations. sqlx holds a MariaDB advisory lock (GET_LOCK) while it runs, so
-/// replicas starting together apply each migration once.
-pub async fn run(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+/// Applies pending migrations under an advisory lock, so replicas starting together apply each
+/// migration once. sqlx's own lock asks for `GET_LOCK(name, -1)`, which MariaDB answers with NULL
+/// at once instead of waiting, so it does not serialise anything there.
+pub async fn run(pool: &MySqlPool) -> Result<(), MigrateError> {
+    let mut conn = pool.acquire().await?;
+    let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT('mmt_migrate:', DATABASE()), ?)")
+        .bind(LOCK_WAIT_SECS)
+        .fetch_one(&mut *conn)
+        .await?;
+    if locked != Some(1) {
+        return Err(MigrateError::Execute(sqlx::Error::Protocol(format!(
+            "another replica held the migration lock for over {LOCK_WAIT_SECS} s"
+        ))));
+    }
+    let result = MIGRATOR.run(&mut *conn).await;
+    let released =
+        sqlx::query("SELECT RELEASE_LOCK(CONCAT('mmt_migrate:', DATABASE()))").execute(&mut *conn).await;
+    result?;
+    released?;
+    Ok(())
 }
+
+const LOCK_WAIT_SECS: i64 = 600;
 
 pub async fn state(pool: &MySqlPool) -> Result<MigrationState, StorageError> {
     let table_exists: Option<i64> = sqlx::query_scalar(

@@ -1,0 +1,81 @@
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{OwnMariaDb, RunningServer, TestDb};
+
+#[tokio::test]
+async fn healthy_demo_database_reports_version_and_migrations() {
+    let db = TestDb::migrated().await;
+    let resp = db.client().get("/api/health/").send().await;
+    resp.assert_status_is_ok();
+    let body: Value = resp.json().await.value().deserialize();
+    assert_eq!(body["state"], "ok");
+    assert_eq!(body["database_reachable"], true);
+    assert_eq!(body["openemr_database_revision"], 541);
+    assert!(body["openemr_version"].as_str().unwrap().starts_with("8.2.0-dev"));
+    assert!(body["migrations"].as_str().unwrap().starts_with("up to date"));
+    assert_eq!(body["problems"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn pending_migrations_make_health_503_with_the_reason() {
+    let db = TestDb::openemr().await;
+    let resp = db.client().get("/api/health/").send().await;
+    resp.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+    resp.assert_content_type("application/problem+json");
+    let body: Value = resp.json().await.value().deserialize();
+    assert_eq!(body["status"], 503);
+    assert_eq!(body["state"], "unavailable");
+    assert!(body["detail"].as_str().unwrap().contains("pending; run `mmt-sidecar migrate`"), "{body}");
+}
+
+#[tokio::test]
+async fn an_uninstalled_openemr_version_row_is_unhealthy() {
+    let db = TestDb::migrated().await;
+    sqlx::query("UPDATE version SET v_major = 0, v_minor = 0, v_patch = 0, v_database = 0")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let resp = db.client().get("/api/health/").send().await;
+    resp.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = resp.json().await.value().deserialize();
+    assert!(body["detail"].as_str().unwrap().contains("never installed"), "{body}");
+}
+
+async fn health_of(client: &reqwest::Client, server: &RunningServer) -> (u16, Value) {
+    let resp = client.get(server.url("/api/health/")).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn database_outage_gives_503_and_recovery_gives_200_without_restart() {
+    let own = OwnMariaDb::start();
+    own.load("openemr");
+    let state = TestDb::state_for(&own.url("openemr"));
+    mmt_sidecar::storage::mmt::migrations::run(&state.pool).await.unwrap();
+    let server = RunningServer::start(state).await;
+    let client = reqwest::Client::new();
+
+    let (status, _) = health_of(&client, &server).await;
+    assert_eq!(status, 200);
+
+    own.stop();
+    let started = std::time::Instant::now();
+    let (status, body) = health_of(&client, &server).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["database_reachable"], false);
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    assert!(started.elapsed() < Duration::from_secs(10), "an outage must be reported promptly");
+
+    own.restart();
+    let mut recovered = false;
+    for _ in 0..40 {
+        if health_of(&client, &server).await.0 == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "health must return to 200 once the database is back");
+}

@@ -1,0 +1,269 @@
+//! Test support: every test gets its own database on the private MariaDB that `scripts/test.sh`
+//! started, loaded from `schema/` and `openemr-fixtures/` exactly as the demo is.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use mmt_sidecar::{
+    app::{self, AppState},
+    config::Config,
+    storage::{self, mmt::migrations},
+};
+use poem::{
+    listener::{Acceptor, Listener, TcpListener},
+    test::TestClient,
+};
+use sqlx::{MySqlPool, mysql::MySqlConnectOptions};
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_mmt-sidecar")
+}
+
+/// `mysql://user:pass@host:port` of the private test server, without a database.
+pub fn server_url() -> String {
+    std::env::var("MMT_TEST_SERVER_URL").expect(
+        "MMT_TEST_SERVER_URL is not set: run the tests with scripts/test.sh, which starts a private MariaDB",
+    )
+}
+
+fn sql_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_path(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    files
+}
+
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: MySqlPool,
+}
+
+impl TestDb {
+    /// A new, empty database with a unique name.
+    pub async fn empty() -> Self {
+        let name = format!("mmt_t_{}", uuid::Uuid::new_v4().simple());
+        let admin = MySqlPool::connect(&server_url()).await.expect("connect to the private test server");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let url = format!("{}/{name}", server_url());
+        let options: MySqlConnectOptions = url.parse().unwrap();
+        let pool = storage::lazy_pool(options.timezone(None));
+        Self { name, url, pool }
+    }
+
+    /// A database shaped like a demo OpenEMR install: `schema/` plus `openemr-fixtures/`.
+    pub async fn openemr() -> Self {
+        let db = Self::empty().await;
+        for file in sql_files("schema").into_iter().chain(sql_files("openemr-fixtures")) {
+            let sql = std::fs::read_to_string(&file).unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&db.pool)
+                .await
+                .unwrap_or_else(|e| panic!("loading {}: {e}", file.display()));
+        }
+        db
+    }
+
+    /// The demo install with the sidecar's migrations applied, as `serve --migrate` leaves it.
+    pub async fn migrated() -> Self {
+        let db = Self::openemr().await;
+        migrations::run(&db.pool).await.expect("migrations apply");
+        db
+    }
+
+    /// Loads a SQL file with the mariadb client (for dumps with client-side syntax).
+    pub fn load_with_client(&self, file: &Path) {
+        let url: url_parts::Parts = url_parts::parse(&self.url);
+        let input = std::fs::File::open(file).unwrap();
+        let status = Command::new("mariadb")
+            .args([
+                "-h",
+                &url.host,
+                "-P",
+                &url.port,
+                "-u",
+                &url.user,
+                &format!("-p{}", url.password),
+                &self.name,
+            ])
+            .stdin(input)
+            .status()
+            .expect("mariadb client");
+        assert!(status.success(), "loading {} failed", file.display());
+    }
+
+    pub fn config(&self) -> Config {
+        Self::config_for(&self.url)
+    }
+
+    pub fn config_for(url: &str) -> Config {
+        let url = url.to_string();
+        Config::from_lookup(move |key| match key {
+            "DATABASE_URL" => Some(url.clone()),
+            "LISTEN_ADDR" => Some("127.0.0.1:0".into()),
+            "MMT_MAX_BODY_BYTES" => Some("4096".into()),
+            "MMT_SHUTDOWN_GRACE_SECS" => Some("5".into()),
+            _ => None,
+        })
+        .expect("test config is valid")
+    }
+
+    pub fn state(&self) -> AppState {
+        AppState { pool: self.pool.clone(), config: Arc::new(self.config()) }
+    }
+
+    /// State for a database this helper did not create; the pool connects lazily.
+    pub fn state_for(url: &str) -> AppState {
+        let options: MySqlConnectOptions = url.parse().unwrap();
+        AppState { pool: storage::lazy_pool(options.timezone(None)), config: Arc::new(Self::config_for(url)) }
+    }
+
+    pub fn client(&self) -> TestClient<impl poem::Endpoint> {
+        TestClient::new(app::build_app(self.state()))
+    }
+
+    /// Environment for running the real binary against this database.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![("DATABASE_URL", self.url.clone()), ("LOG_FORMAT", "json".into())]
+    }
+
+    pub fn run_binary(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary()).args(args).env_clear().envs(self.env()).output().expect("run mmt-sidecar")
+    }
+}
+
+pub mod url_parts {
+    pub struct Parts {
+        pub user: String,
+        pub password: String,
+        pub host: String,
+        pub port: String,
+    }
+
+    /// Splits `mysql://user:pass@host:port/db`; test URLs never hold escaped characters.
+    pub fn parse(url: &str) -> Parts {
+        let rest = url.trim_start_matches("mysql://");
+        let (creds, hostpart) = rest.split_once('@').unwrap();
+        let (user, password) = creds.split_once(':').unwrap();
+        let hostport = hostpart.split('/').next().unwrap();
+        let (host, port) = hostport.split_once(':').unwrap();
+        Parts { user: user.into(), password: password.into(), host: host.into(), port: port.into() }
+    }
+}
+
+/// The app on a real socket, for tests that need TCP. Dropping it shuts the server down.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RunningServer {
+    pub async fn start(state: AppState) -> Self {
+        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app::launch(acceptor, state, async move {
+            let _ = rx.await;
+        }));
+        Self { addr, _stop: tx }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// A MariaDB server of the test's own, which the test may stop and start.
+pub struct OwnMariaDb {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl OwnMariaDb {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("mmt-own-db-{}", uuid::Uuid::new_v4().simple()));
+        let port = free_port();
+        let db = Self { dir, port };
+        db.script(&["start", db.dir.to_str().unwrap(), &port.to_string()]);
+        db
+    }
+
+    fn script(&self, args: &[&str]) {
+        let out = Command::new("bash")
+            .arg(repo_path("scripts/db.sh"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "db.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn load(&self, database: &str) {
+        self.script(&["load", self.dir.to_str().unwrap(), database]);
+    }
+
+    pub fn stop(&self) {
+        self.script(&["stop", self.dir.to_str().unwrap()]);
+    }
+
+    pub fn restart(&self) {
+        self.script(&["start", self.dir.to_str().unwrap(), &self.port.to_string()]);
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("mysql://mmt:mmt@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for OwnMariaDb {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo_path("scripts/db.sh"))
+            .args(["stop", self.dir.to_str().unwrap()])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts the real binary with `serve` and waits until it answers.
+pub async fn spawn_binary(env: Vec<(&'static str, String)>) -> (Child, SocketAddr) {
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(binary())
+        .arg("serve")
+        .env_clear()
+        .envs(env)
+        .env("LISTEN_ADDR", addr.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return (child, addr);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("mmt-sidecar did not start listening on {addr}");
+}

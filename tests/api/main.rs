@@ -1,0 +1,9 @@
+//! One integration-test binary (faster to link); each module covers one capability.
+
+mod cli;
+mod explorer_and_spec;
+mod health;
+mod helpers;
+mod problems;
+mod real_schema;
+mod shutdown;
