@@ -250,7 +250,7 @@ pub fn free_port() -> u16 {
 pub async fn spawn_binary(env: Vec<(&'static str, String)>) -> (Child, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(binary())
+    let mut child = Command::new(binary())
         .arg("serve")
         .env_clear()
         .envs(env)
@@ -265,5 +265,7 @@ pub async fn spawn_binary(env: Vec<(&'static str, String)>) -> (Child, SocketAdd
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("mmt-sidecar did not start listening on {addr}");
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!("mmt-sidecar did not start listening on {addr}: {}", String::from_utf8_lossy(&out.stderr));
 }
