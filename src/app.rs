@@ -9,12 +9,29 @@ use poem::{
 };
 use sqlx::MySqlPool;
 
-use crate::{config::Config, http};
+use crate::{
+    config::Config,
+    http,
+    service::{acl::Acl, credentials::PasswordVerifier},
+};
 
 #[derive(Clone)]
 pub struct AppState {
     pub pool: MySqlPool,
     pub config: Arc<Config>,
+    pub verifier: PasswordVerifier,
+    pub acl: Arc<Acl>,
+}
+
+impl AppState {
+    pub fn new(pool: MySqlPool, config: Config) -> Self {
+        Self {
+            acl: Arc::new(Acl::new(pool.clone())),
+            verifier: PasswordVerifier::for_this_machine(),
+            pool,
+            config: Arc::new(config),
+        }
+    }
 }
 
 pub fn build_app(state: AppState) -> impl Endpoint {

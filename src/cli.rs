@@ -1,6 +1,6 @@
 //! The command line: `serve`, `migrate`, `check`, `openapi`.
 
-use std::{process::ExitCode, sync::Arc};
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use poem::listener::{Listener, TcpListener};
@@ -66,7 +66,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
     };
     let pool = storage::lazy_pool(options);
-    let state = AppState { pool, config: Arc::new(config) };
+    let state = AppState::new(pool, config);
     match cli.command {
         Command::Serve { migrate } => serve(state, migrate).await,
         Command::Migrate => migrate(&state).await,

@@ -25,6 +25,22 @@ pub struct Config {
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub guest_login: bool,
+    /// Where OpenEMR's PHP writes `sess_<id>` files; `None` turns the file-based bridge off.
+    pub session_dir: Option<std::path::PathBuf>,
+    pub session_cookie: String,
+    /// Send the access cookie with `Secure`; turn off only for plain-HTTP development.
+    pub secure_cookie: bool,
+    pub max_failures_per_user: i64,
+    pub max_failures_per_address: i64,
+    pub failure_window: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,16 +80,25 @@ impl Config {
             v.parse::<u64>().map(Duration::from_secs).map_err(|_| "expected whole seconds".into())
         });
 
-        match (database, listen_addr, log_format, max_body_bytes, shutdown_grace) {
+        let auth = auth_from(&get, &mut errors);
+
+        match (database, listen_addr, log_format, max_body_bytes, shutdown_grace, auth) {
             (
                 Some(database),
                 Some(listen_addr),
                 Some(log_format),
                 Some(max_body_bytes),
                 Some(shutdown_grace),
-            ) if errors.is_empty() => {
-                Ok(Self { database, listen_addr, openemr_site, log_format, max_body_bytes, shutdown_grace })
-            }
+                Some(auth),
+            ) if errors.is_empty() => Ok(Self {
+                database,
+                listen_addr,
+                openemr_site,
+                log_format,
+                max_body_bytes,
+                shutdown_grace,
+                auth,
+            }),
             _ => Err(ConfigError(errors)),
         }
     }
@@ -130,6 +155,52 @@ fn database_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>
     })
 }
 
+fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<AuthConfig> {
+    let secs = |key: &str, default: &str, errors: &mut Vec<String>| {
+        parse_or(get, key, default, errors, |v| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Duration::from_secs)
+                .ok_or_else(|| "expected a positive number of seconds".into())
+        })
+    };
+    let count = |key: &str, default: &str, errors: &mut Vec<String>| {
+        parse_or(get, key, default, errors, |v| {
+            v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| "expected a positive number".into())
+        })
+    };
+    let flag = |key: &str, default: &str, errors: &mut Vec<String>| {
+        parse_or(get, key, default, errors, |v| match v {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err("expected true or false".into()),
+        })
+    };
+    let session_cookie = get("OPENEMR_SESSION_COOKIE").unwrap_or_else(|| "OpenEMR".into());
+    if !session_cookie.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        errors.push("OPENEMR_SESSION_COOKIE: only letters, digits, '-' and '_' are allowed".into());
+    }
+    let access_ttl = secs("MMT_ACCESS_TOKEN_TTL_SECS", "900", errors);
+    let refresh_ttl = secs("MMT_REFRESH_TOKEN_TTL_SECS", "86400", errors);
+    let guest_login = flag("MMT_GUEST_LOGIN", "false", errors);
+    let secure_cookie = flag("MMT_COOKIE_SECURE", "true", errors);
+    let max_failures_per_user = count("MMT_LOGIN_MAX_FAILURES_PER_USER", "5", errors);
+    let max_failures_per_address = count("MMT_LOGIN_MAX_FAILURES_PER_ADDRESS", "20", errors);
+    let failure_window = secs("MMT_LOGIN_FAILURE_WINDOW_SECS", "900", errors);
+    Some(AuthConfig {
+        access_ttl: access_ttl?,
+        refresh_ttl: refresh_ttl?,
+        guest_login: guest_login?,
+        session_dir: get("OPENEMR_SESSION_DIR").map(std::path::PathBuf::from),
+        session_cookie,
+        secure_cookie: secure_cookie?,
+        max_failures_per_user: max_failures_per_user?,
+        max_failures_per_address: max_failures_per_address?,
+        failure_window: failure_window?,
+    })
+}
+
 fn parse_or<T>(
     get: &impl Fn(&str) -> Option<String>,
     key: &str,
@@ -154,6 +225,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("auth", &self.auth)
             .finish()
     }
 }

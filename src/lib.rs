@@ -3,6 +3,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod php;
 pub mod service;
 pub mod storage;
 pub mod telemetry;

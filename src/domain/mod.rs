@@ -1,5 +1,10 @@
 //! Rules and states, free of HTTP and SQL.
 
+pub mod acl;
+pub mod audit;
 pub mod compatibility;
 pub mod migration_state;
 pub mod openemr_version;
+pub mod throttle;
+pub mod token;
+pub mod user;

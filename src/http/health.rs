@@ -19,6 +19,8 @@ pub struct Health {
     pub migrations: Option<String>,
     /// Every reason the sidecar is not healthy; empty when it is.
     pub problems: Vec<String>,
+    /// Whether read-only guest sign-in is enabled (`MMT_GUEST_LOGIN`).
+    pub guest_login: bool,
 }
 
 /// A 503 is a problem document that also carries the health fields.
@@ -61,8 +63,9 @@ impl HealthApi {
                 openemr_database_revision: s.openemr_version.as_ref().map(|v| v.database),
                 migrations: Some(s.migrations.summary()),
                 problems: s.problems,
+                guest_login: state.config.auth.guest_login,
             },
-            Err(err) => unreachable_health(err),
+            Err(err) => unreachable_health(err, state.config.auth.guest_login),
         };
         if health.problems.is_empty() {
             return HealthResponse::Healthy(Json(health));
@@ -78,7 +81,7 @@ impl HealthApi {
     }
 }
 
-fn unreachable_health(err: StorageError) -> Health {
+fn unreachable_health(err: StorageError, guest_login: bool) -> Health {
     let reachable = !matches!(err, StorageError::Unavailable(_));
     tracing::warn!(error = %err, "health check failed");
     Health {
@@ -92,5 +95,6 @@ fn unreachable_health(err: StorageError) -> Health {
         } else {
             err.to_string()
         }],
+        guest_login,
     }
 }

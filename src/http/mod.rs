@@ -1,5 +1,7 @@
 //! The HTTP layer: thin poem-openapi operations that parse input, call a service, shape output.
 
+pub mod auth;
+pub mod auth_api;
 pub mod health;
 pub mod middleware;
 pub mod problem;
@@ -10,16 +12,20 @@ use poem_openapi::{OpenApiService, Tags};
 pub enum ApiTags {
     /// Service health.
     Health,
+    /// Sign-in with OpenEMR credentials or an OpenEMR session, tokens, sign-out.
+    Auth,
 }
 
-pub type Apis = health::HealthApi;
+pub type Apis = (health::HealthApi, auth_api::AuthApi);
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(health::HealthApi, "mmt-sidecar", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((health::HealthApi, auth_api::AuthApi), "mmt-sidecar", env!("CARGO_PKG_VERSION"))
         .description(
             "Companion API beside OpenEMR: OpenEMR logins and single sign-on, the dictation and \
              transcription workflow, and clinical data keyed off OpenEMR patients. Every error is \
-             an RFC 9457 problem (application/problem+json).",
+             an RFC 9457 problem (application/problem+json). Operations other than health need \
+             authentication: an access token from /auth/login/ (or /auth/bridge/ with an OpenEMR \
+             session), sent as `Authorization: Bearer`.",
         )
         .server("/api")
 }

@@ -177,3 +177,36 @@ fn ensure_problem(response: Response) -> Response {
     }
     problem
 }
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(err: crate::storage::StorageError) -> Self {
+        match err {
+            crate::storage::StorageError::Unavailable(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; retry shortly")
+            }
+            crate::storage::StorageError::Database(_) => {
+                tracing::error!(error = %err, "database error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "an unexpected database error occurred; quote the request id",
+                )
+            }
+        }
+    }
+}
+
+impl From<crate::service::sign_in::AuthError> for ApiError {
+    fn from(err: crate::service::sign_in::AuthError) -> Self {
+        use crate::service::sign_in::AuthError as E;
+        match err {
+            E::Throttled(secs) => Self::too_many_requests(err.to_string(), secs),
+            E::Busy => Self::too_many_requests(err.to_string(), 1),
+            E::GuestDisabled => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Storage(inner) => inner.into(),
+            E::InvalidCredentials | E::InvalidToken | E::RefreshReused | E::SessionRejected(_) => {
+                Self::new(StatusCode::UNAUTHORIZED, err.to_string())
+            }
+        }
+    }
+}

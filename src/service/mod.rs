@@ -1,3 +1,8 @@
 //! Use cases: each combines domain rules with storage calls for one thing the sidecar does.
 
+pub mod acl;
+pub mod audit;
+pub mod credentials;
+pub mod session_bridge;
+pub mod sign_in;
 pub mod status;

@@ -5,7 +5,6 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::Arc,
     time::Duration,
 };
 
@@ -125,13 +124,13 @@ impl TestDb {
     }
 
     pub fn state(&self) -> AppState {
-        AppState { pool: self.pool.clone(), config: Arc::new(self.config()) }
+        AppState::new(self.pool.clone(), self.config())
     }
 
     /// State for a database this helper did not create; the pool connects lazily.
     pub fn state_for(url: &str) -> AppState {
         let options: MySqlConnectOptions = url.parse().unwrap();
-        AppState { pool: storage::lazy_pool(options.timezone(None)), config: Arc::new(Self::config_for(url)) }
+        AppState::new(storage::lazy_pool(options.timezone(None)), Self::config_for(url))
     }
 
     pub fn client(&self) -> TestClient<impl poem::Endpoint> {

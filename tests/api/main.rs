@@ -1,5 +1,6 @@
 //! One integration-test binary (faster to link); each module covers one capability.
 
+mod auth;
 mod cli;
 mod explorer_and_spec;
 mod health;

@@ -1,3 +1,5 @@
 //! The sidecar's own `mmt_`-prefixed tables.
 
+pub mod login_failures;
 pub mod migrations;
+pub mod tokens;

@@ -1,5 +1,10 @@
 //! OpenEMR's own tables. The sidecar never creates, alters or drops any of them.
 
+pub mod acl;
+pub mod audit_log;
 pub mod columns;
+pub mod globals;
 pub mod requirements;
+pub mod session_tracker;
+pub mod users;
 pub mod version;

@@ -1,0 +1,109 @@
+//! The `Auth` extractor: every protected operation takes one. It accepts, in order, a bearer access
+//! token, the `mmt_access` cookie, or OpenEMR's own session cookie (single sign-on).
+
+use poem::{Request, RequestBody, http::StatusCode};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaSecurityScheme, Registry},
+};
+
+use crate::{
+    app::AppState,
+    domain::user::Caller,
+    http::problem::ApiError,
+    service::{session_bridge, sign_in},
+};
+
+pub const ACCESS_COOKIE: &str = "mmt_access";
+
+/// An authenticated caller.
+pub struct Auth(pub Caller);
+
+const SCHEMES: [&str; 3] = ["BearerAuth", "AccessCookie", "OpenEmrSession"];
+
+impl<'a> ApiExtractor<'a> for Auth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        let scheme = |ty, description, name, key_in, scheme| MetaSecurityScheme {
+            ty,
+            description: Some(description),
+            name,
+            key_in,
+            scheme,
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        };
+        registry.create_security_scheme(
+            SCHEMES[0],
+            scheme(
+                "http",
+                "Access token from /api/auth/login/, /api/auth/refresh/ or /api/auth/bridge/.",
+                None,
+                None,
+                Some("bearer"),
+            ),
+        );
+        registry.create_security_scheme(
+            SCHEMES[1],
+            scheme(
+                "apiKey",
+                "The HttpOnly access-token cookie set at sign-in, for browsers.",
+                Some(ACCESS_COOKIE),
+                Some("cookie"),
+                None,
+            ),
+        );
+        registry.create_security_scheme(
+            SCHEMES[2],
+            scheme(
+                "apiKey",
+                "OpenEMR's PHP session cookie: a browser already signed in to OpenEMR is signed in here too \
+                 (the cookie name is configurable with OPENEMR_SESSION_COOKIE).",
+                Some("OpenEMR"),
+                Some("cookie"),
+                None,
+            ),
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        SCHEMES.to_vec()
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        let state = req.data::<AppState>().expect("AppState is attached to every route");
+        authenticate(state, req).await.map(Auth).map_err(poem::Error::from)
+    }
+}
+
+async fn authenticate(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
+    if let Some(token) = bearer_token(req) {
+        return Ok(sign_in::caller_for_access_token(state, &token).await?);
+    }
+    let cookies = req.cookie();
+    if let Some(cookie) = cookies.get(ACCESS_COOKIE) {
+        return Ok(sign_in::caller_for_access_token(state, cookie.value_str()).await?);
+    }
+    if let Some(cookie) = cookies.get(&state.config.auth.session_cookie) {
+        return Ok(session_bridge::caller_for_session(state, cookie.value_str()).await?);
+    }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "authentication required: send `Authorization: Bearer <access token>` (POST /api/auth/login/), \
+         the mmt_access cookie, or an OpenEMR session cookie",
+    ))
+}
+
+fn bearer_token(req: &Request) -> Option<String> {
+    let value = req.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}

@@ -1,0 +1,62 @@
+//! Audit rows in OpenEMR's own `log` table, so sidecar activity shows in OpenEMR's audit viewer.
+//! Sign-in events are best effort (a failure is logged, the sign-in outcome stands); PHI access
+//! goes through `record`, which fails the request if the row cannot be written.
+
+use crate::{
+    app::AppState,
+    domain::{audit::AuditEntry, user::Caller},
+    storage::{StorageError, openemr::audit_log},
+};
+
+pub async fn record(state: &AppState, entry: &AuditEntry) -> Result<(), StorageError> {
+    let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
+    audit_log::record(&mut conn, entry).await.map(|_| ())
+}
+
+async fn best_effort(state: &AppState, entry: AuditEntry) {
+    if let Err(err) = record(state, &entry).await {
+        tracing::error!(error = %err, event = %entry.event, "could not write an audit row");
+    }
+}
+
+fn entry(event: &str, category: &str, user: &str, group: &str, success: bool, comments: &str) -> AuditEntry {
+    AuditEntry {
+        event: event.into(),
+        category: category.into(),
+        user: user.into(),
+        groupname: group.into(),
+        comments: comments.into(),
+        patient_id: None,
+        success,
+    }
+}
+
+/// OpenEMR's own login rows: event and category `login`, comments `success: <ip>` or
+/// `failure: <ip>. <reason>`.
+pub async fn sign_in(state: &AppState, username: &str, group: &str, success: bool, comments: &str) {
+    best_effort(state, entry("login", "login", username, group, success, comments)).await;
+}
+
+pub async fn logout(state: &AppState, caller: &Caller, comments: &str) {
+    best_effort(state, entry("logout", "logout", &caller.username, &caller.auth_group, true, comments)).await;
+}
+
+/// A refresh or a detected token reuse, attributed to the token's owner.
+pub async fn token_event(state: &AppState, username: &str, success: bool, comments: &str) {
+    best_effort(state, entry("login", "login", username, "", success, comments)).await;
+}
+
+pub async fn permission_denied(state: &AppState, caller: &Caller, comments: &str) {
+    best_effort(
+        state,
+        entry(
+            "security-administration-select",
+            "Security",
+            &caller.username,
+            &caller.auth_group,
+            false,
+            comments,
+        ),
+    )
+    .await;
+}

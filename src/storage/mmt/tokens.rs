@@ -1,0 +1,147 @@
+use chrono::NaiveDateTime;
+use sqlx::{MySqlConnection, MySqlPool};
+
+use crate::{
+    domain::{
+        token::TokenKind,
+        user::{SignInMethod, UserId},
+    },
+    storage::StorageError,
+};
+
+pub struct TokenRow<'a> {
+    pub digest: [u8; 32],
+    pub kind: TokenKind,
+    pub family: [u8; 16],
+    pub user_id: UserId,
+    pub method: SignInMethod,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub client_address: &'a str,
+}
+
+pub async fn insert(conn: &mut MySqlConnection, row: &TokenRow<'_>) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO mmt_auth_tokens (token_hash, kind, family_id, user_id, session_source, issued_at, \
+         expires_at, client_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&row.digest[..])
+    .bind(row.kind.as_str())
+    .bind(&row.family[..])
+    .bind(row.user_id.0)
+    .bind(row.method.as_str())
+    .bind(row.issued_at)
+    .bind(row.expires_at)
+    .bind(row.client_address)
+    .execute(conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(())
+}
+
+/// A live access token: not revoked, not expired.
+pub async fn live_access(
+    pool: &MySqlPool,
+    digest: &[u8; 32],
+    now: NaiveDateTime,
+) -> Result<Option<(UserId, [u8; 16], SignInMethod)>, StorageError> {
+    let row: Option<(i64, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT user_id, family_id, session_source FROM mmt_auth_tokens \
+         WHERE token_hash = ? AND kind = 'access' AND revoked_at IS NULL AND expires_at > ?",
+    )
+    .bind(&digest[..])
+    .bind(now)
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(row.and_then(|(user, family, method)| {
+        Some((UserId(user), family.try_into().ok()?, SignInMethod::parse(&method)?))
+    }))
+}
+
+pub struct RefreshState {
+    pub family: [u8; 16],
+    pub user_id: UserId,
+    pub method: SignInMethod,
+    pub spent: bool,
+    pub revoked: bool,
+    pub expired: bool,
+}
+
+/// Locks the refresh token's row for the rest of the transaction, so two concurrent refreshes
+/// with one token cannot both succeed.
+pub async fn lock_refresh(
+    conn: &mut MySqlConnection,
+    digest: &[u8; 32],
+    now: NaiveDateTime,
+) -> Result<Option<RefreshState>, StorageError> {
+    let row: Option<(Vec<u8>, i64, String, bool, bool, bool)> = sqlx::query_as(
+        "SELECT family_id, user_id, session_source, spent_at IS NOT NULL, revoked_at IS NOT NULL, expires_at <= ? \
+         FROM mmt_auth_tokens WHERE token_hash = ? AND kind = 'refresh' FOR UPDATE",
+    )
+    .bind(now)
+    .bind(&digest[..])
+    .fetch_optional(conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(row.and_then(|(family, user, method, spent, revoked, expired)| {
+        Some(RefreshState {
+            family: family.try_into().ok()?,
+            user_id: UserId(user),
+            method: SignInMethod::parse(&method)?,
+            spent,
+            revoked,
+            expired,
+        })
+    }))
+}
+
+pub async fn mark_spent(
+    conn: &mut MySqlConnection,
+    digest: &[u8; 32],
+    now: NaiveDateTime,
+) -> Result<(), StorageError> {
+    sqlx::query("UPDATE mmt_auth_tokens SET spent_at = ? WHERE token_hash = ?")
+        .bind(now)
+        .bind(&digest[..])
+        .execute(conn)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    Ok(())
+}
+
+pub async fn revoke_family(
+    conn: &mut MySqlConnection,
+    family: &[u8; 16],
+    now: NaiveDateTime,
+) -> Result<u64, StorageError> {
+    let done =
+        sqlx::query("UPDATE mmt_auth_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(&family[..])
+            .execute(conn)
+            .await
+            .map_err(StorageError::from_sqlx)?;
+    Ok(done.rows_affected())
+}
+
+pub async fn revoke_user(pool: &MySqlPool, user: UserId, now: NaiveDateTime) -> Result<u64, StorageError> {
+    let done =
+        sqlx::query("UPDATE mmt_auth_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(user.0)
+            .execute(pool)
+            .await
+            .map_err(StorageError::from_sqlx)?;
+    Ok(done.rows_affected())
+}
+
+/// Expired rows are no longer needed to detect reuse once the whole family has expired.
+pub async fn purge_expired(pool: &MySqlPool, before: NaiveDateTime) -> Result<u64, StorageError> {
+    let done = sqlx::query("DELETE FROM mmt_auth_tokens WHERE expires_at < ? LIMIT 10000")
+        .bind(before)
+        .execute(pool)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    Ok(done.rows_affected())
+}
