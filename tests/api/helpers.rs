@@ -108,33 +108,45 @@ impl TestDb {
     }
 
     pub fn config(&self) -> Config {
-        Self::config_for(&self.url)
+        Self::config_for(&self.url, &[])
     }
 
-    pub fn config_for(url: &str) -> Config {
-        let url = url.to_string();
-        Config::from_lookup(move |key| match key {
-            "DATABASE_URL" => Some(url.clone()),
-            "LISTEN_ADDR" => Some("127.0.0.1:0".into()),
-            "MMT_MAX_BODY_BYTES" => Some("4096".into()),
-            "MMT_SHUTDOWN_GRACE_SECS" => Some("5".into()),
-            _ => None,
-        })
-        .expect("test config is valid")
+    /// The test configuration, with `extra` settings on top (as if set in the environment).
+    pub fn config_for(url: &str, extra: &[(&str, &str)]) -> Config {
+        let mut vars: std::collections::HashMap<String, String> = [
+            ("DATABASE_URL", url),
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("MMT_MAX_BODY_BYTES", "4096"),
+            ("MMT_SHUTDOWN_GRACE_SECS", "5"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        vars.retain(|_, v| !v.is_empty());
+        Config::from_lookup(move |key| vars.get(key).cloned()).expect("test config is valid")
     }
 
     pub fn state(&self) -> AppState {
-        AppState::new(self.pool.clone(), self.config())
+        self.state_with(&[])
+    }
+
+    pub fn state_with(&self, extra: &[(&str, &str)]) -> AppState {
+        AppState::new(self.pool.clone(), Self::config_for(&self.url, extra))
     }
 
     /// State for a database this helper did not create; the pool connects lazily.
     pub fn state_for(url: &str) -> AppState {
         let options: MySqlConnectOptions = url.parse().unwrap();
-        AppState::new(storage::lazy_pool(options.timezone(None)), Self::config_for(url))
+        AppState::new(storage::lazy_pool(options.timezone(None)), Self::config_for(url, &[]))
     }
 
     pub fn client(&self) -> TestClient<impl poem::Endpoint> {
         TestClient::new(app::build_app(self.state()))
+    }
+
+    pub fn client_with(&self, extra: &[(&str, &str)]) -> TestClient<impl poem::Endpoint + use<>> {
+        TestClient::new(app::build_app(self.state_with(extra)))
     }
 
     /// Environment for running the real binary against this database.

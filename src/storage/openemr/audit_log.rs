@@ -72,8 +72,8 @@ pub fn checksum(row: &LogRow) -> String {
 }
 
 /// Writes the `log` row and its `log_comment_encrypt` checksum row atomically, returning `log.id`.
-/// Pass `&mut *tx` to make the audit commit or roll back with the caller's own writes (it nests as
-/// a savepoint); pass `&mut *pool.acquire().await?` for reads and sign-ins.
+/// Pass `&mut tx` to make the audit commit or roll back with the caller's own writes (it nests as
+/// a savepoint); pass `&mut pool.acquire().await?` for reads and sign-ins.
 pub async fn record(conn: &mut MySqlConnection, entry: &AuditEntry) -> Result<u64, StorageError> {
     let row = LogRow::new(entry, chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
     let mut tx = conn.begin().await.map_err(StorageError::from_sqlx)?;

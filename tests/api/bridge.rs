@@ -1,0 +1,240 @@
+//! Single sign-on from OpenEMR's PHP sessions. Session files are written in PHP's own `php`
+//! serialize-handler format, in OpenEMR 7's flat layout and OpenEMR 8's nested Symfony layout.
+
+use std::path::PathBuf;
+
+use poem::http::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::TestDb;
+
+fn php_string(v: &[u8]) -> Vec<u8> {
+    [format!("s:{}:\"", v.len()).into_bytes(), v.to_vec(), b"\";".to_vec()].concat()
+}
+
+struct SessionData {
+    user: String,
+    user_id: i64,
+    pass: String,
+    tracker: Option<[u8; 16]>,
+}
+
+/// The attributes OpenEMR stores for a signed-in user, serialized as PHP would.
+fn attributes(s: &SessionData) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut attrs = vec![
+        (b"site_id".to_vec(), php_string(b"default")),
+        (b"authUser".to_vec(), php_string(s.user.as_bytes())),
+        (b"authPass".to_vec(), php_string(s.pass.as_bytes())),
+        (b"authUserID".to_vec(), format!("i:{};", s.user_id).into_bytes()),
+        (b"authProvider".to_vec(), php_string(b"Default")),
+        (b"csrf_private_key".to_vec(), php_string(&[0xff, 0x00, b'|', b';', 0x80, 7, 9, 250])),
+    ];
+    if let Some(uuid) = s.tracker {
+        attrs.push((b"session_database_uuid".to_vec(), php_string(&uuid)));
+    }
+    attrs
+}
+
+fn flat_session(s: &SessionData) -> Vec<u8> {
+    attributes(s).into_iter().flat_map(|(k, v)| [k, b"|".to_vec(), v].concat()).collect()
+}
+
+fn nested_session(s: &SessionData) -> Vec<u8> {
+    let attrs = attributes(s);
+    let mut out = format!("OpenEMR|a:{}:{{", attrs.len()).into_bytes();
+    for (k, v) in attrs {
+        out.extend(php_string(&k));
+        out.extend(v);
+    }
+    out.extend(b"}_symfony_flashes|a:0:{}_sf2_meta|a:3:{s:1:\"u\";i:");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    out.extend(format!("{now};s:1:\"c\";i:{now};s:1:\"l\";i:0;}}").into_bytes());
+    out
+}
+
+struct Bridge {
+    db: TestDb,
+    dir: PathBuf,
+}
+
+impl Bridge {
+    async fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("mmt-sessions-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { db: TestDb::migrated().await, dir }
+    }
+
+    async fn user(&self, username: &str) -> SessionData {
+        let (user_id, pass): (i64, String) = sqlx::query_as(
+            "SELECT u.id, s.password FROM users u JOIN users_secure s ON s.id = u.id WHERE u.username = ?",
+        )
+        .bind(username)
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap();
+        SessionData { user: username.into(), user_id, pass, tracker: None }
+    }
+
+    async fn track(&self, idle_secs: i64) -> [u8; 16] {
+        let uuid = *uuid::Uuid::new_v4().as_bytes();
+        sqlx::query(
+            "INSERT INTO session_tracker (uuid, created, last_updated, number_scripts) \
+             VALUES (?, NOW() - INTERVAL ? SECOND, NOW() - INTERVAL ? SECOND, 3)",
+        )
+        .bind(&uuid[..])
+        .bind(idle_secs)
+        .bind(idle_secs)
+        .execute(&self.db.pool)
+        .await
+        .unwrap();
+        uuid
+    }
+
+    fn write(&self, raw: &[u8]) -> String {
+        let id = format!("{}-,{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        std::fs::write(self.dir.join(format!("sess_{id}")), raw).unwrap();
+        id
+    }
+
+    async fn get_user(&self, session_id: &str) -> (StatusCode, Value) {
+        let client = self.db.client_with(&[("OPENEMR_SESSION_DIR", self.dir.to_str().unwrap())]);
+        let resp =
+            client.get("/api/auth/user/").header("cookie", format!("OpenEMR={session_id}")).send().await;
+        let status = resp.0.status();
+        (status, resp.json().await.value().deserialize())
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn an_openemr_7_flat_session_signs_the_browser_in() {
+    let b = Bridge::new().await;
+    let mut s = b.user("nkim").await;
+    s.tracker = Some(b.track(60).await);
+    let (status, body) = b.get_user(&b.write(&flat_session(&s))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["username"], "nkim");
+    assert_eq!(body["sign_in_method"], "bridge");
+}
+
+#[tokio::test]
+async fn an_openemr_8_nested_session_signs_the_browser_in() {
+    let b = Bridge::new().await;
+    let mut s = b.user("drgarcia").await;
+    s.tracker = Some(b.track(10).await);
+    let (status, body) = b.get_user(&b.write(&nested_session(&s))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["username"], "drgarcia");
+}
+
+#[tokio::test]
+async fn the_bridge_endpoint_exchanges_a_session_for_tokens_and_audits_it() {
+    let b = Bridge::new().await;
+    let mut s = b.user("admin").await;
+    s.tracker = Some(b.track(5).await);
+    let id = b.write(&flat_session(&s));
+    let client = b.db.client_with(&[("OPENEMR_SESSION_DIR", b.dir.to_str().unwrap())]);
+    let resp = client.post("/api/auth/bridge/").header("cookie", format!("OpenEMR={id}")).send().await;
+    resp.assert_status_is_ok();
+    let body: Value = resp.json().await.value().deserialize();
+    let access = body["access_token"].as_str().unwrap();
+    let me = client.get("/api/auth/user/").header("authorization", format!("Bearer {access}")).send().await;
+    me.assert_status_is_ok();
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log WHERE event = 'login' AND user = 'admin' AND success = 1 \
+         AND CAST(FROM_BASE64(comments) AS CHAR) LIKE '%OpenEMR session bridge%'",
+    )
+    .fetch_one(&b.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn a_password_change_logs_the_bridge_out_like_openemr() {
+    let b = Bridge::new().await;
+    let mut s = b.user("nkim").await;
+    s.tracker = Some(b.track(5).await);
+    let id = b.write(&flat_session(&s));
+    assert_eq!(b.get_user(&id).await.0, StatusCode::OK);
+    sqlx::query("UPDATE users_secure SET password = CONCAT(password, 'x') WHERE username = 'nkim'")
+        .execute(&b.db.pool)
+        .await
+        .unwrap();
+    let (status, body) = b.get_user(&id).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["detail"].as_str().unwrap().contains("password changed"), "{body}");
+}
+
+#[tokio::test]
+async fn idle_and_expired_sessions_are_refused() {
+    let b = Bridge::new().await;
+    let mut s = b.user("nkim").await;
+    s.tracker = Some(b.track(7201).await);
+    let (status, body) = b.get_user(&b.write(&flat_session(&s))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["detail"].as_str().unwrap().contains("idle"), "{body}");
+
+    s.tracker = Some(*uuid::Uuid::new_v4().as_bytes());
+    assert_eq!(b.get_user(&b.write(&flat_session(&s))).await.0, StatusCode::UNAUTHORIZED, "tracker row gone");
+
+    s.tracker = None;
+    let id = b.write(&flat_session(&s));
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(b.dir.join(format!("sess_{id}")))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_eq!(b.get_user(&id).await.0, StatusCode::UNAUTHORIZED, "untracked session idle by its file time");
+}
+
+#[tokio::test]
+async fn tampered_sessions_are_refused() {
+    let b = Bridge::new().await;
+    let admin = b.user("admin").await;
+    let mut forged = b.user("nkim").await;
+    forged.user_id = admin.user_id;
+    forged.tracker = Some(b.track(5).await);
+    assert_eq!(
+        b.get_user(&b.write(&flat_session(&forged))).await.0,
+        StatusCode::UNAUTHORIZED,
+        "id of another user"
+    );
+
+    let mut truncated = flat_session(&forged);
+    truncated.truncate(truncated.len() / 2);
+    assert_eq!(b.get_user(&b.write(&truncated)).await.0, StatusCode::UNAUTHORIZED, "cut-off file");
+
+    let trap = b"note|s:30:\"authUserID|i:1;authUser|s:1:\"a\";\";".to_vec();
+    assert_eq!(b.get_user(&b.write(&trap)).await.0, StatusCode::UNAUTHORIZED, "keys inside a string value");
+}
+
+#[tokio::test]
+async fn inactive_users_and_malformed_session_ids_are_refused() {
+    let b = Bridge::new().await;
+    let mut s = b.user("drweber").await;
+    s.tracker = Some(b.track(5).await);
+    assert_eq!(b.get_user(&b.write(&flat_session(&s))).await.0, StatusCode::UNAUTHORIZED);
+    for bad in ["../../etc/passwd", "short", "abc%2F..%2Fsecret-but-long-enough-id"] {
+        let (status, body) = b.get_user(bad).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}");
+        assert!(body["detail"].as_str().unwrap().contains("malformed"), "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn the_bridge_is_off_without_a_session_directory() {
+    let b = Bridge::new().await;
+    let mut s = b.user("admin").await;
+    s.tracker = Some(b.track(5).await);
+    let id = b.write(&flat_session(&s));
+    let resp = b.db.client().get("/api/auth/user/").header("cookie", format!("OpenEMR={id}")).send().await;
+    resp.assert_status(StatusCode::UNAUTHORIZED);
+}
