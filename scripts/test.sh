@@ -17,4 +17,4 @@ if [ -f "$ROOT/../shared/openemr-schema/database.sql" ]; then
     export OPENEMR_REAL_SCHEMA="$ROOT/../shared/openemr-schema/database.sql"
 fi
 echo "private MariaDB on 127.0.0.1:$PORT (data in $DIR)"
-cargo test --all-targets "$@"
+cargo test --lib --bins --tests "$@"

@@ -210,3 +210,12 @@ impl From<crate::service::sign_in::AuthError> for ApiError {
         }
     }
 }
+
+impl From<crate::service::acl::AclError> for ApiError {
+    fn from(err: crate::service::acl::AclError) -> Self {
+        match err {
+            crate::service::acl::AclError::Denied { .. } => Self::new(StatusCode::FORBIDDEN, err.to_string()),
+            crate::service::acl::AclError::Storage(inner) => inner.into(),
+        }
+    }
+}

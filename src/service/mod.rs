@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod audit;
 pub mod credentials;
+pub mod permission;
 pub mod session_bridge;
 pub mod sign_in;
 pub mod status;

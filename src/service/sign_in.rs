@@ -17,7 +17,10 @@ use crate::{
             login_failures::{self, Scope},
             tokens::{self, TokenRow},
         },
-        openemr::users::{self, UserRecord},
+        openemr::{
+            globals,
+            users::{self, UserRecord},
+        },
     },
 };
 
@@ -122,9 +125,13 @@ pub async fn login(
     let record = users::by_username(&state.pool, username).await?;
     let usable =
         record.as_ref().filter(|r| r.active && r.auth_group.is_some() && !r.password_hash.is_empty());
-    let verified = state.verifier.verify(password, usable.map(|r| r.password_hash.clone())).await?;
+    let hash = match usable {
+        Some(r) => Some(r.password_hash.clone()),
+        None => globals::value(&state.pool, "hidden_auth_dummy_hash").await?,
+    };
+    let verified = state.verifier.verify(password, hash).await? && usable.is_some();
     match record {
-        Some(record) if verified && usable.is_some() => {
+        Some(record) if verified => {
             login_failures::clear(&state.pool, Scope::User, &subject(&username.to_lowercase())).await?;
             let issued = issue(state, caller_from(record, SignInMethod::Password, None), address).await?;
             audit::sign_in(state, username, &issued.caller.auth_group, true, &format!("success: {address}"))

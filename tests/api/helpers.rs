@@ -107,10 +107,6 @@ impl TestDb {
         assert!(status.success(), "loading {} failed", file.display());
     }
 
-    pub fn config(&self) -> Config {
-        Self::config_for(&self.url, &[])
-    }
-
     /// The test configuration, with `extra` settings on top (as if set in the environment).
     pub fn config_for(url: &str, extra: &[(&str, &str)]) -> Config {
         let mut vars: std::collections::HashMap<String, String> = [

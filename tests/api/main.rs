@@ -1,11 +1,14 @@
 //! One integration-test binary (faster to link); each module covers one capability.
 
+mod acl;
+mod audit_log;
 mod auth;
 mod bridge;
 mod cli;
 mod explorer_and_spec;
 mod health;
 mod helpers;
+mod permissions;
 mod problems;
 mod real_schema;
 mod security;

@@ -1,0 +1,23 @@
+//! The one permission check every endpoint makes. Guests hold no OpenEMR permission, and every
+//! denial is written to OpenEMR's audit log.
+
+use crate::{
+    app::AppState,
+    domain::{
+        acl::{AclLevel, Aco},
+        user::Caller,
+    },
+    service::{acl::AclError, audit},
+};
+
+pub async fn require(state: &AppState, caller: &Caller, aco: Aco, level: AclLevel) -> Result<(), AclError> {
+    let result = if caller.is_guest() {
+        Err(AclError::Denied { aco, level })
+    } else {
+        state.acl.require(&caller.username, aco, level).await
+    };
+    if let Err(denied @ AclError::Denied { .. }) = &result {
+        audit::permission_denied(state, caller, &format!("denied: {denied}")).await;
+    }
+    result
+}
