@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test against a private, throwaway MariaDB that this script starts and removes.
+# Runs every test against a private, throwaway MariaDB and Redis that this script starts and removes.
 #   scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -7,14 +7,39 @@ cd "$ROOT"
 
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-db.XXXXXX")
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() { bash scripts/db.sh stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$DIR"; }
+REDIS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-redis.XXXXXX")
+# Both sockets stay open until both ports are chosen, so the two ports differ.
+read -r PORT REDIS_PORT < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')
+cleanup() {
+    bash scripts/db.sh stop "$DIR" >/dev/null 2>&1 || true
+    [ -f "$REDIS_DIR/redis.pid" ] && kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
+    rm -rf "$DIR" "$REDIS_DIR"
+}
 trap cleanup EXIT
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "redis-server is not installed; installing it with apt-get" >&2
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+    # Debian may start a system Redis on 6379 after installing; the tests never use it.
+fi
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$REDIS_DIR" \
+    --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --daemonize yes
+for _ in $(seq 1 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+redis-cli -p "$REDIS_PORT" ping >/dev/null || { cat "$REDIS_DIR/redis.log" >&2; exit 1; }
+export MMT_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 
 bash scripts/db.sh start "$DIR" "$PORT"
 export MMT_TEST_SERVER_URL="mysql://mmt:mmt@127.0.0.1:$PORT"
 if [ -f "$ROOT/../shared/openemr-schema/database.sql" ]; then
     export OPENEMR_REAL_SCHEMA="$ROOT/../shared/openemr-schema/database.sql"
 fi
-echo "private MariaDB on 127.0.0.1:$PORT (data in $DIR)"
+echo "private MariaDB on 127.0.0.1:$PORT (data in $DIR), private Redis on 127.0.0.1:$REDIS_PORT"
 cargo test --lib --bins --tests "$@"

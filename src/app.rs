@@ -12,7 +12,9 @@ use sqlx::MySqlPool;
 use crate::{
     config::Config,
     http,
-    service::{acl::Acl, credentials::PasswordVerifier},
+    service::{
+        acl::Acl, credentials::PasswordVerifier, patient_index::PatientIndex, session_bridge::RedisSessions,
+    },
 };
 
 #[derive(Clone)]
@@ -21,6 +23,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub verifier: PasswordVerifier,
     pub acl: Arc<Acl>,
+    pub redis_sessions: Option<Arc<RedisSessions>>,
+    pub patient_index: Arc<PatientIndex>,
 }
 
 impl AppState {
@@ -28,6 +32,8 @@ impl AppState {
         Self {
             acl: Arc::new(Acl::new(pool.clone())),
             verifier: PasswordVerifier::for_this_machine(),
+            patient_index: Arc::new(PatientIndex::new(config.search_max_staleness)),
+            redis_sessions: config.auth.session_redis.clone().map(|c| Arc::new(RedisSessions::new(c))),
             pool,
             config: Arc::new(config),
         }

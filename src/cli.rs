@@ -87,6 +87,7 @@ async fn serve(state: AppState, migrate_first: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    tokio::spawn(service::patient_index::keep_fresh(state.clone()));
     match app::launch(acceptor, state, app::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -26,6 +26,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub auth: AuthConfig,
+    /// How old the patient search index may be before a search sweeps it first.
+    pub search_max_staleness: Duration,
+    pub allow_patient_delete: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -35,12 +38,31 @@ pub struct AuthConfig {
     pub guest_login: bool,
     /// Where OpenEMR's PHP writes `sess_<id>` files; `None` turns the file-based bridge off.
     pub session_dir: Option<std::path::PathBuf>,
+    /// OpenEMR's Redis session store; when set, the bridge reads sessions there instead of files.
+    pub session_redis: Option<SessionRedisConfig>,
     pub session_cookie: String,
     /// Send the access cookie with `Secure`; turn off only for plain-HTTP development.
     pub secure_cookie: bool,
     pub max_failures_per_user: i64,
     pub max_failures_per_address: i64,
     pub failure_window: Duration,
+}
+
+#[derive(Clone)]
+pub struct SessionRedisConfig {
+    /// May hold a password, so it is never printed.
+    pub url: SecretString,
+    /// `session:` for OpenEMR's predis handler, `sf_s` for Symfony's `RedisSessionHandler`.
+    pub key_prefix: String,
+}
+
+impl std::fmt::Debug for SessionRedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRedisConfig")
+            .field("url", &"(hidden)")
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,8 +103,22 @@ impl Config {
         });
 
         let auth = auth_from(&get, &mut errors);
+        let search_max_staleness = parse_or(&get, "MMT_SEARCH_MAX_STALENESS_MS", "2000", &mut errors, |v| {
+            v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected milliseconds".into())
+        });
+        let allow_patient_delete =
+            parse_or(&get, "MMT_ALLOW_PATIENT_DELETE", "false", &mut errors, parse_flag);
 
-        match (database, listen_addr, log_format, max_body_bytes, shutdown_grace, auth) {
+        match (
+            database,
+            listen_addr,
+            log_format,
+            max_body_bytes,
+            shutdown_grace,
+            auth,
+            search_max_staleness,
+            allow_patient_delete,
+        ) {
             (
                 Some(database),
                 Some(listen_addr),
@@ -90,6 +126,8 @@ impl Config {
                 Some(max_body_bytes),
                 Some(shutdown_grace),
                 Some(auth),
+                Some(search_max_staleness),
+                Some(allow_patient_delete),
             ) if errors.is_empty() => Ok(Self {
                 database,
                 listen_addr,
@@ -98,6 +136,8 @@ impl Config {
                 max_body_bytes,
                 shutdown_grace,
                 auth,
+                search_max_staleness,
+                allow_patient_delete,
             }),
             _ => Err(ConfigError(errors)),
         }
@@ -170,13 +210,8 @@ fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
             v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| "expected a positive number".into())
         })
     };
-    let flag = |key: &str, default: &str, errors: &mut Vec<String>| {
-        parse_or(get, key, default, errors, |v| match v {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            _ => Err("expected true or false".into()),
-        })
-    };
+    let flag =
+        |key: &str, default: &str, errors: &mut Vec<String>| parse_or(get, key, default, errors, parse_flag);
     let session_cookie = get("OPENEMR_SESSION_COOKIE").unwrap_or_else(|| "OpenEMR".into());
     if !session_cookie.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         errors.push("OPENEMR_SESSION_COOKIE: only letters, digits, '-' and '_' are allowed".into());
@@ -188,17 +223,48 @@ fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
     let max_failures_per_user = count("MMT_LOGIN_MAX_FAILURES_PER_USER", "5", errors);
     let max_failures_per_address = count("MMT_LOGIN_MAX_FAILURES_PER_ADDRESS", "20", errors);
     let failure_window = secs("MMT_LOGIN_FAILURE_WINDOW_SECS", "900", errors);
+    let session_redis = session_redis_from(get, errors);
     Some(AuthConfig {
         access_ttl: access_ttl?,
         refresh_ttl: refresh_ttl?,
         guest_login: guest_login?,
         session_dir: get("OPENEMR_SESSION_DIR").map(std::path::PathBuf::from),
+        session_redis: session_redis?,
         session_cookie,
         secure_cookie: secure_cookie?,
         max_failures_per_user: max_failures_per_user?,
         max_failures_per_address: max_failures_per_address?,
         failure_window: failure_window?,
     })
+}
+
+fn session_redis_from(
+    get: &impl Fn(&str) -> Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<Option<SessionRedisConfig>> {
+    let Some(url) = get("OPENEMR_SESSION_REDIS_URL") else {
+        return Some(None);
+    };
+    let url = url.trim().to_string();
+    let valid = (url.starts_with("redis://") || url.starts_with("rediss://"))
+        && redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_ok();
+    if !valid {
+        errors.push(
+            "OPENEMR_SESSION_REDIS_URL: expected redis://host:port/db or rediss://… (the value is not shown)"
+                .into(),
+        );
+        return None;
+    }
+    let key_prefix = get("OPENEMR_SESSION_REDIS_PREFIX").unwrap_or_else(|| "session:".into());
+    Some(Some(SessionRedisConfig { url: SecretString::from(url), key_prefix }))
+}
+
+fn parse_flag(v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
 }
 
 fn parse_or<T>(
@@ -226,6 +292,8 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("auth", &self.auth)
+            .field("search_max_staleness", &self.search_max_staleness)
+            .field("allow_patient_delete", &self.allow_patient_delete)
             .finish()
     }
 }
@@ -279,6 +347,26 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(shown.contains("openemr@db:3306/openemr"));
         assert!(!shown.contains("pw-secret"));
+    }
+
+    #[test]
+    fn session_redis_url_is_validated_and_never_shown() {
+        assert!(config(PARTS).unwrap().auth.session_redis.is_none());
+
+        let mut vars = PARTS.to_vec();
+        vars.push(("OPENEMR_SESSION_REDIS_URL", "redis://:redis-secret@cache:6379/0"));
+        let c = config(&vars).unwrap();
+        let redis = c.auth.session_redis.as_ref().unwrap();
+        assert_eq!(redis.key_prefix, "session:");
+        assert!(!format!("{c:?}").contains("redis-secret"));
+
+        vars.push(("OPENEMR_SESSION_REDIS_PREFIX", "sf_s"));
+        assert_eq!(config(&vars).unwrap().auth.session_redis.unwrap().key_prefix, "sf_s");
+
+        let mut vars = PARTS.to_vec();
+        vars.push(("OPENEMR_SESSION_REDIS_URL", "http://:redis-secret@cache:6379/0"));
+        let err = config(&vars).unwrap_err().to_string();
+        assert!(err.contains("OPENEMR_SESSION_REDIS_URL") && !err.contains("redis-secret"), "{err}");
     }
 
     #[test]

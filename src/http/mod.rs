@@ -4,6 +4,7 @@ pub mod auth;
 pub mod auth_api;
 pub mod health;
 pub mod middleware;
+pub mod patients_api;
 pub mod problem;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -14,18 +15,24 @@ pub enum ApiTags {
     Health,
     /// Sign-in with OpenEMR credentials or an OpenEMR session, tokens, sign-out.
     Auth,
+    /// OpenEMR patients: search, demographics, registration.
+    Patients,
 }
 
-pub type Apis = (health::HealthApi, auth_api::AuthApi);
+pub type Apis = (health::HealthApi, auth_api::AuthApi, patients_api::PatientsApi);
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((health::HealthApi, auth_api::AuthApi), "mmt-sidecar", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Companion API beside OpenEMR: OpenEMR logins and single sign-on, the dictation and \
+    OpenApiService::new(
+        (health::HealthApi, auth_api::AuthApi, patients_api::PatientsApi),
+        "mmt-sidecar",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Companion API beside OpenEMR: OpenEMR logins and single sign-on, the dictation and \
              transcription workflow, and clinical data keyed off OpenEMR patients. Every error is \
              an RFC 9457 problem (application/problem+json). Operations other than health need \
              authentication: an access token from /auth/login/ (or /auth/bridge/ with an OpenEMR \
              session), sent as `Authorization: Bearer`.",
-        )
-        .server("/api")
+    )
+    .server("/api")
 }

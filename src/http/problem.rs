@@ -83,6 +83,9 @@ pub enum ApiError {
     /// No such resource.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// This server does not allow the operation; `detail` says why.
+    #[oai(status = 405, content_type = "application/problem+json")]
+    MethodNotAllowed(Json<Problem>),
     /// The resource is not in a state that allows this.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
@@ -118,6 +121,7 @@ impl ApiError {
             401 => Self::Unauthorized(json),
             403 => Self::Forbidden(json),
             404 => Self::NotFound(json),
+            405 => Self::MethodNotAllowed(json),
             409 => Self::Conflict(json),
             412 => Self::PreconditionFailed(json),
             413 => Self::PayloadTooLarge(json),
@@ -203,6 +207,7 @@ impl From<crate::service::sign_in::AuthError> for ApiError {
             E::Throttled(secs) => Self::too_many_requests(err.to_string(), secs),
             E::Busy => Self::too_many_requests(err.to_string(), 1),
             E::GuestDisabled => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::SessionStoreUnavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
             E::Storage(inner) => inner.into(),
             E::InvalidCredentials | E::InvalidToken | E::RefreshReused | E::SessionRejected(_) => {
                 Self::new(StatusCode::UNAUTHORIZED, err.to_string())
@@ -216,6 +221,29 @@ impl From<crate::service::acl::AclError> for ApiError {
         match err {
             crate::service::acl::AclError::Denied { .. } => Self::new(StatusCode::FORBIDDEN, err.to_string()),
             crate::service::acl::AclError::Storage(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<crate::domain::validation::Issues> for ApiError {
+    fn from(issues: crate::domain::validation::Issues) -> Self {
+        let detail =
+            issues.0.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; ");
+        let errors =
+            issues.0.into_iter().map(|i| FieldError { field: i.field, message: i.message }).collect();
+        Self::from_problem(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail).with_errors(errors))
+    }
+}
+
+impl From<crate::service::patients::PatientError> for ApiError {
+    fn from(err: crate::service::patients::PatientError) -> Self {
+        use crate::service::patients::PatientError as E;
+        match err {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Invalid(issues) => issues.into(),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
+            E::Acl(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
         }
     }
 }

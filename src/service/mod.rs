@@ -3,6 +3,8 @@
 pub mod acl;
 pub mod audit;
 pub mod credentials;
+pub mod patient_index;
+pub mod patients;
 pub mod permission;
 pub mod session_bridge;
 pub mod sign_in;

@@ -1,12 +1,19 @@
-//! Single sign-on from an OpenEMR browser session: the `OpenEMR` cookie names a PHP session file;
-//! the session is accepted only under the checks OpenEMR itself applies on every request.
+//! Single sign-on from an OpenEMR browser session: the `OpenEMR` cookie names a PHP session, stored
+//! in a file or in Redis; it is accepted only under the checks OpenEMR itself applies on every request.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use redis::{
+    AsyncCommands,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
+use tokio::sync::OnceCell;
 
 use crate::{
     app::AppState,
+    config::SessionRedisConfig,
     domain::user::{Caller, SignInMethod},
     php::session::{self, OpenEmrSession},
     service::sign_in::{AuthError, caller_from},
@@ -24,13 +31,7 @@ pub async fn caller_for_session(state: &AppState, session_id: &str) -> Result<Ca
     if !session::is_valid_session_id(session_id) {
         return Err(rejected("the session id is malformed"));
     }
-    let dir = state
-        .config
-        .auth
-        .session_dir
-        .as_ref()
-        .ok_or_else(|| rejected("the session bridge is not configured"))?;
-    let (raw, modified) = read_session_file(&dir.join(format!("sess_{session_id}"))).await?;
+    let (raw, modified) = read_session(state, session_id).await?;
     let php_session = session::decode(&raw).map_err(|e| rejected(&e.to_string()))?;
 
     let record = users::by_id(&state.pool, crate::domain::user::UserId(php_session.auth_user_id))
@@ -53,16 +54,39 @@ pub async fn caller_for_session(state: &AppState, session_id: &str) -> Result<Ca
 }
 
 /// OpenEMR 7+ tracks activity in `session_tracker`; a session that names a tracker row that is
-/// gone has expired. Older sessions fall back to the file's and Symfony's last-use times.
-async fn idle_seconds(state: &AppState, s: &OpenEmrSession, modified: SystemTime) -> Result<i64, AuthError> {
+/// gone has expired. Older sessions fall back to the file's and Symfony's last-use times; one with
+/// neither (Redis keeps no modification time) counts as expired.
+async fn idle_seconds(
+    state: &AppState,
+    s: &OpenEmrSession,
+    modified: Option<SystemTime>,
+) -> Result<i64, AuthError> {
     if let Some(uuid) = &s.session_database_uuid {
         return Ok(session_tracker::idle_seconds(&state.pool, uuid).await?.unwrap_or(i64::MAX));
     }
     let now = SystemTime::now();
-    let file_idle = now.duration_since(modified).map_or(0, |d| d.as_secs() as i64);
+    let file_idle = modified.map(|m| now.duration_since(m).map_or(0, |d| d.as_secs() as i64));
     let unix_now = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let meta_idle = s.last_used.map_or(0, |u| unix_now - u);
-    Ok(file_idle.max(meta_idle))
+    let meta_idle = s.last_used.map(|u| unix_now - u);
+    Ok(file_idle.max(meta_idle).unwrap_or(i64::MAX))
+}
+
+/// The raw session and, for a file, when PHP last wrote it. Redis, when configured, replaces files.
+async fn read_session(
+    state: &AppState,
+    session_id: &str,
+) -> Result<(Vec<u8>, Option<SystemTime>), AuthError> {
+    if let Some(redis) = &state.redis_sessions {
+        return Ok((redis.read(session_id).await?, None));
+    }
+    let dir = state
+        .config
+        .auth
+        .session_dir
+        .as_ref()
+        .ok_or_else(|| rejected("the session bridge is not configured"))?;
+    let (raw, modified) = read_session_file(&dir.join(format!("sess_{session_id}"))).await?;
+    Ok((raw, Some(modified)))
 }
 
 async fn read_session_file(path: &std::path::Path) -> Result<(Vec<u8>, SystemTime), AuthError> {
@@ -73,4 +97,52 @@ async fn read_session_file(path: &std::path::Path) -> Result<(Vec<u8>, SystemTim
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let raw = tokio::fs::read(path).await.map_err(|_| rejected("the session file could not be read"))?;
     Ok((raw, modified))
+}
+
+/// A dead Redis must fail a request quickly, not hold it.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// OpenEMR's Redis session store. The connection is made on first use so the service starts while
+/// Redis is down; the manager reconnects by itself afterwards.
+pub struct RedisSessions {
+    config: SessionRedisConfig,
+    connection: OnceCell<ConnectionManager>,
+}
+
+impl RedisSessions {
+    pub fn new(config: SessionRedisConfig) -> Self {
+        Self { config, connection: OnceCell::new() }
+    }
+
+    async fn read(&self, session_id: &str) -> Result<Vec<u8>, AuthError> {
+        let key = format!("{}{session_id}", self.config.key_prefix);
+        tokio::time::timeout(REDIS_TIMEOUT, self.fetch(&key))
+            .await
+            .unwrap_or_else(|_| Err(unavailable("timed out")))
+    }
+
+    /// Plain reads only: taking OpenEMR's lock keys would stall the user's PHP requests.
+    async fn fetch(&self, key: &str) -> Result<Vec<u8>, AuthError> {
+        let mut conn = self.connection.get_or_try_init(|| self.connect()).await.map_err(unavailable)?.clone();
+        let len: usize = conn.strlen(key).await.map_err(unavailable)?;
+        if len > session::MAX_LEN {
+            return Err(rejected("the session data is too large"));
+        }
+        let raw: Option<Vec<u8>> = if len == 0 { None } else { conn.get(key).await.map_err(unavailable)? };
+        raw.ok_or_else(|| rejected("no such OpenEMR session"))
+    }
+
+    async fn connect(&self) -> redis::RedisResult<ConnectionManager> {
+        let client = redis::Client::open(self.config.url.expose_secret())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1);
+        ConnectionManager::new_with_config(client, config).await
+    }
+}
+
+fn unavailable(cause: impl std::fmt::Display) -> AuthError {
+    tracing::warn!(error = %cause, "OpenEMR's Redis session store is unavailable");
+    AuthError::SessionStoreUnavailable
 }

@@ -40,6 +40,8 @@ pub enum AuthError {
     SessionRejected(String),
     #[error("guest access is not enabled on this server")]
     GuestDisabled,
+    #[error("OpenEMR's session store (Redis) is unavailable; retry shortly")]
+    SessionStoreUnavailable,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

@@ -1,6 +1,7 @@
 //! SQL, and nothing else. `openemr` reads and writes OpenEMR's own tables exactly as OpenEMR does;
 //! `mmt` owns the sidecar's `mmt_`-prefixed tables.
 
+pub mod advisory_lock;
 pub mod mmt;
 pub mod openemr;
 
@@ -20,6 +21,16 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// A duplicate key or deadlock that a retry of the whole transaction can resolve.
+    pub fn is_retryable_conflict(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(e)) => {
+                e.is_unique_violation() || matches!(e.code().as_deref(), Some("40001"))
+            }
+            _ => false,
+        }
+    }
+
     pub fn from_sqlx(error: sqlx::Error) -> Self {
         match error {
             sqlx::Error::PoolTimedOut

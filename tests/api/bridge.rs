@@ -97,7 +97,11 @@ impl Bridge {
     }
 
     async fn get_user(&self, session_id: &str) -> (StatusCode, Value) {
-        let client = self.db.client_with(&[("OPENEMR_SESSION_DIR", self.dir.to_str().unwrap())]);
+        self.get_user_with(&[("OPENEMR_SESSION_DIR", self.dir.to_str().unwrap())], session_id).await
+    }
+
+    async fn get_user_with(&self, settings: &[(&str, &str)], session_id: &str) -> (StatusCode, Value) {
+        let client = self.db.client_with(settings);
         let resp =
             client.get("/api/auth/user/").header("cookie", format!("OpenEMR={session_id}")).send().await;
         let status = resp.0.status();
@@ -237,4 +241,76 @@ async fn the_bridge_is_off_without_a_session_directory() {
     let id = b.write(&flat_session(&s));
     let resp = b.db.client().get("/api/auth/user/").header("cookie", format!("OpenEMR={id}")).send().await;
     resp.assert_status(StatusCode::UNAUTHORIZED);
+}
+
+fn redis_url() -> String {
+    std::env::var("MMT_TEST_REDIS_URL").expect(
+        "MMT_TEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts a private Redis",
+    )
+}
+
+fn new_session_id() -> String {
+    format!("{}-,{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// Stores `raw` as OpenEMR would under `<prefix><id>` and returns the id, which is unique per call.
+async fn store_in_redis(prefix: &str, raw: &[u8]) -> String {
+    let id = new_session_id();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::AsyncCommands::set_ex(&mut conn, format!("{prefix}{id}"), raw, 300).await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn sessions_in_redis_sign_in_under_either_key_prefix() {
+    let b = Bridge::new().await;
+    let url = redis_url();
+    // No tracker row: the idle time comes from Symfony's `_sf2_meta.u`.
+    let nested = b.user("drgarcia").await;
+    let id = store_in_redis("session:", &nested_session(&nested)).await;
+    let (status, body) = b.get_user_with(&[("OPENEMR_SESSION_REDIS_URL", &url)], &id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["username"], "drgarcia");
+
+    let mut flat = b.user("nkim").await;
+    flat.tracker = Some(b.track(30).await);
+    let id = store_in_redis("sf_s", &flat_session(&flat)).await;
+    let symfony = [("OPENEMR_SESSION_REDIS_URL", url.as_str()), ("OPENEMR_SESSION_REDIS_PREFIX", "sf_s")];
+    let (status, body) = b.get_user_with(&symfony, &id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["username"], "nkim");
+}
+
+#[tokio::test]
+async fn redis_sessions_that_are_missing_oversized_or_untimed_are_refused() {
+    let b = Bridge::new().await;
+    let url = redis_url();
+    let settings = [("OPENEMR_SESSION_REDIS_URL", url.as_str())];
+
+    let (status, body) = b.get_user_with(&settings, &new_session_id()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["detail"].as_str().unwrap().contains("no such"), "{body}");
+
+    let id = store_in_redis("session:", &vec![b'x'; mmt_sidecar::php::session::MAX_LEN + 1]).await;
+    let (status, body) = b.get_user_with(&settings, &id).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["detail"].as_str().unwrap().contains("too large"), "{body}");
+
+    // Neither a tracker row nor `_sf2_meta`, and Redis keeps no modification time.
+    let id = store_in_redis("session:", &flat_session(&b.user("nkim").await)).await;
+    let (status, body) = b.get_user_with(&settings, &id).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["detail"].as_str().unwrap().contains("idle"), "{body}");
+}
+
+#[tokio::test]
+async fn a_redis_that_is_down_answers_503_quickly() {
+    let b = Bridge::new().await;
+    let closed = format!("redis://127.0.0.1:{}/0", crate::helpers::free_port());
+    let started = std::time::Instant::now();
+    let (status, body) = b.get_user_with(&[("OPENEMR_SESSION_REDIS_URL", &closed)], &new_session_id()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("Redis"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "took {:?}", started.elapsed());
 }

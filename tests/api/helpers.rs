@@ -114,6 +114,8 @@ impl TestDb {
             ("LISTEN_ADDR", "127.0.0.1:0"),
             ("MMT_MAX_BODY_BYTES", "4096"),
             ("MMT_SHUTDOWN_GRACE_SECS", "5"),
+            // Every search sweeps the index first, so tests see OpenEMR-side edits at once.
+            ("MMT_SEARCH_MAX_STALENESS_MS", "0"),
         ]
         .iter()
         .chain(extra)

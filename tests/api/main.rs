@@ -8,6 +8,7 @@ mod cli;
 mod explorer_and_spec;
 mod health;
 mod helpers;
+mod patients;
 mod permissions;
 mod problems;
 mod real_schema;

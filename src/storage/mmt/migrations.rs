@@ -6,6 +6,7 @@ use sqlx::{
 use crate::{
     domain::migration_state::{AppliedMigration, MigrationState},
     storage::StorageError,
+    storage::advisory_lock,
 };
 
 /// Embedded from `mmt_migrations/`; `sqlx.toml` names the bookkeeping table `mmt_schema_migrations`.
@@ -16,21 +17,13 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// at once instead of waiting, so it does not serialise anything there.
 pub async fn run(pool: &MySqlPool) -> Result<(), MigrateError> {
     let mut conn = pool.acquire().await?;
-    let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT('mmt_migrate:', DATABASE()), ?)")
-        .bind(LOCK_WAIT_SECS)
-        .fetch_one(&mut *conn)
-        .await?;
-    if locked != Some(1) {
-        return Err(MigrateError::Execute(sqlx::Error::Protocol(format!(
-            "another replica held the migration lock for over {LOCK_WAIT_SECS} s"
-        ))));
-    }
+    advisory_lock::acquire(&mut conn, "mmt_migrate", LOCK_WAIT_SECS)
+        .await
+        .map_err(|e| MigrateError::Execute(sqlx::Error::Protocol(e.to_string())))?;
     let result = MIGRATOR.run(&mut *conn).await;
-    let released =
-        sqlx::query("SELECT RELEASE_LOCK(CONCAT('mmt_migrate:', DATABASE()))").execute(&mut *conn).await;
+    let released = advisory_lock::release(&mut conn, "mmt_migrate").await;
     result?;
-    released?;
-    Ok(())
+    released.map_err(|e| MigrateError::Execute(sqlx::Error::Protocol(e.to_string())))
 }
 
 const LOCK_WAIT_SECS: i64 = 600;

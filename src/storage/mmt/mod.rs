@@ -2,4 +2,5 @@
 
 pub mod login_failures;
 pub mod migrations;
+pub mod patient_index;
 pub mod tokens;

@@ -1,0 +1,173 @@
+//! Patient search rules: how names, numbers and dates are normalised into search terms, and how
+//! a query is read. Accents, case and apostrophes never decide whether a patient is found.
+
+use chrono::NaiveDate;
+
+/// "Zoë O’Brien-Smith" → "zoe obrien smith".
+pub fn normalize(text: &str) -> String {
+    let ascii = deunicode::deunicode(text).to_lowercase();
+    let joined: String = ascii.chars().filter(|c| !matches!(c, '\'' | '`')).collect();
+    joined.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+pub fn digits(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// What the index stores about one patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientTerms {
+    /// Lower-case ASCII words, each searchable by prefix.
+    pub terms: Vec<String>,
+    pub sort_last: String,
+    pub sort_first: String,
+}
+
+pub struct TermSource<'a> {
+    pub first_name: &'a str,
+    pub middle_name: &'a str,
+    pub last_name: &'a str,
+    pub preferred_name: &'a str,
+    pub pubpid: &'a str,
+    pub email: &'a str,
+    pub phones: [&'a str; 3],
+}
+
+const MAX_TERM: usize = 64;
+
+pub fn terms_of(p: &TermSource<'_>) -> PatientTerms {
+    let mut terms: Vec<String> = [p.first_name, p.middle_name, p.last_name, p.preferred_name]
+        .iter()
+        .flat_map(|name| normalize(name).split(' ').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    // Names are also found with their parts run together ("obrien", "vanderberg").
+    terms.push(normalize(p.last_name).replace(' ', ""));
+    terms.push(normalize(p.pubpid).replace(' ', ""));
+    let email = p.email.trim().to_lowercase();
+    if !email.is_empty() {
+        terms.push(email.clone());
+        terms.extend(email.split('@').next().map(str::to_string));
+    }
+    for phone in p.phones {
+        let d = digits(phone);
+        if d.len() >= 4 {
+            // Numbers are typed whole or by their last seven or four digits.
+            terms.extend([
+                d.clone(),
+                d[d.len().saturating_sub(7)..].to_string(),
+                d[d.len() - 4..].to_string(),
+            ]);
+        }
+    }
+    terms.retain(|t| !t.is_empty());
+    for t in &mut terms {
+        t.truncate(MAX_TERM);
+    }
+    terms.sort();
+    terms.dedup();
+    PatientTerms { terms, sort_last: normalize(p.last_name), sort_first: normalize(p.first_name) }
+}
+
+/// One word of a search query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Needle {
+    /// A term prefix; also a pid when it is all digits.
+    Prefix { term: String, pid: Option<i64> },
+    /// A birth date, typed as YYYY-MM-DD or MM/DD/YYYY.
+    Dob(NaiveDate),
+}
+
+pub fn parse_query(query: &str) -> Vec<Needle> {
+    query
+        .split_whitespace()
+        .take(8)
+        .filter_map(|word| {
+            if let Some(date) = parse_date(word) {
+                return Some(Needle::Dob(date));
+            }
+            // Emails are matched as typed, whole or by their part before the '@'.
+            let is_email = word.contains('@') || word.trim_end_matches('.').contains('.');
+            let term = if is_email { word.to_lowercase() } else { normalize(word).replace(' ', "") };
+            let digit_form = digits(word);
+            let term = if !is_email
+                && !digit_form.is_empty()
+                && digit_form.len() == word.chars().filter(|c| c.is_ascii_alphanumeric()).count()
+            {
+                digit_form
+            } else {
+                term
+            };
+            if term.is_empty() {
+                return None;
+            }
+            let pid = term.parse::<i64>().ok();
+            Some(Needle::Prefix { term: term.chars().take(MAX_TERM).collect(), pid })
+        })
+        .collect()
+}
+
+fn parse_date(word: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(word, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(word, "%m/%d/%Y")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source<'a>(first: &'a str, last: &'a str, phone: &'a str, email: &'a str) -> TermSource<'a> {
+        TermSource {
+            first_name: first,
+            middle_name: "",
+            last_name: last,
+            preferred_name: "",
+            pubpid: "MRN-0042",
+            email,
+            phones: [phone, "", ""],
+        }
+    }
+
+    #[test]
+    fn accents_case_and_apostrophes_normalise_away() {
+        assert_eq!(normalize("Zoë O’Brien-Smith"), "zoe obrien smith");
+        assert_eq!(normalize("NGUYỄN"), "nguyen");
+        assert_eq!(normalize("D'Angelo"), "dangelo");
+    }
+
+    #[test]
+    fn terms_cover_names_mrn_email_and_phone_endings() {
+        let t = terms_of(&source("José", "Muñoz García", "(555) 010-4477", "Jose.M@Example.org"));
+        for expected in [
+            "jose",
+            "munoz",
+            "garcia",
+            "munozgarcia",
+            "mrn0042",
+            "jose.m@example.org",
+            "jose.m",
+            "5550104477",
+            "0104477",
+            "4477",
+        ] {
+            assert!(t.terms.contains(&expected.to_string()), "{expected} missing from {:?}", t.terms);
+        }
+        assert_eq!(t.sort_last, "munoz garcia");
+    }
+
+    #[test]
+    fn queries_read_names_numbers_and_dates() {
+        assert_eq!(
+            parse_query("O'Brien 1984-02-29 555-0104 42"),
+            vec![
+                Needle::Prefix { term: "obrien".into(), pid: None },
+                Needle::Dob(NaiveDate::from_ymd_opt(1984, 2, 29).unwrap()),
+                Needle::Prefix { term: "5550104".into(), pid: Some(5550104) },
+                Needle::Prefix { term: "42".into(), pid: Some(42) },
+            ]
+        );
+        assert_eq!(
+            parse_query("02/29/1984"),
+            vec![Needle::Dob(NaiveDate::from_ymd_opt(1984, 2, 29).unwrap())]
+        );
+        assert_eq!(parse_query("  ' ' "), vec![]);
+    }
+}

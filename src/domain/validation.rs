@@ -1,0 +1,72 @@
+//! Field-by-field validation that reports every problem at once, for 422 answers.
+
+use chrono::NaiveDate;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Issues(pub Vec<FieldIssue>);
+
+impl Issues {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldIssue { field: field.into(), message: message.into() });
+    }
+
+    pub fn into_result<T>(self, value: T) -> Result<T, Issues> {
+        if self.0.is_empty() { Ok(value) } else { Err(self) }
+    }
+
+    /// Trims `value` and checks its length in characters; returns the trimmed text.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
+        let trimmed = value.trim();
+        let len = trimmed.chars().count();
+        if len < min {
+            self.add(
+                field,
+                if min == 1 {
+                    "is required".to_string()
+                } else {
+                    format!("must be at least {min} characters")
+                },
+            );
+        } else if len > max {
+            self.add(field, format!("must be at most {max} characters"));
+        }
+        if trimmed.chars().any(|c| c.is_control()) {
+            self.add(field, "must not contain control characters");
+        }
+        trimmed.to_string()
+    }
+
+    /// Parses an ISO date (`YYYY-MM-DD`).
+    pub fn date(&mut self, field: &str, value: &str) -> Option<NaiveDate> {
+        match NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d") {
+            Ok(date) => Some(date),
+            Err(_) => {
+                self.add(field, "must be a date as YYYY-MM-DD");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_issue() {
+        let mut issues = Issues::default();
+        assert_eq!(issues.text("fname", "  ", 1, 10), "");
+        issues.text("lname", &"x".repeat(11), 1, 10);
+        issues.text("city", "a\u{0}b", 0, 10);
+        assert_eq!(issues.date("dob", "1990-02-30"), None);
+        let fields: Vec<_> = issues.0.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["fname", "lname", "city", "dob"]);
+        assert!(issues.into_result(()).is_err());
+    }
+}

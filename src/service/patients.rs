@@ -1,0 +1,219 @@
+//! Patients: search, read, create and update, as OpenEMR's own screens would, with the caller's
+//! OpenEMR permissions checked and every PHI access written to OpenEMR's audit log.
+
+use chrono::{Local, NaiveDateTime};
+
+use crate::{
+    app::AppState,
+    domain::{
+        acl::{AclLevel, Aco},
+        audit::AuditEntry,
+        patient::{Demographics, DemographicsInput, Pid},
+        user::Caller,
+        validation::Issues,
+    },
+    service::{acl::AclError, audit, patient_index, permission},
+    storage::{
+        StorageError, advisory_lock,
+        mmt::patient_index::{self as index, Filters, Page},
+        openemr::{
+            audit_log,
+            patients::{self, PatientRow},
+        },
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PatientError {
+    #[error("no patient with pid {0}")]
+    NotFound(Pid),
+    #[error("invalid patient data")]
+    Invalid(Issues),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Acl(#[from] AclError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<Issues> for PatientError {
+    fn from(issues: Issues) -> Self {
+        Self::Invalid(issues)
+    }
+}
+
+pub struct SearchResult {
+    pub rows: Vec<PatientRow>,
+    pub total: i64,
+    pub last_key: Option<index::After>,
+}
+
+fn now() -> NaiveDateTime {
+    Local::now().naive_local()
+}
+
+fn phi_entry(caller: &Caller, event: &str, patient: Option<Pid>, comments: String) -> AuditEntry {
+    AuditEntry {
+        event: event.into(),
+        category: "Patient Demographics".into(),
+        user: caller.username.clone(),
+        groupname: caller.auth_group.clone(),
+        comments,
+        patient_id: patient.map(|p| p.0),
+        success: true,
+    }
+}
+
+pub async fn search(
+    state: &AppState,
+    caller: &Caller,
+    filters: &Filters,
+    page: &Page,
+) -> Result<SearchResult, PatientError> {
+    permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::View).await?;
+    state.patient_index.ensure_fresh(state).await?;
+    let total = index::total(&state.pool, filters).await?;
+    let hits = index::search(&state.pool, filters, page).await?;
+    let pids: Vec<i64> = hits.iter().map(|(pid, _)| *pid).collect();
+    let rows = patients::get_many(&state.pool, &pids).await?;
+    let listed = pids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    // One row per search, naming every patient it disclosed.
+    let comments = format!("mmt-sidecar patient search: {} of {total} shown; pids [{listed}]", pids.len());
+    audit::record(state, &phi_entry(caller, "patient-record-select", None, comments)).await?;
+    Ok(SearchResult { rows, total, last_key: hits.into_iter().last().map(|(_, key)| key) })
+}
+
+pub async fn get(state: &AppState, caller: &Caller, pid: Pid) -> Result<PatientRow, PatientError> {
+    permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::View).await?;
+    let row = patients::get(&state.pool, pid).await?.ok_or(PatientError::NotFound(pid))?;
+    let entry = phi_entry(
+        caller,
+        "patient-record-select",
+        Some(pid),
+        format!("mmt-sidecar read demographics of pid {pid}"),
+    );
+    audit::record(state, &entry).await?;
+    Ok(row)
+}
+
+async fn validated(
+    state: &AppState,
+    input: DemographicsInput,
+    creating: bool,
+) -> Result<Demographics, PatientError> {
+    let sexes = patients::sexes(&state.pool).await?;
+    Ok(input.validate(creating, Local::now().date_naive(), &sexes)?)
+}
+
+const INSERT_ATTEMPTS: usize = 8;
+
+/// OpenEMR allocates pid as MAX(pid)+1 with only the UNIQUE key as a guard. Sidecar replicas
+/// serialise their creates with an advisory lock; a race with OpenEMR's own screens still ends in
+/// a duplicate key, and the create is retried with the next pid.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    input: DemographicsInput,
+) -> Result<PatientRow, PatientError> {
+    // OpenEMR's `addonly` exists for exactly this: registering without editing existing charts.
+    permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::Addonly).await?;
+    let demographics = validated(state, input, true).await?;
+    let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
+    advisory_lock::acquire(&mut conn, "mmt_patient_create", 10).await?;
+    let mut result =
+        Err(PatientError::Conflict("too many patients were being created at once; retry".into()));
+    for _ in 0..INSERT_ATTEMPTS {
+        result = try_create(&mut conn, caller, &demographics).await;
+        if !matches!(&result, Err(PatientError::Storage(e)) if e.is_retryable_conflict()) {
+            break;
+        }
+    }
+    advisory_lock::release(&mut conn, "mmt_patient_create").await?;
+    result
+}
+
+async fn try_create(
+    conn: &mut sqlx::MySqlConnection,
+    caller: &Caller,
+    d: &Demographics,
+) -> Result<PatientRow, PatientError> {
+    let mut tx = sqlx::Connection::begin(conn).await.map_err(StorageError::from_sqlx)?;
+    if let Some(pubpid) = &d.pubpid
+        && patients::pubpid_taken(&mut tx, pubpid, None).await?
+    {
+        return Err(pubpid_conflict(pubpid));
+    }
+    let pid = patients::insert(&mut tx, d, caller.user_id, now()).await?;
+    let row = finish_write(&mut tx, caller, pid, "patient-record-insert", "created").await?;
+    tx.commit().await.map_err(StorageError::from_sqlx)?;
+    Ok(row)
+}
+
+fn pubpid_conflict(pubpid: &str) -> PatientError {
+    let mut issues = Issues::default();
+    issues.add("pubpid", format!("{pubpid} is already another patient's chart number"));
+    PatientError::Invalid(issues)
+}
+
+/// Re-reads the written row inside the transaction, indexes it and audits the write, so all three
+/// commit or none do.
+async fn finish_write(
+    tx: &mut sqlx::MySqlConnection,
+    caller: &Caller,
+    pid: Pid,
+    event: &str,
+    verb: &str,
+) -> Result<PatientRow, PatientError> {
+    let row = patients::get_in(tx, pid).await?.ok_or(PatientError::NotFound(pid))?;
+    index::upsert(tx, &[patient_index::entry(&row)]).await?;
+    let entry = phi_entry(caller, event, Some(pid), format!("mmt-sidecar {verb} demographics of pid {pid}"));
+    audit_log::record(tx, &entry).await?;
+    Ok(row)
+}
+
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    pid: Pid,
+    input: DemographicsInput,
+) -> Result<PatientRow, PatientError> {
+    permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::Write).await?;
+    let demographics = validated(state, input, false).await?;
+    let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
+    if let Some(pubpid) = &demographics.pubpid
+        && patients::pubpid_taken(&mut tx, pubpid, Some(pid)).await?
+    {
+        return Err(pubpid_conflict(pubpid));
+    }
+    if !patients::update(&mut tx, pid, &demographics, caller.user_id, now()).await? {
+        return Err(PatientError::NotFound(pid));
+    }
+    let row = finish_write(&mut tx, caller, pid, "patient-record-update", "updated").await?;
+    tx.commit().await.map_err(StorageError::from_sqlx)?;
+    Ok(row)
+}
+
+/// Deletes only an empty chart: OpenEMR keeps charts with clinical history.
+pub async fn delete(state: &AppState, caller: &Caller, pid: Pid) -> Result<(), PatientError> {
+    permission::require(state, caller, Aco::ADMIN_SUPER, AclLevel::Write).await?;
+    let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
+    if patients::has_clinical_history(&mut tx, pid).await? {
+        return Err(PatientError::Conflict(format!(
+            "pid {pid} has encounters or forms; OpenEMR keeps such charts, so the sidecar will not delete it"
+        )));
+    }
+    if !patients::delete(&mut tx, pid).await? {
+        return Err(PatientError::NotFound(pid));
+    }
+    index::remove(&mut tx, pid.0).await?;
+    let entry = phi_entry(
+        caller,
+        "patient-record-delete",
+        Some(pid),
+        format!("mmt-sidecar deleted empty chart pid {pid}"),
+    );
+    audit_log::record(&mut tx, &entry).await?;
+    tx.commit().await.map_err(StorageError::from_sqlx)?;
+    Ok(())
+}

@@ -1,0 +1,255 @@
+use chrono::{NaiveDate, NaiveDateTime};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
+
+use crate::{
+    domain::patient_search::{Needle, PatientTerms},
+    storage::StorageError,
+};
+
+pub struct IndexEntry {
+    pub pid: i64,
+    pub terms: PatientTerms,
+    pub dob: Option<NaiveDate>,
+    pub sex: String,
+    pub provider_id: Option<i64>,
+    pub source_updated: Option<NaiveDateTime>,
+}
+
+/// Replaces the index rows of these patients, in the caller's transaction.
+pub async fn upsert(conn: &mut MySqlConnection, entries: &[IndexEntry]) -> Result<(), StorageError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut del = QueryBuilder::<MySql>::new("DELETE FROM mmt_patient_terms WHERE pid IN (");
+    let mut list = del.separated(", ");
+    for e in entries {
+        list.push_bind(e.pid);
+    }
+    del.push(")");
+    del.build().execute(&mut *conn).await.map_err(StorageError::from_sqlx)?;
+
+    let terms: Vec<(&str, i64)> =
+        entries.iter().flat_map(|e| e.terms.terms.iter().map(move |t| (t.as_str(), e.pid))).collect();
+    for chunk in terms.chunks(2000) {
+        let mut q = QueryBuilder::<MySql>::new("INSERT IGNORE INTO mmt_patient_terms (term, pid) ");
+        q.push_values(chunk, |mut row, (term, pid)| {
+            row.push_bind(*term).push_bind(*pid);
+        });
+        q.build().execute(&mut *conn).await.map_err(StorageError::from_sqlx)?;
+    }
+    let mut q = QueryBuilder::<MySql>::new(
+        "INSERT INTO mmt_patient_index (pid, sort_last, sort_first, dob, dob_sort, sex, provider_id, source_updated) ",
+    );
+    q.push_values(entries, |mut row, e| {
+        row.push_bind(e.pid)
+            .push_bind(&e.terms.sort_last)
+            .push_bind(&e.terms.sort_first)
+            .push_bind(e.dob)
+            .push_bind(e.dob.unwrap_or(NaiveDate::MIN_SORT))
+            .push_bind(&e.sex)
+            .push_bind(e.provider_id)
+            .push_bind(e.source_updated);
+    });
+    q.push(
+        " ON DUPLICATE KEY UPDATE sort_last = VALUES(sort_last), sort_first = VALUES(sort_first), dob = VALUES(dob), \
+         dob_sort = VALUES(dob_sort), sex = VALUES(sex), provider_id = VALUES(provider_id), \
+         source_updated = VALUES(source_updated)",
+    );
+    q.build().execute(&mut *conn).await.map_err(StorageError::from_sqlx)?;
+    Ok(())
+}
+
+/// The date that sorts patients without a birth date first.
+trait MinSort {
+    const MIN_SORT: NaiveDate;
+}
+
+impl MinSort for NaiveDate {
+    const MIN_SORT: NaiveDate = NaiveDate::from_ymd_opt(1, 1, 1).expect("valid date");
+}
+
+pub async fn remove(conn: &mut MySqlConnection, pid: i64) -> Result<(), StorageError> {
+    for sql in ["DELETE FROM mmt_patient_terms WHERE pid = ?", "DELETE FROM mmt_patient_index WHERE pid = ?"]
+    {
+        sqlx::query(sql).bind(pid).execute(&mut *conn).await.map_err(StorageError::from_sqlx)?;
+    }
+    Ok(())
+}
+
+/// Drops index rows whose patient no longer exists in patient_data.
+pub async fn remove_orphans(pool: &MySqlPool) -> Result<u64, StorageError> {
+    let mut removed = 0;
+    for sql in [
+        "DELETE i FROM mmt_patient_index i LEFT JOIN patient_data p ON p.pid = i.pid WHERE p.pid IS NULL",
+        "DELETE t FROM mmt_patient_terms t LEFT JOIN patient_data p ON p.pid = t.pid WHERE p.pid IS NULL",
+    ] {
+        removed += sqlx::query(sql).execute(pool).await.map_err(StorageError::from_sqlx)?.rows_affected();
+    }
+    Ok(removed)
+}
+
+pub async fn count(pool: &MySqlPool) -> Result<i64, StorageError> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM mmt_patient_index")
+        .fetch_one(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+pub async fn state(pool: &MySqlPool) -> Result<Option<(Option<NaiveDateTime>, NaiveDateTime)>, StorageError> {
+    sqlx::query_as("SELECT watermark, synced_at FROM mmt_patient_index_state WHERE id = 1")
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+pub async fn save_state(
+    pool: &MySqlPool,
+    watermark: Option<NaiveDateTime>,
+    synced_at: NaiveDateTime,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO mmt_patient_index_state (id, watermark, synced_at) VALUES (1, ?, ?) \
+         ON DUPLICATE KEY UPDATE watermark = VALUES(watermark), synced_at = VALUES(synced_at)",
+    )
+    .bind(watermark)
+    .bind(synced_at)
+    .execute(pool)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Dob,
+    Pid,
+}
+
+/// A position in a sorted listing: the sort key values of the last row returned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum After {
+    Name(String, String, i64),
+    Dob(NaiveDate, i64),
+    Pid(i64),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub needles: Vec<Needle>,
+    pub sex: Option<String>,
+    pub dob_from: Option<NaiveDate>,
+    pub dob_to: Option<NaiveDate>,
+    pub provider_id: Option<i64>,
+    pub facility_id: Option<i64>,
+}
+
+fn escape_like(term: &str) -> String {
+    term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+fn push_filters(q: &mut QueryBuilder<MySql>, f: &Filters) {
+    q.push(" WHERE 1 = 1");
+    if let Some(sex) = &f.sex {
+        q.push(" AND i.sex = ").push_bind(sex);
+    }
+    if let Some(from) = f.dob_from {
+        q.push(" AND i.dob >= ").push_bind(from);
+    }
+    if let Some(to) = f.dob_to {
+        q.push(" AND i.dob <= ").push_bind(to);
+    }
+    if let Some(provider) = f.provider_id {
+        q.push(" AND i.provider_id = ").push_bind(provider);
+    }
+    if let Some(facility) = f.facility_id {
+        q.push(" AND EXISTS (SELECT 1 FROM form_encounter fe WHERE fe.pid = i.pid AND fe.facility_id = ")
+            .push_bind(facility)
+            .push(")");
+    }
+    for needle in &f.needles {
+        match needle {
+            Needle::Dob(date) => {
+                q.push(" AND i.dob = ").push_bind(*date);
+            }
+            Needle::Prefix { term, pid } => {
+                q.push(" AND (i.pid IN (SELECT t.pid FROM mmt_patient_terms t WHERE t.term LIKE ")
+                    .push_bind(format!("{}%", escape_like(term)))
+                    .push(")");
+                if let Some(pid) = pid {
+                    q.push(" OR i.pid = ").push_bind(*pid);
+                }
+                q.push(")");
+            }
+        }
+    }
+}
+
+pub async fn total(pool: &MySqlPool, f: &Filters) -> Result<i64, StorageError> {
+    let mut q = QueryBuilder::new("SELECT COUNT(*) FROM mmt_patient_index i");
+    push_filters(&mut q, f);
+    q.build_query_scalar().fetch_one(pool).await.map_err(StorageError::from_sqlx)
+}
+
+pub struct Page {
+    pub sort: SortKey,
+    pub descending: bool,
+    pub after: Option<After>,
+    pub offset: Option<u64>,
+    pub limit: u64,
+}
+
+/// One page of matching pids, each with the key to continue after it.
+pub async fn search(pool: &MySqlPool, f: &Filters, page: &Page) -> Result<Vec<(i64, After)>, StorageError> {
+    let mut q =
+        QueryBuilder::new("SELECT i.pid, i.sort_last, i.sort_first, i.dob_sort FROM mmt_patient_index i");
+    push_filters(&mut q, f);
+    let op = if page.descending { " < " } else { " > " };
+    match &page.after {
+        Some(After::Name(last, first, pid)) => {
+            q.push(" AND (i.sort_last, i.sort_first, i.pid)").push(op).push("(");
+            q.push_bind(last.clone())
+                .push(", ")
+                .push_bind(first.clone())
+                .push(", ")
+                .push_bind(*pid)
+                .push(")");
+        }
+        Some(After::Dob(dob, pid)) => {
+            q.push(" AND (i.dob_sort, i.pid)")
+                .push(op)
+                .push("(")
+                .push_bind(*dob)
+                .push(", ")
+                .push_bind(*pid)
+                .push(")");
+        }
+        Some(After::Pid(pid)) => {
+            q.push(" AND i.pid").push(op).push_bind(*pid);
+        }
+        None => {}
+    }
+    let dir = if page.descending { " DESC" } else { "" };
+    let order = match page.sort {
+        SortKey::Name => format!(" ORDER BY i.sort_last{dir}, i.sort_first{dir}, i.pid{dir}"),
+        SortKey::Dob => format!(" ORDER BY i.dob_sort{dir}, i.pid{dir}"),
+        SortKey::Pid => format!(" ORDER BY i.pid{dir}"),
+    };
+    q.push(order).push(" LIMIT ").push_bind(page.limit as i64);
+    if let Some(offset) = page.offset {
+        q.push(" OFFSET ").push_bind(offset as i64);
+    }
+    let rows: Vec<(i64, String, String, NaiveDate)> =
+        q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)?;
+    Ok(rows
+        .into_iter()
+        .map(|(pid, last, first, dob)| {
+            let after = match page.sort {
+                SortKey::Name => After::Name(last, first, pid),
+                SortKey::Dob => After::Dob(dob, pid),
+                SortKey::Pid => After::Pid(pid),
+            };
+            (pid, after)
+        })
+        .collect())
+}

@@ -1,0 +1,29 @@
+use sqlx::MySqlConnection;
+
+use crate::storage::StorageError;
+
+/// A new OpenEMR uuid: 16 random bytes, recorded in `uuid_registry` as UuidRegistry::createUuid does.
+pub async fn create(
+    conn: &mut MySqlConnection,
+    table: &str,
+    id_column: &str,
+) -> Result<[u8; 16], StorageError> {
+    let uuid = *uuid::Uuid::new_v4().as_bytes();
+    sqlx::query(
+        "INSERT INTO uuid_registry (uuid, table_name, table_id, table_vertical, couchdb, document_drive, mapped, created) \
+         VALUES (?, ?, ?, '', '', 0, 0, NOW())",
+    )
+    .bind(&uuid[..])
+    .bind(table)
+    .bind(id_column)
+    .execute(conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(uuid)
+}
+
+/// OpenEMR renders binary uuids in byte order; NULL, empty and all-zero mean "none yet".
+pub fn to_string(bytes: Option<&[u8]>) -> Option<String> {
+    let uuid = uuid::Uuid::from_slice(bytes?).ok()?;
+    (!uuid.is_nil()).then(|| uuid.to_string())
+}
