@@ -198,12 +198,9 @@ fn encode_cursor(sort: PatientSort, after: &After) -> String {
     URL_SAFE_NO_PAD.encode(json)
 }
 
-fn decode_cursor(sort: PatientSort, raw: &str) -> Result<After, ApiError> {
-    let invalid =
-        || ApiError::new(StatusCode::BAD_REQUEST, "`cursor` is not one this server issued for this sort");
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
-    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    (cursor.sort == format!("{sort:?}")).then_some(cursor.after).ok_or_else(invalid)
+fn decode_cursor(sort: PatientSort, raw: &str) -> Option<After> {
+    let cursor: Cursor = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+    (cursor.sort == format!("{sort:?}")).then_some(cursor.after)
 }
 
 fn optional_date(issues: &mut Issues, field: &str, value: Option<String>) -> Option<NaiveDate> {
@@ -253,7 +250,12 @@ impl PatientsApi {
         let sort = sort.0.unwrap_or(PatientSort::Name);
         let (key, descending) = sort.key();
         let page_size = page_size.0.unwrap_or(25).min(MAX_PAGE_SIZE);
-        let after = cursor.0.as_deref().map(|c| decode_cursor(sort, c)).transpose()?;
+        let after = match cursor.0.as_deref() {
+            Some(raw) => Some(decode_cursor(sort, raw).ok_or_else(|| {
+                ApiError::new(StatusCode::BAD_REQUEST, "`cursor` is not one this server issued for this sort")
+            })?),
+            None => None,
+        };
         let offset = match (page.0, &after) {
             (Some(0), _) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "`page` starts at 1")),
             (Some(_), Some(_)) => {
