@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod audit;
 pub mod compatibility;
+pub mod encounter;
 pub mod migration_state;
 pub mod openemr_version;
 pub mod patient;

@@ -2,10 +2,12 @@
 
 pub mod auth;
 pub mod auth_api;
+pub mod encounters_api;
 pub mod health;
 pub mod middleware;
 pub mod patients_api;
 pub mod problem;
+pub mod reference_api;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -17,13 +19,29 @@ pub enum ApiTags {
     Auth,
     /// OpenEMR patients: search, demographics, registration.
     Patients,
+    /// OpenEMR encounters.
+    Encounters,
+    /// OpenEMR facilities and providers.
+    Reference,
 }
 
-pub type Apis = (health::HealthApi, auth_api::AuthApi, patients_api::PatientsApi);
+pub type Apis = (
+    health::HealthApi,
+    auth_api::AuthApi,
+    patients_api::PatientsApi,
+    encounters_api::EncountersApi,
+    reference_api::ReferenceApi,
+);
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (health::HealthApi, auth_api::AuthApi, patients_api::PatientsApi),
+        (
+            health::HealthApi,
+            auth_api::AuthApi,
+            patients_api::PatientsApi,
+            encounters_api::EncountersApi,
+            reference_api::ReferenceApi,
+        ),
         "mmt-sidecar",
         env!("CARGO_PKG_VERSION"),
     )

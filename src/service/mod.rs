@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod audit;
 pub mod credentials;
+pub mod encounters;
 pub mod patient_index;
 pub mod patients;
 pub mod permission;

@@ -5,6 +5,7 @@ mod audit_log;
 mod auth;
 mod bridge;
 mod cli;
+mod encounters;
 mod explorer_and_spec;
 mod health;
 mod helpers;

@@ -3,9 +3,13 @@
 pub mod acl;
 pub mod audit_log;
 pub mod columns;
+pub mod encounters;
+pub mod facilities;
 pub mod globals;
 pub mod patients;
+pub mod providers;
 pub mod requirements;
+pub mod sequences;
 pub mod session_tracker;
 pub mod users;
 pub mod uuid_registry;

@@ -1,0 +1,155 @@
+use chrono::NaiveDateTime;
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
+
+use crate::{
+    domain::{encounter::NewEncounter, patient::Pid, user::Caller},
+    storage::{StorageError, openemr::uuid_registry},
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EncounterRow {
+    pub id: i64,
+    pub encounter: i64,
+    pub uuid: Option<Vec<u8>>,
+    pub pid: i64,
+    pub date: Option<NaiveDateTime>,
+    pub date_end: Option<NaiveDateTime>,
+    pub reason: Option<String>,
+    pub facility_id: i32,
+    pub facility: Option<String>,
+    pub provider_id: Option<i32>,
+    pub provider_name: Option<String>,
+    pub pc_catid: i32,
+    pub category: Option<String>,
+    pub class_code: String,
+    pub sensitivity: Option<String>,
+}
+
+const SELECT: &str = "SELECT fe.id, fe.encounter, fe.uuid, fe.pid, \
+     NULLIF(fe.date, '0000-00-00 00:00:00') AS date, NULLIF(fe.date_end, '0000-00-00 00:00:00') AS date_end, \
+     fe.reason, fe.facility_id, fe.facility, fe.provider_id, \
+     NULLIF(TRIM(CONCAT(COALESCE(u.fname, ''), ' ', COALESCE(u.lname, ''))), '') AS provider_name, \
+     fe.pc_catid, c.pc_catname AS category, fe.class_code, fe.sensitivity \
+     FROM form_encounter fe \
+     LEFT JOIN users u ON u.id = fe.provider_id \
+     LEFT JOIN openemr_postcalendar_categories c ON c.pc_catid = fe.pc_catid";
+
+/// `only_provider` limits the list to one provider's encounters (OpenEMR's `encounters|notes`).
+fn push_patient_filter(q: &mut QueryBuilder<MySql>, pid: Pid, only_provider: Option<i64>) {
+    q.push(" WHERE fe.pid = ").push_bind(pid.0);
+    if let Some(provider) = only_provider {
+        q.push(" AND fe.provider_id = ").push_bind(provider);
+    }
+}
+
+pub async fn count_for_patient(
+    pool: &MySqlPool,
+    pid: Pid,
+    only_provider: Option<i64>,
+) -> Result<i64, StorageError> {
+    let mut q = QueryBuilder::new("SELECT COUNT(*) FROM form_encounter fe");
+    push_patient_filter(&mut q, pid, only_provider);
+    q.build_query_scalar().fetch_one(pool).await.map_err(StorageError::from_sqlx)
+}
+
+/// Newest first.
+pub async fn list_for_patient(
+    pool: &MySqlPool,
+    pid: Pid,
+    only_provider: Option<i64>,
+    limit: u32,
+    offset: u64,
+) -> Result<Vec<EncounterRow>, StorageError> {
+    let mut q = QueryBuilder::new(SELECT);
+    push_patient_filter(&mut q, pid, only_provider);
+    q.push(" ORDER BY fe.date DESC, fe.encounter DESC LIMIT ").push_bind(i64::from(limit));
+    q.push(" OFFSET ").push_bind(offset as i64);
+    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
+
+/// By encounter number, the key OpenEMR uses everywhere but form_encounter's own id.
+pub async fn get(pool: &MySqlPool, encounter: i64) -> Result<Option<EncounterRow>, StorageError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE fe.encounter = ?")))
+        .bind(encounter)
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+pub async fn get_in(
+    conn: &mut MySqlConnection,
+    encounter: i64,
+) -> Result<Option<EncounterRow>, StorageError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE fe.encounter = ?")))
+        .bind(encounter)
+        .fetch_optional(conn)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+/// EncounterService::insertEncounter: a registered uuid, the form_encounter row (facility name and
+/// place of service copied from the facility, as save.php does) and its companion `forms` row.
+pub async fn insert(
+    conn: &mut MySqlConnection,
+    number: i64,
+    e: &NewEncounter,
+    caller: &Caller,
+) -> Result<(), StorageError> {
+    let uuid = uuid_registry::create(conn, "form_encounter", "id").await?;
+    let done = sqlx::query(
+        "INSERT INTO form_encounter (uuid, date, reason, facility, facility_id, billing_facility, pid, encounter, \
+         sensitivity, pc_catid, provider_id, class_code, pos_code, date_end) \
+         SELECT ?, ?, ?, f.name, f.id, ?, ?, ?, ?, ?, ?, ?, f.pos_code, NULL FROM facility f WHERE f.id = ?",
+    )
+    .bind(&uuid[..])
+    .bind(e.date)
+    .bind(&e.reason)
+    .bind(e.billing_facility_id)
+    .bind(e.pid.0)
+    .bind(number)
+    .bind(&e.sensitivity)
+    .bind(e.pc_catid)
+    .bind(e.provider_id)
+    .bind(&e.class_code)
+    .bind(e.facility_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    let form_id = done.last_insert_id();
+    sqlx::query(
+        "INSERT INTO forms (date, encounter, form_name, form_id, pid, user, groupname, authorized, deleted, formdir, \
+         provider_id) VALUES (?, ?, 'New Patient Encounter', ?, ?, ?, ?, 1, 0, 'newpatient', ?)",
+    )
+    .bind(e.date)
+    .bind(number)
+    .bind(form_id)
+    .bind(e.pid.0)
+    .bind(&caller.username)
+    .bind(&caller.auth_group)
+    .bind(e.provider_id)
+    .execute(conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(())
+}
+
+pub async fn category_exists(pool: &MySqlPool, pc_catid: i64) -> Result<bool, StorageError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM openemr_postcalendar_categories WHERE pc_catid = ?")
+            .bind(pc_catid)
+            .fetch_optional(pool)
+            .await
+            .map_err(StorageError::from_sqlx)?;
+    Ok(found.is_some())
+}
+
+pub async fn class_code_exists(pool: &MySqlPool, code: &str) -> Result<bool, StorageError> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM list_options WHERE list_id = '_ActEncounterCode' AND option_id = ? AND activity = 1",
+    )
+    .bind(code)
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(found.is_some())
+}

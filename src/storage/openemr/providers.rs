@@ -1,0 +1,37 @@
+use sqlx::MySqlPool;
+
+use crate::storage::StorageError;
+
+/// An OpenEMR user who may provide care: `authorized = 1` and active.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProviderRow {
+    pub id: i64,
+    pub username: String,
+    pub fname: Option<String>,
+    pub lname: Option<String>,
+    pub title: Option<String>,
+    pub specialty: Option<String>,
+    pub npi: Option<String>,
+    pub facility_id: i64,
+    pub facility: Option<String>,
+}
+
+const SELECT: &str = "SELECT u.id, CAST(u.username AS CHAR) AS username, u.fname, u.lname, u.title, u.specialty, \
+     u.npi, u.facility_id, f.name AS facility \
+     FROM users u LEFT JOIN facility f ON f.id = u.facility_id \
+     WHERE u.authorized = 1 AND u.active = 1 AND u.username <> ''";
+
+pub async fn list(pool: &MySqlPool) -> Result<Vec<ProviderRow>, StorageError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY u.lname, u.fname, u.id")))
+        .fetch_all(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+pub async fn get(pool: &MySqlPool, id: i64) -> Result<Option<ProviderRow>, StorageError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} AND u.id = ?")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
