@@ -10,5 +10,6 @@ pub mod patient;
 pub mod patient_search;
 pub mod throttle;
 pub mod token;
+pub mod transcription;
 pub mod user;
 pub mod validation;

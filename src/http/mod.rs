@@ -8,6 +8,7 @@ pub mod middleware;
 pub mod patients_api;
 pub mod problem;
 pub mod reference_api;
+pub mod transcriptions_api;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -23,6 +24,8 @@ pub enum ApiTags {
     Encounters,
     /// OpenEMR facilities and providers.
     Reference,
+    /// Dictated visits: transcription, review and filing into the OpenEMR chart.
+    Transcriptions,
 }
 
 pub type Apis = (
@@ -31,6 +34,7 @@ pub type Apis = (
     patients_api::PatientsApi,
     encounters_api::EncountersApi,
     reference_api::ReferenceApi,
+    transcriptions_api::TranscriptionsApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
@@ -41,6 +45,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             patients_api::PatientsApi,
             encounters_api::EncountersApi,
             reference_api::ReferenceApi,
+            transcriptions_api::TranscriptionsApi,
         ),
         "mmt-sidecar",
         env!("CARGO_PKG_VERSION"),

@@ -92,6 +92,9 @@ pub enum ApiError {
     /// The `If-Match` precondition failed.
     #[oai(status = 412, content_type = "application/problem+json")]
     PreconditionFailed(Json<Problem>),
+    /// The edit must name the version it changes, with `If-Match`.
+    #[oai(status = 428, content_type = "application/problem+json")]
+    PreconditionRequired(Json<Problem>),
     /// The request body is too large.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
@@ -125,6 +128,7 @@ impl ApiError {
             409 => Self::Conflict(json),
             412 => Self::PreconditionFailed(json),
             413 => Self::PayloadTooLarge(json),
+            428 => Self::PreconditionRequired(json),
             422 => Self::Unprocessable(json),
             503 => Self::Unavailable(json),
             _ => Self::Internal(json),
@@ -253,6 +257,21 @@ impl From<crate::service::encounters::EncounterError> for ApiError {
         use crate::service::encounters::EncounterError as E;
         match err {
             E::NotFound(_) | E::PatientNotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Invalid(issues) => issues.into(),
+            E::Acl(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<crate::service::transcriptions::TranscriptionError> for ApiError {
+    fn from(err: crate::service::transcriptions::TranscriptionError) -> Self {
+        use crate::service::transcriptions::TranscriptionError as E;
+        match err {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Conflict(_) | E::Illegal(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
+            E::Stale { .. } => Self::new(StatusCode::PRECONDITION_FAILED, err.to_string()),
+            E::PreconditionRequired => Self::new(StatusCode::PRECONDITION_REQUIRED, err.to_string()),
             E::Invalid(issues) => issues.into(),
             E::Acl(inner) => inner.into(),
             E::Storage(inner) => inner.into(),

@@ -10,3 +10,4 @@ pub mod permission;
 pub mod session_bridge;
 pub mod sign_in;
 pub mod status;
+pub mod transcriptions;

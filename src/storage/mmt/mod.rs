@@ -4,3 +4,4 @@ pub mod login_failures;
 pub mod migrations;
 pub mod patient_index;
 pub mod tokens;
+pub mod transcriptions;

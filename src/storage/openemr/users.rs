@@ -11,6 +11,7 @@ pub struct UserRecord {
     pub fname: Option<String>,
     pub lname: Option<String>,
     pub active: bool,
+    pub authorized: bool,
     pub facility_id: i64,
     pub facility: Option<String>,
     pub password_hash: String,
@@ -18,7 +19,7 @@ pub struct UserRecord {
 }
 
 const SELECT_USER: &str = "SELECT u.id, CAST(u.username AS CHAR) AS username, u.fname, u.lname, \
-     u.active <> 0 AS active, u.facility_id, f.name AS facility, us.password AS password_hash, \
+     u.active <> 0 AS active, COALESCE(u.authorized, 0) <> 0 AS authorized, u.facility_id, f.name AS facility, us.password AS password_hash, \
      (SELECT g.name FROM `groups` g WHERE BINARY g.user = u.username ORDER BY g.id LIMIT 1) AS auth_group \
      FROM users u \
      JOIN users_secure us ON us.id = u.id AND BINARY us.username = u.username \

@@ -1,0 +1,113 @@
+//! OpenEMR's Clinical Notes form (formdir `clinical_notes`), written as
+//! interface/forms/clinical_notes/save.php and ClinicalNotesService write it.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use sqlx::{MySqlConnection, MySqlPool};
+
+use crate::storage::{StorageError, advisory_lock, openemr::uuid_registry};
+
+/// The note type's code and title from list `Clinical_Note_Type` (code kept in `notes`, e.g.
+/// `LOINC:11506-3`).
+pub async fn note_type(pool: &MySqlPool, option_id: &str) -> Result<Option<(String, String)>, StorageError> {
+    sqlx::query_as(
+        "SELECT COALESCE(notes, ''), title FROM list_options \
+         WHERE list_id = 'Clinical_Note_Type' AND option_id = ? AND activity = 1",
+    )
+    .bind(option_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
+
+/// The encounter's Clinical Notes form, which OpenEMR reuses for every note of the encounter.
+async fn existing_form(
+    conn: &mut MySqlConnection,
+    pid: i64,
+    encounter: i64,
+) -> Result<Option<i64>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT form_id FROM forms WHERE formdir = 'clinical_notes' AND pid = ? AND encounter = ? AND deleted = 0 \
+         ORDER BY id LIMIT 1",
+    )
+    .bind(pid)
+    .bind(encounter)
+    .fetch_optional(conn)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
+
+pub struct NoteAuthor<'a> {
+    pub username: &'a str,
+    pub groupname: &'a str,
+    pub authorized: bool,
+}
+
+pub struct Note<'a> {
+    pub pid: i64,
+    pub encounter: i64,
+    pub date: NaiveDate,
+    pub code: &'a str,
+    pub codetext: &'a str,
+    pub note_type: &'a str,
+    pub text: &'a str,
+    pub external_id: &'a str,
+}
+
+/// Reuses the encounter's form or adds one (form_id = MAX+1, as OpenEMR allocates it, under a
+/// lock OpenEMR itself does not take), then inserts the note. Returns (form_id, note id).
+pub async fn file(
+    conn: &mut MySqlConnection,
+    note: &Note<'_>,
+    author: &NoteAuthor<'_>,
+    now: NaiveDateTime,
+) -> Result<(i64, i64), StorageError> {
+    let form_id = match existing_form(conn, note.pid, note.encounter).await? {
+        Some(id) => id,
+        None => {
+            advisory_lock::acquire(conn, "openemr_clinical_notes_form_id", 10).await?;
+            let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(form_id), 0) + 1 FROM form_clinical_notes")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(StorageError::from_sqlx)?;
+            sqlx::query(
+                "INSERT INTO forms (date, encounter, form_name, form_id, pid, user, groupname, authorized, deleted, formdir) \
+                 VALUES (?, ?, 'Clinical Notes Form', ?, ?, ?, ?, ?, 0, 'clinical_notes')",
+            )
+            .bind(now)
+            .bind(note.encounter)
+            .bind(id)
+            .bind(note.pid)
+            .bind(author.username)
+            .bind(author.groupname)
+            .bind(i8::from(author.authorized))
+            .execute(&mut *conn)
+            .await
+            .map_err(StorageError::from_sqlx)?;
+            id
+        }
+    };
+    let uuid = uuid_registry::create(conn, "form_clinical_notes", "id").await?;
+    let done = sqlx::query(
+        "INSERT INTO form_clinical_notes (form_id, uuid, date, pid, encounter, user, groupname, authorized, activity, \
+         code, codetext, description, external_id, clinical_notes_type, clinical_notes_category, note_related_to) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, NULL, '')",
+    )
+    .bind(form_id)
+    .bind(&uuid[..])
+    .bind(note.date)
+    .bind(note.pid)
+    .bind(note.encounter.to_string())
+    .bind(author.username)
+    .bind(author.groupname)
+    .bind(i8::from(author.authorized))
+    .bind(note.code)
+    .bind(note.codetext)
+    .bind(note.text)
+    .bind(note.external_id)
+    .bind(note.note_type)
+    .execute(&mut *conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    advisory_lock::release(conn, "openemr_clinical_notes_form_id").await?;
+    Ok((form_id, done.last_insert_id() as i64))
+}
