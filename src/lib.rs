@@ -1,3 +1,6 @@
+// ApiError carries its problem document by value; it is built at most once per request.
+#![allow(clippy::result_large_err)]
+
 pub mod app;
 pub mod cli;
 pub mod config;
