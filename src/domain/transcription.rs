@@ -229,7 +229,7 @@ pub fn validate_segments(inputs: Vec<SegmentInput>, issues: &mut Issues) -> Vec<
                     None
                 }),
             };
-            let text = issues.text(&field("text"), &s.text, 0, 20_000);
+            let text = issues.prose(&field("text"), &s.text, 0, 20_000);
             let label =
                 issues.text(&field("speaker_label"), s.speaker_label.as_deref().unwrap_or_default(), 0, 64);
             Some(Segment {

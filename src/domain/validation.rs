@@ -20,8 +20,24 @@ impl Issues {
         if self.0.is_empty() { Ok(value) } else { Err(self) }
     }
 
-    /// Trims `value` and checks its length in characters; returns the trimmed text.
+    /// A single-line value: trimmed, length-checked in characters, no control characters.
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
+        self.checked(field, value, min, max, |_| false)
+    }
+
+    /// Multi-line prose (a note, a segment): line breaks and tabs are allowed.
+    pub fn prose(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
+        self.checked(field, value, min, max, |c| matches!(c, '\n' | '\r' | '\t'))
+    }
+
+    fn checked(
+        &mut self,
+        field: &str,
+        value: &str,
+        min: usize,
+        max: usize,
+        allowed: fn(char) -> bool,
+    ) -> String {
         let trimmed = value.trim();
         let len = trimmed.chars().count();
         if len < min {
@@ -36,7 +52,7 @@ impl Issues {
         } else if len > max {
             self.add(field, format!("must be at most {max} characters"));
         }
-        if trimmed.chars().any(|c| c.is_control()) {
+        if trimmed.chars().any(|c| c.is_control() && !allowed(c)) {
             self.add(field, "must not contain control characters");
         }
         trimmed.to_string()
@@ -67,6 +83,9 @@ mod tests {
         assert_eq!(issues.date("dob", "1990-02-30"), None);
         let fields: Vec<_> = issues.0.iter().map(|i| i.field.as_str()).collect();
         assert_eq!(fields, ["fname", "lname", "city", "dob"]);
+        let mut prose = Issues::default();
+        assert_eq!(prose.prose("note", "Line one.\n\tLine two.", 0, 100), "Line one.\n\tLine two.");
+        assert!(prose.0.is_empty());
         assert!(issues.into_result(()).is_err());
     }
 }

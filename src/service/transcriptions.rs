@@ -96,7 +96,7 @@ fn check_details(issues: &mut Issues, d: &mut Details) {
         *t = issues.text("language", t, 2, 16);
     }
     if let Some(t) = d.note_text.as_mut() {
-        *t = issues.text("text", t, 0, transcription::MAX_NOTE_CHARS);
+        *t = issues.prose("text", t, 0, transcription::MAX_NOTE_CHARS);
     }
 }
 

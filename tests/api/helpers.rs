@@ -51,6 +51,11 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Another handle on the same database.
+    pub fn clone_handle(&self) -> Self {
+        Self { name: self.name.clone(), url: self.url.clone(), pool: self.pool.clone() }
+    }
+
     /// A new, empty database with a unique name.
     pub async fn empty() -> Self {
         let name = format!("mmt_t_{}", uuid::Uuid::new_v4().simple());

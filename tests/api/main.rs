@@ -15,3 +15,4 @@ mod problems;
 mod real_schema;
 mod security;
 mod shutdown;
+mod transcriptions;
