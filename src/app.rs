@@ -43,17 +43,24 @@ impl AppState {
 pub fn build_app(state: AppState) -> impl Endpoint {
     let api = http::api_service();
     let max_body = state.config.max_body_bytes;
+    let max_audio_chunk = state.config.audio.max_chunk_bytes;
     Route::new()
         .at("/api/openapi.json", api.spec_endpoint())
+        .at("/metrics", http::metrics::protected)
         .nest("/api/docs", api.swagger_ui())
         .nest("/api", api)
         .data(state)
         // poem-openapi drops trailing slashes from operation paths; OpenEMR-style clients send them.
         .with(NormalizePath::new(TrailingSlash::Trim))
-        .around(move |ep, req| http::middleware::limit_body(ep, req, max_body))
-        .around(http::middleware::access_log)
+        .around(move |ep, req| http::middleware::limit_body(ep, req, max_body, max_audio_chunk))
+        .around(http::middleware::observe)
         .around(http::problem::problem_boundary)
         .with(RequestId::default())
+}
+
+/// The internal metrics listener (`MMT_METRICS_ADDR`): `/metrics` only, no credentials.
+pub fn metrics_app(state: AppState) -> impl Endpoint {
+    Route::new().at("/metrics", http::metrics::open).data(state)
 }
 
 /// Serves on an already-bound acceptor until `shutdown` resolves, then lets in-flight requests

@@ -87,6 +87,18 @@ async fn serve(state: AppState, migrate_first: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(metrics_addr) = state.config.metrics_addr {
+        match TcpListener::bind(metrics_addr).into_acceptor().await {
+            Ok(acceptor) => {
+                let app = app::metrics_app(state.clone());
+                tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+            }
+            Err(err) => {
+                eprintln!("mmt-sidecar: cannot listen for metrics on {metrics_addr}: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     tokio::spawn(service::patient_index::keep_fresh(state.clone()));
     match app::launch(acceptor, state, app::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,6 +29,18 @@ pub struct Config {
     /// How old the patient search index may be before a search sweeps it first.
     pub search_max_staleness: Duration,
     pub allow_patient_delete: bool,
+    pub audio: AudioConfig,
+    /// Bearer token for `/metrics` on the API listener; unset turns that endpoint off.
+    pub metrics_token: Option<String>,
+    /// A separate, internal address serving `/metrics` without credentials.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AudioConfig {
+    pub dir: std::path::PathBuf,
+    pub max_bytes: u64,
+    pub max_chunk_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -108,37 +120,37 @@ impl Config {
         });
         let allow_patient_delete =
             parse_or(&get, "MMT_ALLOW_PATIENT_DELETE", "false", &mut errors, parse_flag);
+        let audio = audio_from(&get, &mut errors);
 
-        match (
-            database,
-            listen_addr,
-            log_format,
-            max_body_bytes,
-            shutdown_grace,
-            auth,
-            search_max_staleness,
-            allow_patient_delete,
-        ) {
-            (
-                Some(database),
-                Some(listen_addr),
-                Some(log_format),
-                Some(max_body_bytes),
-                Some(shutdown_grace),
-                Some(auth),
-                Some(search_max_staleness),
-                Some(allow_patient_delete),
-            ) if errors.is_empty() => Ok(Self {
-                database,
-                listen_addr,
+        let metrics_token = get("MMT_METRICS_TOKEN");
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            errors.push("MMT_METRICS_TOKEN: use at least 16 characters".into());
+        }
+        let metrics_addr = get("MMT_METRICS_ADDR").and_then(|v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| errors.push("MMT_METRICS_ADDR: expected host:port, e.g. 127.0.0.1:9101".into()))
+                .ok()
+        });
+
+        // Every setting was read above, so every problem is already in `errors`.
+        let config = (|| {
+            Some(Self {
+                database: database?,
+                listen_addr: listen_addr?,
                 openemr_site,
-                log_format,
-                max_body_bytes,
-                shutdown_grace,
-                auth,
-                search_max_staleness,
-                allow_patient_delete,
-            }),
+                log_format: log_format?,
+                max_body_bytes: max_body_bytes?,
+                shutdown_grace: shutdown_grace?,
+                auth: auth?,
+                search_max_staleness: search_max_staleness?,
+                allow_patient_delete: allow_patient_delete?,
+                audio: audio?,
+                metrics_token,
+                metrics_addr,
+            })
+        })();
+        match config {
+            Some(config) if errors.is_empty() => Ok(config),
             _ => Err(ConfigError(errors)),
         }
     }
@@ -238,6 +250,19 @@ fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
     })
 }
 
+fn audio_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<AudioConfig> {
+    let positive =
+        |v: &str| v.parse::<u64>().ok().filter(|n| *n > 0).ok_or("expected a positive number of bytes");
+    let max_bytes = parse_or(get, "MMT_AUDIO_MAX_BYTES", "209715200", errors, |v| Ok(positive(v)?));
+    let max_chunk_bytes =
+        parse_or(get, "MMT_AUDIO_MAX_CHUNK_BYTES", "8388608", errors, |v| Ok(positive(v)? as usize));
+    Some(AudioConfig {
+        dir: get("MMT_AUDIO_DIR").unwrap_or_else(|| "./.dev/audio".into()).into(),
+        max_bytes: max_bytes?,
+        max_chunk_bytes: max_chunk_bytes?,
+    })
+}
+
 fn session_redis_from(
     get: &impl Fn(&str) -> Option<String>,
     errors: &mut Vec<String>,
@@ -294,6 +319,9 @@ impl std::fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("search_max_staleness", &self.search_max_staleness)
             .field("allow_patient_delete", &self.allow_patient_delete)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "(hidden)"))
+            .field("metrics_addr", &self.metrics_addr)
+            .field("audio", &self.audio)
             .finish()
     }
 }

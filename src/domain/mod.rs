@@ -1,6 +1,7 @@
 //! Rules and states, free of HTTP and SQL.
 
 pub mod acl;
+pub mod audio;
 pub mod audit;
 pub mod compatibility;
 pub mod encounter;

@@ -4,11 +4,22 @@ use std::time::Instant;
 
 use poem::{Body, Endpoint, IntoResponse, Request, Response, error::ReadBodyError, http::StatusCode};
 
-use crate::http::problem::ApiError;
+use poem_openapi::OperationId;
 
-/// Bodies over `max` are refused with 413 before any handler sees them. A declared length is
-/// checked up front; a chunked body is read up to the limit, since it has no length to check.
-pub async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> poem::Result<Response> {
+use crate::http::{metrics, problem::ApiError};
+
+/// Bodies over `max` (`audio_max` for audio uploads) are refused with 413 before any handler sees
+/// them. A declared length is checked up front; a chunked body is read up to the limit, since it
+/// has no length to check.
+pub async fn limit_body<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    max: usize,
+    audio_max: usize,
+) -> poem::Result<Response> {
+    let path = req.uri().path().trim_end_matches('/');
+    let max =
+        if path.starts_with("/api/transcriptions/") && path.ends_with("/audio") { audio_max } else { max };
     let too_large = || {
         poem::Error::from(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -38,22 +49,29 @@ pub async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> p
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// One line per request. The path is logged with numeric segments masked and without the query
-/// string, since both can identify a patient.
-pub async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+/// One log line and the metrics per request. The path is logged with numeric segments masked and
+/// without the query string, since both can identify a patient; metrics are labelled by operation.
+pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let method = req.method().clone();
     let path = mask_ids(req.uri().path());
     let started = Instant::now();
     let result = next.call(req).await.map(IntoResponse::into_response);
-    let status = match &result {
-        Ok(resp) => resp.status(),
-        Err(err) => err.status(),
+    let (status, operation) = match &result {
+        Ok(resp) => (resp.status(), resp.data::<OperationId>()),
+        Err(err) => (err.status(), err.data::<OperationId>()),
     };
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::record_request(
+        method.as_str(),
+        operation.map_or("unmatched", |o| o.0),
+        status.as_u16(),
+        elapsed,
+    );
     tracing::info!(
         method = %method,
         path = %path,
         status = status.as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = elapsed * 1000.0,
         "request"
     );
     result

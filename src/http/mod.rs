@@ -1,9 +1,11 @@
 //! The HTTP layer: thin poem-openapi operations that parse input, call a service, shape output.
 
+pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
 pub mod encounters_api;
 pub mod health;
+pub mod metrics;
 pub mod middleware;
 pub mod patients_api;
 pub mod problem;
@@ -35,6 +37,7 @@ pub type Apis = (
     encounters_api::EncountersApi,
     reference_api::ReferenceApi,
     transcriptions_api::TranscriptionsApi,
+    audio_api::AudioApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
@@ -46,6 +49,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             encounters_api::EncountersApi,
             reference_api::ReferenceApi,
             transcriptions_api::TranscriptionsApi,
+            audio_api::AudioApi,
         ),
         "mmt-sidecar",
         env!("CARGO_PKG_VERSION"),

@@ -98,6 +98,9 @@ pub enum ApiError {
     /// The request body is too large.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
+    /// The request body's media type is not accepted.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// The request is well-formed but invalid; `errors` names each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
@@ -128,6 +131,7 @@ impl ApiError {
             409 => Self::Conflict(json),
             412 => Self::PreconditionFailed(json),
             413 => Self::PayloadTooLarge(json),
+            415 => Self::UnsupportedMediaType(json),
             428 => Self::PreconditionRequired(json),
             422 => Self::Unprocessable(json),
             503 => Self::Unavailable(json),

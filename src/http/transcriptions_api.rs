@@ -322,7 +322,7 @@ fn one(row: TranscriptionRow, segments: Option<Vec<Segment>>) -> One {
     One::Ok(Json(view(row, segments)), tag)
 }
 
-fn parse_id(raw: &str) -> Result<TranscriptionId, ApiError> {
+pub(crate) fn parse_id(raw: &str) -> Result<TranscriptionId, ApiError> {
     TranscriptionId::parse(raw).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, format!("{raw} is not a transcription id (a UUID)"))
     })

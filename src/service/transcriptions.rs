@@ -64,7 +64,7 @@ fn now() -> NaiveDateTime {
     Local::now().naive_local()
 }
 
-fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> AuditEntry {
+pub(crate) fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> AuditEntry {
     AuditEntry {
         event: event.into(),
         category: "Clinical Note".into(),
@@ -222,7 +222,11 @@ fn request_digest(pid: i64, d: &Details, segments: &[Segment]) -> [u8; 32] {
 }
 
 /// Authors read their own; anyone else needs `encounters|notes_a`.
-async fn readable(state: &AppState, caller: &Caller, id: TranscriptionId) -> Result<TranscriptionRow> {
+pub(crate) async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    id: TranscriptionId,
+) -> Result<TranscriptionRow> {
     let row = store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
     if row.author_id != caller.user_id.0 || caller.is_guest() {
         permission::require(state, caller, Aco::ENCOUNTERS_NOTES_A, AclLevel::View).await?;
@@ -306,7 +310,7 @@ async fn lock_current(
     }
 }
 
-async fn require_author(state: &AppState, caller: &Caller, row: &TranscriptionRow) -> Result<()> {
+pub(crate) async fn require_author(state: &AppState, caller: &Caller, row: &TranscriptionRow) -> Result<()> {
     if row.author_id != caller.user_id.0 || caller.is_guest() {
         permission::require(state, caller, Aco::ADMIN_SUPER, AclLevel::Write).await?;
     }

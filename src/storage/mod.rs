@@ -2,6 +2,7 @@
 //! `mmt` owns the sidecar's `mmt_`-prefixed tables.
 
 pub mod advisory_lock;
+pub mod audio;
 pub mod mmt;
 pub mod openemr;
 

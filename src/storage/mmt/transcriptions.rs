@@ -380,3 +380,36 @@ pub async fn revisions(pool: &MySqlPool, id: &[u8; 16]) -> Result<Vec<RevisionRo
     .await
     .map_err(StorageError::from_sqlx)
 }
+
+/// How much of a transcription's audio is safely on disk, and what its upload declared.
+#[derive(Debug, Default)]
+pub struct AudioProgress<'a> {
+    pub content_type: Option<&'a str>,
+    pub size: Option<i64>,
+    pub received: i64,
+    pub sha256: Option<&'a [u8]>,
+    pub completed_at: Option<NaiveDateTime>,
+}
+
+/// Leaves `version` alone: audio arrives in the background and must not make the client's
+/// `If-Match` edits stale.
+pub async fn set_audio(
+    conn: &mut MySqlConnection,
+    id: &[u8; 16],
+    a: &AudioProgress<'_>,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "UPDATE mmt_transcriptions SET audio_content_type = ?, audio_size = ?, audio_received = ?, \
+         audio_sha256 = ?, audio_completed_at = ? WHERE id = ?",
+    )
+    .bind(a.content_type)
+    .bind(a.size)
+    .bind(a.received)
+    .bind(a.sha256)
+    .bind(a.completed_at)
+    .bind(&id[..])
+    .execute(conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(())
+}
