@@ -18,6 +18,7 @@ cd "$ROOT"
 GENERATOR_VERSION=${OPENAPI_PYTHON_CLIENT_VERSION:-0.29.1}
 PYTHON=${PYTHON:-python3}
 START=$(date +%s)
+say() { say "[$(( $(date +%s) - START ))s] $*"; }
 
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
 command -v "$PYTHON" >/dev/null || { echo "$PYTHON is required" >&2; exit 1; }
@@ -56,7 +57,7 @@ trap 'exit 130' INT TERM
 if [ -n "${MMT_SIDECAR_BIN:-}" ]; then
     BIN=$MMT_SIDECAR_BIN   # a prebuilt binary, e.g. target/release/mmt-sidecar
 else
-    echo "==> building mmt-sidecar (debug)"
+    say "building mmt-sidecar (debug)"
     cargo build --quiet --bin mmt-sidecar
     BIN="$ROOT/target/debug/mmt-sidecar"
 fi
@@ -67,11 +68,11 @@ s=[socket.socket() for _ in range(2)]
 [x.bind(("127.0.0.1",0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
 
-echo "==> private MariaDB on 127.0.0.1:$DB_PORT (data in $DB_DIR)"
+say "private MariaDB on 127.0.0.1:$DB_PORT (data in $DB_DIR)"
 bash scripts/db.sh start "$DB_DIR" "$DB_PORT"
 bash scripts/db.sh load "$DB_DIR" openemr
 
-echo "==> starting mmt-sidecar on 127.0.0.1:$HTTP_PORT"
+say "starting mmt-sidecar on 127.0.0.1:$HTTP_PORT"
 DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="127.0.0.1:$HTTP_PORT" \
     MMT_COOKIE_SECURE=false LOG_FORMAT=json RUST_LOG=${RUST_LOG:-info} \
     "$BIN" serve --migrate >"$WORK/server.log" 2>&1 &
@@ -82,7 +83,7 @@ BASE="http://127.0.0.1:$HTTP_PORT"
 # while the server starts.
 VENV="$ROOT/target/client-workflow/venv-$GENERATOR_VERSION"
 if ! "$VENV/bin/openapi-python-client" --version 2>/dev/null | grep -q "$GENERATOR_VERSION"; then
-    echo "==> installing openapi-python-client==$GENERATOR_VERSION into $VENV"
+    say "installing openapi-python-client==$GENERATOR_VERSION into $VENV"
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-python-client==$GENERATOR_VERSION"
@@ -98,7 +99,7 @@ except httpx.HTTPError:
     sys.exit(1)
 PY
 }
-echo "==> waiting for GET /api/health/ = 200"
+say "waiting for GET /api/health/ = 200"
 for _ in $(seq 1 300); do
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "mmt-sidecar exited during start-up" >&2; exit 1; }
     health && break
@@ -106,7 +107,7 @@ for _ in $(seq 1 300); do
 done
 health || { echo "mmt-sidecar did not become healthy within 60 s" >&2; exit 1; }
 
-echo "==> fetching $BASE/api/openapi.json and generating the client"
+say "fetching $BASE/api/openapi.json and generating the client"
 "$VENV/bin/python" - "$BASE/api/openapi.json" "$WORK/openapi.json" <<'PY'
 import sys, httpx
 r = httpx.get(sys.argv[1], timeout=10)
@@ -117,7 +118,7 @@ PY
 PATH="$VENV/bin:$PATH" "$VENV/bin/openapi-python-client" generate --path "$WORK/openapi.json" \
     --output-path "$WORK/client/mmt_sidecar_client" --meta none --fail-on-warning
 
-echo "==> running clients/workflow_test.py"
+say "running clients/workflow_test.py"
 PYTHONPATH="$WORK/client" "$VENV/bin/python" clients/workflow_test.py "$BASE/api"
 
-echo "==> client workflow finished in $(( $(date +%s) - START )) s"
+say "client workflow finished in $(( $(date +%s) - START )) s"

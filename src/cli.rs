@@ -100,6 +100,7 @@ async fn serve(state: AppState, migrate_first: bool) -> ExitCode {
         }
     }
     tokio::spawn(service::patient_index::keep_fresh(state.clone()));
+    tokio::spawn(service::housekeeping::run(state.clone()));
     match app::launch(acceptor, state, app::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

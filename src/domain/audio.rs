@@ -123,7 +123,7 @@ pub fn accept(current: &Upload, chunk: &Chunk, max_bytes: u64) -> Result<Upload,
     if end == size && sha256.is_none() {
         return Err(invalid(
             "Upload-Checksum",
-            "the whole file's SHA-256 is required by the last chunk (`sha256 <hex or base64>`, or X-Audio-SHA256)",
+            "is required by the last chunk: `sha256 <hex or base64>` of the whole file (or X-Audio-SHA256)",
         ));
     }
     Ok(Upload { received: end, size: Some(size), content_type: Some(content_type), sha256 })

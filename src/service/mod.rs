@@ -5,6 +5,7 @@ pub mod audio;
 pub mod audit;
 pub mod credentials;
 pub mod encounters;
+pub mod housekeeping;
 pub mod patient_index;
 pub mod patients;
 pub mod permission;

@@ -1,6 +1,7 @@
 //! One integration-test binary (faster to link); each module covers one capability.
 
 mod acl;
+mod audio;
 mod audit_log;
 mod auth;
 mod bridge;
@@ -10,6 +11,7 @@ mod explorer_and_spec;
 mod faults;
 mod health;
 mod helpers;
+mod housekeeping;
 mod metrics;
 mod patients;
 mod permissions;
