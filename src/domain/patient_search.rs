@@ -24,6 +24,7 @@ pub struct PatientTerms {
 }
 
 pub struct TermSource<'a> {
+    pub pid: i64,
     pub first_name: &'a str,
     pub middle_name: &'a str,
     pub last_name: &'a str,
@@ -43,6 +44,8 @@ pub fn terms_of(p: &TermSource<'_>) -> PatientTerms {
     // Names are also found with their parts run together ("obrien", "vanderberg").
     terms.push(normalize(p.last_name).replace(' ', ""));
     terms.push(normalize(p.pubpid).replace(' ', ""));
+    // The pid is a term like any other, so a number is found by one index range scan.
+    terms.push(p.pid.to_string());
     let email = p.email.trim().to_lowercase();
     if !email.is_empty() {
         terms.push(email.clone());
@@ -71,8 +74,8 @@ pub fn terms_of(p: &TermSource<'_>) -> PatientTerms {
 /// One word of a search query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Needle {
-    /// A term prefix; also a pid when it is all digits.
-    Prefix { term: String, pid: Option<i64> },
+    /// A term prefix: of a name, chart number, pid, phone or email.
+    Prefix(String),
     /// A birth date, typed as YYYY-MM-DD or MM/DD/YYYY.
     Dob(NaiveDate),
 }
@@ -100,8 +103,7 @@ pub fn parse_query(query: &str) -> Vec<Needle> {
             if term.is_empty() {
                 return None;
             }
-            let pid = term.parse::<i64>().ok();
-            Some(Needle::Prefix { term: term.chars().take(MAX_TERM).collect(), pid })
+            Some(Needle::Prefix(term.chars().take(MAX_TERM).collect()))
         })
         .collect()
 }
@@ -120,6 +122,7 @@ mod tests {
             middle_name: "",
             last_name: last,
             preferred_name: "",
+            pid: 42,
             pubpid: "MRN-0042",
             email,
             phones: [phone, "", ""],
@@ -158,10 +161,10 @@ mod tests {
         assert_eq!(
             parse_query("O'Brien 1984-02-29 555-0104 42"),
             vec![
-                Needle::Prefix { term: "obrien".into(), pid: None },
+                Needle::Prefix("obrien".into()),
                 Needle::Dob(NaiveDate::from_ymd_opt(1984, 2, 29).unwrap()),
-                Needle::Prefix { term: "5550104".into(), pid: Some(5550104) },
-                Needle::Prefix { term: "42".into(), pid: Some(42) },
+                Needle::Prefix("5550104".into()),
+                Needle::Prefix("42".into()),
             ]
         );
         assert_eq!(

@@ -1,7 +1,8 @@
 //! Keeps `mmt_patient_index` in step with OpenEMR's `patient_data`. The sidecar's own writes update
 //! it in their transaction; everything else (OpenEMR's screens, imports) is picked up by a sweep of
-//! rows whose `last_updated` is at or after the last one seen, run before a search whenever the
-//! index is older than the configured staleness, and in the background.
+//! rows whose `last_updated` is at or after the last one seen, run in the background every
+//! `max_staleness` (searches never wait for it, except before this process's first sweep), or
+//! before every search when `max_staleness` is zero.
 
 use std::time::{Duration, Instant};
 
@@ -27,12 +28,19 @@ impl PatientIndex {
         Self { max_staleness, last_sync: Mutex::new(None) }
     }
 
-    /// Sweeps first if the index may be older than allowed; concurrent callers share one sweep.
-    pub async fn ensure_fresh(&self, state: &AppState) -> Result<(), StorageError> {
+    /// Makes the index fit to search: built at least once by this process, or, with a zero
+    /// staleness, swept just now. Concurrent callers share one sweep.
+    pub async fn ready_for_search(&self, state: &AppState) -> Result<(), StorageError> {
         let mut last = self.last_sync.lock().await;
-        if last.is_some_and(|at| at.elapsed() < self.max_staleness) && !self.max_staleness.is_zero() {
-            return Ok(());
+        if last.is_none() || self.max_staleness.is_zero() {
+            sweep(state).await?;
+            *last = Some(Instant::now());
         }
+        Ok(())
+    }
+
+    async fn refresh(&self, state: &AppState) -> Result<(), StorageError> {
+        let mut last = self.last_sync.lock().await;
         sweep(state).await?;
         *last = Some(Instant::now());
         Ok(())
@@ -45,6 +53,7 @@ impl PatientIndex {
 
 pub fn entry(row: &PatientRow) -> IndexEntry {
     let terms = terms_of(&TermSource {
+        pid: row.pid,
         first_name: &row.fname,
         middle_name: &row.mname,
         last_name: &row.lname,
@@ -67,8 +76,20 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
     let now = chrono::Local::now().naive_local();
     let watermark = patient_index::state(&state.pool).await?.and_then(|(w, _)| w);
     let changed = patients::changed_since(&state.pool, watermark).await?;
+    let mut updated = 0;
     for chunk in changed.chunks(500) {
-        let entries: Vec<IndexEntry> = chunk.iter().map(entry).collect();
+        // Rows at the watermark's own second come back every sweep; skip those indexed as they are.
+        let pids: Vec<i64> = chunk.iter().map(|r| r.pid).collect();
+        let indexed = patient_index::indexed_versions(&state.pool, &pids).await?;
+        let entries: Vec<IndexEntry> = chunk
+            .iter()
+            .filter(|r| r.last_updated.is_none() || indexed.get(&r.pid) != Some(&r.last_updated))
+            .map(entry)
+            .collect();
+        if entries.is_empty() {
+            continue;
+        }
+        updated += entries.len();
         let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
         patient_index::upsert(&mut tx, &entries).await?;
         tx.commit().await.map_err(StorageError::from_sqlx)?;
@@ -78,8 +99,8 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
     }
     let newest = changed.iter().filter_map(|r| r.last_updated).max().or(watermark);
     patient_index::save_state(&state.pool, newest, now).await?;
-    if !changed.is_empty() {
-        tracing::info!(patients = changed.len(), "patient search index updated");
+    if updated > 0 {
+        tracing::info!(patients = updated, "patient search index updated");
     }
     Ok(())
 }
@@ -87,7 +108,7 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
 /// Runs for the life of the server so the first search never waits for the initial build.
 pub async fn keep_fresh(state: AppState) {
     loop {
-        if let Err(err) = state.patient_index.ensure_fresh(&state).await {
+        if let Err(err) = state.patient_index.refresh(&state).await {
             tracing::warn!(error = %err, "patient search index sweep failed; will retry");
         }
         tokio::time::sleep(state.patient_index.interval()).await;

@@ -72,7 +72,7 @@ pub async fn search(
     page: &Page,
 ) -> Result<SearchResult, PatientError> {
     permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::View).await?;
-    state.patient_index.ensure_fresh(state).await?;
+    state.patient_index.ready_for_search(state).await?;
     let total = index::total(&state.pool, filters).await?;
     let hits = index::search(&state.pool, filters, page).await?;
     let pids: Vec<i64> = hits.iter().map(|(pid, _)| *pid).collect();

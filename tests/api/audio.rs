@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     auth::{ADMIN, tokens},
+    helpers::RunningServer,
     patients::Api,
 };
 
@@ -45,6 +46,11 @@ impl Audio {
         }
     }
 
+    fn settings(&self) -> [(&'static str, &str); 3] {
+        let dir = self.dir.to_str().unwrap();
+        [("MMT_AUDIO_DIR", dir), ("MMT_AUDIO_MAX_BYTES", "65536"), ("MMT_AUDIO_MAX_CHUNK_BYTES", "16384")]
+    }
+
     async fn send(
         &self,
         method: &str,
@@ -52,12 +58,7 @@ impl Audio {
         headers: &[(&str, String)],
         body: &[u8],
     ) -> (StatusCode, HeaderMap, Vec<u8>) {
-        let dir = self.dir.to_str().unwrap();
-        let client = self.api.db.client_with(&[
-            ("MMT_AUDIO_DIR", dir),
-            ("MMT_AUDIO_MAX_BYTES", "65536"),
-            ("MMT_AUDIO_MAX_CHUNK_BYTES", "16384"),
-        ]);
+        let client = self.api.db.client_with(&self.settings());
         let mut req = client
             .request(poem::http::Method::from_bytes(method.as_bytes()).unwrap(), path)
             .header("authorization", format!("Bearer {}", self.api.token))
@@ -313,4 +314,27 @@ async fn only_the_author_uploads_and_only_note_readers_listen() {
     let (status, _, _) =
         front_desk.send("GET", &format!("/api/transcriptions/{id}/audio/status"), &[], &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn over_a_real_socket_a_range_streams_with_its_length() {
+    let audio = Audio::as_user(ADMIN).await;
+    let id = audio.create().await;
+    let file = recording(50_000);
+    for (n, chunk) in file.chunks(16_000).enumerate() {
+        let declared = if n == 0 { vec![length(&file), hex_digest(&file)] } else { vec![] };
+        let (status, _, body) = audio.put(&id, n * 16_000, chunk, &declared).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let server = RunningServer::start(audio.api.db.state_with(&audio.settings())).await;
+    let resp = reqwest::Client::new()
+        .get(server.url(&format!("/api/transcriptions/{id}/audio")))
+        .bearer_auth(&audio.api.token)
+        .header("range", "bytes=100-40099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 206);
+    assert_eq!(resp.headers()["content-length"], "40000");
+    assert_eq!(resp.bytes().await.unwrap(), &file[100..40_100]);
 }

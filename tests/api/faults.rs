@@ -85,7 +85,8 @@ fn assert_healthy_process(sidecar: &mut Sidecar) {
 const UP: u8 = 0;
 const STOPPING: u8 = 1;
 const DOWN: u8 = 2;
-const RESTARTED: u8 = 3;
+const RESTARTING: u8 = 3;
+const RESTARTED: u8 = 4;
 
 /// The database stopped under load: every answer is a 200 (before the stop) or a 503 problem, none
 /// takes more than a few seconds, the process survives, and once the database is back the same
@@ -134,6 +135,7 @@ async fn database_stopped_under_load_gives_prompt_503s_and_recovers_without_rest
     phase.store(DOWN, Ordering::SeqCst);
     // A 503 may take up to the pool's acquire timeout (3 s): long enough for several per worker.
     tokio::time::sleep(Duration::from_secs(8)).await;
+    phase.store(RESTARTING, Ordering::SeqCst);
     let restarting = own.clone();
     tokio::task::spawn_blocking(move || restarting.restart()).await.unwrap();
     phase.store(RESTARTED, Ordering::SeqCst);

@@ -380,3 +380,53 @@ async fn reads_and_writes_are_audited_once_per_request() {
     api.call("PATCH", "/api/patients/3/", Some(json!({"city": "Peoria"}))).await;
     assert!(audit("patient-record-update").await.iter().any(|(p, _)| *p == Some(3)));
 }
+
+/// With a non-zero staleness, searches never wait for a sweep: the server's background sweep
+/// brings an OpenEMR-side edit into search results within that bound.
+#[tokio::test]
+async fn the_background_sweep_picks_up_openemr_edits() {
+    let db = TestDb::migrated().await;
+    let mut env = db.env();
+    env.push(("MMT_SEARCH_MAX_STALENESS_MS", "300".into()));
+    env.push(("MMT_COOKIE_SECURE", "false".into()));
+    let (mut child, addr) = crate::helpers::spawn_binary(env).await;
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("http://{addr}/api/auth/login/"))
+        .json(&json!({"username": "admin", "password": "Sidecar-Admin-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_string();
+    let search = || async {
+        let body: Value = http
+            .get(format!("http://{addr}/api/patients/?search=quetzalcoatl"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["total"].as_i64().unwrap()
+    };
+    assert_eq!(search().await, 0);
+    sqlx::query("UPDATE patient_data SET lname = 'Quetzalcoatl' WHERE pid = 9")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut found = false;
+    for _ in 0..50 {
+        if search().await == 1 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(found, "the edit never reached the index");
+}

@@ -88,6 +88,26 @@ pub async fn remove_orphans(pool: &MySqlPool) -> Result<u64, StorageError> {
     Ok(removed)
 }
 
+/// When each of these patients was last indexed (`patient_data.last_updated` at the time).
+pub async fn indexed_versions(
+    pool: &MySqlPool,
+    pids: &[i64],
+) -> Result<std::collections::HashMap<i64, Option<NaiveDateTime>>, StorageError> {
+    if pids.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut q =
+        QueryBuilder::<MySql>::new("SELECT pid, source_updated FROM mmt_patient_index WHERE pid IN (");
+    let mut list = q.separated(", ");
+    for pid in pids {
+        list.push_bind(*pid);
+    }
+    q.push(")");
+    let rows: Vec<(i64, Option<NaiveDateTime>)> =
+        q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)?;
+    Ok(rows.into_iter().collect())
+}
+
 pub async fn count(pool: &MySqlPool) -> Result<i64, StorageError> {
     sqlx::query_scalar("SELECT COUNT(*) FROM mmt_patient_index")
         .fetch_one(pool)
@@ -172,14 +192,10 @@ fn push_filters(q: &mut QueryBuilder<MySql>, f: &Filters) {
             Needle::Dob(date) => {
                 q.push(" AND i.dob = ").push_bind(*date);
             }
-            Needle::Prefix { term, pid } => {
-                q.push(" AND (i.pid IN (SELECT t.pid FROM mmt_patient_terms t WHERE t.term LIKE ")
+            Needle::Prefix(term) => {
+                q.push(" AND i.pid IN (SELECT t.pid FROM mmt_patient_terms t WHERE t.term LIKE ")
                     .push_bind(format!("{}%", escape_like(term)))
                     .push(")");
-                if let Some(pid) = pid {
-                    q.push(" OR i.pid = ").push_bind(*pid);
-                }
-                q.push(")");
             }
         }
     }
