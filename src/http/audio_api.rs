@@ -150,6 +150,7 @@ impl From<AudioError> for ApiError {
     }
 }
 
+#[derive(Default)]
 pub struct AudioApi;
 
 #[OpenApi(prefix_path = "/transcriptions", tag = "ApiTags::Transcriptions")]

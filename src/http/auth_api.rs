@@ -119,6 +119,7 @@ pub enum UserResponse {
     Ok(Json<CurrentUser>),
 }
 
+#[derive(Default)]
 pub struct AuthApi;
 
 fn address(remote: &RemoteAddr) -> String {

@@ -98,6 +98,7 @@ pub enum Created {
     Created(Json<Encounter>, #[oai(header = "Location")] String),
 }
 
+#[derive(Default)]
 pub struct EncountersApi;
 
 async fn page_of(

@@ -45,6 +45,7 @@ pub enum HealthResponse {
     Unavailable(Json<HealthProblem>),
 }
 
+#[derive(Default)]
 pub struct HealthApi;
 
 #[OpenApi(tag = "ApiTags::Health")]

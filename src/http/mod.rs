@@ -41,25 +41,13 @@ pub type Apis = (
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            health::HealthApi,
-            auth_api::AuthApi,
-            patients_api::PatientsApi,
-            encounters_api::EncountersApi,
-            reference_api::ReferenceApi,
-            transcriptions_api::TranscriptionsApi,
-            audio_api::AudioApi,
-        ),
-        "mmt-sidecar",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "Companion API beside OpenEMR: OpenEMR logins and single sign-on, the dictation and \
+    OpenApiService::new(Apis::default(), "mmt-sidecar", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Companion API beside OpenEMR: OpenEMR logins and single sign-on, the dictation and \
              transcription workflow, and clinical data keyed off OpenEMR patients. Every error is \
              an RFC 9457 problem (application/problem+json). Operations other than health need \
              authentication: an access token from /auth/login/ (or /auth/bridge/ with an OpenEMR \
              session), sent as `Authorization: Bearer`.",
-    )
-    .server("/api")
+        )
+        .server("/api")
 }

@@ -207,6 +207,7 @@ fn optional_date(issues: &mut Issues, field: &str, value: Option<String>) -> Opt
     value.and_then(|v| issues.date(field, &v))
 }
 
+#[derive(Default)]
 pub struct PatientsApi;
 
 #[OpenApi(prefix_path = "/patients", tag = "ApiTags::Patients")]

@@ -52,6 +52,7 @@ pub enum ProvidersResponse {
     Ok(Json<Vec<Provider>>),
 }
 
+#[derive(Default)]
 pub struct ReferenceApi;
 
 #[OpenApi(prefix_path = "/openemr", tag = "ApiTags::Reference")]

@@ -340,6 +340,20 @@ fn optional_date(issues: &mut Issues, field: &str, raw: Option<String>) -> Optio
     raw.and_then(|d| issues.date(field, &d))
 }
 
+/// Submit, approve, reject, reopen or cancel, answering with the transcription as it now is.
+async fn act(
+    state: &AppState,
+    auth: &Auth,
+    id: TranscriptionId,
+    action: Action,
+    if_match: Header<Option<String>>,
+    reason: Option<String>,
+) -> Result<One, ApiError> {
+    let row = service::act(state, &auth.0, id, action, parse_if_match(if_match.0)?, reason).await?;
+    Ok(one(row, None))
+}
+
+#[derive(Default)]
 pub struct TranscriptionsApi;
 
 #[OpenApi(prefix_path = "/transcriptions", tag = "ApiTags::Transcriptions")]
@@ -546,16 +560,7 @@ impl TranscriptionsApi {
         id: Path<String>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
     ) -> Result<One, ApiError> {
-        let row = service::act(
-            &state,
-            &auth.0,
-            parse_id(&id.0)?,
-            Action::Submit,
-            parse_if_match(if_match.0)?,
-            None,
-        )
-        .await?;
-        Ok(one(row, None))
+        act(&state, &auth, parse_id(&id.0)?, Action::Submit, if_match, None).await
     }
 
     /// Approve a note pending review.
@@ -569,16 +574,7 @@ impl TranscriptionsApi {
         id: Path<String>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
     ) -> Result<One, ApiError> {
-        let row = service::act(
-            &state,
-            &auth.0,
-            parse_id(&id.0)?,
-            Action::Approve,
-            parse_if_match(if_match.0)?,
-            None,
-        )
-        .await?;
-        Ok(one(row, None))
+        act(&state, &auth, parse_id(&id.0)?, Action::Approve, if_match, None).await
     }
 
     /// Send a note pending review back to its author, with a reason.
@@ -592,16 +588,7 @@ impl TranscriptionsApi {
         body: Json<RejectInput>,
     ) -> Result<One, ApiError> {
         let id = parse_id(&id.0)?;
-        let row = service::act(
-            &state,
-            &auth.0,
-            id,
-            Action::Reject,
-            parse_if_match(if_match.0)?,
-            Some(body.0.reason),
-        )
-        .await?;
-        Ok(one(row, None))
+        act(&state, &auth, id, Action::Reject, if_match, Some(body.0.reason)).await
     }
 
     /// Reopen a rejected transcription as a draft, to edit and submit again.
@@ -613,16 +600,7 @@ impl TranscriptionsApi {
         id: Path<String>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
     ) -> Result<One, ApiError> {
-        let row = service::act(
-            &state,
-            &auth.0,
-            parse_id(&id.0)?,
-            Action::Reopen,
-            parse_if_match(if_match.0)?,
-            None,
-        )
-        .await?;
-        Ok(one(row, None))
+        act(&state, &auth, parse_id(&id.0)?, Action::Reopen, if_match, None).await
     }
 
     /// Cancel a draft or rejected transcription.
@@ -634,16 +612,7 @@ impl TranscriptionsApi {
         id: Path<String>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
     ) -> Result<One, ApiError> {
-        let row = service::act(
-            &state,
-            &auth.0,
-            parse_id(&id.0)?,
-            Action::Cancel,
-            parse_if_match(if_match.0)?,
-            None,
-        )
-        .await?;
-        Ok(one(row, None))
+        act(&state, &auth, parse_id(&id.0)?, Action::Cancel, if_match, None).await
     }
 
     /// File the approved note into the OpenEMR chart.
