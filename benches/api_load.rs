@@ -1,14 +1,19 @@
-//! Load benchmark on a large OpenEMR-shaped dataset (issue 4). Starts a private MariaDB
+//! Load benchmark on a large OpenEMR-shaped dataset (issues 4 and 6). Starts a private MariaDB
 //! (scripts/db.sh) on a free port, loads schema/ + openemr-fixtures/, adds 100,000 patients and
 //! 1,000,000 encounters with bench/generate-large.sql, starts the release binary against it, waits
-//! for the patient search index, signs in as admin and drives patient search, patient get and
-//! encounter list at 1 and 32 concurrent clients. Prints p50/p99/max latency and throughput per
-//! scenario, then the sidecar's peak resident memory (VmHWM). Everything it starts it stops.
+//! for the patient search index, and drives it over loopback with `wrk` (a separate process; the
+//! bench installs the Debian package with apt-get when it is missing) at 1 and 32 connections:
+//! health, login (bcrypt cost 10), patient search, patient get, encounter list, transcription
+//! create and a mixed read/write load. Each row prints p50/p99/max latency, requests per second
+//! and errors. Then the same queries the sidecar runs for search, get and encounter list are timed
+//! straight against MariaDB over sqlx (no HTTP, no ACL check, no audit row; and once more with the
+//! audit row) at 1 and 32 connections, and the sidecar's throughput is printed as a ratio of that.
+//! Last, the sidecar's peak resident memory (VmHWM). Everything it starts it stops.
 //!
 //!   cargo bench --bench api_load
 //!
-//! BENCH_SECS (default 10) sets the measured seconds per scenario and concurrency;
-//! BENCH_WARMUP_SECS (default 2) the unrecorded warm-up per scenario.
+//! BENCH_SECS (default 10) sets the measured seconds per row; BENCH_WARMUP_SECS (default 2) the
+//! unrecorded warm-up per scenario. BENCH_KEEP_DIR keeps the data directory (and wrk scripts).
 
 use std::{
     fmt::Write as _,
@@ -19,10 +24,20 @@ use std::{
     time::{Duration, Instant},
 };
 
+use mmt_sidecar::{
+    domain::{audit::AuditEntry, patient::Pid, patient_search::parse_query},
+    storage::{
+        lazy_pool,
+        mmt::patient_index::{self, Filters, Page, SortKey},
+        openemr::{audit_log, encounters, patients},
+    },
+};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CONCURRENCY: [usize; 2] = [1, 32];
+/// The page size the API uses by default, for searches and encounter lists alike.
+const PAGE: u32 = 25;
 
 /// Stops the sidecar and the private MariaDB and removes the data directory, also on panic.
 struct Guard {
@@ -89,19 +104,86 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-#[derive(Clone, Copy, Debug)]
+/// `wrk` from the Debian package, installed with apt-get (as scripts/db.sh does for MariaDB).
+fn ensure_wrk() {
+    let found = || Command::new("bash").args(["-c", "command -v wrk"]).stdout(Stdio::null()).status();
+    if found().is_ok_and(|s| s.success()) {
+        return;
+    }
+    eprintln!("wrk is not installed; installing it with apt-get");
+    run(
+        Command::new("bash").args([
+            "-c",
+            "set -e; if [ \"$(id -u)\" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; $SUDO apt-get update -qq; \
+             DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null",
+        ]),
+        "apt-get install wrk",
+    );
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, v)| v.trim())
+        .to_string();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let ram_gib = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{cpus} CPUs ({model}), {ram_gib:.1} GiB RAM")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
+    Health,
+    Login,
     PatientSearch,
     PatientGet,
     EncounterList,
+    TranscriptionCreate,
+    Mixed,
 }
 
 impl Scenario {
+    const ALL: [Self; 7] = [
+        Self::Health,
+        Self::Login,
+        Self::PatientSearch,
+        Self::PatientGet,
+        Self::EncounterList,
+        Self::TranscriptionCreate,
+        Self::Mixed,
+    ];
+
     fn label(self) -> &'static str {
         match self {
+            Self::Health => "health",
+            Self::Login => "login (bcrypt cost 10)",
             Self::PatientSearch => "patient search",
             Self::PatientGet => "patient get",
             Self::EncounterList => "encounter list",
+            Self::TranscriptionCreate => "transcription create",
+            Self::Mixed => "mixed",
+        }
+    }
+
+    /// The name the wrk script dispatches on.
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Health => "health",
+            Self::Login => "login",
+            Self::PatientSearch => "search",
+            Self::PatientGet => "get",
+            Self::EncounterList => "encounters",
+            Self::TranscriptionCreate => "create",
+            Self::Mixed => "mixed",
         }
     }
 }
@@ -173,104 +255,166 @@ fn search_term(rng: &mut StdRng, max_pid: i64) -> String {
     }
 }
 
-fn path_for(scenario: Scenario, rng: &mut StdRng, max_pid: i64) -> String {
-    match scenario {
-        Scenario::PatientSearch => {
-            let term = search_term(rng, max_pid);
-            let mut encoded = String::new();
-            for b in term.bytes() {
-                if b.is_ascii_alphanumeric() {
-                    encoded.push(b as char);
-                } else {
-                    let _ = write!(encoded, "%{b:02X}");
-                }
-            }
-            format!("/api/patients/?search={encoded}&page_size=25")
-        }
-        Scenario::PatientGet => format!("/api/patients/{}/", rng.random_range(1..=max_pid)),
-        Scenario::EncounterList => format!("/api/patients/{}/encounters/", rng.random_range(1..=max_pid)),
-    }
-}
-
-struct Outcome {
-    latencies_us: Vec<u64>,
-    errors: u64,
-    first_error: Option<String>,
-    elapsed: Duration,
-}
-
-async fn drive(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    scenario: Scenario,
-    clients: usize,
-    duration: Duration,
-    max_pid: i64,
-) -> Outcome {
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut tasks = Vec::new();
-    for worker in 0..clients {
-        let client = client.clone();
-        let base = base.to_string();
-        let auth = format!("Bearer {token}");
-        tasks.push(tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(0x5eed ^ ((worker as u64) << 8) ^ (scenario as u64));
-            let mut latencies = Vec::with_capacity(4096);
-            let mut errors = 0u64;
-            let mut first_error = None;
-            while Instant::now() < deadline {
-                let url = format!("{base}{}", path_for(scenario, &mut rng, max_pid));
-                let t = Instant::now();
-                let result = client.get(&url).header("authorization", &auth).send().await;
-                let ok = match result {
-                    Ok(resp) => {
-                        let status = resp.status();
-                        let body = resp.bytes().await;
-                        match body {
-                            // 404 for a pid that does not exist would be an error of the
-                            // benchmark: every pid in 1..=max_pid exists.
-                            Ok(_) if status.is_success() => true,
-                            Ok(b) => {
-                                first_error.get_or_insert_with(|| {
-                                    format!(
-                                        "{status} {url}: {}",
-                                        String::from_utf8_lossy(&b[..b.len().min(300)])
-                                    )
-                                });
-                                false
-                            }
-                            Err(e) => {
-                                first_error.get_or_insert_with(|| format!("{url}: {e}"));
-                                false
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        first_error.get_or_insert_with(|| format!("{url}: {e}"));
-                        false
-                    }
-                };
-                latencies.push(t.elapsed().as_micros() as u64);
-                if !ok {
-                    errors += 1;
-                }
-            }
-            (latencies, errors, first_error)
-        }));
-    }
-    let mut out = Outcome { latencies_us: Vec::new(), errors: 0, first_error: None, elapsed: Duration::ZERO };
-    for task in tasks {
-        let (latencies, errors, first_error) = task.await.expect("client task");
-        out.latencies_us.extend(latencies);
-        out.errors += errors;
-        if out.first_error.is_none() {
-            out.first_error = first_error;
+fn search_path(term: &str) -> String {
+    let mut encoded = String::new();
+    for b in term.bytes() {
+        if b.is_ascii_alphanumeric() {
+            encoded.push(b as char);
+        } else {
+            let _ = write!(encoded, "%{b:02X}");
         }
     }
-    out.elapsed = started.elapsed();
+    format!("/api/patients/?search={encoded}&page_size={PAGE}")
+}
+
+/// A Lua string literal.
+fn lua_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_ascii_graphic() || c == ' ' => out.push(c),
+            c => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    let _ = write!(out, "\\{b}");
+                }
+            }
+        }
+    }
+    out.push('"');
     out
+}
+
+/// What wrk runs: one request builder per scenario, chosen by `kind`. Transcription creates get a
+/// fresh random UUID each (a repeated id would be an idempotent replay, not a create). `done`
+/// prints one machine-readable line, which `wrk` parses.
+const WRK_LUA: &str = r#"
+local reader = { ["Authorization"] = "Bearer " .. reader_token }
+local function writer() return { ["Authorization"] = "Bearer " .. writer_token, ["Content-Type"] = "application/json" } end
+local function r16() return math.random(0, 65535) end
+local function uuid()
+  return string.format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x",
+    r16(), r16(), r16(), math.random(0, 4095), 32768 + math.random(0, 16383), r16(), r16(), r16())
+end
+local function pid() return math.random(1, max_pid) end
+local builders = {}
+builders.health = function() return wrk.format("GET", "/api/health/", {}) end
+builders.login = function()
+  return wrk.format("POST", "/api/auth/login/", { ["Content-Type"] = "application/json" }, login_body)
+end
+builders.search = function() return wrk.format("GET", searches[math.random(#searches)], reader) end
+builders.get = function() return wrk.format("GET", "/api/patients/" .. pid() .. "/", reader) end
+builders.encounters = function() return wrk.format("GET", "/api/patients/" .. pid() .. "/encounters/", reader) end
+builders.create = function()
+  local body = string.format('{"id":"%s","pid":%d,"title":"Load test","segments":['
+    .. '{"seq":0,"start_ms":0,"end_ms":4200,"speaker_label":"SPEAKER_0","speaker_role":"clinician","text":"How is the cough?","confidence":0.97},'
+    .. '{"seq":1,"start_ms":4300,"end_ms":9000,"speaker_label":"SPEAKER_1","speaker_role":"patient","text":"Better, mostly at night.","confidence":0.88}]}',
+    uuid(), pid())
+  return wrk.format("POST", "/api/transcriptions/", writer(), body)
+end
+-- 20 % search, 50 % get, 20 % encounter list, 10 % transcription create.
+builders.mixed = function()
+  local r = math.random(100)
+  if r <= 20 then return builders.search()
+  elseif r <= 70 then return builders.get()
+  elseif r <= 90 then return builders.encounters()
+  else return builders.create() end
+end
+local build = builders[kind]
+
+function request() return build() end
+
+first_error = nil
+function response(status, headers, body)
+  if status >= 400 and first_error == nil then
+    first_error = status .. " " .. string.sub(body or "", 1, 300)
+  end
+end
+
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local first = ""
+  for _, t in ipairs(threads) do
+    local f = t:get("first_error")
+    if f ~= nil then first = f break end
+  end
+  io.write(string.format("MMT-RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+  io.write("MMT-FIRST-ERROR " .. string.gsub(first, "\n", " ") .. "\n")
+end
+"#;
+
+struct Setup<'a> {
+    dir: &'a Path,
+    base: &'a str,
+    reader_token: &'a str,
+    writer_token: &'a str,
+    login_body: &'a str,
+    search_paths: &'a [String],
+    max_pid: i64,
+}
+
+#[derive(Default)]
+struct Row {
+    requests: u64,
+    errors: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    per_sec: f64,
+    first_error: Option<String>,
+}
+
+fn wrk(setup: &Setup<'_>, scenario: Scenario, connections: usize, duration: Duration, seed: u64) -> Row {
+    let mut script = String::from("-- written by benches/api_load.rs\n");
+    let _ = writeln!(script, "kind = {}", lua_str(scenario.kind()));
+    let _ = writeln!(script, "max_pid = {}", setup.max_pid);
+    let _ = writeln!(script, "reader_token = {}", lua_str(setup.reader_token));
+    let _ = writeln!(script, "writer_token = {}", lua_str(setup.writer_token));
+    let _ = writeln!(script, "login_body = {}", lua_str(setup.login_body));
+    let _ = writeln!(script, "math.randomseed({seed})");
+    script.push_str("searches = {\n");
+    for path in setup.search_paths {
+        let _ = writeln!(script, "  {},", lua_str(path));
+    }
+    script.push_str("}\n");
+    script.push_str(WRK_LUA);
+    let path = setup.dir.join(format!("wrk-{}.lua", scenario.kind()));
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("wrk")
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{}s", duration.as_secs().max(1))])
+        .args(["--timeout", "60s", "-s"])
+        .arg(&path)
+        .arg(setup.base)
+        .output()
+        .expect("run wrk");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "wrk failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let result = stdout.lines().find_map(|l| l.strip_prefix("MMT-RESULT ")).expect("wrk result line");
+    let v: Vec<f64> = result.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let first_error = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("MMT-FIRST-ERROR "))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string);
+    Row {
+        requests: v[0] as u64,
+        errors: v[2] as u64,
+        p50_ms: v[3] / 1000.0,
+        p99_ms: v[4] / 1000.0,
+        max_ms: v[5] / 1000.0,
+        per_sec: v[0] / (v[1] / 1e6),
+        first_error,
+    }
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -279,6 +423,116 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
+}
+
+/// The reads the sidecar's services make for one request, straight over sqlx with the sidecar's
+/// own pool settings and storage functions; with `audit`, also the audit row the service writes.
+async fn direct_once(
+    pool: &sqlx::MySqlPool,
+    scenario: Scenario,
+    rng: &mut StdRng,
+    terms: &[String],
+    max_pid: i64,
+    audit: bool,
+) -> Result<(), String> {
+    let err = |e: mmt_sidecar::storage::StorageError| e.to_string();
+    let mut patient = None;
+    let comments = match scenario {
+        Scenario::PatientGet => {
+            let pid = Pid(rng.random_range(1..=max_pid));
+            patient = Some(pid.0);
+            patients::get(pool, pid).await.map_err(err)?.ok_or("no such patient")?;
+            format!("mmt-sidecar read demographics of pid {pid}")
+        }
+        Scenario::PatientSearch => {
+            let term = &terms[rng.random_range(0..terms.len())];
+            let filters = Filters { needles: parse_query(term), ..Filters::default() };
+            let page = Page {
+                sort: SortKey::Name,
+                descending: false,
+                after: None,
+                offset: None,
+                limit: u64::from(PAGE),
+            };
+            let total = patient_index::total(pool, &filters).await.map_err(err)?;
+            let hits = patient_index::search(pool, &filters, &page).await.map_err(err)?;
+            let pids: Vec<i64> = hits.iter().map(|(pid, _)| *pid).collect();
+            patients::get_many(pool, &pids).await.map_err(err)?;
+            format!("mmt-sidecar patient search: {} of {total} shown; pids {pids:?}", pids.len())
+        }
+        Scenario::EncounterList => {
+            let pid = Pid(rng.random_range(1..=max_pid));
+            patient = Some(pid.0);
+            patients::get(pool, pid).await.map_err(err)?.ok_or("no such patient")?;
+            encounters::count_for_patient(pool, pid, None).await.map_err(err)?;
+            let rows = encounters::list_for_patient(pool, pid, None, PAGE, 0).await.map_err(err)?;
+            format!("mmt-sidecar listed encounters of pid {pid}: {} rows", rows.len())
+        }
+        other => unreachable!("no direct query for {other:?}"),
+    };
+    if audit {
+        let entry = AuditEntry {
+            event: "patient-record-select".into(),
+            category: "Patient Demographics".into(),
+            user: "admin".into(),
+            groupname: "Default".into(),
+            comments,
+            patient_id: patient,
+            success: true,
+        };
+        let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
+        audit_log::record(&mut conn, &entry).await.map_err(err)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn direct(
+    pool: &sqlx::MySqlPool,
+    scenario: Scenario,
+    connections: usize,
+    duration: Duration,
+    terms: &[String],
+    max_pid: i64,
+    audit: bool,
+    seed: u64,
+) -> Row {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let pool = pool.clone();
+        let terms = terms.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed ^ ((worker as u64) << 16));
+            let mut latencies = Vec::with_capacity(4096);
+            let (mut errors, mut first_error) = (0u64, None);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if let Err(e) = direct_once(&pool, scenario, &mut rng, &terms, max_pid, audit).await {
+                    errors += 1;
+                    first_error.get_or_insert(e);
+                }
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            (latencies, errors, first_error)
+        }));
+    }
+    let (mut latencies, mut row) = (Vec::new(), Row::default());
+    for task in tasks {
+        let (l, e, f) = task.await.expect("direct task");
+        latencies.extend(l);
+        row.errors += e;
+        row.first_error = row.first_error.or(f);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    row.requests = latencies.len() as u64;
+    row.p50_ms = percentile(&latencies, 50.0);
+    row.p99_ms = percentile(&latencies, 99.0);
+    row.max_ms = percentile(&latencies, 100.0);
+    row.per_sec = latencies.len() as f64 / elapsed.as_secs_f64();
+    row
 }
 
 async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
@@ -293,12 +547,28 @@ where
     }
 }
 
+async fn sign_in(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/auth/login/"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap_or_else(|e| panic!("sign-in as {username}: {e}"))
+        .json()
+        .await
+        .unwrap();
+    login["access_token"].as_str().expect("access_token").to_string()
+}
+
 // One client thread: on two cores the load generator should take as little as it can from the
-// server and MariaDB it measures. One thread easily keeps 32 connections busy.
+// server and MariaDB it measures. wrk runs with one thread too (-t1).
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let secs = env_secs("BENCH_SECS", 10);
     let warmup = env_secs("BENCH_WARMUP_SECS", 2);
+    ensure_wrk();
     let unique = format!(
         "mmt-bench-{}-{}",
         std::process::id(),
@@ -342,11 +612,12 @@ async fn main() {
     eprintln!("generated in {generate_secs:.1} s: {patients} patients, {encounters} encounters");
 
     let base = format!("http://127.0.0.1:{http_port}");
+    let database_url = format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr");
     let log = File::create(dir.join("sidecar.log")).unwrap();
     let t = Instant::now();
     let server = Command::new(env!("CARGO_BIN_EXE_mmt-sidecar"))
         .args(["serve", "--migrate"])
-        .env("DATABASE_URL", format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr"))
+        .env("DATABASE_URL", &database_url)
         .env("LISTEN_ADDR", format!("127.0.0.1:{http_port}"))
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
@@ -360,7 +631,7 @@ async fn main() {
     let server_pid = server.id();
     guard.server = Some(server);
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let client = reqwest::Client::builder().build().unwrap();
     wait_until("GET /api/health/ = 200", Duration::from_secs(120), || {
         let client = client.clone();
         let url = format!("{base}/api/health/");
@@ -377,69 +648,125 @@ async fn main() {
     let rss_after_index = peak_rss_mib(server_pid);
     eprintln!("healthy after {healthy_secs:.1} s, search index complete after {indexed_secs:.1} s");
 
-    let login: serde_json::Value = client
-        .post(format!("{base}/api/auth/login/"))
-        .json(&serde_json::json!({"username": "admin", "password": "Sidecar-Admin-1"}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .expect("admin sign-in")
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().expect("access_token").to_string();
-
+    // Reads as admin (unrestricted encounter scope, as in issue 4); transcriptions by a physician.
+    let reader_token = sign_in(&client, &base, "admin", "Sidecar-Admin-1").await;
+    let writer_token = sign_in(&client, &base, "drgarcia", "Physician-Garcia-2").await;
     let probe = client
         .get(format!("{base}/api/patients/1/encounters/"))
-        .bearer_auth(&token)
+        .bearer_auth(&reader_token)
         .send()
         .await
         .unwrap()
         .status();
     assert!(probe.is_success(), "GET /api/patients/1/encounters/ answered {probe}");
 
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let terms: Vec<String> = (0..4096).map(|_| search_term(&mut rng, max_pid)).collect();
+    let search_paths: Vec<String> = terms.iter().map(|t| search_path(t)).collect();
+    let login_body = serde_json::json!({"username": "acctbrown", "password": "Billing-Brown-7"}).to_string();
+    let setup = Setup {
+        dir: &dir,
+        base: &base,
+        reader_token: &reader_token,
+        writer_token: &writer_token,
+        login_body: &login_body,
+        search_paths: &search_paths,
+        max_pid,
+    };
+
     let mut table = String::new();
     let _ = writeln!(table, "| scenario | clients | requests | errors | p50 ms | p99 ms | max ms | req/s |");
     let _ = writeln!(table, "|---|--:|--:|--:|--:|--:|--:|--:|");
     let mut first_errors = Vec::new();
-    for scenario in [Scenario::PatientSearch, Scenario::PatientGet, Scenario::EncounterList] {
-        drive(&client, &base, &token, scenario, 4, warmup, max_pid).await;
+    let mut sidecar_rate = Vec::new();
+    let mut seed = 1u64;
+    for scenario in Scenario::ALL {
+        seed += 1;
+        wrk(&setup, scenario, 4, warmup, seed);
         for clients in CONCURRENCY {
-            let mut out = drive(&client, &base, &token, scenario, clients, secs, max_pid).await;
-            out.latencies_us.sort_unstable();
-            let n = out.latencies_us.len();
-            let row = format!(
-                "| {} | {clients} | {n} | {} | {:.1} | {:.1} | {:.1} | {:.0} |",
+            seed += 1;
+            let row = wrk(&setup, scenario, clients, secs, seed);
+            let line = format!(
+                "| {} | {clients} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} |",
                 scenario.label(),
-                out.errors,
-                percentile(&out.latencies_us, 50.0),
-                percentile(&out.latencies_us, 99.0),
-                percentile(&out.latencies_us, 100.0),
-                n as f64 / out.elapsed.as_secs_f64()
+                row.requests,
+                row.errors,
+                row.p50_ms,
+                row.p99_ms,
+                row.max_ms,
+                row.per_sec
             );
-            eprintln!("{row}");
-            let _ = writeln!(table, "{row}");
-            if let Some(e) = out.first_error {
+            eprintln!("{line}");
+            let _ = writeln!(table, "{line}");
+            sidecar_rate.push((scenario, clients, row.per_sec));
+            if let Some(e) = row.first_error {
                 first_errors.push(format!("{} x{clients}: {e}", scenario.label()));
             }
         }
     }
     let peak = peak_rss_mib(server_pid);
+    let created: i64 = sql(&dir, "SELECT COUNT(*) FROM mmt_transcriptions").parse().unwrap_or(-1);
+
+    // The same queries without HTTP: the sidecar's storage functions over a pool like its own.
+    let options: sqlx::mysql::MySqlConnectOptions = database_url.parse().unwrap();
+    let pool = lazy_pool(options.timezone(None));
+    let mut ratios = String::new();
+    let _ = writeln!(
+        ratios,
+        "| query | clients | direct req/s | direct p50 ms | direct + audit row req/s | sidecar req/s | sidecar / direct | sidecar / (direct + audit) |"
+    );
+    let _ = writeln!(ratios, "|---|--:|--:|--:|--:|--:|--:|--:|");
+    for scenario in [Scenario::PatientSearch, Scenario::PatientGet, Scenario::EncounterList] {
+        direct(&pool, scenario, 4, warmup, &terms, max_pid, false, 7).await;
+        for clients in CONCURRENCY {
+            let plain = direct(&pool, scenario, clients, secs, &terms, max_pid, false, 11).await;
+            let audited = direct(&pool, scenario, clients, secs, &terms, max_pid, true, 13).await;
+            for (what, row) in [("direct", &plain), ("direct + audit", &audited)] {
+                if row.errors > 0 {
+                    first_errors.push(format!(
+                        "{what} {} x{clients}: {} errors, first {}",
+                        scenario.label(),
+                        row.errors,
+                        row.first_error.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+            let http = sidecar_rate
+                .iter()
+                .find(|(s, c, _)| *s == scenario && *c == clients)
+                .map_or(f64::NAN, |(_, _, r)| *r);
+            let line = format!(
+                "| {} | {clients} | {:.0} | {:.1} | {:.0} | {http:.0} | {:.2} | {:.2} |",
+                scenario.label(),
+                plain.per_sec,
+                plain.p50_ms,
+                audited.per_sec,
+                http / plain.per_sec,
+                http / audited.per_sec
+            );
+            eprintln!("{line}");
+            let _ = writeln!(ratios, "{line}");
+        }
+    }
+    pool.close().await;
 
     println!();
     println!(
-        "mmt-sidecar load benchmark: {patients} patients, {encounters} encounters, MariaDB {mariadb_version}, \
-         {} s per row ({} s warm-up per scenario), {} CPUs",
-        secs.as_secs(),
-        warmup.as_secs(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        "mmt-sidecar load benchmark: {patients} patients, {encounters} encounters, MariaDB {mariadb_version}, {}",
+        machine()
     );
     println!(
-        "generator: {generate_secs:.1} s; sidecar healthy after {healthy_secs:.1} s, search index built after {indexed_secs:.1} s"
+        "{} s per row ({} s warm-up per scenario); load from wrk -t1 over loopback; direct queries over sqlx from this process",
+        secs.as_secs(),
+        warmup.as_secs(),
+    );
+    println!(
+        "generator: {generate_secs:.1} s; sidecar healthy after {healthy_secs:.1} s, search index built after {indexed_secs:.1} s; {created} transcriptions created"
     );
     println!();
     print!("{table}");
+    println!();
+    print!("{ratios}");
     println!();
     let mib = |v: Option<f64>| v.map_or("unknown".to_string(), |v| format!("{v:.1} MiB"));
     println!("sidecar peak RSS (VmHWM): {} (after the index build: {})", mib(peak), mib(rss_after_index));

@@ -18,7 +18,7 @@ cd "$ROOT"
 GENERATOR_VERSION=${OPENAPI_PYTHON_CLIENT_VERSION:-0.29.1}
 PYTHON=${PYTHON:-python3}
 START=$(date +%s)
-say() { say "[$(( $(date +%s) - START ))s] $*"; }
+say() { echo "==> [$(( $(date +%s) - START ))s] $*"; }
 
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
 command -v "$PYTHON" >/dev/null || { echo "$PYTHON is required" >&2; exit 1; }
@@ -121,4 +121,4 @@ PATH="$VENV/bin:$PATH" "$VENV/bin/openapi-python-client" generate --path "$WORK/
 say "running clients/workflow_test.py"
 PYTHONPATH="$WORK/client" "$VENV/bin/python" clients/workflow_test.py "$BASE/api"
 
-say "client workflow finished in $(( $(date +%s) - START )) s"
+say "client workflow finished"

@@ -51,7 +51,7 @@ start() {
         --innodb-flush-log-at-trx-commit=2 --max-connections=500 \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
         --log-error="$dir/error.log" >/dev/null 2>&1 &
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         client -e 'SELECT 1' >/dev/null 2>&1 && break
         sleep 0.2
     done

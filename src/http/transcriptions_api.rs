@@ -163,6 +163,8 @@ pub struct Transcription {
     pub rejected_at: Option<NaiveDateTime>,
     pub rejected_by: Option<i64>,
     pub cancelled_at: Option<NaiveDateTime>,
+    /// Present once filed into OpenEMR.
+    #[oai(skip_serializing_if_is_none)]
     pub filed: Option<FiledView>,
     /// Present on single-transcription reads.
     #[oai(skip_serializing_if_is_none)]

@@ -18,7 +18,7 @@ pub enum StorageError {
     #[error("the database is unreachable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
 }
 
 impl StorageError {
@@ -38,9 +38,25 @@ impl StorageError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => Self::Unavailable(error.to_string()),
+            sqlx::Error::Database(ref e) if is_server_going_away(e.as_ref()) => {
+                Self::Unavailable(error.to_string())
+            }
             other => Self::Database(other),
         }
     }
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::from_sqlx(error)
+    }
+}
+
+/// Server shutdown (1053), a killed connection (1927), too many connections (1040) and lock waits
+/// that timed out (1205): the request may succeed on retry, so they are 503s, not 500s.
+fn is_server_going_away(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1205 | 1927))
 }
 
 /// A pool that connects lazily: the service starts, and reports 503, while the database is down,

@@ -64,26 +64,11 @@ pub async fn file(
     let form_id = match existing_form(conn, note.pid, note.encounter).await? {
         Some(id) => id,
         None => {
-            advisory_lock::acquire(conn, "openemr_clinical_notes_form_id", 10).await?;
-            let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(form_id), 0) + 1 FROM form_clinical_notes")
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(StorageError::from_sqlx)?;
-            sqlx::query(
-                "INSERT INTO forms (date, encounter, form_name, form_id, pid, user, groupname, authorized, deleted, formdir) \
-                 VALUES (?, ?, 'Clinical Notes Form', ?, ?, ?, ?, ?, 0, 'clinical_notes')",
-            )
-            .bind(now)
-            .bind(note.encounter)
-            .bind(id)
-            .bind(note.pid)
-            .bind(author.username)
-            .bind(author.groupname)
-            .bind(i8::from(author.authorized))
-            .execute(&mut *conn)
-            .await
-            .map_err(StorageError::from_sqlx)?;
-            id
+            advisory_lock::acquire(conn, FORM_ID_LOCK, 10).await?;
+            // Released whatever happened: the connection goes back to the pool either way.
+            let added = add_form(conn, note, author, now).await;
+            advisory_lock::release(conn, FORM_ID_LOCK).await?;
+            added?
         }
     };
     let uuid = uuid_registry::create(conn, "form_clinical_notes", "id").await?;
@@ -108,6 +93,34 @@ pub async fn file(
     .execute(&mut *conn)
     .await
     .map_err(StorageError::from_sqlx)?;
-    advisory_lock::release(conn, "openemr_clinical_notes_form_id").await?;
     Ok((form_id, done.last_insert_id() as i64))
+}
+
+const FORM_ID_LOCK: &str = "openemr_clinical_notes_form_id";
+
+async fn add_form(
+    conn: &mut MySqlConnection,
+    note: &Note<'_>,
+    author: &NoteAuthor<'_>,
+    now: NaiveDateTime,
+) -> Result<i64, StorageError> {
+    let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(form_id), 0) + 1 FROM form_clinical_notes")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    sqlx::query(
+        "INSERT INTO forms (date, encounter, form_name, form_id, pid, user, groupname, authorized, deleted, formdir) \
+         VALUES (?, ?, 'Clinical Notes Form', ?, ?, ?, ?, ?, 0, 'clinical_notes')",
+    )
+    .bind(now)
+    .bind(note.encounter)
+    .bind(id)
+    .bind(note.pid)
+    .bind(author.username)
+    .bind(author.groupname)
+    .bind(i8::from(author.authorized))
+    .execute(conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(id)
 }
