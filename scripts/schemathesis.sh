@@ -8,7 +8,7 @@ cd "$ROOT"
 
 SCHEMATHESIS_VERSION=4.32.5
 MAX_EXAMPLES=${MMT_SCHEMATHESIS_MAX_EXAMPLES:-25}
-MAX_TIME=${MMT_SCHEMATHESIS_MAX_TIME:-900}
+MAX_SECS=${MMT_SCHEMATHESIS_MAX_SECS:-900}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mmt-schemathesis.XXXXXX")
 read -r DB_PORT HTTP_PORT < <(python3 -c 'import socket
@@ -50,17 +50,25 @@ done
 TOKEN=$(curl -fsS -H 'content-type: application/json' -d '{"username":"admin","password":"Sidecar-Admin-1"}' \
     "$BASE/api/auth/login/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
-# The logout operations revoke the token every other request carries, so they are left out; the
-# tests in tests/api/auth.rs cover them.
+# Left out, narrowly:
+# - auth_logout, auth_logout_all: they revoke the token every other request carries (tests/api/auth.rs
+#   covers them).
+# - the positive_data_acceptance check: it expects every schema-valid request to succeed, but the
+#   API's documented contract is 422 for what a JSON schema cannot say (a required name must not be
+#   blank, a dob is a real past date, a pid must exist), 400 for unknown body fields (deny_unknown_fields),
+#   and 405 for patient deletion while it is switched off. Every other check runs.
+# `--max-time` would make fuzzing and stateful repeat until it ran out, so `timeout` caps the run
+# instead (exit 124 when it overruns, which fails CI).
 status=0
-"$VENV/bin/st" run "$BASE/api/openapi.json" \
-    --checks all \
+# From $WORK, so the .schemathesis/ cache of past findings never lands in the repo.
+(cd "$WORK" && timeout "$MAX_SECS" "$VENV/bin/st" run "$BASE/api/openapi.json" \
+    --checks all --exclude-checks positive_data_acceptance \
     --header "Authorization: Bearer $TOKEN" \
     --exclude-operation-id auth_logout --exclude-operation-id auth_logout_all \
-    --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" --seed 1 \
+    --max-examples "$MAX_EXAMPLES" --seed 1 \
     --workers 2 --request-timeout 30 --no-color --generation-database none \
     --report junit --report-dir "${MMT_SCHEMATHESIS_REPORT_DIR:-$ROOT/target/schemathesis-report}" \
-    "$@" || status=$?
+    "$@") || status=$?
 if [ "$status" -ne 0 ]; then
     echo "--- server errors (server.log) ---" >&2
     grep -E '"level":"(ERROR|WARN)"' "$WORK/server.log" | tail -40 >&2 || true

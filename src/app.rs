@@ -42,6 +42,7 @@ impl AppState {
 
 pub fn build_app(state: AppState) -> impl Endpoint {
     let api = http::api_service();
+    let allowed = std::sync::Arc::new(http::allow::AllowedMethods::from_spec(&api.spec()));
     let max_body = state.config.max_body_bytes;
     let max_audio_chunk = state.config.audio.max_chunk_bytes;
     Route::new()
@@ -54,7 +55,9 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(move |ep, req| http::middleware::limit_body(ep, req, max_body, max_audio_chunk))
         .around(http::middleware::observe)
+        .around(http::query_utf8::require_utf8_query)
         .around(http::problem::problem_boundary)
+        .around(move |ep, req| http::allow::add_allow(ep, req, allowed.clone()))
         .with(RequestId::default())
 }
 

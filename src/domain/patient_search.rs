@@ -46,7 +46,8 @@ pub fn terms_of(p: &TermSource<'_>) -> PatientTerms {
     terms.push(normalize(p.pubpid).replace(' ', ""));
     // The pid is a term like any other, so a number is found by one index range scan.
     terms.push(p.pid.to_string());
-    let email = p.email.trim().to_lowercase();
+    // Terms live in an ASCII column, so non-ASCII emails are transliterated like names are.
+    let email = deunicode::deunicode(p.email.trim()).to_lowercase();
     if !email.is_empty() {
         terms.push(email.clone());
         terms.extend(email.split('@').next().map(str::to_string));
@@ -90,7 +91,11 @@ pub fn parse_query(query: &str) -> Vec<Needle> {
             }
             // Emails are matched as typed, whole or by their part before the '@'.
             let is_email = word.contains('@') || word.trim_end_matches('.').contains('.');
-            let term = if is_email { word.to_lowercase() } else { normalize(word).replace(' ', "") };
+            let term = if is_email {
+                deunicode::deunicode(word).to_lowercase()
+            } else {
+                normalize(word).replace(' ', "")
+            };
             let digit_form = digits(word);
             let term = if !is_email
                 && !digit_form.is_empty()

@@ -33,6 +33,7 @@ pub struct RefreshRequest {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserSummary {
     /// OpenEMR `users.id`.
     pub id: i64,

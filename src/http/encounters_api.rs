@@ -11,6 +11,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Encounter {
     /// The encounter number: OpenEMR's key for an encounter everywhere but form_encounter itself.
     pub encounter: i64,

@@ -4,6 +4,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use crate::{app::AppState, http::ApiTags, service::status, storage::StorageError};
 
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Health {
     /// `ok` when the sidecar can serve requests, otherwise `unavailable`.
     pub state: String,

@@ -1,5 +1,6 @@
 //! The HTTP layer: thin poem-openapi operations that parse input, call a service, shape output.
 
+pub mod allow;
 pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
@@ -9,6 +10,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod patients_api;
 pub mod problem;
+pub mod query_utf8;
 pub mod reference_api;
 pub mod transcriptions_api;
 

@@ -20,6 +20,7 @@ use crate::{
 
 /// Curated demographics of an OpenEMR patient.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Patient {
     /// OpenEMR's patient key.
     pub pid: i64,
@@ -30,7 +31,7 @@ pub struct Patient {
     pub middle_name: String,
     pub last_name: String,
     pub preferred_name: Option<String>,
-    /// Null when unknown (including OpenEMR's legacy 0000-00-00).
+    /// Absent when unknown (including OpenEMR's legacy 0000-00-00).
     pub dob: Option<NaiveDate>,
     /// A value of OpenEMR's `sex` list, e.g. Female, Male, UNK.
     pub sex: String,
@@ -121,6 +122,7 @@ impl From<PatientInput> for DemographicsInput {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PatientPage {
     pub items: Vec<Patient>,
     /// Patients matching the search and filters, across all pages.
@@ -265,6 +267,15 @@ impl PatientsApi {
             (Some(p), None) => Some(u64::from(p - 1) * u64::from(page_size)),
             (None, _) => None,
         };
+        // A search of only punctuation ("%", "_") has nothing to match; it must not list everyone.
+        if filters.needles.is_empty() && search.0.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+            return Ok(PageResponse::Ok(Json(PatientPage {
+                items: Vec::new(),
+                total: 0,
+                page_size,
+                next_cursor: None,
+            })));
+        }
         let query = Page { sort: key, descending, after, offset, limit: u64::from(page_size) };
         let found = patients::search(&state, &auth.0, &filters, &query).await?;
         let full_page = found.rows.len() == page_size as usize;

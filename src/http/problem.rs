@@ -36,7 +36,7 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// One entry per invalid field, for validation problems.
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -192,19 +192,21 @@ fn ensure_problem(response: Response) -> Response {
 
 impl From<crate::storage::StorageError> for ApiError {
     fn from(err: crate::storage::StorageError) -> Self {
-        match err {
-            crate::storage::StorageError::Unavailable(_) => {
-                tracing::warn!(error = %err, "database unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; retry shortly")
-            }
-            crate::storage::StorageError::Database(_) => {
-                tracing::error!(error = %err, "database error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "an unexpected database error occurred; quote the request id",
-                )
-            }
+        if err.is_duplicate_key() {
+            return Self::new(StatusCode::CONFLICT, "this conflicts with a record that already exists");
         }
+        if matches!(err, crate::storage::StorageError::Unavailable(_)) || err.is_deadlock() {
+            tracing::warn!(error = %err, "database unavailable or busy");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable or busy; retry shortly",
+            );
+        }
+        tracing::error!(error = %err, "database error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "an unexpected database error occurred; quote the request id",
+        )
     }
 }
 

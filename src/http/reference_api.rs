@@ -11,6 +11,7 @@ use crate::{
 };
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Facility {
     pub id: i64,
     pub uuid: Option<String>,
@@ -28,6 +29,7 @@ pub struct Facility {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Provider {
     /// OpenEMR `users.id`.
     pub id: i64,

@@ -57,6 +57,7 @@ impl From<Status> for TranscriptionStatus {
 }
 
 #[derive(Object, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SegmentView {
     pub seq: u32,
     pub start_ms: u32,
@@ -116,6 +117,7 @@ impl From<SegmentInput> for DomainSegmentInput {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AudioView {
     pub content_type: Option<String>,
     /// Declared total size in bytes.
@@ -127,6 +129,7 @@ pub struct AudioView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FiledView {
     /// `form_clinical_notes.form_id` (and the `forms` row's form_id) in OpenEMR.
     pub form_id: Option<i64>,
@@ -137,6 +140,7 @@ pub struct FiledView {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Transcription {
     pub id: String,
     pub pid: i64,

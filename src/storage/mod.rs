@@ -24,12 +24,15 @@ pub enum StorageError {
 impl StorageError {
     /// A duplicate key or deadlock that a retry of the whole transaction can resolve.
     pub fn is_retryable_conflict(&self) -> bool {
-        match self {
-            Self::Database(sqlx::Error::Database(e)) => {
-                e.is_unique_violation() || matches!(e.code().as_deref(), Some("40001"))
-            }
-            _ => false,
-        }
+        self.is_duplicate_key() || self.is_deadlock()
+    }
+
+    pub fn is_duplicate_key(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40001"))
     }
 
     pub fn from_sqlx(error: sqlx::Error) -> Self {
@@ -52,11 +55,12 @@ impl From<sqlx::Error> for StorageError {
     }
 }
 
-/// Server shutdown (1053), a killed connection (1927), too many connections (1040) and lock waits
-/// that timed out (1205): the request may succeed on retry, so they are 503s, not 500s.
+/// Server shutdown (1053), a killed connection (1927), too many connections (1040), lock waits
+/// that timed out (1205) and a busy auto-increment lock (1467): the request may succeed on retry,
+/// so they are 503s, not 500s. Deadlocks stay `Database` errors so writers can retry them.
 fn is_server_going_away(e: &dyn sqlx::error::DatabaseError) -> bool {
     e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1205 | 1927))
+        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1205 | 1467 | 1927))
 }
 
 /// A pool that connects lazily: the service starts, and reports 503, while the database is down,

@@ -11,6 +11,7 @@ mod explorer_and_spec;
 mod faults;
 mod health;
 mod helpers;
+mod hostile;
 mod housekeeping;
 mod metrics;
 mod patients;

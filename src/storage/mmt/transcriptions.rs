@@ -354,16 +354,26 @@ pub async fn append_revision(
     reason: &str,
     now: NaiveDateTime,
 ) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO mmt_transcription_revisions (transcription_id, revision_no, note_text, author_id, reason, created_at) \
-         SELECT ?, COALESCE(MAX(revision_no), 0) + 1, ?, ?, ?, ? FROM mmt_transcription_revisions WHERE transcription_id = ?",
+    // Callers hold the transcription's row lock, so reading the next number first is race-free;
+    // an INSERT … SELECT on the same table would take InnoDB's auto-increment lock in a way that
+    // fails under load (error 1467).
+    let next: u32 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(MAX(revision_no), 0) + 1 AS UNSIGNED) FROM mmt_transcription_revisions WHERE transcription_id = ?",
     )
     .bind(&id[..])
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    sqlx::query(
+        "INSERT INTO mmt_transcription_revisions (transcription_id, revision_no, note_text, author_id, reason, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id[..])
+    .bind(next)
     .bind(text)
     .bind(author_id)
     .bind(reason)
     .bind(now)
-    .bind(&id[..])
     .execute(conn)
     .await
     .map_err(StorageError::from_sqlx)?;

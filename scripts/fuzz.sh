@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target in fuzz/ for a bounded time on the stable toolchain.
+#   scripts/fuzz.sh [seconds per target, default 45]
+# With `--sanitizer none` cargo-fuzz passes no -Z flags, so stable builds it; libFuzzer's C++ needs a
+# C++ compiler (g++). Findings land in fuzz/artifacts/<target>/ and fail the run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT/fuzz"
+SECS=${1:-${MMT_FUZZ_SECS:-45}}
+
+command -v cargo-fuzz >/dev/null 2>&1 || cargo +stable install cargo-fuzz --locked
+cargo +stable fuzz build --sanitizer none
+for target in $(cargo +stable fuzz list); do
+    mkdir -p "corpus/$target"
+    seeds=()
+    [ -d "corpus-seed/$target" ] && seeds=("corpus-seed/$target")
+    echo "fuzzing $target for ${SECS}s"
+    cargo +stable fuzz run --sanitizer none "$target" "corpus/$target" "${seeds[@]}" -- \
+        -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -15
+    [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz target $target failed" >&2; exit 1; }
+done
