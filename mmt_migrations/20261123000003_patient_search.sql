@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS mmt_patient_index (
     sex             VARCHAR(31)  NOT NULL DEFAULT '',
     provider_id     BIGINT       NULL,
     source_updated  DATETIME     NULL COMMENT 'patient_data.last_updated when indexed',
+    content_digest  BINARY(32)   NOT NULL COMMENT 'SHA-256 of what was indexed, to skip unchanged rows',
     PRIMARY KEY (pid),
     KEY mmt_patient_index_name (sort_last, sort_first, pid),
     KEY mmt_patient_index_dob (dob_sort, pid),

@@ -80,11 +80,11 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
     for chunk in changed.chunks(500) {
         // Rows at the watermark's own second come back every sweep; skip those indexed as they are.
         let pids: Vec<i64> = chunk.iter().map(|r| r.pid).collect();
-        let indexed = patient_index::indexed_versions(&state.pool, &pids).await?;
+        let indexed = patient_index::indexed_digests(&state.pool, &pids).await?;
         let entries: Vec<IndexEntry> = chunk
             .iter()
-            .filter(|r| r.last_updated.is_none() || indexed.get(&r.pid) != Some(&r.last_updated))
             .map(entry)
+            .filter(|e| indexed.get(&e.pid).is_none_or(|d| d.as_slice() != e.digest()))
             .collect();
         if entries.is_empty() {
             continue;

@@ -15,6 +15,16 @@ pub struct IndexEntry {
     pub source_updated: Option<NaiveDateTime>,
 }
 
+impl IndexEntry {
+    /// Everything indexed about the patient, so a sweep can tell an unchanged row from a changed one
+    /// even when both changes fell in the same second of `last_updated`.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let text = format!("{:?}|{:?}|{}|{:?}", self.terms, self.dob, self.sex, self.provider_id);
+        Sha256::digest(text.as_bytes()).into()
+    }
+}
+
 /// Replaces the index rows of these patients, in the caller's transaction.
 pub async fn upsert(conn: &mut MySqlConnection, entries: &[IndexEntry]) -> Result<(), StorageError> {
     if entries.is_empty() {
@@ -38,7 +48,8 @@ pub async fn upsert(conn: &mut MySqlConnection, entries: &[IndexEntry]) -> Resul
         q.build().execute(&mut *conn).await.map_err(StorageError::from_sqlx)?;
     }
     let mut q = QueryBuilder::<MySql>::new(
-        "INSERT INTO mmt_patient_index (pid, sort_last, sort_first, dob, dob_sort, sex, provider_id, source_updated) ",
+        "INSERT INTO mmt_patient_index (pid, sort_last, sort_first, dob, dob_sort, sex, provider_id, source_updated, \
+         content_digest) ",
     );
     q.push_values(entries, |mut row, e| {
         row.push_bind(e.pid)
@@ -48,12 +59,13 @@ pub async fn upsert(conn: &mut MySqlConnection, entries: &[IndexEntry]) -> Resul
             .push_bind(e.dob.unwrap_or(NaiveDate::MIN_SORT))
             .push_bind(&e.sex)
             .push_bind(e.provider_id)
-            .push_bind(e.source_updated);
+            .push_bind(e.source_updated)
+            .push_bind(e.digest().to_vec());
     });
     q.push(
         " ON DUPLICATE KEY UPDATE sort_last = VALUES(sort_last), sort_first = VALUES(sort_first), dob = VALUES(dob), \
          dob_sort = VALUES(dob_sort), sex = VALUES(sex), provider_id = VALUES(provider_id), \
-         source_updated = VALUES(source_updated)",
+         source_updated = VALUES(source_updated), content_digest = VALUES(content_digest)",
     );
     q.build().execute(&mut *conn).await.map_err(StorageError::from_sqlx)?;
     Ok(())
@@ -88,22 +100,22 @@ pub async fn remove_orphans(pool: &MySqlPool) -> Result<u64, StorageError> {
     Ok(removed)
 }
 
-/// When each of these patients was last indexed (`patient_data.last_updated` at the time).
-pub async fn indexed_versions(
+/// The digest of what is indexed for each of these patients.
+pub async fn indexed_digests(
     pool: &MySqlPool,
     pids: &[i64],
-) -> Result<std::collections::HashMap<i64, Option<NaiveDateTime>>, StorageError> {
+) -> Result<std::collections::HashMap<i64, Vec<u8>>, StorageError> {
     if pids.is_empty() {
         return Ok(Default::default());
     }
     let mut q =
-        QueryBuilder::<MySql>::new("SELECT pid, source_updated FROM mmt_patient_index WHERE pid IN (");
+        QueryBuilder::<MySql>::new("SELECT pid, content_digest FROM mmt_patient_index WHERE pid IN (");
     let mut list = q.separated(", ");
     for pid in pids {
         list.push_bind(*pid);
     }
     q.push(")");
-    let rows: Vec<(i64, Option<NaiveDateTime>)> =
+    let rows: Vec<(i64, Vec<u8>)> =
         q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)?;
     Ok(rows.into_iter().collect())
 }
