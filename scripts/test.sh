@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test against a private, throwaway MariaDB and Redis that this script starts and removes.
 #   scripts/test.sh [extra cargo test arguments]
+# With MMT_TEST_AGAINST_REAL_SCHEMA=1, every test database takes its OpenEMR tables from the real
+# OpenEMR schema (../shared/openemr-schema/database.sql, or OPENEMR_REAL_SCHEMA) instead of schema/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -40,6 +42,13 @@ bash scripts/db.sh start "$DIR" "$PORT"
 export MMT_TEST_SERVER_URL="mysql://mmt:mmt@127.0.0.1:$PORT"
 if [ -f "$ROOT/../shared/openemr-schema/database.sql" ]; then
     export OPENEMR_REAL_SCHEMA="$ROOT/../shared/openemr-schema/database.sql"
+fi
+if [ "${MMT_TEST_AGAINST_REAL_SCHEMA:-}" = 1 ]; then
+    [ -n "${OPENEMR_REAL_SCHEMA:-}" ] || { echo "MMT_TEST_AGAINST_REAL_SCHEMA needs the real schema" >&2; exit 1; }
+    mariadb --socket="$DIR/mysqld.sock" -uroot -e "CREATE DATABASE mmt_real_template CHARACTER SET utf8mb4"
+    mariadb --socket="$DIR/mysqld.sock" -uroot mmt_real_template < "$OPENEMR_REAL_SCHEMA"
+    export MMT_TEST_TEMPLATE_DB=mmt_real_template
+    echo "test databases take OpenEMR's tables from the real schema in $OPENEMR_REAL_SCHEMA"
 fi
 echo "private MariaDB on 127.0.0.1:$PORT (data in $DIR), private Redis on 127.0.0.1:$REDIS_PORT"
 cargo test --lib --bins --tests "$@"

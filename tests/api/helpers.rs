@@ -74,7 +74,14 @@ impl TestDb {
     /// A database shaped like a demo OpenEMR install: `schema/` plus `openemr-fixtures/`.
     pub async fn openemr() -> Self {
         let db = Self::empty().await;
-        for file in sql_files("schema").into_iter().chain(sql_files("openemr-fixtures")) {
+        let schema = match std::env::var("MMT_TEST_TEMPLATE_DB") {
+            Ok(template) => {
+                db.copy_real_tables(&template).await;
+                Vec::new()
+            }
+            Err(_) => sql_files("schema"),
+        };
+        for file in schema.into_iter().chain(sql_files("openemr-fixtures")) {
             let sql = std::fs::read_to_string(&file).unwrap();
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                 .execute(&db.pool)
@@ -82,6 +89,23 @@ impl TestDb {
                 .unwrap_or_else(|e| panic!("loading {}: {e}", file.display()));
         }
         db
+    }
+
+    /// Takes every table `schema/` defines from a database loaded with OpenEMR's real
+    /// `database.sql` (definitions and seeded rows), so the suite runs against the real thing.
+    async fn copy_real_tables(&self, template: &str) {
+        let mut sql = String::new();
+        for file in sql_files("schema") {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for table in text.split("CREATE TABLE `").skip(1).filter_map(|rest| rest.split('`').next()) {
+                sql.push_str(&format!(
+                    "CREATE TABLE `{0}`.`{table}` LIKE `{template}`.`{table}`; \
+                     INSERT INTO `{0}`.`{table}` SELECT * FROM `{template}`.`{table}`;\n",
+                    self.name
+                ));
+            }
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await.expect("copy the real OpenEMR tables");
     }
 
     /// The demo install with the sidecar's migrations applied, as `serve --migrate` leaves it.
