@@ -1,5 +1,9 @@
 //! One integration-test binary (faster to link); each module covers one capability.
 
+// The app type nests every middleware and API, deeper than the default limit when a cold build
+// computes its layout.
+#![recursion_limit = "256"]
+
 mod acl;
 mod audio;
 mod audit_log;
