@@ -105,7 +105,10 @@ impl TestDb {
                 ));
             }
         }
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await.expect("copy the real OpenEMR tables");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+            .expect("copy the real OpenEMR tables");
     }
 
     /// The demo install with the sidecar's migrations applied, as `serve --migrate` leaves it.
