@@ -359,6 +359,21 @@ async fn act(
     Ok(one(row, None))
 }
 
+/// Adds segments (same `seq` replaces) or, with `replace`, swaps the whole set.
+async fn put_segments(
+    state: &AppState,
+    auth: &Auth,
+    id: TranscriptionId,
+    if_match: Header<Option<String>>,
+    body: SegmentsInput,
+    replace: bool,
+) -> Result<One, ApiError> {
+    let segments = body.segments.into_iter().map(Into::into).collect();
+    let if_match = parse_if_match(if_match.0)?;
+    let (row, segments) = service::put_segments(state, &auth.0, id, if_match, segments, replace).await?;
+    Ok(one(row, Some(segments)))
+}
+
 #[derive(Default)]
 pub struct TranscriptionsApi;
 
@@ -521,17 +536,7 @@ impl TranscriptionsApi {
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: Json<SegmentsInput>,
     ) -> Result<One, ApiError> {
-        let segments = body.0.segments.into_iter().map(Into::into).collect();
-        let (row, segments) = service::put_segments(
-            &state,
-            &auth.0,
-            parse_id(&id.0)?,
-            parse_if_match(if_match.0)?,
-            segments,
-            false,
-        )
-        .await?;
-        Ok(one(row, Some(segments)))
+        put_segments(&state, &auth, parse_id(&id.0)?, if_match, body.0, false).await
     }
 
     /// Replace all of a draft's segments.
@@ -544,17 +549,7 @@ impl TranscriptionsApi {
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: Json<SegmentsInput>,
     ) -> Result<One, ApiError> {
-        let segments = body.0.segments.into_iter().map(Into::into).collect();
-        let (row, segments) = service::put_segments(
-            &state,
-            &auth.0,
-            parse_id(&id.0)?,
-            parse_if_match(if_match.0)?,
-            segments,
-            true,
-        )
-        .await?;
-        Ok(one(row, Some(segments)))
+        put_segments(&state, &auth, parse_id(&id.0)?, if_match, body.0, true).await
     }
 
     /// Send a draft for review.
