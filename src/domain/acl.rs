@@ -54,6 +54,18 @@ impl Aco {
     pub const ENCOUNTERS_NOTES: Self = Self { section: "encounters", value: "notes" };
     pub const ENCOUNTERS_NOTES_A: Self = Self { section: "encounters", value: "notes_a" };
     pub const ADMIN_SUPER: Self = Self { section: "admin", value: "super" };
+    pub const SENSITIVITIES_NORMAL: Self = Self { section: "sensitivities", value: "normal" };
+    pub const SENSITIVITIES_HIGH: Self = Self { section: "sensitivities", value: "high" };
+
+    /// The ACO OpenEMR checks to show an encounter of this sensitivity (`aclCheckCore('sensitivities',
+    /// <value>)`). A value OpenEMR's default ACL does not know needs `high`, the stricter one.
+    pub fn for_sensitivity(value: &str) -> Self {
+        if value == Self::SENSITIVITIES_NORMAL.value {
+            Self::SENSITIVITIES_NORMAL
+        } else {
+            Self::SENSITIVITIES_HIGH
+        }
+    }
 }
 
 impl fmt::Display for Aco {

@@ -18,7 +18,7 @@ use crate::{
         StorageError,
         openemr::{
             audit_log,
-            encounters::{self, EncounterRow},
+            encounters::{self, EncounterRow, Scope},
             facilities, patients, providers, sequences,
         },
     },
@@ -44,15 +44,20 @@ impl From<Issues> for EncounterError {
     }
 }
 
-/// `None`: every encounter; `Some(id)`: only those the caller provided.
-async fn scope(state: &AppState, caller: &Caller, level: AclLevel) -> Result<Option<i64>, AclError> {
-    if !caller.is_guest()
-        && state.acl.permissions(&caller.username).await?.allows(Aco::ENCOUNTERS_NOTES_A, level)
-    {
-        return Ok(None);
+/// What the caller may see: every provider's encounters with `encounters|notes_a`, else their
+/// own (`encounters|notes`); and only the sensitivities their `sensitivities|*` grants allow.
+async fn scope(state: &AppState, caller: &Caller, level: AclLevel) -> Result<Scope, AclError> {
+    let permissions = state.acl.permissions(&caller.username).await?;
+    let any_provider = !caller.is_guest() && permissions.allows(Aco::ENCOUNTERS_NOTES_A, level);
+    if !any_provider {
+        permission::require(state, caller, Aco::ENCOUNTERS_NOTES, level).await?;
     }
-    permission::require(state, caller, Aco::ENCOUNTERS_NOTES, level).await?;
-    Ok(Some(caller.user_id.0))
+    let sensitivities = [Aco::SENSITIVITIES_NORMAL, Aco::SENSITIVITIES_HIGH]
+        .into_iter()
+        .filter(|aco| permissions.allows(*aco, AclLevel::View))
+        .map(|aco| aco.value)
+        .collect();
+    Ok(Scope { only_provider: (!any_provider).then_some(caller.user_id.0), sensitivities })
 }
 
 fn entry(caller: &Caller, event: &str, pid: Pid, comments: String) -> AuditEntry {
@@ -79,12 +84,12 @@ pub async fn list_for_patient(
     limit: u32,
     offset: u64,
 ) -> Result<EncounterPage, EncounterError> {
-    let only = scope(state, caller, AclLevel::View).await?;
+    let scope = scope(state, caller, AclLevel::View).await?;
     if patients::get(&state.pool, pid).await?.is_none() {
         return Err(EncounterError::PatientNotFound(pid));
     }
-    let total = encounters::count_for_patient(&state.pool, pid, only).await?;
-    let rows = encounters::list_for_patient(&state.pool, pid, only, limit, offset).await?;
+    let total = encounters::count_for_patient(&state.pool, pid, &scope).await?;
+    let rows = encounters::list_for_patient(&state.pool, pid, &scope, limit, offset).await?;
     let numbers = rows.iter().map(|r| r.encounter.to_string()).collect::<Vec<_>>().join(",");
     let comments = format!("mmt-sidecar listed encounters of pid {pid}: [{numbers}]");
     audit::record(state, &entry(caller, "patient-record-select", pid, comments)).await?;
@@ -92,10 +97,13 @@ pub async fn list_for_patient(
 }
 
 pub async fn get(state: &AppState, caller: &Caller, number: i64) -> Result<EncounterRow, EncounterError> {
-    let only = scope(state, caller, AclLevel::View).await?;
+    let scope = scope(state, caller, AclLevel::View).await?;
     let row = encounters::get(&state.pool, number).await?.ok_or(EncounterError::NotFound(number))?;
-    if only.is_some_and(|me| i64::from(row.provider_id.unwrap_or_default()) != me) {
+    if scope.only_provider.is_some_and(|me| i64::from(row.provider_id.unwrap_or_default()) != me) {
         permission::require(state, caller, Aco::ENCOUNTERS_NOTES_A, AclLevel::View).await?;
+    }
+    if let Some(sensitivity) = row.sensitivity.as_deref().filter(|s| !s.is_empty()) {
+        permission::require(state, caller, Aco::for_sensitivity(sensitivity), AclLevel::View).await?;
     }
     let comments = format!("mmt-sidecar read encounter {number}");
     audit::record(state, &entry(caller, "patient-record-select", Pid(row.pid), comments)).await?;

@@ -235,3 +235,33 @@ async fn facilities_and_providers_come_from_openemr() {
         "inactive users are not offered"
     );
 }
+
+/// OpenEMR shows an encounter with a sensitivity only to holders of `sensitivities|<value>`.
+#[tokio::test]
+async fn high_sensitivity_encounters_need_sensitivities_high() {
+    let api = Api::as_user(("drokafor", "Physician-Okafor-3")).await;
+    let pid = shared_patient(&api).await;
+    let (secret, visible_before) = {
+        let (_, body) = api.get(&format!("/api/patients/{pid}/encounters/?page_size=100")).await;
+        (body["items"][0]["encounter"].as_i64().unwrap(), body["total"].as_i64().unwrap())
+    };
+    sqlx::query("UPDATE form_encounter SET sensitivity = 'high' WHERE encounter = ?")
+        .bind(secret)
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    let (status, _) = api.get(&format!("/api/encounters/{secret}/")).await;
+    assert_eq!(status, StatusCode::OK, "physicians hold sensitivities|high");
+
+    sqlx::query("DELETE FROM gacl_aco_map WHERE section_value = 'sensitivities' AND value = 'high'")
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    // Every test request builds a fresh app, so no cached permissions hide the ACL change.
+    let (status, body) = api.get(&format!("/api/encounters/{secret}/")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("sensitivities|high"));
+    let (_, list) = api.get(&format!("/api/patients/{pid}/encounters/?page_size=100")).await;
+    assert_eq!(list["total"].as_i64().unwrap(), visible_before - 1);
+    assert!(list["items"].as_array().unwrap().iter().all(|e| e["encounter"] != secret));
+}

@@ -34,21 +34,39 @@ const SELECT: &str = "SELECT fe.id, fe.encounter, fe.uuid, fe.pid, \
      LEFT JOIN users u ON u.id = fe.provider_id \
      LEFT JOIN openemr_postcalendar_categories c ON c.pc_catid = fe.pc_catid";
 
-/// `only_provider` limits the list to one provider's encounters (OpenEMR's `encounters|notes`).
-fn push_patient_filter(q: &mut QueryBuilder<MySql>, pid: Pid, only_provider: Option<i64>) {
-    q.push(" WHERE fe.pid = ").push_bind(pid.0);
-    if let Some(provider) = only_provider {
-        q.push(" AND fe.provider_id = ").push_bind(provider);
-    }
+/// Which of a patient's encounters a caller may see.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// One provider's encounters only (OpenEMR's `encounters|notes`).
+    pub only_provider: Option<i64>,
+    /// Sensitivities the caller may see; encounters without one are always shown, and values
+    /// OpenEMR's default ACL does not know count as `high`.
+    pub sensitivities: Vec<&'static str>,
 }
 
-pub async fn count_for_patient(
-    pool: &MySqlPool,
-    pid: Pid,
-    only_provider: Option<i64>,
-) -> Result<i64, StorageError> {
+fn push_patient_filter(q: &mut QueryBuilder<MySql>, pid: Pid, scope: &Scope) {
+    q.push(" WHERE fe.pid = ").push_bind(pid.0);
+    if let Some(provider) = scope.only_provider {
+        q.push(" AND fe.provider_id = ").push_bind(provider);
+    }
+    q.push(" AND (fe.sensitivity IS NULL OR fe.sensitivity = ''");
+    if !scope.sensitivities.is_empty() {
+        q.push(" OR fe.sensitivity IN (");
+        let mut list = q.separated(", ");
+        for s in &scope.sensitivities {
+            list.push_bind(*s);
+        }
+        q.push(")");
+    }
+    if scope.sensitivities.contains(&"high") {
+        q.push(" OR fe.sensitivity NOT IN ('normal', 'high')");
+    }
+    q.push(")");
+}
+
+pub async fn count_for_patient(pool: &MySqlPool, pid: Pid, scope: &Scope) -> Result<i64, StorageError> {
     let mut q = QueryBuilder::new("SELECT COUNT(*) FROM form_encounter fe");
-    push_patient_filter(&mut q, pid, only_provider);
+    push_patient_filter(&mut q, pid, scope);
     q.build_query_scalar().fetch_one(pool).await.map_err(StorageError::from_sqlx)
 }
 
@@ -56,12 +74,12 @@ pub async fn count_for_patient(
 pub async fn list_for_patient(
     pool: &MySqlPool,
     pid: Pid,
-    only_provider: Option<i64>,
+    scope: &Scope,
     limit: u32,
     offset: u64,
 ) -> Result<Vec<EncounterRow>, StorageError> {
     let mut q = QueryBuilder::new(SELECT);
-    push_patient_filter(&mut q, pid, only_provider);
+    push_patient_filter(&mut q, pid, scope);
     q.push(" ORDER BY fe.date DESC, fe.encounter DESC LIMIT ").push_bind(i64::from(limit));
     q.push(" OFFSET ").push_bind(offset as i64);
     q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
