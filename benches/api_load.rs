@@ -464,8 +464,10 @@ async fn direct_once(
             let pid = Pid(rng.random_range(1..=max_pid));
             patient = Some(pid.0);
             patients::get(pool, pid).await.map_err(err)?.ok_or("no such patient")?;
-            encounters::count_for_patient(pool, pid, None).await.map_err(err)?;
-            let rows = encounters::list_for_patient(pool, pid, None, PAGE, 0).await.map_err(err)?;
+            // The admin's scope: every provider, both sensitivities.
+            let scope = encounters::Scope { only_provider: None, sensitivities: vec!["normal", "high"] };
+            encounters::count_for_patient(pool, pid, &scope).await.map_err(err)?;
+            let rows = encounters::list_for_patient(pool, pid, &scope, PAGE, 0).await.map_err(err)?;
             format!("mmt-sidecar listed encounters of pid {pid}: {} rows", rows.len())
         }
         other => unreachable!("no direct query for {other:?}"),
