@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock sqlx.toml rustfmt.toml ./
 COPY src ./src
 COPY mmt_migrations ./mmt_migrations
+# Declared [[bench]] targets must exist for the manifest to load.
+COPY benches ./benches
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim
