@@ -1,5 +1,7 @@
 //! What the sidecar records in OpenEMR's audit log for each PHI access, sign-in and change.
 
+use crate::domain::user::Caller;
+
 /// One audit event, acted by an OpenEMR user; `comments` is plain text (storage encodes it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -10,4 +12,25 @@ pub struct AuditEntry {
     pub comments: String,
     pub patient_id: Option<i64>,
     pub success: bool,
+}
+
+impl AuditEntry {
+    /// A PHI read or write by `caller`, under one of OpenEMR's audit categories.
+    pub fn phi(
+        caller: &Caller,
+        event: &str,
+        category: &str,
+        patient_id: Option<i64>,
+        comments: String,
+    ) -> Self {
+        Self {
+            event: event.into(),
+            category: category.into(),
+            user: caller.username.clone(),
+            groupname: caller.auth_group.clone(),
+            comments,
+            patient_id,
+            success: true,
+        }
+    }
 }

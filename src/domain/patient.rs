@@ -93,7 +93,7 @@ impl DemographicsInput {
         {
             issues.add("email", "must be an email address");
         }
-        let dob = self.dob.and_then(|d| issues.date("dob", &d));
+        let dob = issues.optional_date("dob", self.dob);
         if dob.is_some_and(|d| d > today) {
             issues.add("dob", "must not be in the future");
         }

@@ -58,6 +58,11 @@ impl Issues {
         trimmed.to_string()
     }
 
+    /// Parses an ISO date if one was given.
+    pub fn optional_date(&mut self, field: &str, value: Option<String>) -> Option<NaiveDate> {
+        value.and_then(|v| self.date(field, &v))
+    }
+
     /// Parses an ISO date (`YYYY-MM-DD`).
     pub fn date(&mut self, field: &str, value: &str) -> Option<NaiveDate> {
         match NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d") {

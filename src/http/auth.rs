@@ -102,7 +102,7 @@ async fn authenticate(state: &AppState, req: &Request) -> Result<Caller, ApiErro
     ))
 }
 
-fn bearer_token(req: &Request) -> Option<String> {
+pub(crate) fn bearer_token(req: &Request) -> Option<String> {
     let value = req.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())

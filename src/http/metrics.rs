@@ -8,7 +8,10 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::{IntoResponse, Request, Response, handler, http::StatusCode, web::Data};
 use subtle::ConstantTimeEq;
 
-use crate::{app::AppState, http::problem::ApiError};
+use crate::{
+    app::AppState,
+    http::{auth, problem::ApiError},
+};
 
 const LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -53,12 +56,7 @@ pub async fn protected(req: &Request, state: Data<&AppState>) -> poem::Result<Re
     let Some(expected) = state.config.metrics_token.as_deref() else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "metrics are not enabled on this listener").into());
     };
-    let presented = req
-        .headers()
-        .get(poem::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let presented = auth::bearer_token(req).unwrap_or_default();
     if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

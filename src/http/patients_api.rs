@@ -205,10 +205,6 @@ fn decode_cursor(sort: PatientSort, raw: &str) -> Option<After> {
     (cursor.sort == format!("{sort:?}")).then_some(cursor.after)
 }
 
-fn optional_date(issues: &mut Issues, field: &str, value: Option<String>) -> Option<NaiveDate> {
-    value.and_then(|v| issues.date(field, &v))
-}
-
 #[derive(Default)]
 pub struct PatientsApi;
 
@@ -244,8 +240,8 @@ impl PatientsApi {
         let filters = Filters {
             needles: search.0.as_deref().map(parse_query).unwrap_or_default(),
             sex: sex.0,
-            dob_from: optional_date(&mut issues, "dob_from", dob_from.0),
-            dob_to: optional_date(&mut issues, "dob_to", dob_to.0),
+            dob_from: issues.optional_date("dob_from", dob_from.0),
+            dob_to: issues.optional_date("dob_to", dob_to.0),
             provider_id: provider.0,
             facility_id: facility.0,
         };

@@ -1,4 +1,4 @@
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use poem::{http::StatusCode, web::Data};
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
@@ -342,10 +342,6 @@ fn parse_if_match(raw: Option<String>) -> Result<Option<u32>, ApiError> {
     })
 }
 
-fn optional_date(issues: &mut Issues, field: &str, raw: Option<String>) -> Option<NaiveDate> {
-    raw.and_then(|d| issues.date(field, &d))
-}
-
 /// Submit, approve, reject, reopen or cancel, answering with the transcription as it now is.
 async fn act(
     state: &AppState,
@@ -402,8 +398,8 @@ impl TranscriptionsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<Option<u32>>,
     ) -> Result<PageResponse, ApiError> {
         let mut issues = Issues::default();
-        let from = optional_date(&mut issues, "created_from", created_from.0);
-        let to = optional_date(&mut issues, "created_to", created_to.0);
+        let from = issues.optional_date("created_from", created_from.0);
+        let to = issues.optional_date("created_to", created_to.0);
         issues.into_result(())?;
         let filters = ListFilters {
             pid: patient.0,

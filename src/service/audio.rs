@@ -4,7 +4,6 @@
 
 use std::io;
 
-use chrono::Local;
 use tokio::{fs::File, io::Take};
 
 use crate::{
@@ -139,7 +138,7 @@ pub async fn upload(
             return Err(AudioError::ChecksumMismatch);
         }
         files.complete(&name).await.map_err(disk)?;
-        progress.completed_at = Some(Local::now().naive_local());
+        progress.completed_at = Some(super::wall_clock_now());
         let comments =
             format!("mmt-sidecar received the audio of transcription {id} ({} bytes)", next.received);
         audit_log::record(&mut tx, &entry(caller, "patient-record-insert", row.pid, comments)).await?;

@@ -1,8 +1,6 @@
 //! Encounters: listed and read within the caller's OpenEMR scope (`encounters|notes_a` for any,
 //! `encounters|notes` for their own), created exactly as OpenEMR's new-encounter screen does.
 
-use chrono::Local;
-
 use crate::{
     app::AppState,
     domain::{
@@ -61,15 +59,7 @@ async fn scope(state: &AppState, caller: &Caller, level: AclLevel) -> Result<Sco
 }
 
 fn entry(caller: &Caller, event: &str, pid: Pid, comments: String) -> AuditEntry {
-    AuditEntry {
-        event: event.into(),
-        category: "Encounter Form".into(),
-        user: caller.username.clone(),
-        groupname: caller.auth_group.clone(),
-        comments,
-        patient_id: Some(pid.0),
-        success: true,
-    }
+    AuditEntry::phi(caller, event, "Encounter Form", Some(pid.0), comments)
 }
 
 pub struct EncounterPage {
@@ -140,7 +130,7 @@ pub async fn create(
     caller: &Caller,
     input: NewEncounterInput,
 ) -> Result<EncounterRow, EncounterError> {
-    let encounter = input.validate(caller.user_id.0, Local::now().naive_local())?;
+    let encounter = input.validate(caller.user_id.0, super::wall_clock_now())?;
     let aco = if encounter.provider_id == caller.user_id.0 {
         Aco::ENCOUNTERS_NOTES
     } else {

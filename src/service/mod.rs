@@ -13,3 +13,8 @@ pub mod session_bridge;
 pub mod sign_in;
 pub mod status;
 pub mod transcriptions;
+
+/// Now, as OpenEMR's PHP writes DATETIME columns: local wall-clock time.
+pub fn wall_clock_now() -> chrono::NaiveDateTime {
+    chrono::Local::now().naive_local()
+}

@@ -73,7 +73,7 @@ pub fn entry(row: &PatientRow) -> IndexEntry {
 }
 
 async fn sweep(state: &AppState) -> Result<(), StorageError> {
-    let now = chrono::Local::now().naive_local();
+    let now = super::wall_clock_now();
     let watermark = patient_index::state(&state.pool).await?.and_then(|(w, _)| w);
     let changed = patients::changed_since(&state.pool, watermark).await?;
     let mut updated = 0;

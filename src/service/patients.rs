@@ -1,8 +1,6 @@
 //! Patients: search, read, create and update, as OpenEMR's own screens would, with the caller's
 //! OpenEMR permissions checked and every PHI access written to OpenEMR's audit log.
 
-use chrono::{Local, NaiveDateTime};
-
 use crate::{
     app::AppState,
     domain::{
@@ -49,20 +47,8 @@ pub struct SearchResult {
     pub last_key: Option<index::After>,
 }
 
-fn now() -> NaiveDateTime {
-    Local::now().naive_local()
-}
-
 fn phi_entry(caller: &Caller, event: &str, patient: Option<Pid>, comments: String) -> AuditEntry {
-    AuditEntry {
-        event: event.into(),
-        category: "Patient Demographics".into(),
-        user: caller.username.clone(),
-        groupname: caller.auth_group.clone(),
-        comments,
-        patient_id: patient.map(|p| p.0),
-        success: true,
-    }
+    AuditEntry::phi(caller, event, "Patient Demographics", patient.map(|p| p.0), comments)
 }
 
 pub async fn search(
@@ -103,7 +89,7 @@ async fn validated(
     creating: bool,
 ) -> Result<Demographics, PatientError> {
     let sexes = patients::sexes(&state.pool).await?;
-    Ok(input.validate(creating, Local::now().date_naive(), &sexes)?)
+    Ok(input.validate(creating, super::wall_clock_now().date(), &sexes)?)
 }
 
 const INSERT_ATTEMPTS: usize = 8;
@@ -144,7 +130,7 @@ async fn try_create(
     {
         return Err(pubpid_conflict(pubpid));
     }
-    let pid = patients::insert(&mut tx, d, caller.user_id, now()).await?;
+    let pid = patients::insert(&mut tx, d, caller.user_id, super::wall_clock_now()).await?;
     let row = finish_write(&mut tx, caller, pid, "patient-record-insert", "created").await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
     Ok(row)
@@ -186,7 +172,7 @@ pub async fn update(
     {
         return Err(pubpid_conflict(pubpid));
     }
-    if !patients::update(&mut tx, pid, &demographics, caller.user_id, now()).await? {
+    if !patients::update(&mut tx, pid, &demographics, caller.user_id, super::wall_clock_now()).await? {
         return Err(PatientError::NotFound(pid));
     }
     let row = finish_write(&mut tx, caller, pid, "patient-record-update", "updated").await?;

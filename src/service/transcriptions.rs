@@ -1,7 +1,6 @@
 //! The dictation workflow: create, edit, review and file transcriptions into the OpenEMR chart.
 //! Every state change locks the transcription row, so concurrent requests and replicas take turns.
 
-use chrono::{Local, NaiveDateTime};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -60,20 +59,8 @@ impl From<sqlx::Error> for TranscriptionError {
 
 type Result<T, E = TranscriptionError> = std::result::Result<T, E>;
 
-fn now() -> NaiveDateTime {
-    Local::now().naive_local()
-}
-
 pub(crate) fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> AuditEntry {
-    AuditEntry {
-        event: event.into(),
-        category: "Clinical Note".into(),
-        user: caller.username.clone(),
-        groupname: caller.auth_group.clone(),
-        comments,
-        patient_id: Some(pid),
-        success: true,
-    }
+    AuditEntry::phi(caller, event, "Clinical Note", Some(pid), comments)
 }
 
 pub struct NewTranscriptionInput {
@@ -144,7 +131,7 @@ pub async fn create(
         return Ok((existing, false));
     }
     let text = details.note_text.clone().unwrap_or_default();
-    let at = now();
+    let at = super::wall_clock_now();
     let mut tx = state.pool.begin().await?;
     let inserted = store::insert(
         &mut tx,
@@ -344,7 +331,7 @@ pub async fn edit(
     ensure_editable(&row)?;
     check_references(state, &mut issues, row.pid, &changes).await?;
     issues.into_result(())?;
-    let at = now();
+    let at = super::wall_clock_now();
     store::update_details(&mut tx, &id.0, &changes, at).await?;
     if let Some(text) = changes.note_text.as_deref().filter(|t| *t != row.note_text) {
         store::append_revision(&mut tx, &id.0, text, caller.user_id.0, reason, at).await?;
@@ -378,7 +365,7 @@ pub async fn put_segments(
         store::delete_segments(&mut tx, &id.0).await?;
     }
     store::upsert_segments(&mut tx, &id.0, &segments).await?;
-    store::touch(&mut tx, &id.0, now()).await?;
+    store::touch(&mut tx, &id.0, super::wall_clock_now()).await?;
     audit_log::record(
         &mut tx,
         &entry(
@@ -443,7 +430,7 @@ pub async fn act(
         to,
         caller.user_id.0,
         reason.as_deref().filter(|_| action == Action::Reject),
-        now(),
+        super::wall_clock_now(),
     )
     .await?;
     let comments = format!("mmt-sidecar transcription {id}: {} ({} -> {to})", action.as_str(), row.status());
@@ -485,7 +472,7 @@ pub async fn file(state: &AppState, caller: &Caller, id: TranscriptionId) -> Res
         users::by_id(&state.pool, crate::domain::user::UserId(row.author_id)).await?.ok_or_else(|| {
             TranscriptionError::Conflict("the transcription's author is no longer an OpenEMR user".into())
         })?;
-    let at = now();
+    let at = super::wall_clock_now();
     let note = Note {
         pid: row.pid,
         encounter: number,

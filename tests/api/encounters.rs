@@ -5,13 +5,9 @@ use serde_json::{Value, json};
 
 use crate::patients::Api;
 
-async fn scalar(api: &Api, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&api.db.pool).await.unwrap()
-}
-
 /// A patient with encounters by more than one provider, from the demo data.
 async fn shared_patient(api: &Api) -> i64 {
-    scalar(api, "SELECT pid FROM form_encounter GROUP BY pid HAVING COUNT(DISTINCT provider_id) > 1 ORDER BY pid LIMIT 1")
+    api.db.scalar( "SELECT pid FROM form_encounter GROUP BY pid HAVING COUNT(DISTINCT provider_id) > 1 ORDER BY pid LIMIT 1")
         .await
 }
 
@@ -19,7 +15,7 @@ async fn shared_patient(api: &Api) -> i64 {
 async fn a_patients_encounters_are_listed_newest_first_with_a_total() {
     let api = Api::admin().await;
     let pid = shared_patient(&api).await;
-    let expected = scalar(&api, &format!("SELECT COUNT(*) FROM form_encounter WHERE pid = {pid}")).await;
+    let expected = api.db.scalar(&format!("SELECT COUNT(*) FROM form_encounter WHERE pid = {pid}")).await;
     let (status, body) = api.get(&format!("/api/patients/{pid}/encounters/")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["total"], expected);
@@ -42,9 +38,8 @@ async fn encounters_notes_sees_only_ones_own_encounters() {
         .execute(&api.db.pool)
         .await
         .unwrap();
-    let me = scalar(&api, "SELECT id FROM users WHERE username = 'drokafor'").await;
-    let pid = scalar(
-        &api,
+    let me = api.db.scalar("SELECT id FROM users WHERE username = 'drokafor'").await;
+    let pid = api.db.scalar(
         &format!(
             "SELECT pid FROM form_encounter GROUP BY pid HAVING SUM(provider_id = {me}) > 0 AND SUM(provider_id <> {me}) > 0 \
              ORDER BY pid LIMIT 1"
@@ -53,18 +48,18 @@ async fn encounters_notes_sees_only_ones_own_encounters() {
     .await;
     let (status, body) = api.get(&format!("/api/patients/{pid}/encounters/?page_size=100")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mine = scalar(
-        &api,
-        &format!("SELECT COUNT(*) FROM form_encounter WHERE pid = {pid} AND provider_id = {me}"),
-    )
-    .await;
+    let mine = api
+        .db
+        .scalar(&format!("SELECT COUNT(*) FROM form_encounter WHERE pid = {pid} AND provider_id = {me}"))
+        .await;
     assert_eq!(body["total"], mine);
     assert!(body["items"].as_array().unwrap().iter().all(|e| e["provider_id"] == me));
-    let theirs = scalar(
-        &api,
-        &format!("SELECT encounter FROM form_encounter WHERE pid = {pid} AND provider_id <> {me} LIMIT 1"),
-    )
-    .await;
+    let theirs = api
+        .db
+        .scalar(&format!(
+            "SELECT encounter FROM form_encounter WHERE pid = {pid} AND provider_id <> {me} LIMIT 1"
+        ))
+        .await;
     let (status, _) = api.get(&format!("/api/encounters/{theirs}/")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
@@ -80,8 +75,8 @@ async fn front_office_cannot_read_encounters() {
 #[tokio::test]
 async fn a_created_encounter_is_written_as_openemr_writes_it() {
     let api = Api::admin().await;
-    let provider = scalar(&api, "SELECT id FROM users WHERE username = 'drgarcia'").await;
-    let seq_before = scalar(&api, "SELECT CAST(id AS SIGNED) FROM sequences").await;
+    let provider = api.db.scalar("SELECT id FROM users WHERE username = 'drgarcia'").await;
+    let seq_before = api.db.scalar("SELECT CAST(id AS SIGNED) FROM sequences").await;
     let (status, created) = api
         .call(
             "POST",
@@ -92,7 +87,7 @@ async fn a_created_encounter_is_written_as_openemr_writes_it() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let number = created["encounter"].as_i64().unwrap();
     assert_eq!(number, seq_before + 1, "numbered from sequences");
-    assert_eq!(scalar(&api, "SELECT CAST(id AS SIGNED) FROM sequences").await, number);
+    assert_eq!(api.db.scalar("SELECT CAST(id AS SIGNED) FROM sequences").await, number);
 
     let fe: (i64, String, String, i64, i64, i64, String, String, i64, String) = sqlx::query_as(
         "SELECT fe.id, fe.facility, CAST(fe.date AS CHAR), fe.facility_id, fe.billing_facility, fe.provider_id, fe.class_code, \
@@ -138,7 +133,7 @@ async fn a_created_encounter_is_written_as_openemr_writes_it() {
     .await
     .unwrap();
     assert_eq!(registered, "form_encounter");
-    let audited = scalar(&api, "SELECT COUNT(*) FROM log WHERE event = 'patient-record-insert' AND category = 'Encounter Form' AND patient_id = 5").await;
+    let audited = api.db.scalar( "SELECT COUNT(*) FROM log WHERE event = 'patient-record-insert' AND category = 'Encounter Form' AND patient_id = 5").await;
     assert_eq!(audited, 1);
 }
 
@@ -157,25 +152,24 @@ async fn concurrent_creates_never_reuse_an_encounter_number() {
         .collect();
     assert_eq!(numbers.len(), 20);
     assert_eq!(
-        scalar(&api, "SELECT CAST(id AS SIGNED) FROM sequences").await,
+        api.db.scalar("SELECT CAST(id AS SIGNED) FROM sequences").await,
         *numbers.iter().max().unwrap()
     );
-    assert_eq!(scalar(&api, "SELECT COUNT(*) - COUNT(DISTINCT encounter) FROM form_encounter").await, 0);
-    let forms = scalar(
-        &api,
-        &format!(
+    assert_eq!(api.db.scalar("SELECT COUNT(*) - COUNT(DISTINCT encounter) FROM form_encounter").await, 0);
+    let forms = api
+        .db
+        .scalar(&format!(
             "SELECT COUNT(*) FROM forms WHERE formdir = 'newpatient' AND encounter IN ({})",
             numbers.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(forms, 20);
 }
 
 #[tokio::test]
 async fn invalid_references_get_a_422_naming_each_field() {
     let api = Api::admin().await;
-    let before = scalar(&api, "SELECT COUNT(*) FROM form_encounter").await;
+    let before = api.db.scalar("SELECT COUNT(*) FROM form_encounter").await;
     let (status, body) = api
         .call(
             "POST",
@@ -194,7 +188,7 @@ async fn invalid_references_get_a_422_naming_each_field() {
         api.call("POST", "/api/encounters/", Some(json!({"pid": 1, "facility_id": 3, "date": "soon"}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "date");
-    assert_eq!(scalar(&api, "SELECT COUNT(*) FROM form_encounter").await, before, "nothing written");
+    assert_eq!(api.db.scalar("SELECT COUNT(*) FROM form_encounter").await, before, "nothing written");
 }
 
 #[tokio::test]
@@ -203,7 +197,7 @@ async fn a_clinician_may_open_their_own_encounter_but_not_anothers() {
     let (status, body) =
         api.call("POST", "/api/encounters/", Some(json!({"pid": 2, "facility_id": 3}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a nurse is not an authorized provider: {body}");
-    let garcia = scalar(&api, "SELECT id FROM users WHERE username = 'drgarcia'").await;
+    let garcia = api.db.scalar("SELECT id FROM users WHERE username = 'drgarcia'").await;
     let (status, _) = api
         .call("POST", "/api/encounters/", Some(json!({"pid": 2, "facility_id": 3, "provider_id": garcia})))
         .await;
@@ -221,12 +215,13 @@ async fn facilities_and_providers_come_from_openemr() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         facilities.as_array().unwrap().len() as i64,
-        scalar(&api, "SELECT COUNT(*) FROM facility").await
+        api.db.scalar("SELECT COUNT(*) FROM facility").await
     );
     let (_, providers) = api.get("/api/openemr/providers/").await;
-    let expected =
-        scalar(&api, "SELECT COUNT(*) FROM users WHERE authorized = 1 AND active = 1 AND username <> ''")
-            .await;
+    let expected = api
+        .db
+        .scalar("SELECT COUNT(*) FROM users WHERE authorized = 1 AND active = 1 AND username <> ''")
+        .await;
     assert_eq!(providers.as_array().unwrap().len() as i64, expected);
     let garcia: &Value = providers.as_array().unwrap().iter().find(|p| p["username"] == "drgarcia").unwrap();
     assert!(garcia["specialty"].as_str().is_some_and(|s| !s.is_empty()));

@@ -51,6 +51,11 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A single integer from SQL the test wrote itself.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&self.pool).await.unwrap()
+    }
+
     /// Another handle on the same database.
     pub fn clone_handle(&self) -> Self {
         Self { name: self.name.clone(), url: self.url.clone(), pool: self.pool.clone() }

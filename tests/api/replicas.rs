@@ -132,10 +132,6 @@ fn pair(body: &Value) -> (String, String) {
     (body["access_token"].as_str().unwrap().into(), body["refresh_token"].as_str().unwrap().into())
 }
 
-async fn scalar(db: &TestDb, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&db.pool).await.unwrap()
-}
-
 /// `serve --migrate` started on three replicas at once applies each migration exactly once.
 async fn migrations_are_applied_once(db: &TestDb, replicas: &[Sidecar]) {
     let rows: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM mmt_schema_migrations")
@@ -239,14 +235,13 @@ async fn concurrent_filing_files_one_note(db: &TestDb, http: &reqwest::Client, [
         .collect();
     assert_eq!(note_ids.len(), 1, "every call reports the same note");
     let notes =
-        scalar(db, &format!("SELECT COUNT(*) FROM form_clinical_notes WHERE encounter = '{encounter}'"))
-            .await;
+        db.scalar(&format!("SELECT COUNT(*) FROM form_clinical_notes WHERE encounter = '{encounter}'")).await;
     assert_eq!(notes, 1);
-    let forms = scalar(
-        db,
-        &format!("SELECT COUNT(*) FROM forms WHERE formdir = 'clinical_notes' AND encounter = {encounter}"),
-    )
-    .await;
+    let forms = db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM forms WHERE formdir = 'clinical_notes' AND encounter = {encounter}"
+        ))
+        .await;
     assert_eq!(forms, 1);
 }
 

@@ -37,10 +37,6 @@ impl Api {
         let text = resp.0.into_body().into_string().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null), etag)
     }
-
-    async fn scalar(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&self.db.pool).await.unwrap()
-    }
 }
 
 async fn encounter_for(api: &Api, pid: i64) -> i64 {
@@ -118,6 +114,7 @@ async fn the_happy_path_files_a_progress_note_into_the_encounter_as_openemr_does
     .unwrap();
     assert_eq!(form, ("Clinical Notes Form".into(), form_id, 1, encounter, "clinical_notes".into(), 0));
     let registered = api
+        .db
         .scalar(&format!(
             "SELECT COUNT(*) FROM uuid_registry r JOIN form_clinical_notes n ON n.uuid = r.uuid \
              WHERE n.id = {note_id} AND r.table_name = 'form_clinical_notes'"
@@ -130,13 +127,14 @@ async fn the_happy_path_files_a_progress_note_into_the_encounter_as_openemr_does
         assert_eq!(act(&api, &id2, action, None).await.0, StatusCode::OK);
     }
     let forms = api
+        .db
         .scalar(&format!(
             "SELECT COUNT(*) FROM forms WHERE formdir = 'clinical_notes' AND encounter = {encounter}"
         ))
         .await;
     assert_eq!(forms, 1, "a second note reuses the encounter's Clinical Notes form");
     assert_eq!(
-        api.scalar(&format!("SELECT COUNT(*) FROM form_clinical_notes WHERE form_id = {form_id}")).await,
+        api.db.scalar(&format!("SELECT COUNT(*) FROM form_clinical_notes WHERE form_id = {form_id}")).await,
         2
     );
 }
@@ -264,6 +262,7 @@ async fn creating_is_idempotent_by_the_clients_id() {
     assert!(results.iter().all(|(s, _)| *s == StatusCode::CREATED || *s == StatusCode::OK), "{results:?}");
     assert_eq!(results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 1);
     let rows = api
+        .db
         .scalar(&format!(
             "SELECT COUNT(*) FROM mmt_transcriptions WHERE id = UNHEX(REPLACE('{}', '-', ''))",
             racing["id"].as_str().unwrap()
@@ -290,6 +289,7 @@ async fn twenty_concurrent_filings_file_exactly_one_note() {
         .collect();
     assert_eq!(note_ids.len(), 1);
     let notes = api
+        .db
         .scalar(&format!("SELECT COUNT(*) FROM form_clinical_notes WHERE encounter = '{encounter}'"))
         .await;
     assert_eq!(notes, 1);
@@ -301,7 +301,7 @@ async fn filing_without_a_live_encounter_is_a_409_that_writes_nothing() {
     let (unlinked, _) = create(&api, &new_transcription(8, None)).await;
     act(&api, &unlinked, "submit", None).await;
     act(&api, &unlinked, "approve", None).await;
-    let before = api.scalar("SELECT COUNT(*) FROM form_clinical_notes").await;
+    let before = api.db.scalar("SELECT COUNT(*) FROM form_clinical_notes").await;
     let (status, body) = act(&api, &unlinked, "integrate_with_openemr", None).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(body["detail"].as_str().unwrap().contains("no encounter"), "{body}");
@@ -318,7 +318,7 @@ async fn filing_without_a_live_encounter_is_a_409_that_writes_nothing() {
     let (status, body) = act(&api, &linked, "integrate_with_openemr", None).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(body["detail"].as_str().unwrap().contains("no longer exists"), "{body}");
-    assert_eq!(api.scalar("SELECT COUNT(*) FROM form_clinical_notes").await, before);
+    assert_eq!(api.db.scalar("SELECT COUNT(*) FROM form_clinical_notes").await, before);
     let (_, still) = api.get(&format!("/api/transcriptions/{linked}/")).await;
     assert_eq!(still["status"], "approved");
 }
@@ -348,8 +348,10 @@ async fn permissions_follow_openemr_acl() {
     assert!(
         listed["items"].as_array().unwrap().iter().all(|t| t["author_id"] == listed["items"][0]["author_id"])
     );
-    let denials =
-        garcia.scalar("SELECT COUNT(*) FROM log WHERE success = 0 AND user IN ('nkim', 'fdoconnor')").await;
+    let denials = garcia
+        .db
+        .scalar("SELECT COUNT(*) FROM log WHERE success = 0 AND user IN ('nkim', 'fdoconnor')")
+        .await;
     assert!(denials >= 3, "every denial is audited");
 }
 
@@ -373,7 +375,7 @@ async fn validation_names_each_bad_field() {
         fields,
         HashSet::from(["segments[1].end_ms", "segments[1].confidence", "pid", "encounter", "note_type"])
     );
-    assert_eq!(api.scalar("SELECT COUNT(*) FROM mmt_transcriptions").await, 0);
+    assert_eq!(api.db.scalar("SELECT COUNT(*) FROM mmt_transcriptions").await, 0);
 }
 
 #[tokio::test]
