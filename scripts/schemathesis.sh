@@ -37,7 +37,7 @@ BASE="http://127.0.0.1:$HTTP_PORT"
 # Generated logins would otherwise lock the address out and turn later requests into 429s.
 DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="127.0.0.1:$HTTP_PORT" \
     MMT_COOKIE_SECURE=false MMT_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
-    MMT_LOGIN_MAX_FAILURES_PER_USER=1000000 MMT_ACCESS_TOKEN_TTL_SECS=7200 \
+    MMT_LOGIN_MAX_FAILURES_PER_USER_ADDRESS=1000000 MMT_ACCESS_TOKEN_TTL_SECS=7200 \
     MMT_AUDIO_DIR="$WORK/audio" LOG_FORMAT=json RUST_LOG=warn \
     target/debug/mmt-sidecar serve --migrate >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!

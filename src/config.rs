@@ -34,6 +34,22 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// A separate, internal address serving `/metrics` without credentials.
     pub metrics_addr: Option<SocketAddr>,
+    /// OpenEMR's site folder (`sites/<site>`), for the key files under `documents/logs_and_misc/methods`.
+    pub openemr_site_dir: Option<std::path::PathBuf>,
+    pub connections: ConnectionLimits,
+}
+
+/// What one client connection may hold, so slow or idle clients cannot starve the others.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// A request's headers must arrive within this.
+    pub header_read_timeout: Duration,
+    /// Each piece of a request body must arrive within this of the previous one.
+    pub body_read_timeout: Duration,
+    /// A connection with no request in progress is closed after this.
+    pub keep_alive_timeout: Duration,
+    /// Connections beyond this wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -55,9 +71,17 @@ pub struct AuthConfig {
     pub session_cookie: String,
     /// Send the access cookie with `Secure`; turn off only for plain-HTTP development.
     pub secure_cookie: bool,
-    pub max_failures_per_user: i64,
+    /// Failed sign-ins of one username from one address before 429. Failures of a username from
+    /// every address count toward OpenEMR's own lockout (`password_max_failed_logins`) instead, so
+    /// nobody can lock a colleague out from elsewhere at this low threshold.
+    pub max_failures_per_user_address: i64,
     pub max_failures_per_address: i64,
     pub failure_window: Duration,
+    /// Every failed sign-in takes at least this long, so timing tells nothing about the account.
+    pub failure_floor: Duration,
+    /// Origins (`scheme://host[:port]`) allowed to make cookie-authenticated changes besides the
+    /// server's own.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -126,6 +150,7 @@ impl Config {
         if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             errors.push("MMT_METRICS_TOKEN: use at least 16 characters".into());
         }
+        let connections = connections_from(&get, &mut errors);
         let metrics_addr = get("MMT_METRICS_ADDR").and_then(|v| {
             v.parse::<SocketAddr>()
                 .map_err(|_| errors.push("MMT_METRICS_ADDR: expected host:port, e.g. 127.0.0.1:9101".into()))
@@ -147,6 +172,8 @@ impl Config {
                 audio: audio?,
                 metrics_token,
                 metrics_addr,
+                openemr_site_dir: get("OPENEMR_SITE_DIR").map(std::path::PathBuf::from),
+                connections: connections?,
             })
         })();
         match config {
@@ -232,9 +259,18 @@ fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
     let refresh_ttl = secs("MMT_REFRESH_TOKEN_TTL_SECS", "86400", errors);
     let guest_login = flag("MMT_GUEST_LOGIN", "false", errors);
     let secure_cookie = flag("MMT_COOKIE_SECURE", "true", errors);
-    let max_failures_per_user = count("MMT_LOGIN_MAX_FAILURES_PER_USER", "5", errors);
+    let max_failures_per_user_address = count("MMT_LOGIN_MAX_FAILURES_PER_USER_ADDRESS", "5", errors);
     let max_failures_per_address = count("MMT_LOGIN_MAX_FAILURES_PER_ADDRESS", "20", errors);
     let failure_window = secs("MMT_LOGIN_FAILURE_WINDOW_SECS", "900", errors);
+    let failure_floor = parse_or(get, "MMT_LOGIN_FAILURE_FLOOR_MS", "600", errors, |v| {
+        v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected milliseconds".into())
+    });
+    let allowed_origins: Vec<String> = get("MMT_ALLOWED_ORIGINS")
+        .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect())
+        .unwrap_or_default();
+    if allowed_origins.iter().any(|o| !(o.starts_with("https://") || o.starts_with("http://"))) {
+        errors.push("MMT_ALLOWED_ORIGINS: expected comma-separated origins such as https://emr.example.org".into());
+    }
     let session_redis = session_redis_from(get, errors);
     Some(AuthConfig {
         access_ttl: access_ttl?,
@@ -244,9 +280,38 @@ fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
         session_redis: session_redis?,
         session_cookie,
         secure_cookie: secure_cookie?,
-        max_failures_per_user: max_failures_per_user?,
+        max_failures_per_user_address: max_failures_per_user_address?,
         max_failures_per_address: max_failures_per_address?,
         failure_window: failure_window?,
+        failure_floor: failure_floor?,
+        allowed_origins,
+    })
+}
+
+fn connections_from(
+    get: &impl Fn(&str) -> Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<ConnectionLimits> {
+    let secs = |key: &str, default: &str, errors: &mut Vec<String>| {
+        parse_or(get, key, default, errors, |v| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Duration::from_secs)
+                .ok_or_else(|| "expected a positive number of seconds".into())
+        })
+    };
+    let header_read_timeout = secs("MMT_HEADER_READ_TIMEOUT_SECS", "10", errors);
+    let body_read_timeout = secs("MMT_BODY_READ_TIMEOUT_SECS", "30", errors);
+    let keep_alive_timeout = secs("MMT_KEEP_ALIVE_TIMEOUT_SECS", "60", errors);
+    let max_connections = parse_or(get, "MMT_MAX_CONNECTIONS", "1024", errors, |v| {
+        v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| "expected a positive number".into())
+    });
+    Some(ConnectionLimits {
+        header_read_timeout: header_read_timeout?,
+        body_read_timeout: body_read_timeout?,
+        keep_alive_timeout: keep_alive_timeout?,
+        max_connections: max_connections?,
     })
 }
 

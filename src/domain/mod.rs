@@ -5,6 +5,7 @@ pub mod audio;
 pub mod audit;
 pub mod compatibility;
 pub mod encounter;
+pub mod lockout;
 pub mod migration_state;
 pub mod openemr_version;
 pub mod patient;

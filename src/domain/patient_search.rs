@@ -69,7 +69,18 @@ pub fn terms_of(p: &TermSource<'_>) -> PatientTerms {
     }
     terms.sort();
     terms.dedup();
-    PatientTerms { terms, sort_last: normalize(p.last_name), sort_first: normalize(p.first_name) }
+    PatientTerms { terms, sort_last: sort_key(p.last_name), sort_first: sort_key(p.first_name) }
+}
+
+/// Index columns hold this many characters of a name's sort key.
+const MAX_SORT_KEY: usize = 128;
+
+/// A name's sort key, bounded: transliteration can make a short name very long (an emoji becomes
+/// a word or two), and a key that cannot be stored must not stop the whole index.
+fn sort_key(name: &str) -> String {
+    let mut key = normalize(name);
+    key.truncate(MAX_SORT_KEY);
+    key.trim_end().to_string()
 }
 
 /// One word of a search query.
@@ -159,6 +170,15 @@ mod tests {
             assert!(t.terms.contains(&expected.to_string()), "{expected} missing from {:?}", t.terms);
         }
         assert_eq!(t.sort_last, "munoz garcia");
+    }
+
+    #[test]
+    fn emoji_names_transliterate_into_keys_that_fit_the_index_columns() {
+        let name = "\u{1F600}".repeat(20);
+        let t = terms_of(&TermSource { pid: 9, ..source(&name, &name, "", "") });
+        assert!(t.sort_last.len() <= MAX_SORT_KEY && t.sort_first.len() <= MAX_SORT_KEY);
+        assert!(normalize(&name).len() > MAX_SORT_KEY, "the name must overflow before bounding");
+        assert!(t.terms.iter().all(|term| term.len() <= MAX_TERM && term.is_ascii()));
     }
 
     #[test]

@@ -193,7 +193,10 @@ pub struct SegmentInput {
 }
 
 pub const MAX_SEGMENTS: usize = 5000;
-pub const MAX_NOTE_CHARS: usize = 200_000;
+/// Filing writes the note to OpenEMR's `form_clinical_notes.description`, a TEXT column.
+pub const MAX_NOTE_BYTES: usize = 65_535;
+/// `mmt_transcription_segments.text` is a TEXT column too.
+const MAX_SEGMENT_BYTES: usize = 65_535;
 
 /// Validates segments in order; a missing `seq` takes its position. Sequence numbers must be
 /// unique, times must run forward within a segment, and confidence is a probability.
@@ -230,6 +233,7 @@ pub fn validate_segments(inputs: Vec<SegmentInput>, issues: &mut Issues) -> Vec<
                 }),
             };
             let text = issues.prose(&field("text"), &s.text, 0, 20_000);
+            issues.within_bytes(&field("text"), &text, MAX_SEGMENT_BYTES);
             let label =
                 issues.text(&field("speaker_label"), s.speaker_label.as_deref().unwrap_or_default(), 0, 64);
             Some(Segment {

@@ -48,6 +48,9 @@ pub struct Caller {
     pub method: SignInMethod,
     /// The token family this request's access token belongs to; `None` for session-cookie requests.
     pub token_family: Option<[u8; 16]>,
+    /// SHA-256 of the OpenEMR password hash this sign-in was made with; `None` for guests. A token
+    /// whose digest no longer matches `users_secure.password` is dead.
+    pub credential: Option<[u8; 32]>,
 }
 
 impl Caller {

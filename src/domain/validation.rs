@@ -30,6 +30,17 @@ impl Issues {
         self.checked(field, value, min, max, |c| matches!(c, '\n' | '\r' | '\t'))
     }
 
+    /// A value bound for a byte-limited column (a TEXT column holds 65,535 bytes of UTF-8, which
+    /// may be far fewer characters), so an overlong value is refused here, not by the database.
+    pub fn within_bytes(&mut self, field: &str, value: &str, max_bytes: usize) {
+        if value.len() > max_bytes {
+            self.add(
+                field,
+                format!("must be at most {max_bytes} bytes as UTF-8 (it is {} bytes)", value.len()),
+            );
+        }
+    }
+
     fn checked(
         &mut self,
         field: &str,
@@ -91,6 +102,8 @@ mod tests {
         let mut prose = Issues::default();
         assert_eq!(prose.prose("note", "Line one.\n\tLine two.", 0, 100), "Line one.\n\tLine two.");
         assert!(prose.0.is_empty());
+        prose.within_bytes("note", &"\u{1F600}".repeat(4), 15);
+        assert_eq!(prose.0.len(), 1, "four emoji are 16 bytes");
         assert!(issues.into_result(()).is_err());
     }
 }

@@ -46,17 +46,15 @@ pub async fn token_event(state: &AppState, username: &str, success: bool, commen
     best_effort(state, entry("login", "login", username, "", success, comments)).await;
 }
 
-pub async fn permission_denied(state: &AppState, caller: &Caller, comments: &str) {
-    best_effort(
-        state,
-        entry(
-            "security-administration-select",
-            "Security",
-            &caller.username,
-            &caller.auth_group,
-            false,
-            comments,
-        ),
-    )
-    .await;
+pub async fn permission_denied(state: &AppState, caller: &Caller, pid: Option<i64>, comments: &str) {
+    let mut denial = entry(
+        "security-administration-select",
+        "Security",
+        &caller.username,
+        &caller.auth_group,
+        false,
+        comments,
+    );
+    denial.patient_id = pid;
+    best_effort(state, denial).await;
 }

@@ -87,17 +87,31 @@ pub async fn list_for_patient(
 }
 
 pub async fn get(state: &AppState, caller: &Caller, number: i64) -> Result<EncounterRow, EncounterError> {
-    let scope = scope(state, caller, AclLevel::View).await?;
     let row = encounters::get(&state.pool, number).await?.ok_or(EncounterError::NotFound(number))?;
-    if scope.only_provider.is_some_and(|me| i64::from(row.provider_id.unwrap_or_default()) != me) {
-        permission::require(state, caller, Aco::ENCOUNTERS_NOTES_A, AclLevel::View).await?;
-    }
-    if let Some(sensitivity) = row.sensitivity.as_deref().filter(|s| !s.is_empty()) {
-        permission::require(state, caller, Aco::for_sensitivity(sensitivity), AclLevel::View).await?;
-    }
+    require_access(state, caller, &row, AclLevel::View).await?;
     let comments = format!("mmt-sidecar read encounter {number}");
     audit::record(state, &entry(caller, "patient-record-select", Pid(row.pid), comments)).await?;
     Ok(row)
+}
+
+/// May the caller act on this encounter at `level`? Its provider's scope (`encounters|notes` for
+/// their own, `encounters|notes_a` for anyone's) and its sensitivity; reads and every write that
+/// targets an encounter (notes filed into it, transcriptions tied to it) check the same rules.
+pub async fn require_access(
+    state: &AppState,
+    caller: &Caller,
+    row: &EncounterRow,
+    level: AclLevel,
+) -> Result<(), AclError> {
+    let scope = scope(state, caller, level).await?;
+    if scope.only_provider.is_some_and(|me| i64::from(row.provider_id.unwrap_or_default()) != me) {
+        permission::require_on(state, caller, Aco::ENCOUNTERS_NOTES_A, level, row.pid).await?;
+    }
+    if let Some(sensitivity) = row.sensitivity.as_deref().filter(|s| !s.is_empty()) {
+        permission::require_on(state, caller, Aco::for_sensitivity(sensitivity), AclLevel::View, row.pid)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Checks every reference against OpenEMR's own tables, naming each bad field.

@@ -19,6 +19,10 @@ pub async fn sweep(state: &AppState) -> Result<(u64, u64), StorageError> {
     let now = Utc::now().naive_utc();
     let window =
         chrono::Duration::from_std(state.config.auth.failure_window).unwrap_or(chrono::Duration::hours(1));
+    let lapsed = tokens::revoke_lapsed_credentials(&state.pool, now).await?;
+    if lapsed > 0 {
+        tracing::info!(tokens = lapsed, "revoked sign-ins OpenEMR no longer allows");
+    }
     let tokens = tokens::purge_expired(&state.pool, now - chrono::Duration::days(1)).await?;
     let failures = login_failures::purge_before(&state.pool, now - window).await?;
     Ok((tokens, failures))

@@ -89,10 +89,7 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
         if entries.is_empty() {
             continue;
         }
-        updated += entries.len();
-        let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
-        patient_index::upsert(&mut tx, &entries).await?;
-        tx.commit().await.map_err(StorageError::from_sqlx)?;
+        updated += index_chunk(state, &entries).await?;
     }
     if patients::count(&state.pool).await? != patient_index::count(&state.pool).await? {
         patient_index::remove_orphans(&state.pool).await?;
@@ -103,6 +100,34 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
         tracing::info!(patients = updated, "patient search index updated");
     }
     Ok(())
+}
+
+async fn upsert_committed(state: &AppState, entries: &[IndexEntry]) -> Result<(), StorageError> {
+    let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
+    patient_index::upsert(&mut tx, entries).await?;
+    tx.commit().await.map_err(StorageError::from_sqlx)
+}
+
+/// Indexes a chunk in one transaction; if the database refuses it, row by row, so one row that
+/// cannot be indexed is logged (by pid only) and skipped instead of stalling every later change.
+/// Returns how many rows were indexed.
+async fn index_chunk(state: &AppState, entries: &[IndexEntry]) -> Result<usize, StorageError> {
+    match upsert_committed(state, entries).await {
+        Ok(()) => return Ok(entries.len()),
+        Err(e) if e.is_transient() => return Err(e),
+        Err(_) => {}
+    }
+    let mut indexed = 0;
+    for e in entries {
+        match upsert_committed(state, std::slice::from_ref(e)).await {
+            Ok(()) => indexed += 1,
+            Err(err) if err.is_transient() => return Err(err),
+            Err(err) => {
+                tracing::error!(pid = e.pid, error = %err, "patient could not be indexed for search; skipped")
+            }
+        }
+    }
+    Ok(indexed)
 }
 
 /// Runs for the life of the server so the first search never waits for the initial build.

@@ -105,17 +105,16 @@ pub async fn create(
     // OpenEMR's `addonly` exists for exactly this: registering without editing existing charts.
     permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::Addonly).await?;
     let demographics = validated(state, input, true).await?;
-    let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
-    advisory_lock::acquire(&mut conn, "mmt_patient_create", 10).await?;
+    let mut held = advisory_lock::Held::take(&state.pool, "mmt_patient_create", 10).await?;
     let mut result =
         Err(PatientError::Conflict("too many patients were being created at once; retry".into()));
     for _ in 0..INSERT_ATTEMPTS {
-        result = try_create(&mut conn, caller, &demographics).await;
+        result = try_create(held.conn(), caller, &demographics).await;
         if !matches!(&result, Err(PatientError::Storage(e)) if e.is_retryable_conflict()) {
             break;
         }
     }
-    advisory_lock::release(&mut conn, "mmt_patient_create").await?;
+    held.release().await?;
     result
 }
 

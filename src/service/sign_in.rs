@@ -2,15 +2,21 @@
 
 use chrono::{NaiveDateTime, Utc};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::{
     app::AppState,
     domain::{
+        lockout::{ExpiryPolicy, LockState, LockoutPolicy},
         throttle::ThrottlePolicy,
         token::{NewToken, TokenKind, digest_of, new_family},
         user::{Caller, SignInMethod, UserId},
     },
-    service::{audit, credentials::VerifierBusy},
+    service::{
+        audit,
+        credentials::VerifierBusy,
+        mfa::{self, MfaError},
+    },
     storage::{
         StorageError,
         mmt::{
@@ -18,16 +24,33 @@ use crate::{
             tokens::{self, TokenRow},
         },
         openemr::{
-            globals,
+            globals, login_counters,
             users::{self, UserRecord},
         },
     },
 };
 
+/// A password sign-in, with the second factor's code when the user has one.
+pub struct LoginAttempt {
+    pub username: String,
+    pub password: String,
+    pub totp_code: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("the username or password is incorrect, or the account is inactive")]
     InvalidCredentials,
+    /// Told only after a failed attempt, as OpenEMR's audit log tells it; the answer is a 401 like
+    /// any other failure so lockout does not reveal which accounts exist.
+    #[error("the username or password is incorrect, or the account is inactive (account locked)")]
+    Locked,
+    #[error(
+        "the password has expired under OpenEMR's password policy; sign in to OpenEMR to change it, then sign in here"
+    )]
+    PasswordExpired,
+    #[error(transparent)]
+    SecondFactor(#[from] MfaError),
     #[error("too many failed sign-ins; try again in {0} seconds")]
     Throttled(u64),
     #[error("the sign-in service is busy; try again shortly")]
@@ -70,6 +93,7 @@ fn subject(value: &str) -> [u8; 32] {
 }
 
 pub fn caller_from(record: UserRecord, method: SignInMethod, family: Option<[u8; 16]>) -> Caller {
+    let credential = Some(credential_digest(&record.password_hash));
     Caller {
         user_id: UserId(record.id),
         username: record.username,
@@ -80,7 +104,13 @@ pub fn caller_from(record: UserRecord, method: SignInMethod, family: Option<[u8;
         facility: record.facility,
         method,
         token_family: family,
+        credential,
     }
+}
+
+/// Binds a sign-in to the password hash it was made with, without storing the hash.
+fn credential_digest(password_hash: &str) -> [u8; 32] {
+    Sha256::digest(password_hash.as_bytes()).into()
 }
 
 fn guest_caller(family: Option<[u8; 16]>) -> Caller {
@@ -94,61 +124,121 @@ fn guest_caller(family: Option<[u8; 16]>) -> Caller {
         facility: None,
         method: SignInMethod::Guest,
         token_family: family,
+        credential: None,
     }
 }
 
-async fn throttled(state: &AppState, username: &str, address: &str) -> Result<Option<u64>, AuthError> {
+/// The attempts this sign-in reserved in the sidecar's throttle; withdrawn unless it failed.
+struct Reservation(Vec<u64>);
+
+/// Counts the attempt before verifying anything, so parallel guesses see each other: at most the
+/// configured number of failures per user-and-address (and per address) is ever verified.
+async fn reserve_attempt(state: &AppState, username: &str, address: &str) -> Result<Reservation, AuthError> {
     let cfg = &state.config.auth;
     let window = chrono::Duration::from_std(cfg.failure_window).unwrap_or(chrono::Duration::minutes(15));
     let now = now();
-    let checks = [
-        (Scope::User, subject(&username.to_lowercase()), cfg.max_failures_per_user),
+    let pair = subject(&format!("{}\u{0}{address}", username.to_lowercase()));
+    let scopes = [
+        (Scope::UserAddress, pair, cfg.max_failures_per_user_address),
         (Scope::Address, subject(address), cfg.max_failures_per_address),
     ];
+    let mut reservation = Reservation(Vec::with_capacity(scopes.len()));
     let mut wait = None;
-    for (scope, subject, max_failures) in checks {
-        let (failures, oldest) = login_failures::recent(&state.pool, scope, &subject, now - window).await?;
+    for (scope, subject, max_failures) in scopes {
+        reservation.0.push(login_failures::reserve(&state.pool, scope, &subject, now).await?);
+        let (attempts, oldest) = login_failures::recent(&state.pool, scope, &subject, now - window).await?;
         let policy = ThrottlePolicy { max_failures, window };
-        wait = wait.max(policy.retry_after(failures, oldest, now));
+        // This attempt is among those counted: the ones before it decide.
+        wait = wait.max(policy.retry_after(attempts - 1, oldest, now));
     }
-    Ok(wait)
-}
-
-pub async fn login(
-    state: &AppState,
-    username: &str,
-    password: String,
-    address: &str,
-) -> Result<Issued, AuthError> {
-    if let Some(retry) = throttled(state, username, address).await? {
-        audit::sign_in(state, username, "", false, &format!("failure: {address}. throttled")).await;
+    if let Some(retry) = wait {
+        login_failures::release(&state.pool, &reservation.0).await?;
         return Err(AuthError::Throttled(retry));
     }
-    let record = users::by_username(&state.pool, username).await?;
-    let usable =
-        record.as_ref().filter(|r| r.active && r.auth_group.is_some() && !r.password_hash.is_empty());
-    let hash = match usable {
-        Some(r) => Some(r.password_hash.clone()),
-        None => globals::value(&state.pool, "hidden_auth_dummy_hash").await?,
+    Ok(reservation)
+}
+
+/// What OpenEMR's globals say about lockout and expiry, with OpenEMR's code defaults.
+async fn account_policies(state: &AppState) -> Result<(LockoutPolicy, ExpiryPolicy), AuthError> {
+    let number = async |name: &str, default: i64| -> Result<i64, AuthError> {
+        Ok(globals::value(&state.pool, name)
+            .await?
+            .map(|v| v.trim().parse::<i64>().unwrap_or(0))
+            .unwrap_or(default)
+            .max(0))
     };
-    let verified = state.verifier.verify(password, hash).await? && usable.is_some();
-    match record {
-        Some(record) if verified => {
-            login_failures::clear(&state.pool, Scope::User, &subject(&username.to_lowercase())).await?;
-            let issued = issue(state, caller_from(record, SignInMethod::Password, None), address).await?;
-            audit::sign_in(state, username, &issued.caller.auth_group, true, &format!("success: {address}"))
-                .await;
-            Ok(issued)
-        }
-        _ => {
-            let at = now();
-            login_failures::record(&state.pool, Scope::User, &subject(&username.to_lowercase()), at).await?;
-            login_failures::record(&state.pool, Scope::Address, &subject(address), at).await?;
-            audit::sign_in(state, username, "", false, &format!("failure: {address}. invalid credentials"))
-                .await;
-            Err(AuthError::InvalidCredentials)
+    let lockout = LockoutPolicy {
+        max_failures: number("password_max_failed_logins", 20).await?,
+        reset_after_secs: number("time_reset_password_max_failed_logins", 3600).await?,
+    };
+    let expiry = ExpiryPolicy {
+        days: number("password_expiration_days", 180).await? as u64,
+        grace_days: number("password_grace_time", 30).await? as u64,
+    };
+    Ok((lockout, expiry))
+}
+
+/// Signs in with OpenEMR credentials, applying OpenEMR's own rules in OpenEMR's order: account
+/// usable, not locked (a locked account fails even with the right password, and the attempt
+/// counts), password, not expired, then the second factor when the user has one. Every failure
+/// takes at least the configured floor, whatever its cause.
+pub async fn login(state: &AppState, attempt: LoginAttempt, address: &str) -> Result<Issued, AuthError> {
+    let started = tokio::time::Instant::now();
+    let result = try_login(state, &attempt, address).await;
+    if let Err(err) = &result {
+        let reason = err.to_string();
+        audit::sign_in(state, &attempt.username, "", false, &format!("failure: {address}. {reason}")).await;
+        if !matches!(err, AuthError::Storage(_) | AuthError::Busy) {
+            tokio::time::sleep_until(started + state.config.auth.failure_floor).await;
         }
     }
+    result
+}
+
+async fn try_login(state: &AppState, attempt: &LoginAttempt, address: &str) -> Result<Issued, AuthError> {
+    let username = attempt.username.as_str();
+    let reservation = reserve_attempt(state, username, address).await?;
+    let (lockout, expiry) = account_policies(state).await?;
+    let record = users::by_username(&state.pool, username).await?;
+    let usable = record.filter(|r| r.active && r.auth_group.is_some() && !r.password_hash.is_empty());
+    let counters = match &usable {
+        Some(_) => login_counters::read(&state.pool, username).await?,
+        None => None,
+    };
+    let locked = counters.as_ref().map(|c| lockout.state(c.login_fail_counter, c.seconds_since_failure));
+    if locked == Some(LockState::ResetThenOpen) {
+        login_counters::reset(&state.pool, username).await?;
+    }
+    let hash = match (&usable, locked) {
+        (Some(r), Some(LockState::Open | LockState::ResetThenOpen) | None) => Some(r.password_hash.clone()),
+        _ => globals::value(&state.pool, "hidden_auth_dummy_hash").await?,
+    };
+    let verified = state.verifier.verify(attempt.password.clone(), hash).await?;
+    let Some(record) = usable else {
+        return Err(AuthError::InvalidCredentials);
+    };
+    if locked == Some(LockState::Locked) || !verified {
+        login_counters::record_failure(&state.pool, username, lockout.reset_after_secs).await?;
+        return Err(if locked == Some(LockState::Locked) {
+            AuthError::Locked
+        } else {
+            AuthError::InvalidCredentials
+        });
+    }
+    let today = super::wall_clock_now().date();
+    if expiry.is_expired(counters.and_then(|c| c.last_password_change), today) {
+        return Err(AuthError::PasswordExpired);
+    }
+    login_counters::reset(&state.pool, username).await?;
+    let second = mfa::second_factor(state, &record, attempt.totp_code.as_deref()).await;
+    if !matches!(second, Err(MfaError::Invalid)) {
+        // The password was right: this attempt is no failure (a wrong code is).
+        login_failures::release(&state.pool, &reservation.0).await?;
+    }
+    second?;
+    let issued = issue(state, caller_from(record, SignInMethod::Password, None), address).await?;
+    audit::sign_in(state, username, &issued.caller.auth_group, true, &format!("success: {address}")).await;
+    Ok(issued)
 }
 
 /// Issues a new token pair in a new family for an already authenticated caller.
@@ -182,6 +272,7 @@ async fn issue_in(
             issued_at,
             expires_at: issued_at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15)),
             client_address: address,
+            credential: caller.credential,
         };
         tokens::insert(conn, &row).await?;
     }
@@ -220,14 +311,7 @@ pub async fn refresh(state: &AppState, presented: &str, address: &str) -> Result
     if found.revoked || found.expired {
         return Err(AuthError::InvalidToken);
     }
-    let caller = match found.method {
-        SignInMethod::Guest if state.config.auth.guest_login => guest_caller(None),
-        SignInMethod::Guest => return Err(AuthError::InvalidToken),
-        method => match users::by_id(&state.pool, found.user_id).await? {
-            Some(record) if record.active => caller_from(record, method, None),
-            _ => return Err(AuthError::InvalidToken),
-        },
-    };
+    let caller = still_allowed(state, found.user_id, found.method, found.credential, None).await?;
     tokens::mark_spent(&mut tx, &digest, now).await?;
     let issued = issue_in(&mut tx, state, caller, found.family, address).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
@@ -239,15 +323,36 @@ pub async fn refresh(state: &AppState, presented: &str, address: &str) -> Result
 /// The caller behind an access token, if the token is live and the OpenEMR account still active.
 pub async fn caller_for_access_token(state: &AppState, presented: &str) -> Result<Caller, AuthError> {
     let digest = digest_of(TokenKind::Access, presented).ok_or(AuthError::InvalidToken)?;
-    let (user_id, family, method) =
-        tokens::live_access(&state.pool, &digest, now()).await?.ok_or(AuthError::InvalidToken)?;
-    match method {
-        SignInMethod::Guest if state.config.auth.guest_login => Ok(guest_caller(Some(family))),
-        SignInMethod::Guest => Err(AuthError::InvalidToken),
-        method => match users::by_id(&state.pool, user_id).await? {
-            Some(record) if record.active => Ok(caller_from(record, method, Some(family))),
-            _ => Err(AuthError::InvalidToken),
-        },
+    let live = tokens::live_access(&state.pool, &digest, now()).await?.ok_or(AuthError::InvalidToken)?;
+    still_allowed(state, live.user_id, live.method, live.credential, Some(live.family)).await
+}
+
+/// The caller behind a live sign-in, if OpenEMR would still let the user in: active, in a group,
+/// and with the password the sign-in was made with. Otherwise the lapsed sign-ins are revoked
+/// there and then, so reactivating the account or restoring the password does not revive them.
+async fn still_allowed(
+    state: &AppState,
+    user_id: UserId,
+    method: SignInMethod,
+    credential: Option<[u8; 32]>,
+    family: Option<[u8; 16]>,
+) -> Result<Caller, AuthError> {
+    if method == SignInMethod::Guest {
+        return if state.config.auth.guest_login { Ok(guest_caller(family)) } else { Err(AuthError::InvalidToken) };
+    }
+    let record = users::by_id(&state.pool, user_id).await?;
+    let Some(record) = record.filter(|r| r.active && r.auth_group.is_some()) else {
+        tokens::revoke_user(&state.pool, user_id, now()).await?;
+        return Err(AuthError::InvalidToken);
+    };
+    let current = credential_digest(&record.password_hash);
+    match credential {
+        Some(bound) if bool::from(bound.ct_eq(&current)) => Ok(caller_from(record, method, family)),
+        Some(bound) => {
+            tokens::revoke_credential(&state.pool, user_id, &bound, now()).await?;
+            Err(AuthError::InvalidToken)
+        }
+        None => Err(AuthError::InvalidToken),
     }
 }
 

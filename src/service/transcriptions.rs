@@ -15,7 +15,7 @@ use crate::{
     },
     service::{acl::AclError, audit, permission},
     storage::{
-        StorageError,
+        StorageError, advisory_lock,
         mmt::transcriptions::{self as store, Details, ListFilters, RevisionRow, TranscriptionRow},
         openemr::{
             audit_log,
@@ -83,17 +83,27 @@ fn check_details(issues: &mut Issues, d: &mut Details) {
         *t = issues.text("language", t, 2, 16);
     }
     if let Some(t) = d.note_text.as_mut() {
-        *t = issues.prose("text", t, 0, transcription::MAX_NOTE_CHARS);
+        *t = issues.prose("text", t, 0, transcription::MAX_NOTE_BYTES);
+        issues.within_bytes("text", t, transcription::MAX_NOTE_BYTES);
     }
 }
 
-async fn check_references(state: &AppState, issues: &mut Issues, pid: i64, d: &Details) -> Result<()> {
+/// Checks what the details point at; an encounter must also be one the caller may write into.
+async fn check_references(
+    state: &AppState,
+    caller: &Caller,
+    issues: &mut Issues,
+    pid: i64,
+    d: &Details,
+) -> Result<()> {
     if patients::get(&state.pool, Pid(pid)).await?.is_none() {
         issues.add("pid", format!("no patient with pid {pid}"));
     }
     if let Some(Some(encounter)) = d.encounter {
         match encounters::get(&state.pool, encounter).await? {
-            Some(e) if e.pid == pid => {}
+            Some(e) if e.pid == pid => {
+                super::encounters::require_access(state, caller, &e, AclLevel::Addonly).await?;
+            }
             Some(_) => issues.add("encounter", format!("encounter {encounter} belongs to another patient")),
             None => issues.add("encounter", format!("no encounter {encounter}")),
         }
@@ -124,7 +134,7 @@ pub async fn create(
         encounter: Some(input.encounter),
     };
     check_details(&mut issues, &mut details);
-    check_references(state, &mut issues, input.pid, &details).await?;
+    check_references(state, caller, &mut issues, input.pid, &details).await?;
     issues.into_result(())?;
     let digest = request_digest(input.pid, &details, &segments);
     if let Some(existing) = replay(state, caller, input.id, &digest).await? {
@@ -183,6 +193,7 @@ fn clash(id: TranscriptionId) -> TranscriptionError {
     ))
 }
 
+/// The original of a resent create, which discloses the note again and so is audited as a read.
 async fn replay(
     state: &AppState,
     caller: &Caller,
@@ -191,7 +202,11 @@ async fn replay(
 ) -> Result<Option<TranscriptionRow>> {
     match store::get(&state.pool, &id.0).await? {
         None => Ok(None),
-        Some(row) if row.create_digest == digest && row.author_id == caller.user_id.0 => Ok(Some(row)),
+        Some(row) if row.create_digest == digest && row.author_id == caller.user_id.0 => {
+            let comments = format!("mmt-sidecar resent create of transcription {id}: original returned");
+            audit::record(state, &entry(caller, "patient-record-select", row.pid, comments)).await?;
+            Ok(Some(row))
+        }
         Some(_) => Err(clash(id)),
     }
 }
@@ -208,17 +223,21 @@ fn request_digest(pid: i64, d: &Details, segments: &[Segment]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Authors read their own; anyone else needs `encounters|notes_a`.
+/// Authors read their own while they hold `encounters|notes`; anyone else needs
+/// `encounters|notes_a`. Checked on every operation, so a revoked permission takes effect at once.
 pub(crate) async fn readable(
     state: &AppState,
     caller: &Caller,
     id: TranscriptionId,
 ) -> Result<TranscriptionRow> {
     let row = store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
-    if row.author_id != caller.user_id.0 || caller.is_guest() {
-        permission::require(state, caller, Aco::ENCOUNTERS_NOTES_A, AclLevel::View).await?;
-    }
+    let aco = if is_author(caller, &row) { Aco::ENCOUNTERS_NOTES } else { Aco::ENCOUNTERS_NOTES_A };
+    permission::require_on(state, caller, aco, AclLevel::View, row.pid).await?;
     Ok(row)
+}
+
+fn is_author(caller: &Caller, row: &TranscriptionRow) -> bool {
+    row.author_id == caller.user_id.0 && !caller.is_guest()
 }
 
 pub async fn get(
@@ -273,33 +292,43 @@ pub async fn list(
         .filter_map(|r| TranscriptionId::from_bytes(&r.id))
         .map(|i| i.to_string())
         .collect::<Vec<_>>();
-    let comments = format!("mmt-sidecar listed transcriptions [{}]", ids.join(","));
+    let mut pids: Vec<i64> = rows.iter().map(|r| r.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let listed = pids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let comments = format!("mmt-sidecar listed transcriptions [{}] of pids [{listed}]", ids.join(","));
     let mut listing = entry(caller, "patient-record-select", 0, comments);
-    listing.patient_id = filters.pid;
+    listing.patient_id = filters.pid.or(match pids[..] {
+        [only] => Some(only),
+        _ => None,
+    });
     audit::record(state, &listing).await?;
     Ok((rows, total))
 }
 
-/// Locks the row and checks the caller's `If-Match` against its version.
-async fn lock_current(
-    conn: &mut sqlx::MySqlConnection,
-    id: TranscriptionId,
-    if_match: Option<u32>,
-    required: bool,
-) -> Result<TranscriptionRow> {
-    let row = store::lock(conn, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
+async fn lock(conn: &mut sqlx::MySqlConnection, id: TranscriptionId) -> Result<TranscriptionRow> {
+    store::lock(conn, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
+}
+
+/// Checks the caller's `If-Match` against the version. Runs after the permission check, so the
+/// version is never told to someone who may not act on the row.
+fn check_version(row: &TranscriptionRow, if_match: Option<u32>, required: bool) -> Result<()> {
     match if_match {
         None if required => Err(TranscriptionError::PreconditionRequired),
         Some(presented) if presented != row.version => {
             Err(TranscriptionError::Stale { presented, current: row.version })
         }
-        _ => Ok(row),
+        _ => Ok(()),
     }
 }
 
+/// Authors change their own while they hold `encounters|notes` (as to create); anyone else must
+/// be an administrator.
 pub(crate) async fn require_author(state: &AppState, caller: &Caller, row: &TranscriptionRow) -> Result<()> {
-    if row.author_id != caller.user_id.0 || caller.is_guest() {
-        permission::require(state, caller, Aco::ADMIN_SUPER, AclLevel::Write).await?;
+    if is_author(caller, row) {
+        permission::require_on(state, caller, Aco::ENCOUNTERS_NOTES, AclLevel::Addonly, row.pid).await?;
+    } else {
+        permission::require_on(state, caller, Aco::ADMIN_SUPER, AclLevel::Write, row.pid).await?;
     }
     Ok(())
 }
@@ -325,16 +354,18 @@ pub async fn edit(
 ) -> Result<TranscriptionRow> {
     let mut issues = Issues::default();
     check_details(&mut issues, &mut changes);
+    let reason = issues.text("reason", reason, 0, 255);
     let mut tx = state.pool.begin().await?;
-    let row = lock_current(&mut tx, id, if_match, true).await?;
+    let row = lock(&mut tx, id).await?;
     require_author(state, caller, &row).await?;
+    check_version(&row, if_match, true)?;
     ensure_editable(&row)?;
-    check_references(state, &mut issues, row.pid, &changes).await?;
+    check_references(state, caller, &mut issues, row.pid, &changes).await?;
     issues.into_result(())?;
     let at = super::wall_clock_now();
     store::update_details(&mut tx, &id.0, &changes, at).await?;
     if let Some(text) = changes.note_text.as_deref().filter(|t| *t != row.note_text) {
-        store::append_revision(&mut tx, &id.0, text, caller.user_id.0, reason, at).await?;
+        store::append_revision(&mut tx, &id.0, text, caller.user_id.0, &reason, at).await?;
     }
     audit_log::record(
         &mut tx,
@@ -358,8 +389,9 @@ pub async fn put_segments(
     let segments = transcription::validate_segments(inputs, &mut issues);
     issues.into_result(())?;
     let mut tx = state.pool.begin().await?;
-    let row = lock_current(&mut tx, id, if_match, false).await?;
+    let row = lock(&mut tx, id).await?;
     require_author(state, caller, &row).await?;
+    check_version(&row, if_match, false)?;
     ensure_editable(&row)?;
     if replace {
         store::delete_segments(&mut tx, &id.0).await?;
@@ -402,6 +434,9 @@ async fn require_reviewer(state: &AppState, caller: &Caller, row: &Transcription
     Ok(())
 }
 
+/// A rejection's reason is kept in a TEXT column; this many characters always fit.
+const MAX_REASON_CHARS: usize = 4_000;
+
 /// Submit, approve, reject, reopen or cancel.
 pub async fn act(
     state: &AppState,
@@ -411,19 +446,20 @@ pub async fn act(
     if_match: Option<u32>,
     reason: Option<String>,
 ) -> Result<TranscriptionRow> {
-    let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    let mut issues = Issues::default();
+    let reason = reason.map(|r| issues.prose("reason", &r, 0, MAX_REASON_CHARS)).filter(|r| !r.is_empty());
     if action == Action::Reject && reason.is_none() {
-        let mut issues = Issues::default();
         issues.add("reason", "is required to reject a transcription");
-        return Err(issues.into());
     }
+    issues.into_result(())?;
     let mut tx = state.pool.begin().await?;
-    let row = lock_current(&mut tx, id, if_match, false).await?;
-    let to = transcription::transition(row.status(), action)?;
+    let row = lock(&mut tx, id).await?;
     match action {
         Action::Approve | Action::Reject => require_reviewer(state, caller, &row).await?,
         _ => require_author(state, caller, &row).await?,
     }
+    check_version(&row, if_match, false)?;
+    let to = transcription::transition(row.status(), action)?;
     store::set_status(
         &mut tx,
         &id.0,
@@ -443,21 +479,38 @@ pub async fn act(
 /// transaction. Filing again returns the filed transcription unchanged: one note, however many
 /// calls or replicas.
 pub async fn file(state: &AppState, caller: &Caller, id: TranscriptionId) -> Result<TranscriptionRow> {
-    let mut tx = state.pool.begin().await?;
-    let row = lock_current(&mut tx, id, None, false).await?;
+    // Taken before any row lock (so lock order is always the same) and held through the commit.
+    let mut held = advisory_lock::Held::take(&state.pool, clinical_notes::FORM_LOCK, 10).await?;
+    let filed = file_holding_lock(state, caller, id, held.conn()).await;
+    held.release().await?;
+    filed
+}
+
+async fn file_holding_lock(
+    state: &AppState,
+    caller: &Caller,
+    id: TranscriptionId,
+    conn: &mut sqlx::MySqlConnection,
+) -> Result<TranscriptionRow> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    let row = lock(&mut tx, id).await?;
+    require_reviewer(state, caller, &row).await?;
     if row.status() == TranscriptionStatus::Filed {
-        require_reviewer(state, caller, &row).await?;
+        let comments = format!("mmt-sidecar repeated filing of transcription {id}: filed note returned");
+        audit_log::record(&mut tx, &entry(caller, "patient-record-select", row.pid, comments)).await?;
+        tx.commit().await?;
         return Ok(row);
     }
     transcription::transition(row.status(), Action::File)?;
-    require_reviewer(state, caller, &row).await?;
     let Some(number) = row.encounter else {
         return Err(TranscriptionError::Conflict(
             "the transcription has no encounter to file into; set `encounter` first".into(),
         ));
     };
     match encounters::get_in(&mut tx, number).await? {
-        Some(e) if e.pid == row.pid => {}
+        Some(e) if e.pid == row.pid => {
+            super::encounters::require_access(state, caller, &e, AclLevel::Write).await?;
+        }
         _ => {
             return Err(TranscriptionError::Conflict(format!(
                 "encounter {number} no longer exists for pid {}; nothing was filed",

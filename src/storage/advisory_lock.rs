@@ -2,11 +2,11 @@
 //! touching any table. Names are scoped to the current database, since one server may host
 //! several OpenEMR sites.
 
-use sqlx::MySqlConnection;
+use sqlx::{MySql, MySqlConnection, MySqlPool, pool::PoolConnection};
 
 use crate::storage::StorageError;
 
-pub async fn acquire(conn: &mut MySqlConnection, name: &str, wait_secs: i64) -> Result<(), StorageError> {
+async fn acquire(conn: &mut MySqlConnection, name: &str, wait_secs: i64) -> Result<(), StorageError> {
     let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT(?, ':', DATABASE()), ?)")
         .bind(name)
         .bind(wait_secs)
@@ -22,11 +22,41 @@ pub async fn acquire(conn: &mut MySqlConnection, name: &str, wait_secs: i64) -> 
     }
 }
 
-pub async fn release(conn: &mut MySqlConnection, name: &str) -> Result<(), StorageError> {
-    sqlx::query("SELECT RELEASE_LOCK(CONCAT(?, ':', DATABASE()))")
-        .bind(name)
-        .execute(conn)
-        .await
-        .map_err(StorageError::from_sqlx)?;
-    Ok(())
+/// A pooled connection holding a named lock. The lock belongs to the connection, not to a
+/// transaction, so work done in transactions on `conn()` stays covered through its commit.
+/// Dropped without `release`, the connection is closed, which frees the lock on the server.
+pub struct Held {
+    conn: PoolConnection<MySql>,
+    name: &'static str,
+    released: bool,
+}
+
+impl Held {
+    pub async fn take(pool: &MySqlPool, name: &'static str, wait_secs: i64) -> Result<Self, StorageError> {
+        let mut conn = pool.acquire().await.map_err(StorageError::from_sqlx)?;
+        acquire(&mut conn, name, wait_secs).await?;
+        Ok(Self { conn, name, released: false })
+    }
+
+    pub fn conn(&mut self) -> &mut MySqlConnection {
+        &mut self.conn
+    }
+
+    pub async fn release(mut self) -> Result<(), StorageError> {
+        sqlx::query("SELECT RELEASE_LOCK(CONCAT(?, ':', DATABASE()))")
+            .bind(self.name)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(StorageError::from_sqlx)?;
+        self.released = true;
+        Ok(())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.released {
+            self.conn.close_on_drop();
+        }
+    }
 }

@@ -17,8 +17,25 @@ use sqlx::{
 pub enum StorageError {
     #[error("the database is unreachable: {0}")]
     Unavailable(String),
-    #[error("database error: {0}")]
+    /// Shown as its class only: MariaDB's message quotes the values it refused (a duplicate
+    /// name, an overlong note), and those are PHI that must not reach logs or clients.
+    #[error("database error: {}", class_of(.0))]
     Database(sqlx::Error),
+}
+
+fn class_of(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(e) => match e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+            Some(my) => format!("MariaDB error {} (SQLSTATE {})", my.number(), my.code().unwrap_or("?")),
+            None => format!("SQLSTATE {}", e.code().as_deref().unwrap_or("?")),
+        },
+        sqlx::Error::ColumnDecode { index, .. } => format!("could not decode column {index}"),
+        sqlx::Error::ColumnNotFound(name) => format!("no column {name}"),
+        sqlx::Error::RowNotFound => "no row".into(),
+        sqlx::Error::Protocol(_) => "protocol error".into(),
+        sqlx::Error::Decode(_) | sqlx::Error::Encode(_) => "value conversion failed".into(),
+        _ => "unexpected database client error".into(),
+    }
 }
 
 impl StorageError {
@@ -33,6 +50,11 @@ impl StorageError {
 
     pub fn is_deadlock(&self) -> bool {
         matches!(self, Self::Database(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40001"))
+    }
+
+    /// Worth retrying later as a whole: the database was unreachable, busy or deadlocked.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_)) || self.is_deadlock()
     }
 
     pub fn from_sqlx(error: sqlx::Error) -> Self {

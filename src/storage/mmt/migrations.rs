@@ -16,14 +16,13 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// migration once. sqlx's own lock asks for `GET_LOCK(name, -1)`, which MariaDB answers with NULL
 /// at once instead of waiting, so it does not serialise anything there.
 pub async fn run(pool: &MySqlPool) -> Result<(), MigrateError> {
-    let mut conn = pool.acquire().await?;
-    advisory_lock::acquire(&mut conn, "mmt_migrate", LOCK_WAIT_SECS)
-        .await
-        .map_err(|e| MigrateError::Execute(sqlx::Error::Protocol(e.to_string())))?;
-    let result = MIGRATOR.run(&mut *conn).await;
-    let released = advisory_lock::release(&mut conn, "mmt_migrate").await;
+    let as_migrate_error = |e: StorageError| MigrateError::Execute(sqlx::Error::Protocol(e.to_string()));
+    let mut held =
+        advisory_lock::Held::take(pool, "mmt_migrate", LOCK_WAIT_SECS).await.map_err(as_migrate_error)?;
+    let result = MIGRATOR.run(held.conn()).await;
+    let released = held.release().await;
     result?;
-    released.map_err(|e| MigrateError::Execute(sqlx::Error::Protocol(e.to_string())))
+    released.map_err(as_migrate_error)
 }
 
 const LOCK_WAIT_SECS: i64 = 600;

@@ -18,12 +18,13 @@ pub struct TokenRow<'a> {
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub client_address: &'a str,
+    pub credential: Option<[u8; 32]>,
 }
 
 pub async fn insert(conn: &mut MySqlConnection, row: &TokenRow<'_>) -> Result<(), StorageError> {
     sqlx::query(
         "INSERT INTO mmt_auth_tokens (token_hash, kind, family_id, user_id, session_source, issued_at, \
-         expires_at, client_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         expires_at, client_address, credential_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&row.digest[..])
     .bind(row.kind.as_str())
@@ -33,10 +34,19 @@ pub async fn insert(conn: &mut MySqlConnection, row: &TokenRow<'_>) -> Result<()
     .bind(row.issued_at)
     .bind(row.expires_at)
     .bind(row.client_address)
+    .bind(row.credential.as_ref().map(|d| &d[..]))
     .execute(conn)
     .await
     .map_err(StorageError::from_sqlx)?;
     Ok(())
+}
+
+/// What a live token says about its sign-in.
+pub struct LiveToken {
+    pub user_id: UserId,
+    pub family: [u8; 16],
+    pub method: SignInMethod,
+    pub credential: Option<[u8; 32]>,
 }
 
 /// A live access token: not revoked, not expired.
@@ -44,9 +54,9 @@ pub async fn live_access(
     pool: &MySqlPool,
     digest: &[u8; 32],
     now: NaiveDateTime,
-) -> Result<Option<(UserId, [u8; 16], SignInMethod)>, StorageError> {
-    let row: Option<(i64, Vec<u8>, String)> = sqlx::query_as(
-        "SELECT user_id, family_id, session_source FROM mmt_auth_tokens \
+) -> Result<Option<LiveToken>, StorageError> {
+    let row: Option<(i64, Vec<u8>, String, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT user_id, family_id, session_source, credential_digest FROM mmt_auth_tokens \
          WHERE token_hash = ? AND kind = 'access' AND revoked_at IS NULL AND expires_at > ?",
     )
     .bind(&digest[..])
@@ -54,8 +64,13 @@ pub async fn live_access(
     .fetch_optional(pool)
     .await
     .map_err(StorageError::from_sqlx)?;
-    Ok(row.and_then(|(user, family, method)| {
-        Some((UserId(user), family.try_into().ok()?, SignInMethod::parse(&method)?))
+    Ok(row.and_then(|(user, family, method, credential)| {
+        Some(LiveToken {
+            user_id: UserId(user),
+            family: family.try_into().ok()?,
+            method: SignInMethod::parse(&method)?,
+            credential: credential.and_then(|c| c.try_into().ok()),
+        })
     }))
 }
 
@@ -63,6 +78,7 @@ pub struct RefreshState {
     pub family: [u8; 16],
     pub user_id: UserId,
     pub method: SignInMethod,
+    pub credential: Option<[u8; 32]>,
     pub spent: bool,
     pub revoked: bool,
     pub expired: bool,
@@ -75,8 +91,10 @@ pub async fn lock_refresh(
     digest: &[u8; 32],
     now: NaiveDateTime,
 ) -> Result<Option<RefreshState>, StorageError> {
-    let row: Option<(Vec<u8>, i64, String, bool, bool, bool)> = sqlx::query_as(
-        "SELECT family_id, user_id, session_source, spent_at IS NOT NULL, revoked_at IS NOT NULL, expires_at <= ? \
+    type Row = (Vec<u8>, i64, String, Option<Vec<u8>>, bool, bool, bool);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT family_id, user_id, session_source, credential_digest, spent_at IS NOT NULL, \
+         revoked_at IS NOT NULL, expires_at <= ? \
          FROM mmt_auth_tokens WHERE token_hash = ? AND kind = 'refresh' FOR UPDATE",
     )
     .bind(now)
@@ -84,11 +102,12 @@ pub async fn lock_refresh(
     .fetch_optional(conn)
     .await
     .map_err(StorageError::from_sqlx)?;
-    Ok(row.and_then(|(family, user, method, spent, revoked, expired)| {
+    Ok(row.and_then(|(family, user, method, credential, spent, revoked, expired)| {
         Some(RefreshState {
             family: family.try_into().ok()?,
             user_id: UserId(user),
             method: SignInMethod::parse(&method)?,
+            credential: credential.and_then(|c| c.try_into().ok()),
             spent,
             revoked,
             expired,
@@ -133,6 +152,47 @@ pub async fn revoke_user(pool: &MySqlPool, user: UserId, now: NaiveDateTime) -> 
             .execute(pool)
             .await
             .map_err(StorageError::from_sqlx)?;
+    Ok(done.rows_affected())
+}
+
+/// Ends every sign-in the user made with this credential (a password since changed).
+pub async fn revoke_credential(
+    pool: &MySqlPool,
+    user: UserId,
+    credential: &[u8; 32],
+    now: NaiveDateTime,
+) -> Result<u64, StorageError> {
+    let done = sqlx::query(
+        "UPDATE mmt_auth_tokens SET revoked_at = ? WHERE user_id = ? AND credential_digest = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(user.0)
+    .bind(&credential[..])
+    .execute(pool)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(done.rows_affected())
+}
+
+/// Ends the sign-ins OpenEMR would no longer allow: of users who are inactive or in no group, and
+/// those made with a password that has since changed. Run periodically, so a token is dead for good
+/// even if the account is reactivated before the token is next used.
+pub async fn revoke_lapsed_credentials(pool: &MySqlPool, now: NaiveDateTime) -> Result<u64, StorageError> {
+    let done = sqlx::query(
+        "UPDATE mmt_auth_tokens t \
+         LEFT JOIN users u ON u.id = t.user_id \
+         LEFT JOIN users_secure us ON us.id = u.id AND BINARY us.username = u.username \
+         SET t.revoked_at = ? \
+         WHERE t.revoked_at IS NULL AND t.expires_at > ? AND t.credential_digest IS NOT NULL \
+         AND (u.id IS NULL OR u.active = 0 OR us.id IS NULL \
+              OR UNHEX(SHA2(us.password, 256)) <> t.credential_digest \
+              OR NOT EXISTS (SELECT 1 FROM `groups` g WHERE BINARY g.user = u.username))",
+    )
+    .bind(now)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(StorageError::from_sqlx)?;
     Ok(done.rows_affected())
 }
 

@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{MySqlConnection, MySqlPool};
 
-use crate::storage::{StorageError, advisory_lock, openemr::uuid_registry};
+use crate::storage::{StorageError, openemr::uuid_registry};
 
 /// The note type's code and title from list `Clinical_Note_Type` (code kept in `notes`, e.g.
 /// `LOINC:11506-3`).
@@ -53,8 +53,13 @@ pub struct Note<'a> {
     pub external_id: &'a str,
 }
 
-/// Reuses the encounter's form or adds one (form_id = MAX+1, as OpenEMR allocates it, under a
-/// lock OpenEMR itself does not take), then inserts the note. Returns (form_id, note id).
+/// Serialises filings across replicas. The caller holds it from before reading the encounter's
+/// form until after committing, so neither the form_id allocation (MAX+1, as OpenEMR allocates
+/// it without any lock) nor the one-form-per-encounter check can see another filing half-done.
+pub const FORM_LOCK: &str = "openemr_clinical_notes_form_id";
+
+/// Reuses the encounter's form or adds one, then inserts the note. Returns (form_id, note id).
+/// Must run under [`FORM_LOCK`].
 pub async fn file(
     conn: &mut MySqlConnection,
     note: &Note<'_>,
@@ -63,13 +68,7 @@ pub async fn file(
 ) -> Result<(i64, i64), StorageError> {
     let form_id = match existing_form(conn, note.pid, note.encounter).await? {
         Some(id) => id,
-        None => {
-            advisory_lock::acquire(conn, FORM_ID_LOCK, 10).await?;
-            // Released whatever happened: the connection goes back to the pool either way.
-            let added = add_form(conn, note, author, now).await;
-            advisory_lock::release(conn, FORM_ID_LOCK).await?;
-            added?
-        }
+        None => add_form(conn, note, author, now).await?,
     };
     let uuid = uuid_registry::create(conn, "form_clinical_notes", "id").await?;
     let done = sqlx::query(
@@ -95,8 +94,6 @@ pub async fn file(
     .map_err(StorageError::from_sqlx)?;
     Ok((form_id, done.last_insert_id() as i64))
 }
-
-const FORM_ID_LOCK: &str = "openemr_clinical_notes_form_id";
 
 async fn add_form(
     conn: &mut MySqlConnection,

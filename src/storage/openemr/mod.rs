@@ -7,6 +7,7 @@ pub mod columns;
 pub mod encounters;
 pub mod facilities;
 pub mod globals;
+pub mod login_counters;
 pub mod patients;
 pub mod providers;
 pub mod requirements;
