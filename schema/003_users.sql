@@ -102,3 +102,23 @@ CREATE TABLE `groups` (
   `user`  longtext DEFAULT NULL,
   PRIMARY KEY (`id`)
 ) ENGINE=InnoDB;
+
+-- Second factors (TOTP secrets in var1, encrypted with CryptoGen's drive keys; U2F registrations).
+CREATE TABLE `login_mfa_registrations` (
+  `user_id`         bigint(20)     NOT NULL,
+  `name`            varchar(30)    NOT NULL,
+  `last_challenge`  datetime       DEFAULT NULL,
+  `method`          varchar(31)    NOT NULL,
+  `var1`            varchar(4096)  NOT NULL DEFAULT '',
+  `var2`            varchar(256)   NOT NULL DEFAULT '',
+  PRIMARY KEY (`user_id`, `name`)
+) ENGINE=InnoDB;
+
+-- CryptoGen's database keys (base64 of 32 random bytes), which also wrap the site's drive keys.
+CREATE TABLE `keys` (
+  `id`     bigint(20)   NOT NULL AUTO_INCREMENT,
+  `name`   varchar(20)  NOT NULL DEFAULT '',
+  `value`  text,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `name` (`name`)
+) ENGINE=InnoDB;

@@ -10,7 +10,7 @@ use crate::{
         problem::ApiError,
     },
     service::{
-        audit,
+        audit, mfa,
         sign_in::{self, Issued},
     },
 };
@@ -23,6 +23,60 @@ pub struct LoginRequest {
     /// OpenEMR password; never logged or stored.
     #[oai(validator(min_length = 1, max_length = 1024))]
     pub password: String,
+    /// The 6-digit code from the authenticator app, for accounts with a TOTP second factor in
+    /// OpenEMR (a first attempt without it answers 401 with `mfa_required`). Each code works once.
+    #[oai(validator(max_length = 16))]
+    pub totp_code: Option<String>,
+}
+
+#[derive(Object)]
+pub struct PasswordConfirmation {
+    /// The caller's current OpenEMR password, asked again before a security change.
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub password: String,
+}
+
+#[derive(Object)]
+pub struct TotpCode {
+    /// The 6-digit code the authenticator app shows now.
+    #[oai(validator(min_length = 1, max_length = 16))]
+    pub code: String,
+}
+
+#[derive(Object)]
+pub struct TotpRemoval {
+    /// The caller's current OpenEMR password.
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub password: String,
+    /// A current code from the authenticator app being removed.
+    #[oai(validator(min_length = 1, max_length = 16))]
+    pub code: String,
+}
+
+#[derive(Object)]
+pub struct TotpEnrolment {
+    /// Scan into an authenticator app (issuer `OpenEMR`, SHA-1, 6 digits, 30 s), or type `secret`.
+    pub otpauth_uri: String,
+    /// The base32 secret, shown this once.
+    pub secret: String,
+    /// The otpauth URI as a QR code (SVG document).
+    pub qr_svg: String,
+    /// Confirm within this many seconds with POST /api/auth/mfa/totp/verify/.
+    pub expires_in: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum EnrolmentStarted {
+    /// A secret was made; nothing is registered in OpenEMR until a first code confirms it.
+    #[oai(status = 201)]
+    Created(Json<TotpEnrolment>),
+}
+
+#[derive(ApiResponse)]
+pub enum MfaChanged {
+    /// Done; OpenEMR's login screen sees the change too.
+    #[oai(status = 204)]
+    Done,
 }
 
 #[derive(Object)]
@@ -161,9 +215,61 @@ impl AuthApi {
         remote: &RemoteAddr,
         body: Json<LoginRequest>,
     ) -> Result<TokenIssued, ApiError> {
-        let Json(LoginRequest { username, password }) = body;
-        let done = sign_in::login(&state, &username, password, &address(remote)).await?;
+        let Json(LoginRequest { username, password, totp_code }) = body;
+        let attempt = sign_in::LoginAttempt { username, password, totp_code };
+        let done = sign_in::login(&state, attempt, &address(remote)).await?;
         Ok(issued(&state, done))
+    }
+
+    /// Start registering an authenticator app (TOTP) as the second factor.
+    ///
+    /// Asks for the password again, as OpenEMR does. Returns the secret as an otpauth URI and a
+    /// QR code; nothing is registered until POST /api/auth/mfa/totp/verify/ confirms a first code.
+    /// The registration is OpenEMR's own, so the same app works on OpenEMR's login screen.
+    #[oai(path = "/mfa/totp/", method = "post", operation_id = "auth_mfa_totp_enrol")]
+    async fn enrol_totp(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: Auth,
+        body: Json<PasswordConfirmation>,
+    ) -> Result<EnrolmentStarted, ApiError> {
+        let user = sign_in::reauthenticate(&state, &auth.0, body.0.password, &address(remote)).await?;
+        let started = mfa::start_enrolment(&state, &user).await?;
+        Ok(EnrolmentStarted::Created(Json(TotpEnrolment {
+            otpauth_uri: started.otpauth_uri,
+            secret: started.secret,
+            qr_svg: started.qr_svg,
+            expires_in: 600,
+        })))
+    }
+
+    /// Confirm an authenticator app with its first code, registering it in OpenEMR.
+    #[oai(path = "/mfa/totp/verify/", method = "post", operation_id = "auth_mfa_totp_confirm")]
+    async fn confirm_totp(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: Json<TotpCode>,
+    ) -> Result<MfaChanged, ApiError> {
+        let user = sign_in::current_user(&state, &auth.0).await?;
+        mfa::confirm_enrolment(&state, &user, &body.0.code).await?;
+        Ok(MfaChanged::Done)
+    }
+
+    /// Remove the authenticator app (needs the password and a current code).
+    #[oai(path = "/mfa/totp/", method = "delete", operation_id = "auth_mfa_totp_remove")]
+    async fn remove_totp(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        auth: Auth,
+        body: Json<TotpRemoval>,
+    ) -> Result<MfaChanged, ApiError> {
+        let Json(TotpRemoval { password, code }) = body;
+        let user = sign_in::reauthenticate(&state, &auth.0, password, &address(remote)).await?;
+        mfa::remove(&state, &user, &code).await?;
+        Ok(MfaChanged::Done)
     }
 
     /// Exchange a refresh token for a new token pair.

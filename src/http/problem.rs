@@ -5,6 +5,8 @@ use poem::{
 };
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
+use crate::service::mfa::MfaError;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 tokio::task_local! {
@@ -39,6 +41,11 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_empty, default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// On a sign-in refused for want of a second factor: the methods the account has in OpenEMR
+    /// (`TOTP`, `U2F`). Send the password again with `totp_code`.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_required: Option<Vec<String>>,
 }
 
 impl Problem {
@@ -50,6 +57,7 @@ impl Problem {
             detail: detail.into(),
             request_id: REQUEST_ID.try_with(Clone::clone).ok().flatten(),
             errors: Vec::new(),
+            mfa_required: None,
         }
     }
 
@@ -219,9 +227,36 @@ impl From<crate::service::sign_in::AuthError> for ApiError {
             E::GuestDisabled => Self::new(StatusCode::NOT_FOUND, err.to_string()),
             E::SessionStoreUnavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
             E::Storage(inner) => inner.into(),
-            E::InvalidCredentials | E::InvalidToken | E::RefreshReused | E::SessionRejected(_) => {
-                Self::new(StatusCode::UNAUTHORIZED, err.to_string())
+            E::SecondFactor(MfaError::Required(ref methods)) => {
+                let mut problem = Problem::new(StatusCode::UNAUTHORIZED, err.to_string());
+                problem.problem_type = "urn:mmt-sidecar:problem:mfa-required".into();
+                problem.mfa_required = Some(methods.clone());
+                Self::from_problem(problem)
             }
+            E::SecondFactor(MfaError::Storage(inner)) => inner.into(),
+            E::InvalidCredentials
+            | E::Locked
+            | E::PasswordExpired
+            | E::SecondFactor(_)
+            | E::InvalidToken
+            | E::RefreshReused
+            | E::SessionRejected(_) => Self::new(StatusCode::UNAUTHORIZED, err.to_string()),
+        }
+    }
+}
+
+/// Outside sign-in (enrolling or removing a second factor), a wrong code is a field error.
+impl From<MfaError> for ApiError {
+    fn from(err: MfaError) -> Self {
+        match err {
+            MfaError::Invalid => {
+                let mut issues = crate::domain::validation::Issues::default();
+                issues.add("code", err.to_string());
+                issues.into()
+            }
+            MfaError::Storage(inner) => inner.into(),
+            MfaError::Required(_) => Self::new(StatusCode::UNAUTHORIZED, err.to_string()),
+            MfaError::Unsupported(_) | MfaError::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
         }
     }
 }

@@ -1,2 +1,3 @@
+pub mod crypto_gen;
 pub mod password;
 pub mod session;

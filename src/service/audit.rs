@@ -46,6 +46,11 @@ pub async fn token_event(state: &AppState, username: &str, success: bool, commen
     best_effort(state, entry("login", "login", username, "", success, comments)).await;
 }
 
+/// A change to a user's own security settings, as OpenEMR's `security-administration` events.
+pub async fn security_event(state: &AppState, username: &str, comments: &str) {
+    best_effort(state, entry("security-administration-update", "Security", username, "", true, comments)).await;
+}
+
 pub async fn permission_denied(state: &AppState, caller: &Caller, pid: Option<i64>, comments: &str) {
     let mut denial = entry(
         "security-administration-select",

@@ -94,9 +94,10 @@ pub async fn get(state: &AppState, caller: &Caller, number: i64) -> Result<Encou
     Ok(row)
 }
 
-/// May the caller act on this encounter at `level`? Its provider's scope (`encounters|notes` for
-/// their own, `encounters|notes_a` for anyone's) and its sensitivity; reads and every write that
-/// targets an encounter (notes filed into it, transcriptions tied to it) check the same rules.
+/// May the caller see this encounter at `level`? Its provider's scope (`encounters|notes` for
+/// their own, `encounters|notes_a` for anyone's) and its sensitivity. Reads check it, and so does
+/// every write that targets an encounter (transcriptions tied to it, notes filed into it), on top
+/// of that write's own permission.
 pub async fn require_access(
     state: &AppState,
     caller: &Caller,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod credentials;
 pub mod encounters;
 pub mod housekeeping;
+pub mod mfa;
 pub mod patient_index;
 pub mod patients;
 pub mod permission;

@@ -241,6 +241,36 @@ async fn try_login(state: &AppState, attempt: &LoginAttempt, address: &str) -> R
     Ok(issued)
 }
 
+/// The signed-in user's OpenEMR account (guests have none).
+pub async fn current_user(state: &AppState, caller: &Caller) -> Result<UserRecord, AuthError> {
+    if caller.is_guest() {
+        return Err(AuthError::InvalidCredentials);
+    }
+    users::by_id(&state.pool, caller.user_id).await?.filter(|r| r.active).ok_or(AuthError::InvalidToken)
+}
+
+/// Confirms a signed-in user's password again before a security change (as OpenEMR asks before
+/// registering a second factor); throttled like a sign-in.
+pub async fn reauthenticate(
+    state: &AppState,
+    caller: &Caller,
+    password: String,
+    address: &str,
+) -> Result<UserRecord, AuthError> {
+    let reservation = reserve_attempt(state, &caller.username, address).await?;
+    let record = users::by_id(&state.pool, caller.user_id)
+        .await?
+        .filter(|r| r.active && !caller.is_guest())
+        .ok_or(AuthError::InvalidCredentials)?;
+    if !state.verifier.verify(password, Some(record.password_hash.clone())).await? {
+        audit::sign_in(state, &caller.username, "", false, &format!("failure: {address}. re-authentication"))
+            .await;
+        return Err(AuthError::InvalidCredentials);
+    }
+    login_failures::release(&state.pool, &reservation.0).await?;
+    Ok(record)
+}
+
 /// Issues a new token pair in a new family for an already authenticated caller.
 pub async fn issue(state: &AppState, caller: Caller, address: &str) -> Result<Issued, AuthError> {
     let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;

@@ -102,7 +102,7 @@ async fn check_references(
     if let Some(Some(encounter)) = d.encounter {
         match encounters::get(&state.pool, encounter).await? {
             Some(e) if e.pid == pid => {
-                super::encounters::require_access(state, caller, &e, AclLevel::Addonly).await?;
+                super::encounters::require_access(state, caller, &e, AclLevel::View).await?;
             }
             Some(_) => issues.add("encounter", format!("encounter {encounter} belongs to another patient")),
             None => issues.add("encounter", format!("no encounter {encounter}")),
@@ -509,7 +509,7 @@ async fn file_holding_lock(
     };
     match encounters::get_in(&mut tx, number).await? {
         Some(e) if e.pid == row.pid => {
-            super::encounters::require_access(state, caller, &e, AclLevel::Write).await?;
+            super::encounters::require_access(state, caller, &e, AclLevel::View).await?;
         }
         _ => {
             return Err(TranscriptionError::Conflict(format!(

@@ -82,8 +82,23 @@ pub const REQUIRED: &[RequiredTable] = &[
     },
     RequiredTable {
         name: "users_secure",
-        columns: &[("id", Integer), ("username", Text), ("password", Text)],
+        columns: &[
+            ("id", Integer),
+            ("username", Text),
+            ("password", Text),
+            ("last_update_password", DateTime),
+            ("last_challenge_response", DateTime),
+            ("login_fail_counter", Integer),
+            ("total_login_fail_counter", Integer),
+            ("last_login_fail", DateTime),
+            ("auto_block_emailed", Integer),
+        ],
     },
+    RequiredTable {
+        name: "login_mfa_registrations",
+        columns: &[("user_id", Integer), ("name", Text), ("method", Text), ("var1", Text), ("var2", Text)],
+    },
+    RequiredTable { name: "keys", columns: &[("name", Text), ("value", Text)] },
     RequiredTable { name: "groups", columns: &[("id", Integer), ("name", Text), ("user", Text)] },
     RequiredTable {
         name: "globals",
