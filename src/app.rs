@@ -3,7 +3,7 @@
 use std::{future::Future, sync::Arc};
 
 use poem::{
-    Endpoint, EndpointExt, Route, Server,
+    Endpoint, EndpointExt, Route,
     listener::{Acceptor, TcpAcceptor},
     middleware::{NormalizePath, RequestId, TrailingSlash},
 };
@@ -45,6 +45,7 @@ pub fn build_app(state: AppState) -> impl Endpoint {
     let allowed = std::sync::Arc::new(http::allow::AllowedMethods::from_spec(&api.spec()));
     let max_body = state.config.max_body_bytes;
     let max_audio_chunk = state.config.audio.max_chunk_bytes;
+    let body_timeout = state.config.connections.body_read_timeout;
     Route::new()
         .at("/api/openapi.json", api.spec_endpoint())
         .at("/metrics", http::metrics::protected)
@@ -53,10 +54,11 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         .data(state)
         // poem-openapi drops trailing slashes from operation paths; OpenEMR-style clients send them.
         .with(NormalizePath::new(TrailingSlash::Trim))
-        .around(move |ep, req| http::middleware::limit_body(ep, req, max_body, max_audio_chunk))
+        .around(move |ep, req| http::middleware::limit_body(ep, req, max_body, max_audio_chunk, body_timeout))
         .around(http::middleware::observe)
         .around(http::query_utf8::require_utf8_query)
         .around(http::problem::problem_boundary)
+        .around(http::middleware::no_store)
         .around(move |ep, req| http::allow::add_allow(ep, req, allowed.clone()))
         .with(RequestId::default())
 }
@@ -67,7 +69,7 @@ pub fn metrics_app(state: AppState) -> impl Endpoint {
 }
 
 /// Serves on an already-bound acceptor until `shutdown` resolves, then lets in-flight requests
-/// finish within the configured grace period.
+/// finish within the configured grace period. Connection limits and timeouts: `http::server`.
 pub async fn launch(
     acceptor: TcpAcceptor,
     state: AppState,
@@ -76,9 +78,8 @@ pub async fn launch(
     let grace = state.config.shutdown_grace;
     let addr = acceptor.local_addr();
     tracing::info!(addr = ?addr.first(), "serving; explorer at /api/docs/");
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(build_app(state), shutdown, Some(grace))
-        .await
+    let limits = state.config.connections.clone();
+    http::server::serve(acceptor, build_app(state), &limits, grace, shutdown).await
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -266,10 +266,17 @@ fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
         v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected milliseconds".into())
     });
     let allowed_origins: Vec<String> = get("MMT_ALLOWED_ORIGINS")
-        .map(|v| v.split(',').map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect())
+        .map(|v| {
+            v.split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     if allowed_origins.iter().any(|o| !(o.starts_with("https://") || o.starts_with("http://"))) {
-        errors.push("MMT_ALLOWED_ORIGINS: expected comma-separated origins such as https://emr.example.org".into());
+        errors.push(
+            "MMT_ALLOWED_ORIGINS: expected comma-separated origins such as https://emr.example.org".into(),
+        );
     }
     let session_redis = session_redis_from(get, errors);
     Some(AuthConfig {

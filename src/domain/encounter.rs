@@ -57,6 +57,10 @@ impl NewEncounterInput {
         };
         let class_code =
             self.class_code.map(|c| issues.text("class_code", &c, 1, 10)).unwrap_or_else(|| "AMB".into());
+        // form_encounter.provider_id is an int(11).
+        if self.provider_id.is_some_and(|id| id <= 0 || id > i64::from(i32::MAX)) {
+            issues.add("provider_id", "must be an OpenEMR user id");
+        }
         issues.into_result(())?;
         let facility_id = facility_id.unwrap_or_default();
         Ok(NewEncounter {

@@ -34,7 +34,9 @@ impl LockoutPolicy {
             return LockState::Open;
         }
         match since_last_failure {
-            Some(secs) if self.reset_after_secs > 0 && secs > self.reset_after_secs => LockState::ResetThenOpen,
+            Some(secs) if self.reset_after_secs > 0 && secs > self.reset_after_secs => {
+                LockState::ResetThenOpen
+            }
             _ => LockState::Locked,
         }
     }

@@ -97,7 +97,8 @@ impl DemographicsInput {
         if dob.is_some_and(|d| d > today) {
             issues.add("dob", "must not be in the future");
         }
-        if self.provider_id.is_some_and(|id| id <= 0) {
+        // patient_data.providerID is an int(11).
+        if self.provider_id.is_some_and(|id| id <= 0 || id > i64::from(i32::MAX)) {
             issues.add("provider_id", "must be an OpenEMR user id");
         }
         if creating {

@@ -90,9 +90,11 @@ async fn authenticate(state: &AppState, req: &Request) -> Result<Caller, ApiErro
     }
     let cookies = req.cookie();
     if let Some(cookie) = cookies.get(ACCESS_COOKIE) {
+        require_same_origin(state, req)?;
         return Ok(sign_in::caller_for_access_token(state, cookie.value_str()).await?);
     }
     if let Some(cookie) = cookies.get(&state.config.auth.session_cookie) {
+        require_same_origin(state, req)?;
         return Ok(session_bridge::caller_for_session(state, cookie.value_str()).await?);
     }
     Err(ApiError::new(
@@ -106,4 +108,39 @@ pub(crate) fn bearer_token(req: &Request) -> Option<String> {
     let value = req.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+/// Browsers send cookies with cross-site requests, so a change authenticated by cookie must come
+/// from a page of this server (or of an origin the operator allowed): `Origin`, or failing that
+/// `Referer`, must match. Bearer tokens are never sent by a browser on its own and need no check.
+fn require_same_origin(state: &AppState, req: &Request) -> Result<(), ApiError> {
+    if req.method().is_safe() {
+        return Ok(());
+    }
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let origin = header(poem::http::header::ORIGIN)
+        .filter(|o| *o != "null")
+        .or_else(|| header(poem::http::header::REFERER))
+        .and_then(origin_of);
+    let host = header(poem::http::header::HOST);
+    let allowed = origin.as_deref().is_some_and(|origin| {
+        host.is_some_and(|h| {
+            origin.split_once("://").is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(h))
+        }) || state.config.auth.allowed_origins.iter().any(|a| a.eq_ignore_ascii_case(origin))
+    });
+    if allowed {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "a change authenticated by cookie must come from this server's own pages: send an Origin header \
+         matching the server (or listed in MMT_ALLOWED_ORIGINS), or use an Authorization bearer token",
+    ))
+}
+
+/// `scheme://host[:port]` of an Origin or Referer value.
+fn origin_of(value: &str) -> Option<String> {
+    let (scheme, rest) = value.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
 }

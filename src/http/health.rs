@@ -1,7 +1,13 @@
 use poem::{http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use crate::{app::AppState, http::ApiTags, service::status, storage::StorageError};
+use crate::{
+    app::AppState,
+    domain::acl::{AclLevel, Aco},
+    http::ApiTags,
+    service::{sign_in, status},
+    storage::StorageError,
+};
 
 #[derive(Object, Debug)]
 #[oai(skip_serializing_if_is_none)]
@@ -55,9 +61,12 @@ impl HealthApi {
     ///
     /// Reports database reachability, the OpenEMR version and the migration state. Load balancers
     /// and orchestrators should route traffic only while this answers 200.
+    ///
+    /// Anyone sees the state; the OpenEMR version and the exact problems (which may quote the
+    /// database) are shown only to an administrator's bearer token.
     #[oai(path = "/health/", method = "get", operation_id = "health")]
-    async fn health(&self, state: Data<&AppState>) -> HealthResponse {
-        let health = match status::health(&state.pool).await {
+    async fn health(&self, state: Data<&AppState>, req: &poem::Request) -> HealthResponse {
+        let mut health = match status::health(&state.pool).await {
             Ok(s) => Health {
                 state: if s.problems.is_empty() { "ok" } else { "unavailable" }.into(),
                 database_reachable: true,
@@ -69,6 +78,9 @@ impl HealthApi {
             },
             Err(err) => unreachable_health(err, state.config.auth.guest_login),
         };
+        if !is_administrator(&state, req).await {
+            redact(&mut health);
+        }
         if health.problems.is_empty() {
             return HealthResponse::Healthy(Json(health));
         }
@@ -80,6 +92,30 @@ impl HealthApi {
             detail: health.problems.join("; "),
             health,
         }))
+    }
+}
+
+async fn is_administrator(state: &AppState, req: &poem::Request) -> bool {
+    let Some(token) = crate::http::auth::bearer_token(req) else {
+        return false;
+    };
+    match sign_in::caller_for_access_token(state, &token).await {
+        Ok(caller) if !caller.is_guest() => state
+            .acl
+            .permissions(&caller.username)
+            .await
+            .is_ok_and(|p| p.allows(Aco::ADMIN_SUPER, AclLevel::Write)),
+        _ => false,
+    }
+}
+
+/// What an anonymous prober may learn: whether to route traffic here, not what runs behind it.
+fn redact(health: &mut Health) {
+    health.openemr_version = None;
+    health.openemr_database_revision = None;
+    if !health.problems.is_empty() {
+        let n = health.problems.len();
+        health.problems = vec![format!("{n} problem(s); send an administrator's bearer token to see them")];
     }
 }
 

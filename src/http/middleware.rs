@@ -1,7 +1,15 @@
-//! Cross-cutting request handling: body size limit and the access log.
+//! Cross-cutting request handling: body size and read-time limits, and the access log.
 
-use std::time::Instant;
+use std::{
+    io,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
+use futures_util::StreamExt;
 use poem::{Body, Endpoint, IntoResponse, Request, Response, error::ReadBodyError, http::StatusCode};
 
 use poem_openapi::OperationId;
@@ -11,11 +19,15 @@ use crate::http::{metrics, problem::ApiError};
 /// Bodies over `max` (`audio_max` for audio uploads) are refused with 413 before any handler sees
 /// them. A declared length is checked up front; a chunked body is read up to the limit, since it
 /// has no length to check.
+///
+/// A body that stops arriving, with no data for `read_timeout`, fails to read; the request is then
+/// answered 408, so a client trickling a body cannot hold a handler and its connection for ever.
 pub async fn limit_body<E: Endpoint>(
     next: E,
     mut req: Request,
     max: usize,
     audio_max: usize,
+    read_timeout: Duration,
 ) -> poem::Result<Response> {
     let path = req.uri().path().trim_end_matches('/');
     let max =
@@ -31,22 +43,69 @@ pub async fn limit_body<E: Endpoint>(
         .get(poem::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(len) if len > max as u64 => return Err(too_large()),
-        Some(_) => {}
-        None if req.headers().contains_key(poem::http::header::TRANSFER_ENCODING) => {
-            let bytes = req.take_body().into_bytes_limit(max).await.map_err(|e| match e {
-                ReadBodyError::PayloadTooLarge => too_large(),
-                other => poem::Error::from_string(
-                    format!("could not read the request body: {other}"),
-                    StatusCode::BAD_REQUEST,
-                ),
-            })?;
-            req.set_body(Body::from(bytes));
-        }
-        None => {}
+    let chunked = req.headers().contains_key(poem::http::header::TRANSFER_ENCODING);
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(too_large());
     }
-    next.call(req).await.map(IntoResponse::into_response)
+    let stalled = if chunked || declared.is_some_and(|len| len > 0) {
+        let (body, stalled) = with_read_timeout(req.take_body(), read_timeout);
+        req.set_body(body);
+        Some(stalled)
+    } else {
+        None
+    };
+    let timed_out = || {
+        poem::Error::from_string(
+            format!("the request body stopped arriving: no data for {} s", read_timeout.as_secs()),
+            StatusCode::REQUEST_TIMEOUT,
+        )
+    };
+    let did_stall = || stalled.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+    if declared.is_none() && chunked {
+        let bytes = req.take_body().into_bytes_limit(max).await.map_err(|e| match e {
+            ReadBodyError::PayloadTooLarge => too_large(),
+            _ if did_stall() => timed_out(),
+            other => poem::Error::from_string(
+                format!("could not read the request body: {other}"),
+                StatusCode::BAD_REQUEST,
+            ),
+        })?;
+        req.set_body(Body::from(bytes));
+    }
+    let result = next.call(req).await.map(IntoResponse::into_response);
+    // Whatever the handler made of the failed read (most say 400), the cause was the client's.
+    let failed = match &result {
+        Ok(resp) => resp.status().is_client_error() || resp.status().is_server_error(),
+        Err(_) => true,
+    };
+    if failed && did_stall() {
+        return Err(timed_out());
+    }
+    result
+}
+
+/// Wraps `body` so that waiting more than `timeout` for its next piece fails the read. The flag
+/// tells whether that happened.
+fn with_read_timeout(body: Body, timeout: Duration) -> (Body, Arc<AtomicBool>) {
+    let stalled = Arc::new(AtomicBool::new(false));
+    let flag = stalled.clone();
+    let chunks = Box::pin(body.into_bytes_stream());
+    let stream = futures_util::stream::unfold(Some(chunks), move |chunks| {
+        let flag = flag.clone();
+        async move {
+            let mut chunks = chunks?;
+            match tokio::time::timeout(timeout, chunks.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(chunks))),
+                Ok(None) => None,
+                Err(_) => {
+                    flag.store(true, Ordering::Relaxed);
+                    let err = io::Error::new(io::ErrorKind::TimedOut, "the request body stopped arriving");
+                    Some((Err(err), None))
+                }
+            }
+        }
+    });
+    (Body::from_bytes_stream(stream), stalled)
 }
 
 /// One log line and the metrics per request. The path is logged with numeric segments masked and
@@ -102,4 +161,16 @@ mod tests {
         );
         assert_eq!(mask_ids("/api/health/"), "/api/health/");
     }
+}
+
+/// Nothing the API answers may be kept by a browser or proxy cache: most answers carry PHI.
+/// The explorer's static files are the exception.
+pub async fn no_store<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let cacheable = req.uri().path().starts_with("/api/docs");
+    let mut resp = next.call(req).await.map(IntoResponse::into_response)?;
+    if !cacheable {
+        resp.headers_mut()
+            .insert(poem::http::header::CACHE_CONTROL, poem::http::HeaderValue::from_static("no-store"));
+    }
+    Ok(resp)
 }

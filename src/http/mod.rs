@@ -12,6 +12,7 @@ pub mod patients_api;
 pub mod problem;
 pub mod query_utf8;
 pub mod reference_api;
+pub mod server;
 pub mod transcriptions_api;
 
 use poem_openapi::{OpenApiService, Tags};

@@ -256,7 +256,9 @@ impl From<MfaError> for ApiError {
             }
             MfaError::Storage(inner) => inner.into(),
             MfaError::Required(_) => Self::new(StatusCode::UNAUTHORIZED, err.to_string()),
-            MfaError::Unsupported(_) | MfaError::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
+            MfaError::Unsupported(_) | MfaError::Conflict(_) => {
+                Self::new(StatusCode::CONFLICT, err.to_string())
+            }
         }
     }
 }

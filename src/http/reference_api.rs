@@ -84,8 +84,16 @@ impl ReferenceApi {
     }
 
     /// Active OpenEMR users who provide care (`authorized`), with specialty and facility.
+    ///
+    /// Not for guests: usernames are half of a sign-in.
     #[oai(path = "/providers/", method = "get", operation_id = "providers_list")]
-    async fn providers(&self, state: Data<&AppState>, _auth: Auth) -> Result<ProvidersResponse, ApiError> {
+    async fn providers(&self, state: Data<&AppState>, auth: Auth) -> Result<ProvidersResponse, ApiError> {
+        if auth.0.is_guest() {
+            return Err(ApiError::new(
+                poem::http::StatusCode::FORBIDDEN,
+                "guests cannot list OpenEMR's providers; sign in with an OpenEMR account",
+            ));
+        }
         let rows = providers::list(&state.pool).await?;
         Ok(ProvidersResponse::Ok(Json(
             rows.into_iter()

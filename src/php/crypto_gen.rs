@@ -73,7 +73,8 @@ pub fn encrypt(plain: &[u8], keys: &KeyPair) -> String {
 }
 
 fn encrypt_with_iv(plain: &[u8], keys: &KeyPair, iv: [u8; IV_LEN]) -> String {
-    let ct = cbc::Encryptor::<aes::Aes256>::new(&keys.aes.into(), &iv.into()).encrypt_padded_vec::<Pkcs7>(plain);
+    let ct =
+        cbc::Encryptor::<aes::Aes256>::new(&keys.aes.into(), &iv.into()).encrypt_padded_vec::<Pkcs7>(plain);
     let tag = mac(keys, &iv, &ct).finalize().into_bytes();
     let mut raw = Vec::with_capacity(MAC_LEN + IV_LEN + ct.len());
     raw.extend_from_slice(&tag);

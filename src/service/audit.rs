@@ -48,7 +48,8 @@ pub async fn token_event(state: &AppState, username: &str, success: bool, commen
 
 /// A change to a user's own security settings, as OpenEMR's `security-administration` events.
 pub async fn security_event(state: &AppState, username: &str, comments: &str) {
-    best_effort(state, entry("security-administration-update", "Security", username, "", true, comments)).await;
+    best_effort(state, entry("security-administration-update", "Security", username, "", true, comments))
+        .await;
 }
 
 pub async fn permission_denied(state: &AppState, caller: &Caller, pid: Option<i64>, comments: &str) {

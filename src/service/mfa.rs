@@ -41,7 +41,8 @@ fn bridge_instead(why: &str) -> MfaError {
 
 /// The drive key pair of one version, unwrapped with the database keys as OpenEMR does.
 async fn drive_keys(state: &AppState, version: u8) -> Result<Option<KeyPair>, MfaError> {
-    let (Some(site_dir), Some((a, b))) = (&state.config.openemr_site_dir, crypto_gen::key_labels(version)) else {
+    let (Some(site_dir), Some((a, b))) = (&state.config.openemr_site_dir, crypto_gen::key_labels(version))
+    else {
         return Ok(None);
     };
     let mut unwrapped = Vec::with_capacity(2);
@@ -56,12 +57,15 @@ async fn drive_keys(state: &AppState, version: u8) -> Result<Option<KeyPair>, Mf
         let Some(wrapping) = crypto_gen::version_of(&file).and_then(crypto_gen::key_labels) else {
             return Ok(None);
         };
-        let (Some(aes), Some(hmac)) =
-            (mfa::database_key(&state.pool, &wrapping.0).await?, mfa::database_key(&state.pool, &wrapping.1).await?)
-        else {
+        let (Some(aes), Some(hmac)) = (
+            mfa::database_key(&state.pool, &wrapping.0).await?,
+            mfa::database_key(&state.pool, &wrapping.1).await?,
+        ) else {
             return Ok(None);
         };
-        let key = crypto_gen::decrypt(&file, &KeyPair { aes, hmac }).ok().and_then(|k| <[u8; 32]>::try_from(k).ok());
+        let key = crypto_gen::decrypt(&file, &KeyPair { aes, hmac })
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok());
         let Some(key) = key else { return Ok(None) };
         unwrapped.push(key);
     }
@@ -103,7 +107,8 @@ async fn encrypt_for_database(state: &AppState, value: &str) -> Result<String, M
 }
 
 fn totp(secret_base32: &str, account: &str) -> Result<Totp, MfaError> {
-    let secret = Secret::try_from_base32(secret_base32.trim()).map_err(|_| bridge_instead("the stored secret is unreadable"))?;
+    let secret = Secret::try_from_base32(secret_base32.trim())
+        .map_err(|_| bridge_instead("the stored secret is unreadable"))?;
     totp_rs::Builder::new()
         .with_secret(secret)
         .with_issuer(Some("OpenEMR"))
@@ -163,8 +168,11 @@ pub async fn start_enrolment(state: &AppState, user: &UserRecord) -> Result<Enro
     let stored = encrypt_for_database(state, &secret).await?;
     let expires = super::wall_clock_now() + chrono::Duration::minutes(ENROLMENT_MINUTES);
     pending::save_enrolment(&state.pool, user.id, &stored, expires).await?;
-    let uri = totp(&secret, &user.username)?.to_url().map_err(|_| MfaError::Conflict("the username cannot be put in an otpauth URI".into()))?;
-    let qr = qrcode::QrCode::new(uri.as_bytes()).map_err(|_| MfaError::Conflict("the otpauth URI is too long for a QR code".into()))?;
+    let uri = totp(&secret, &user.username)?
+        .to_url()
+        .map_err(|_| MfaError::Conflict("the username cannot be put in an otpauth URI".into()))?;
+    let qr = qrcode::QrCode::new(uri.as_bytes())
+        .map_err(|_| MfaError::Conflict("the otpauth URI is too long for a QR code".into()))?;
     let qr_svg = qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
     Ok(Enrolment { otpauth_uri: uri, secret, qr_svg })
 }

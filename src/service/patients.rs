@@ -13,10 +13,14 @@ use crate::{
     service::{acl::AclError, audit, patient_index, permission},
     storage::{
         StorageError, advisory_lock,
-        mmt::patient_index::{self as index, Filters, Page},
+        mmt::{
+            patient_index::{self as index, Filters, Page},
+            transcriptions,
+        },
         openemr::{
             audit_log,
             patients::{self, PatientRow},
+            providers,
         },
     },
 };
@@ -89,7 +93,15 @@ async fn validated(
     creating: bool,
 ) -> Result<Demographics, PatientError> {
     let sexes = patients::sexes(&state.pool).await?;
-    Ok(input.validate(creating, super::wall_clock_now().date(), &sexes)?)
+    let demographics = input.validate(creating, super::wall_clock_now().date(), &sexes)?;
+    if let Some(id) = demographics.provider_id
+        && providers::get(&state.pool, id).await?.is_none()
+    {
+        let mut issues = Issues::default();
+        issues.add("provider_id", format!("user {id} is not an active, authorized provider"));
+        return Err(issues.into());
+    }
+    Ok(demographics)
 }
 
 const INSERT_ATTEMPTS: usize = 8;
@@ -129,7 +141,8 @@ async fn try_create(
     {
         return Err(pubpid_conflict(pubpid));
     }
-    let pid = patients::insert(&mut tx, d, caller.user_id, super::wall_clock_now()).await?;
+    let above = transcriptions::max_pid(&mut tx).await?;
+    let pid = patients::insert(&mut tx, d, caller.user_id, super::wall_clock_now(), above).await?;
     let row = finish_write(&mut tx, caller, pid, "patient-record-insert", "created").await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
     Ok(row)
@@ -186,6 +199,12 @@ pub async fn delete(state: &AppState, caller: &Caller, pid: Pid) -> Result<(), P
     if patients::has_clinical_history(&mut tx, pid).await? {
         return Err(PatientError::Conflict(format!(
             "pid {pid} has encounters or forms; OpenEMR keeps such charts, so the sidecar will not delete it"
+        )));
+    }
+    let notes = transcriptions::count_for_pid(&mut tx, pid.0).await?;
+    if notes > 0 {
+        return Err(PatientError::Conflict(format!(
+            "pid {pid} has {notes} transcription(s) in the sidecar; they would be orphaned, so the chart is kept"
         )));
     }
     if !patients::delete(&mut tx, pid).await? {

@@ -1,7 +1,7 @@
 //! Single sign-on from an OpenEMR browser session: the `OpenEMR` cookie names a PHP session, stored
 //! in a file or in Redis; it is accepted only under the checks OpenEMR itself applies on every request.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use redis::{
     AsyncCommands,
@@ -15,8 +15,11 @@ use crate::{
     app::AppState,
     config::SessionRedisConfig,
     domain::user::{Caller, SignInMethod},
-    php::session::{self, OpenEmrSession},
-    service::sign_in::{AuthError, caller_from},
+    php::session,
+    service::{
+        audit,
+        sign_in::{AuthError, caller_from},
+    },
     storage::openemr::{globals, session_tracker, users},
 };
 
@@ -27,12 +30,32 @@ fn rejected(reason: &str) -> AuthError {
     AuthError::SessionRejected(reason.to_string())
 }
 
+/// The caller behind an OpenEMR session cookie. A rejected session is written to OpenEMR's audit
+/// log (it may be forged or stolen); the cookie's value never is.
 pub async fn caller_for_session(state: &AppState, session_id: &str) -> Result<Caller, AuthError> {
+    let result = accept_session(state, session_id).await;
+    if let Err(AuthError::SessionRejected(reason)) = &result {
+        let comments = format!("failure: OpenEMR session bridge. session rejected: {reason}");
+        audit::sign_in(state, "", "", false, &comments).await;
+    }
+    result
+}
+
+async fn accept_session(state: &AppState, session_id: &str) -> Result<Caller, AuthError> {
     if !session::is_valid_session_id(session_id) {
         return Err(rejected("the session id is malformed"));
     }
-    let (raw, modified) = read_session(state, session_id).await?;
+    let raw = read_session(state, session_id).await?;
     let php_session = session::decode(&raw).map_err(|e| rejected(&e.to_string()))?;
+    if php_session.site_id.as_deref() != Some(state.config.openemr_site.as_str()) {
+        return Err(rejected("the session belongs to another OpenEMR site"));
+    }
+    // OpenEMR sets it only once sign-in is complete, second factor included.
+    let Some(tracker) = &php_session.session_database_uuid else {
+        return Err(rejected(
+            "the session has not completed OpenEMR's sign-in (a second factor may be pending)",
+        ));
+    };
 
     let record = users::by_id(&state.pool, crate::domain::user::UserId(php_session.auth_user_id))
         .await?
@@ -47,37 +70,17 @@ pub async fn caller_for_session(state: &AppState, session_id: &str) -> Result<Ca
         .and_then(|v| v.parse::<i64>().ok())
         .filter(|t| *t > 0)
         .unwrap_or(DEFAULT_TIMEOUT_SECS);
-    if idle_seconds(state, &php_session, modified).await? > timeout {
+    let idle = session_tracker::idle_seconds(&state.pool, tracker).await?.unwrap_or(i64::MAX);
+    if idle > timeout {
         return Err(rejected("the session is idle past OpenEMR's timeout"));
     }
     Ok(caller_from(record, SignInMethod::OpenEmrSession, None))
 }
 
-/// OpenEMR 7+ tracks activity in `session_tracker`; a session that names a tracker row that is
-/// gone has expired. Older sessions fall back to the file's and Symfony's last-use times; one with
-/// neither (Redis keeps no modification time) counts as expired.
-async fn idle_seconds(
-    state: &AppState,
-    s: &OpenEmrSession,
-    modified: Option<SystemTime>,
-) -> Result<i64, AuthError> {
-    if let Some(uuid) = &s.session_database_uuid {
-        return Ok(session_tracker::idle_seconds(&state.pool, uuid).await?.unwrap_or(i64::MAX));
-    }
-    let now = SystemTime::now();
-    let file_idle = modified.map(|m| now.duration_since(m).map_or(0, |d| d.as_secs() as i64));
-    let unix_now = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let meta_idle = s.last_used.map(|u| unix_now - u);
-    Ok(file_idle.max(meta_idle).unwrap_or(i64::MAX))
-}
-
-/// The raw session and, for a file, when PHP last wrote it. Redis, when configured, replaces files.
-async fn read_session(
-    state: &AppState,
-    session_id: &str,
-) -> Result<(Vec<u8>, Option<SystemTime>), AuthError> {
+/// The raw session. Redis, when configured, replaces files.
+async fn read_session(state: &AppState, session_id: &str) -> Result<Vec<u8>, AuthError> {
     if let Some(redis) = &state.redis_sessions {
-        return Ok((redis.read(session_id).await?, None));
+        return redis.read(session_id).await;
     }
     let dir = state
         .config
@@ -85,18 +88,15 @@ async fn read_session(
         .session_dir
         .as_ref()
         .ok_or_else(|| rejected("the session bridge is not configured"))?;
-    let (raw, modified) = read_session_file(&dir.join(format!("sess_{session_id}"))).await?;
-    Ok((raw, Some(modified)))
+    read_session_file(&dir.join(format!("sess_{session_id}"))).await
 }
 
-async fn read_session_file(path: &std::path::Path) -> Result<(Vec<u8>, SystemTime), AuthError> {
+async fn read_session_file(path: &std::path::Path) -> Result<Vec<u8>, AuthError> {
     let meta = tokio::fs::metadata(path).await.map_err(|_| rejected("no such OpenEMR session"))?;
     if meta.len() > session::MAX_LEN as u64 {
         return Err(rejected("the session file is too large"));
     }
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let raw = tokio::fs::read(path).await.map_err(|_| rejected("the session file could not be read"))?;
-    Ok((raw, modified))
+    tokio::fs::read(path).await.map_err(|_| rejected("the session file could not be read"))
 }
 
 /// A dead Redis must fail a request quickly, not hold it.

@@ -368,7 +368,11 @@ async fn still_allowed(
     family: Option<[u8; 16]>,
 ) -> Result<Caller, AuthError> {
     if method == SignInMethod::Guest {
-        return if state.config.auth.guest_login { Ok(guest_caller(family)) } else { Err(AuthError::InvalidToken) };
+        return if state.config.auth.guest_login {
+            Ok(guest_caller(family))
+        } else {
+            Err(AuthError::InvalidToken)
+        };
     }
     let record = users::by_id(&state.pool, user_id).await?;
     let Some(record) = record.filter(|r| r.active && r.auth_group.is_some()) else {

@@ -143,7 +143,15 @@ async fn the_bridge_endpoint_exchanges_a_session_for_tokens_and_audits_it() {
     s.tracker = Some(b.track(5).await);
     let id = b.write(&flat_session(&s));
     let client = b.db.client_with(&[("OPENEMR_SESSION_DIR", b.dir.to_str().unwrap())]);
-    let resp = client.post("/api/auth/bridge/").header("cookie", format!("OpenEMR={id}")).send().await;
+    let forged = client.post("/api/auth/bridge/").header("cookie", format!("OpenEMR={id}")).send().await;
+    forged.assert_status(StatusCode::FORBIDDEN);
+    let resp = client
+        .post("/api/auth/bridge/")
+        .header("cookie", format!("OpenEMR={id}"))
+        .header("host", "emr.example.org")
+        .header("origin", "https://emr.example.org")
+        .send()
+        .await;
     resp.assert_status_is_ok();
     let body: Value = resp.json().await.value().deserialize();
     let access = body["access_token"].as_str().unwrap();
@@ -186,17 +194,42 @@ async fn idle_and_expired_sessions_are_refused() {
 
     s.tracker = Some(*uuid::Uuid::new_v4().as_bytes());
     assert_eq!(b.get_user(&b.write(&flat_session(&s))).await.0, StatusCode::UNAUTHORIZED, "tracker row gone");
+}
 
-    s.tracker = None;
-    let id = b.write(&flat_session(&s));
-    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 3600);
-    std::fs::File::options()
-        .write(true)
-        .open(b.dir.join(format!("sess_{id}")))
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
-    assert_eq!(b.get_user(&id).await.0, StatusCode::UNAUTHORIZED, "untracked session idle by its file time");
+#[tokio::test]
+async fn a_session_awaiting_its_second_factor_or_from_another_site_is_refused_and_audited() {
+    let b = Bridge::new().await;
+    let s = b.user("nkim").await;
+    // Password checked, no session_database_uuid: how OpenEMR holds a sign-in before the second factor.
+    let (status, body) = b.get_user(&b.write(&flat_session(&s))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["detail"].as_str().unwrap().contains("second factor"), "{body}");
+
+    let mut other_site = b.user("nkim").await;
+    other_site.tracker = Some(b.track(5).await);
+    let raw = flat_session(&other_site);
+    let site = b"site_id|s:7:\"default\";";
+    assert!(raw.starts_with(site));
+    let moved = [b"site_id|s:6:\"clinic\";".to_vec(), raw[site.len()..].to_vec()].concat();
+    let (status, body) = b.get_user(&b.write(&moved)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["detail"].as_str().unwrap().contains("another OpenEMR site"), "{body}");
+    let (status, _) = b
+        .get_user_with(
+            &[("OPENEMR_SESSION_DIR", b.dir.to_str().unwrap()), ("OPENEMR_SITE", "clinic")],
+            &b.write(&moved),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the site named by OPENEMR_SITE is accepted");
+
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log WHERE event = 'login' AND success = 0 \
+         AND CAST(FROM_BASE64(comments) AS CHAR) LIKE '%session rejected%'",
+    )
+    .fetch_one(&b.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2, "each rejected session is in OpenEMR's audit log");
 }
 
 #[tokio::test]
@@ -266,8 +299,8 @@ async fn store_in_redis(prefix: &str, raw: &[u8]) -> String {
 async fn sessions_in_redis_sign_in_under_either_key_prefix() {
     let b = Bridge::new().await;
     let url = redis_url();
-    // No tracker row: the idle time comes from Symfony's `_sf2_meta.u`.
-    let nested = b.user("drgarcia").await;
+    let mut nested = b.user("drgarcia").await;
+    nested.tracker = Some(b.track(10).await);
     let id = store_in_redis("session:", &nested_session(&nested)).await;
     let (status, body) = b.get_user_with(&[("OPENEMR_SESSION_REDIS_URL", &url)], &id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -283,7 +316,7 @@ async fn sessions_in_redis_sign_in_under_either_key_prefix() {
 }
 
 #[tokio::test]
-async fn redis_sessions_that_are_missing_oversized_or_untimed_are_refused() {
+async fn redis_sessions_that_are_missing_oversized_or_idle_are_refused() {
     let b = Bridge::new().await;
     let url = redis_url();
     let settings = [("OPENEMR_SESSION_REDIS_URL", url.as_str())];
@@ -297,8 +330,9 @@ async fn redis_sessions_that_are_missing_oversized_or_untimed_are_refused() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body["detail"].as_str().unwrap().contains("too large"), "{body}");
 
-    // Neither a tracker row nor `_sf2_meta`, and Redis keeps no modification time.
-    let id = store_in_redis("session:", &flat_session(&b.user("nkim").await)).await;
+    let mut idle = b.user("nkim").await;
+    idle.tracker = Some(b.track(7201).await);
+    let id = store_in_redis("session:", &flat_session(&idle)).await;
     let (status, body) = b.get_user_with(&settings, &id).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body["detail"].as_str().unwrap().contains("idle"), "{body}");

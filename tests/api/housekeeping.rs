@@ -10,10 +10,12 @@ async fn housekeeping_purges_long_expired_tokens_and_old_failures_only() {
         .execute(&db.pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE mmt_login_failures SET failed_at = NOW() - INTERVAL 1 DAY WHERE scope = 'user'")
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE mmt_login_failures SET failed_at = NOW() - INTERVAL 1 DAY WHERE scope = 'user_address'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
     let (tokens, failures) = mmt_sidecar::service::housekeeping::sweep(&db.state()).await.unwrap();
     assert_eq!((tokens, failures), (2, 1));
     let left: (i64, i64) = sqlx::query_as(

@@ -72,3 +72,108 @@ async fn protected_operations_declare_bearer_cookie_and_openemr_session_schemes(
         assert!(user.as_array().unwrap().iter().any(|s| s.get(scheme).is_some()), "{scheme}: {user}");
     }
 }
+
+mod hardening {
+    use poem::http::StatusCode;
+    use serde_json::{Value, json};
+
+    use crate::{auth, helpers::TestDb, patients::Api};
+
+    fn patient(last: &str) -> Value {
+        json!({"first_name": "Ines", "last_name": last, "dob": "1980-01-02", "sex": "Female"})
+    }
+
+    #[tokio::test]
+    async fn cookie_authenticated_changes_need_a_matching_origin_and_phi_is_never_cached() {
+        let db = TestDb::migrated().await;
+        let (access, _) = auth::tokens(&db, auth::ADMIN).await;
+        let client = db.client();
+        let post = |origin: Option<&'static str>| {
+            let mut req = client
+                .post("/api/patients/")
+                .header("cookie", format!("mmt_access={access}"))
+                .header("host", "emr.example.org")
+                .body_json(&patient("Origin"));
+            if let Some(o) = origin {
+                req = req.header("origin", o);
+            }
+            req.send()
+        };
+        post(None).await.assert_status(StatusCode::FORBIDDEN);
+        post(Some("https://evil.example")).await.assert_status(StatusCode::FORBIDDEN);
+        post(Some("https://emr.example.org")).await.assert_status(StatusCode::CREATED);
+        let read =
+            client.get("/api/patients/3/").header("cookie", format!("mmt_access={access}")).send().await;
+        read.assert_status_is_ok();
+        read.assert_header("cache-control", "no-store");
+        let bearer = client
+            .post("/api/patients/")
+            .header("authorization", format!("Bearer {access}"))
+            .body_json(&patient("Bearer"))
+            .send()
+            .await;
+        bearer.assert_status(StatusCode::CREATED);
+    }
+
+    #[tokio::test]
+    async fn guests_cannot_list_providers_and_provider_ids_are_checked() {
+        let db = TestDb::migrated().await;
+        let client = db.client_with(&[("MMT_GUEST_LOGIN", "true")]);
+        let guest: Value = client.post("/api/auth/guest/").send().await.json().await.value().deserialize();
+        let token = guest["access_token"].as_str().unwrap().to_string();
+        let resp = client
+            .get("/api/openemr/providers/")
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await;
+        resp.assert_status(StatusCode::FORBIDDEN);
+
+        let api = Api::admin().await;
+        for provider in [json!(4_294_967_297_i64), json!(6), json!(999)] {
+            let mut body = patient("Provider");
+            body["provider_id"] = provider.clone();
+            let (status, problem) = api.call("POST", "/api/patients/", Some(body)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{provider}: {problem}");
+            assert_eq!(problem["errors"][0]["field"], "provider_id", "{problem}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chart_with_transcriptions_is_not_deleted_and_its_pid_is_never_reused() {
+        let db = TestDb::migrated().await;
+        let (token, _) = auth::tokens(&db, auth::ADMIN).await;
+        let client = db.client_with(&[("MMT_ALLOW_PATIENT_DELETE", "true")]);
+        let call = |method: poem::http::Method, path: String, body: Option<Value>| {
+            let mut req = client.request(method, path).header("authorization", format!("Bearer {token}"));
+            if let Some(b) = body {
+                req = req.body_json(&b);
+            }
+            req.send()
+        };
+        let created: Value =
+            call(poem::http::Method::POST, "/api/patients/".into(), Some(patient("Deleted")))
+                .await
+                .json()
+                .await
+                .value()
+                .deserialize();
+        let pid = created["pid"].as_i64().unwrap();
+        let note = json!({"id": uuid::Uuid::new_v4().to_string(), "pid": pid, "text": "Dictated."});
+        call(poem::http::Method::POST, "/api/transcriptions/".into(), Some(note))
+            .await
+            .assert_status(StatusCode::CREATED);
+        let refused = call(poem::http::Method::DELETE, format!("/api/patients/{pid}/"), None).await;
+        refused.assert_status(StatusCode::CONFLICT);
+        assert_eq!(db.scalar(&format!("SELECT COUNT(*) FROM patient_data WHERE pid = {pid}")).await, 1);
+
+        // Sidecar data pointing past every chart (a chart deleted in OpenEMR itself, say).
+        sqlx::query("UPDATE mmt_transcriptions SET pid = 5000").execute(&db.pool).await.unwrap();
+        let next: Value = call(poem::http::Method::POST, "/api/patients/".into(), Some(patient("Next")))
+            .await
+            .json()
+            .await
+            .value()
+            .deserialize();
+        assert_eq!(next["pid"], 5001, "{next}");
+    }
+}

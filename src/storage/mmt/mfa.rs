@@ -28,15 +28,13 @@ pub async fn save_enrolment(
     secret: &str,
     expires_at: chrono::NaiveDateTime,
 ) -> Result<(), StorageError> {
-    sqlx::query(
-        "REPLACE INTO mmt_mfa_enrolments (user_id, secret, expires_at) VALUES (?, ?, ?)",
-    )
-    .bind(user_id)
-    .bind(secret)
-    .bind(expires_at)
-    .execute(pool)
-    .await
-    .map_err(StorageError::from_sqlx)?;
+    sqlx::query("REPLACE INTO mmt_mfa_enrolments (user_id, secret, expires_at) VALUES (?, ?, ?)")
+        .bind(user_id)
+        .bind(secret)
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .map_err(StorageError::from_sqlx)?;
     Ok(())
 }
 
@@ -45,12 +43,14 @@ pub async fn pending_enrolment(
     user_id: i64,
     now: chrono::NaiveDateTime,
 ) -> Result<Option<String>, StorageError> {
-    sqlx::query_scalar("SELECT secret FROM mmt_mfa_enrolments WHERE user_id = ? AND expires_at > ? FOR UPDATE")
-        .bind(user_id)
-        .bind(now)
-        .fetch_optional(conn)
-        .await
-        .map_err(StorageError::from_sqlx)
+    sqlx::query_scalar(
+        "SELECT secret FROM mmt_mfa_enrolments WHERE user_id = ? AND expires_at > ? FOR UPDATE",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+    .map_err(StorageError::from_sqlx)
 }
 
 pub async fn delete_enrolment(conn: &mut MySqlConnection, user_id: i64) -> Result<(), StorageError> {

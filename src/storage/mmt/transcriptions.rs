@@ -423,3 +423,19 @@ pub async fn set_audio(
     .map_err(StorageError::from_sqlx)?;
     Ok(())
 }
+
+/// The highest pid any transcription refers to (0 if none).
+pub async fn max_pid(conn: &mut MySqlConnection) -> Result<i64, StorageError> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(pid), 0) FROM mmt_transcriptions")
+        .fetch_one(conn)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+pub async fn count_for_pid(conn: &mut MySqlConnection, pid: i64) -> Result<i64, StorageError> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM mmt_transcriptions WHERE pid = ?")
+        .bind(pid)
+        .fetch_one(conn)
+        .await
+        .map_err(StorageError::from_sqlx)
+}

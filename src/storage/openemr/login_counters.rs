@@ -29,7 +29,11 @@ pub async fn read(pool: &MySqlPool, username: &str) -> Result<Option<Counters>, 
 
 /// One failure: the counter restarts at 1 when the previous failure is older than the reset
 /// window. MariaDB applies SET assignments left to right, so `last_login_fail` is moved last.
-pub async fn record_failure(pool: &MySqlPool, username: &str, reset_after_secs: i64) -> Result<(), StorageError> {
+pub async fn record_failure(
+    pool: &MySqlPool,
+    username: &str,
+    reset_after_secs: i64,
+) -> Result<(), StorageError> {
     sqlx::query(
         "UPDATE users_secure SET total_login_fail_counter = COALESCE(total_login_fail_counter, 0) + 1, \
          auto_block_emailed = IF(? > 0 AND TIMESTAMPDIFF(SECOND, last_login_fail, NOW()) > ?, 0, auto_block_emailed), \

@@ -123,13 +123,17 @@ pub async fn pubpid_taken(
 /// Inserts a patient as PatientService::databaseInsert does: pid = MAX(pid)+1 (the UNIQUE key on
 /// pid is OpenEMR's only guard, so callers retry on a duplicate), a registered uuid, pubpid
 /// defaulting to the pid, and an empty `history_data` row as the new-patient screen creates.
+/// `above` is the highest pid other data still refers to: a deleted chart's pid is never handed to
+/// a new patient while something points at it.
 pub async fn insert(
     conn: &mut MySqlConnection,
     d: &Demographics,
     by: UserId,
     now: NaiveDateTime,
+    above: i64,
 ) -> Result<Pid, StorageError> {
-    let pid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(pid), 0) + 1 FROM patient_data")
+    let pid: i64 = sqlx::query_scalar("SELECT GREATEST(COALESCE(MAX(pid), 0), ?) + 1 FROM patient_data")
+        .bind(above)
         .fetch_one(&mut *conn)
         .await
         .map_err(StorageError::from_sqlx)?;
