@@ -176,4 +176,76 @@ mod hardening {
             .deserialize();
         assert_eq!(next["pid"], 5001, "{next}");
     }
+
+    #[tokio::test]
+    async fn wrong_passwords_from_one_address_do_not_lock_the_account_out_elsewhere() {
+        let db = TestDb::migrated().await;
+        let server = crate::helpers::RunningServer::start(db.state_with(&[("MMT_LOGIN_FAILURE_FLOOR_MS", "0")])).await;
+        let from = |ip: [u8; 4]| {
+            reqwest::Client::builder().local_address(std::net::IpAddr::from(ip)).build().unwrap()
+        };
+        let login = |client: reqwest::Client, password: &'static str| {
+            let url = server.url("/api/auth/login/");
+            async move {
+                client
+                    .post(url)
+                    .json(&json!({"username": "admin", "password": password}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        let attacker = from([127, 0, 0, 2]);
+        for _ in 0..5 {
+            assert_eq!(login(attacker.clone(), "guess").await, 401);
+        }
+        assert_eq!(login(attacker.clone(), "Sidecar-Admin-1").await, 429, "this address is throttled for admin");
+        assert_eq!(login(from([127, 0, 0, 3]), "Sidecar-Admin-1").await, 200, "the clinic's address is not");
+    }
+
+    #[tokio::test]
+    async fn version_and_state_are_not_revealed_before_the_permission_check() {
+        let api = Api::as_user(("drgarcia", "Physician-Garcia-2")).await;
+        let id = uuid::Uuid::new_v4().to_string();
+        let (status, _) =
+            api.call("POST", "/api/transcriptions/", Some(json!({"id": id, "pid": 3, "text": "Note."}))).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (front, _) = auth::tokens(&api.db, ("fdoconnor", "Front-OConnor-6")).await;
+        let client = api.db.client();
+        let stale = client
+            .patch(format!("/api/transcriptions/{id}/"))
+            .header("authorization", format!("Bearer {front}"))
+            .header("if-match", "\"99\"")
+            .body_json(&json!({"title": "x"}))
+            .send()
+            .await;
+        stale.assert_status(StatusCode::FORBIDDEN);
+        let missing = client
+            .patch(format!("/api/transcriptions/{id}/"))
+            .header("authorization", format!("Bearer {front}"))
+            .body_json(&json!({"title": "x"}))
+            .send()
+            .await;
+        missing.assert_status(StatusCode::FORBIDDEN);
+        let approve = client
+            .post(format!("/api/transcriptions/{id}/approve/"))
+            .header("authorization", format!("Bearer {front}"))
+            .send()
+            .await;
+        approve.assert_status(StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn database_errors_name_their_class_but_never_the_values() {
+        let db = TestDb::migrated().await;
+        let err = sqlx::query("INSERT INTO patient_data (id, pid, fname, lname) VALUES (1, 1, 'Secret-Name', 'X')")
+            .execute(&db.pool)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("Duplicate"), "MariaDB's own message quotes the row: {err}");
+        let ours = mmt_sidecar::storage::StorageError::from_sqlx(err).to_string();
+        assert!(ours.contains("1062") && !ours.contains("Secret") && !ours.contains("'1'"), "{ours}");
+    }
 }
