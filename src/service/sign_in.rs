@@ -341,7 +341,14 @@ pub async fn refresh(state: &AppState, presented: &str, address: &str) -> Result
     if found.revoked || found.expired {
         return Err(AuthError::InvalidToken);
     }
-    let caller = still_allowed(state, found.user_id, found.method, found.credential, None).await?;
+    let caller = match still_allowed(state, found.user_id, found.method, found.credential, None).await? {
+        Ok(caller) => caller,
+        Err(lapse) => {
+            // Release the token row first: revoking updates it.
+            tx.rollback().await.map_err(StorageError::from_sqlx)?;
+            return Err(revoke(state, lapse).await);
+        }
+    };
     tokens::mark_spent(&mut tx, &digest, now).await?;
     let issued = issue_in(&mut tx, state, caller, found.family, address).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
@@ -354,39 +361,57 @@ pub async fn refresh(state: &AppState, presented: &str, address: &str) -> Result
 pub async fn caller_for_access_token(state: &AppState, presented: &str) -> Result<Caller, AuthError> {
     let digest = digest_of(TokenKind::Access, presented).ok_or(AuthError::InvalidToken)?;
     let live = tokens::live_access(&state.pool, &digest, now()).await?.ok_or(AuthError::InvalidToken)?;
-    still_allowed(state, live.user_id, live.method, live.credential, Some(live.family)).await
+    match still_allowed(state, live.user_id, live.method, live.credential, Some(live.family)).await? {
+        Ok(caller) => Ok(caller),
+        Err(lapse) => Err(revoke(state, lapse).await),
+    }
+}
+
+/// Why a live sign-in no longer stands, and so which tokens to revoke.
+enum Lapse {
+    /// Inactive, or in no group: every sign-in of the user.
+    Account(UserId),
+    /// The password changed: every sign-in made with the old one.
+    Credential(UserId, [u8; 32]),
 }
 
 /// The caller behind a live sign-in, if OpenEMR would still let the user in: active, in a group,
-/// and with the password the sign-in was made with. Otherwise the lapsed sign-ins are revoked
-/// there and then, so reactivating the account or restoring the password does not revive them.
+/// and with the password the sign-in was made with.
 async fn still_allowed(
     state: &AppState,
     user_id: UserId,
     method: SignInMethod,
     credential: Option<[u8; 32]>,
     family: Option<[u8; 16]>,
-) -> Result<Caller, AuthError> {
+) -> Result<Result<Caller, Option<Lapse>>, AuthError> {
     if method == SignInMethod::Guest {
-        return if state.config.auth.guest_login {
-            Ok(guest_caller(family))
-        } else {
-            Err(AuthError::InvalidToken)
-        };
+        return Ok(if state.config.auth.guest_login { Ok(guest_caller(family)) } else { Err(None) });
     }
     let record = users::by_id(&state.pool, user_id).await?;
     let Some(record) = record.filter(|r| r.active && r.auth_group.is_some()) else {
-        tokens::revoke_user(&state.pool, user_id, now()).await?;
-        return Err(AuthError::InvalidToken);
+        return Ok(Err(Some(Lapse::Account(user_id))));
     };
     let current = credential_digest(&record.password_hash);
-    match credential {
+    Ok(match credential {
         Some(bound) if bool::from(bound.ct_eq(&current)) => Ok(caller_from(record, method, family)),
-        Some(bound) => {
-            tokens::revoke_credential(&state.pool, user_id, &bound, now()).await?;
-            Err(AuthError::InvalidToken)
+        Some(bound) => Err(Some(Lapse::Credential(user_id, bound))),
+        None => Err(None),
+    })
+}
+
+/// Revokes lapsed sign-ins there and then, so reactivating the account or restoring the password
+/// does not revive them. Must not run while the caller holds a token row lock.
+async fn revoke(state: &AppState, lapse: Option<Lapse>) -> AuthError {
+    let revoked = match lapse {
+        Some(Lapse::Account(user)) => tokens::revoke_user(&state.pool, user, now()).await,
+        Some(Lapse::Credential(user, bound)) => {
+            tokens::revoke_credential(&state.pool, user, &bound, now()).await
         }
-        None => Err(AuthError::InvalidToken),
+        None => return AuthError::InvalidToken,
+    };
+    match revoked {
+        Ok(_) => AuthError::InvalidToken,
+        Err(e) => e.into(),
     }
 }
 
