@@ -37,6 +37,41 @@ pub struct Config {
     /// OpenEMR's site folder (`sites/<site>`), for the key files under `documents/logs_and_misc/methods`.
     pub openemr_site_dir: Option<std::path::PathBuf>,
     pub connections: ConnectionLimits,
+    pub events: EventsConfig,
+    pub jobs: JobsConfig,
+}
+
+/// Background job workers (`service::jobs`).
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Worker tasks per process; 0 runs neither workers nor the scheduler here.
+    pub workers: usize,
+    /// A claimed job whose worker stops renewing this lease is taken up by another worker.
+    pub lease: Duration,
+    /// How often an idle worker looks for due jobs (jobs enqueued by this process wake it at once).
+    pub poll: Duration,
+    /// Wait after a failed attempt, doubling per attempt up to `backoff_cap`.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+/// Live updates (`/api/events/`, `/api/ws/`).
+#[derive(Clone)]
+pub struct EventsConfig {
+    /// The Redis that carries events between replicas; `None`: this replica works alone. May hold a
+    /// password, so it is never printed.
+    pub redis_url: Option<SecretString>,
+    /// How long events are kept for clients that reconnect.
+    pub retention: Duration,
+}
+
+impl std::fmt::Debug for EventsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventsConfig")
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "(hidden)"))
+            .field("retention", &self.retention)
+            .finish()
+    }
 }
 
 /// What one client connection may hold, so slow or idle clients cannot starve the others.
@@ -151,6 +186,8 @@ impl Config {
             errors.push("MMT_METRICS_TOKEN: use at least 16 characters".into());
         }
         let connections = connections_from(&get, &mut errors);
+        let events = events_from(&get, &mut errors);
+        let jobs = jobs_from(&get, &mut errors);
         let metrics_addr = get("MMT_METRICS_ADDR").and_then(|v| {
             v.parse::<SocketAddr>()
                 .map_err(|_| errors.push("MMT_METRICS_ADDR: expected host:port, e.g. 127.0.0.1:9101".into()))
@@ -174,6 +211,8 @@ impl Config {
                 metrics_addr,
                 openemr_site_dir: get("OPENEMR_SITE_DIR").map(std::path::PathBuf::from),
                 connections: connections?,
+                events: events?,
+                jobs: jobs?,
             })
         })();
         match config {
@@ -236,13 +275,7 @@ fn database_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>
 
 fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<AuthConfig> {
     let secs = |key: &str, default: &str, errors: &mut Vec<String>| {
-        parse_or(get, key, default, errors, |v| {
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .map(Duration::from_secs)
-                .ok_or_else(|| "expected a positive number of seconds".into())
-        })
+        parse_or(get, key, default, errors, positive_secs)
     };
     let count = |key: &str, default: &str, errors: &mut Vec<String>| {
         parse_or(get, key, default, errors, |v| {
@@ -300,13 +333,7 @@ fn connections_from(
     errors: &mut Vec<String>,
 ) -> Option<ConnectionLimits> {
     let secs = |key: &str, default: &str, errors: &mut Vec<String>| {
-        parse_or(get, key, default, errors, |v| {
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .map(Duration::from_secs)
-                .ok_or_else(|| "expected a positive number of seconds".into())
-        })
+        parse_or(get, key, default, errors, positive_secs)
     };
     let header_read_timeout = secs("MMT_HEADER_READ_TIMEOUT_SECS", "10", errors);
     let body_read_timeout = secs("MMT_BODY_READ_TIMEOUT_SECS", "30", errors);
@@ -319,6 +346,32 @@ fn connections_from(
         body_read_timeout: body_read_timeout?,
         keep_alive_timeout: keep_alive_timeout?,
         max_connections: max_connections?,
+    })
+}
+
+fn jobs_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<JobsConfig> {
+    let positive = |key: &str, default: &str, unit: fn(u64) -> Duration, errors: &mut Vec<String>| {
+        parse_or(get, key, default, errors, |v| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(unit)
+                .ok_or_else(|| "expected a positive number".into())
+        })
+    };
+    let workers = parse_or(get, "MMT_WORKERS", "2", errors, |v| {
+        v.parse::<usize>().ok().filter(|n| *n <= 256).ok_or_else(|| "expected 0 to 256".into())
+    });
+    let lease = positive("MMT_JOB_LEASE_SECS", "60", Duration::from_secs, errors);
+    let poll = positive("MMT_JOB_POLL_MS", "500", Duration::from_millis, errors);
+    let backoff_base = positive("MMT_JOB_BACKOFF_MS", "1000", Duration::from_millis, errors);
+    let backoff_cap = positive("MMT_JOB_BACKOFF_MAX_SECS", "3600", Duration::from_secs, errors);
+    Some(JobsConfig {
+        workers: workers?,
+        lease: lease?,
+        poll: poll?,
+        backoff_base: backoff_base?,
+        backoff_cap: backoff_cap?,
     })
 }
 
@@ -343,9 +396,7 @@ fn session_redis_from(
         return Some(None);
     };
     let url = url.trim().to_string();
-    let valid = (url.starts_with("redis://") || url.starts_with("rediss://"))
-        && redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_ok();
-    if !valid {
+    if !is_redis_url(&url) {
         errors.push(
             "OPENEMR_SESSION_REDIS_URL: expected redis://host:port/db or rediss://… (the value is not shown)"
                 .into(),
@@ -354,6 +405,36 @@ fn session_redis_from(
     }
     let key_prefix = get("OPENEMR_SESSION_REDIS_PREFIX").unwrap_or_else(|| "session:".into());
     Some(Some(SessionRedisConfig { url: SecretString::from(url), key_prefix }))
+}
+
+fn is_redis_url(url: &str) -> bool {
+    (url.starts_with("redis://") || url.starts_with("rediss://"))
+        && redis::IntoConnectionInfo::into_connection_info(url).is_ok()
+}
+
+fn events_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<EventsConfig> {
+    let redis_url = get("MMT_REDIS_URL").map(|v| v.trim().to_string());
+    if redis_url.as_deref().is_some_and(|url| !is_redis_url(url)) {
+        errors.push(
+            "MMT_REDIS_URL: expected redis://host:port/db or rediss://… (the value is not shown)".into(),
+        );
+    }
+    let retention = parse_or(get, "MMT_EVENT_RETENTION_SECS", "86400", errors, |v| {
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Duration::from_secs)
+            .ok_or_else(|| "expected a positive number of seconds".into())
+    });
+    Some(EventsConfig { redis_url: redis_url.map(SecretString::from), retention: retention? })
+}
+
+fn positive_secs(v: &str) -> Result<Duration, String> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| "expected a positive number of seconds".into())
 }
 
 fn parse_flag(v: &str) -> Result<bool, String> {
@@ -394,6 +475,8 @@ impl std::fmt::Debug for Config {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "(hidden)"))
             .field("metrics_addr", &self.metrics_addr)
             .field("audio", &self.audio)
+            .field("events", &self.events)
+            .field("jobs", &self.jobs)
             .finish()
     }
 }
@@ -467,6 +550,44 @@ mod tests {
         vars.push(("OPENEMR_SESSION_REDIS_URL", "http://:redis-secret@cache:6379/0"));
         let err = config(&vars).unwrap_err().to_string();
         assert!(err.contains("OPENEMR_SESSION_REDIS_URL") && !err.contains("redis-secret"), "{err}");
+    }
+
+    #[test]
+    fn live_updates_redis_url_is_validated_and_never_shown() {
+        let c = config(PARTS).unwrap();
+        assert!(c.events.redis_url.is_none());
+        assert_eq!(c.events.retention, Duration::from_secs(86400));
+
+        let mut vars = PARTS.to_vec();
+        vars.push(("MMT_REDIS_URL", "rediss://:events-secret@cache:6380/0"));
+        vars.push(("MMT_EVENT_RETENTION_SECS", "600"));
+        let c = config(&vars).unwrap();
+        assert!(c.events.redis_url.is_some() && c.auth.session_redis.is_none());
+        assert_eq!(c.events.retention, Duration::from_secs(600));
+        assert!(!format!("{c:?}").contains("events-secret"));
+
+        let mut vars = PARTS.to_vec();
+        vars.push(("MMT_REDIS_URL", "tcp://:events-secret@cache:6379"));
+        vars.push(("MMT_EVENT_RETENTION_SECS", "0"));
+        let err = config(&vars).unwrap_err().to_string();
+        assert!(err.contains("MMT_REDIS_URL") && !err.contains("events-secret"), "{err}");
+        assert!(err.contains("MMT_EVENT_RETENTION_SECS"), "{err}");
+    }
+
+    #[test]
+    fn job_settings_have_defaults_and_are_checked() {
+        let c = config(PARTS).unwrap();
+        assert_eq!(
+            (c.jobs.workers, c.jobs.lease, c.jobs.poll),
+            (2, Duration::from_secs(60), Duration::from_millis(500))
+        );
+        let mut vars = PARTS.to_vec();
+        vars.extend([("MMT_WORKERS", "0"), ("MMT_JOB_BACKOFF_MS", "20")]);
+        let c = config(&vars).unwrap();
+        assert_eq!((c.jobs.workers, c.jobs.backoff_base), (0, Duration::from_millis(20)));
+        vars.extend([("MMT_WORKERS", "many"), ("MMT_JOB_LEASE_SECS", "0")]);
+        let err = config(&vars).unwrap_err().to_string();
+        assert!(err.contains("MMT_WORKERS") && err.contains("MMT_JOB_LEASE_SECS"), "{err}");
     }
 
     #[test]

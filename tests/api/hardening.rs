@@ -15,7 +15,12 @@ use poem::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use totp_rs::{Builder, Secret, Totp};
 
-use crate::{auth::tokens, helpers::TestDb, patients::Api};
+use crate::{
+    auth::tokens,
+    helpers::TestDb,
+    patients::{Api, send},
+    transcriptions::{encounter_for, new_transcription},
+};
 
 const GARCIA: (&str, &str) = ("drgarcia", "Physician-Garcia-2");
 const NURSE: (&str, &str) = ("nkim", "Clinician-Kim-4");
@@ -136,28 +141,6 @@ impl Authenticator {
 }
 
 /// One request through a client built with `env` (settings as if set in the environment).
-async fn send(
-    db: &TestDb,
-    env: &[(&str, &str)],
-    token: Option<&str>,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let client = db.client_with(env);
-    let mut req = client.request(method, path);
-    if let Some(token) = token {
-        req = req.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(body) = body {
-        req = req.body_json(&body);
-    }
-    let resp = req.send().await;
-    let status = resp.0.status();
-    let text = resp.0.into_body().into_string().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn login_with(db: &TestDb, env: &[(&str, &str)], body: Value) -> (StatusCode, Value) {
     send(db, env, None, Method::POST, "/api/auth/login/", Some(body)).await
 }
@@ -196,33 +179,6 @@ async fn set_global(db: &TestDb, name: &str, value: &str) {
 
 async fn exec(db: &TestDb, sql: &str) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&db.pool).await.unwrap();
-}
-
-impl Api {
-    async fn signed_in_as(&self, user: (&str, &str)) -> Api {
-        let (token, _) = tokens(&self.db, user).await;
-        Api { db: self.db.clone_handle(), token }
-    }
-}
-
-async fn encounter_for(api: &Api, pid: i64) -> i64 {
-    let (status, body) =
-        api.call("POST", "/api/encounters/", Some(json!({"pid": pid, "facility_id": 3}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["encounter"].as_i64().unwrap()
-}
-
-fn new_transcription(pid: i64, encounter: Option<i64>) -> Value {
-    json!({
-        "id": uuid::Uuid::new_v4().to_string(),
-        "pid": pid,
-        "encounter": encounter,
-        "title": "Follow-up visit",
-        "segments": [
-            {"seq": 0, "start_ms": 0, "end_ms": 4200, "speaker_label": "SPEAKER_0", "speaker_role": "clinician", "text": "How is the cough?", "confidence": 0.97},
-            {"seq": 1, "start_ms": 4300, "end_ms": 9000, "speaker_label": "SPEAKER_1", "speaker_role": "patient", "text": "Better, mostly at night.", "confidence": 0.88}
-        ]
-    })
 }
 
 async fn create(api: &Api, body: &Value) -> String {
@@ -751,7 +707,7 @@ async fn a_high_sensitivity_encounter_is_closed_to_users_without_that_sensitivit
         &format!("UPDATE form_encounter SET provider_id = {NURSE_ID} WHERE encounter = {encounter}"),
     )
     .await;
-    let nurse = garcia.signed_in_as(NURSE).await;
+    let nurse = garcia.as_other(NURSE).await;
     let first = approved(&garcia, 12, encounter).await;
     let control = create(&nurse, &new_transcription(12, Some(encounter))).await;
     assert!(!control.is_empty(), "nkim can write into their own encounter while it is not sensitive");
@@ -911,7 +867,7 @@ async fn a_listing_by_patient_is_audited_against_that_patient() {
 async fn a_refused_transcription_read_is_audited_as_a_failure_for_the_patient() {
     let api = Api::as_user(GARCIA).await;
     let id = create(&api, &new_transcription(18, None)).await;
-    let front = api.signed_in_as(FRONT).await;
+    let front = api.as_other(FRONT).await;
     let denied = "SELECT COUNT(*) FROM log WHERE success = 0 AND user = 'fdoconnor' AND patient_id = 18";
     assert_eq!(api.db.scalar(denied).await, 0);
     let (status, body) = front.get(&format!("/api/transcriptions/{id}/")).await;
@@ -937,7 +893,7 @@ async fn patch_text(api: &Api, path: &str, version: u64, text: &str) -> StatusCo
 #[tokio::test]
 async fn an_author_who_loses_encounters_notes_can_no_longer_read_or_edit_their_note() {
     let garcia = Api::as_user(GARCIA).await;
-    let nurse = garcia.signed_in_as(NURSE).await;
+    let nurse = garcia.as_other(NURSE).await;
     let id = create(&nurse, &new_transcription(19, None)).await;
     let path = format!("/api/transcriptions/{id}/");
     let edit = |version: u64, text: &'static str| patch_text(&nurse, &path, version, text);

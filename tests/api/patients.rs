@@ -10,6 +10,29 @@ pub struct Api {
     pub token: String,
 }
 
+/// One request to an in-process app with `env` settings, as a bearer of `token` if given.
+pub(crate) async fn send(
+    db: &TestDb,
+    env: &[(&str, &str)],
+    token: Option<&str>,
+    method: poem::http::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let client = db.client_with(env);
+    let mut req = client.request(method, path);
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        req = req.body_json(&body);
+    }
+    let resp = req.send().await;
+    let status = resp.0.status();
+    let text = resp.0.into_body().into_string().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 impl Api {
     pub async fn as_user(user: (&str, &str)) -> Self {
         let db = TestDb::migrated().await;
@@ -22,16 +45,8 @@ impl Api {
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let client = self.db.client();
         let method = poem::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = client.request(method, path).header("authorization", format!("Bearer {}", self.token));
-        if let Some(body) = body {
-            req = req.body_json(&body);
-        }
-        let resp = req.send().await;
-        let status = resp.0.status();
-        let text = resp.0.into_body().into_string().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        send(&self.db, &[], Some(&self.token), method, path, body).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {

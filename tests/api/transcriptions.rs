@@ -9,7 +9,7 @@ const GARCIA: (&str, &str) = ("drgarcia", "Physician-Garcia-2");
 const NURSE: (&str, &str) = ("nkim", "Clinician-Kim-4");
 
 impl Api {
-    async fn as_other(&self, user: (&str, &str)) -> Api {
+    pub(crate) async fn as_other(&self, user: (&str, &str)) -> Api {
         let (token, _) = tokens(&self.db, user).await;
         Api { db: self.db.clone_handle(), token }
     }
@@ -39,14 +39,14 @@ impl Api {
     }
 }
 
-async fn encounter_for(api: &Api, pid: i64) -> i64 {
+pub(crate) async fn encounter_for(api: &Api, pid: i64) -> i64 {
     let (status, body) =
         api.call("POST", "/api/encounters/", Some(json!({"pid": pid, "facility_id": 3}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["encounter"].as_i64().unwrap()
 }
 
-fn new_transcription(pid: i64, encounter: Option<i64>) -> Value {
+pub(crate) fn new_transcription(pid: i64, encounter: Option<i64>) -> Value {
     json!({
         "id": uuid::Uuid::new_v4().to_string(),
         "pid": pid,
