@@ -15,12 +15,14 @@
 //! BENCH_SECS (default 10) sets the measured seconds per row; BENCH_WARMUP_SECS (default 2) the
 //! unrecorded warm-up per scenario. BENCH_KEEP_DIR keeps the data directory (and wrk scripts).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{
     fmt::Write as _,
     fs::File,
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -33,68 +35,14 @@ use mmt_sidecar::{
     },
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use support::{Guard, ROOT, free_ports, machine, run, sql};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CONCURRENCY: [usize; 2] = [1, 32];
 /// The page size the API uses by default, for searches and encounter lists alike.
 const PAGE: u32 = 25;
 
-/// Stops the sidecar and the private MariaDB and removes the data directory, also on panic.
-struct Guard {
-    dir: PathBuf,
-    server: Option<Child>,
-    db_started: bool,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.server.take() {
-            // SIGTERM first so the server drains; SIGKILL if it has not gone after a few seconds.
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if self.db_started {
-            let _ =
-                Command::new("bash").arg(format!("{ROOT}/scripts/db.sh")).arg("stop").arg(&self.dir).status();
-        }
-        if std::env::var_os("BENCH_KEEP_DIR").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-fn free_ports<const N: usize>() -> [u16; N] {
-    // All listeners stay open until every port is chosen, so the ports differ.
-    let listeners: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
-}
-
 fn env_secs(name: &str, default: u64) -> Duration {
     Duration::from_secs(std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
-}
-
-fn run(cmd: &mut Command, what: &str) {
-    let status = cmd.status().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(status.success(), "{what} failed: {status}");
-}
-
-/// One statement through the root socket of the private server; returns the first column.
-fn sql(dir: &Path, statement: &str) -> String {
-    let out = Command::new("mariadb")
-        .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
-        .args(["-uroot", "-N", "-B", "openemr", "-e", statement])
-        .output()
-        .expect("mariadb client");
-    assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn peak_rss_mib(pid: u32) -> Option<f64> {
@@ -119,25 +67,6 @@ fn ensure_wrk() {
         ]),
         "apt-get install wrk",
     );
-}
-
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, v)| v.trim())
-        .to_string();
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let ram_gib = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    format!("{cpus} CPUs ({model}), {ram_gib:.1} GiB RAM")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -571,29 +500,10 @@ async fn main() {
     let secs = env_secs("BENCH_SECS", 10);
     let warmup = env_secs("BENCH_WARMUP_SECS", 2);
     ensure_wrk();
-    let unique = format!(
-        "mmt-bench-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-    );
-    let dir = std::env::temp_dir().join(unique);
     let [db_port, http_port] = free_ports::<2>();
-    let mut guard = Guard { dir: dir.clone(), server: None, db_started: false };
-
-    eprintln!("private MariaDB on 127.0.0.1:{db_port} (data in {})", dir.display());
-    guard.db_started = true;
-    run(
-        Command::new("bash")
-            .arg(format!("{ROOT}/scripts/db.sh"))
-            .arg("start")
-            .arg(&dir)
-            .arg(db_port.to_string()),
-        "scripts/db.sh start",
-    );
-    run(
-        Command::new("bash").arg(format!("{ROOT}/scripts/db.sh")).arg("load").arg(&dir).arg("openemr"),
-        "scripts/db.sh load",
-    );
+    let mut guard = Guard::new("mmt-bench");
+    let dir = guard.dir.clone();
+    guard.start_db(db_port);
     let mariadb_version = sql(&dir, "SELECT VERSION()");
 
     eprintln!("generating 100,000 patients and 1,000,000 encounters (bench/generate-large.sql)");

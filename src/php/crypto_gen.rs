@@ -56,7 +56,7 @@ pub fn decrypt(value: &str, keys: &KeyPair) -> Result<Vec<u8>, CryptoError> {
         return Err(CryptoError::UnsupportedVersion(version));
     }
     let raw = STANDARD.decode(value[3..].trim_end()).map_err(|_| CryptoError::Malformed)?;
-    if raw.len() < MAC_LEN + IV_LEN + 16 || (raw.len() - MAC_LEN - IV_LEN) % 16 != 0 {
+    if raw.len() < MAC_LEN + IV_LEN + 16 || !(raw.len() - MAC_LEN - IV_LEN).is_multiple_of(16) {
         return Err(CryptoError::Malformed);
     }
     let (tag, rest) = raw.split_at(MAC_LEN);

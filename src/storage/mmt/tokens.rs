@@ -55,7 +55,8 @@ pub async fn live_access(
     digest: &[u8; 32],
     now: NaiveDateTime,
 ) -> Result<Option<LiveToken>, StorageError> {
-    let row: Option<(i64, Vec<u8>, String, Option<Vec<u8>>)> = sqlx::query_as(
+    type Row = (i64, Vec<u8>, String, Option<Vec<u8>>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT user_id, family_id, session_source, credential_digest FROM mmt_auth_tokens \
          WHERE token_hash = ? AND kind = 'access' AND revoked_at IS NULL AND expires_at > ?",
     )
