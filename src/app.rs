@@ -25,14 +25,27 @@ pub struct AppState {
     pub acl: Arc<Acl>,
     pub redis_sessions: Option<Arc<RedisSessions>>,
     pub patient_index: Arc<PatientIndex>,
+    /// Live updates: this replica's subscribers and its link to the others.
+    pub events: Arc<crate::service::events::EventHub>,
+    /// Wakes an idle job worker of this process when a job is enqueued here.
+    pub job_wake: Arc<tokio::sync::Notify>,
+}
+
+/// Makes ring the process's TLS provider (Redis and outgoing HTTPS build their configs from the
+/// process default); idempotent, so every entry point may call it.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 impl AppState {
     pub fn new(pool: MySqlPool, config: Config) -> Self {
+        install_tls_provider();
         Self {
             acl: Arc::new(Acl::new(pool.clone())),
             verifier: PasswordVerifier::for_this_machine(),
             patient_index: Arc::new(PatientIndex::new(config.search_max_staleness)),
+            events: Arc::new(crate::service::events::EventHub::new(&config)),
+            job_wake: Arc::new(tokio::sync::Notify::new()),
             redis_sessions: config.auth.session_redis.clone().map(|c| Arc::new(RedisSessions::new(c))),
             pool,
             config: Arc::new(config),
@@ -49,6 +62,8 @@ pub fn build_app(state: AppState) -> impl Endpoint {
     Route::new()
         .at("/api/openapi.json", api.spec_endpoint())
         .at("/metrics", http::metrics::protected)
+        // A WebSocket upgrade is not something poem-openapi can describe, so it is a plain route.
+        .at("/api/ws", http::events_api::websocket.with(poem::middleware::CookieJarManager::new()))
         .nest("/api/docs", api.swagger_ui())
         .nest("/api", api)
         .data(state)
@@ -79,6 +94,11 @@ pub async fn launch(
     let addr = acceptor.local_addr();
     tracing::info!(addr = ?addr.first(), "serving; explorer at /api/docs/");
     let limits = state.config.connections.clone();
+    let events = state.events.clone();
+    let shutdown = async move {
+        shutdown.await;
+        events.close();
+    };
     http::server::serve(acceptor, build_app(state), &limits, grace, shutdown).await
 }
 

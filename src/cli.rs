@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `check`, `openapi`.
+//! The command line: `serve`, `worker`, `migrate`, `check`, `openapi`.
 
 use std::process::ExitCode;
 
@@ -32,6 +32,9 @@ pub enum Command {
         #[arg(long, env = "MMT_AUTO_MIGRATE")]
         migrate: bool,
     },
+    /// Run background job workers (MMT_WORKERS of them) and the job scheduler, without the HTTP API.
+    /// Stops claiming on SIGTERM/SIGINT and lets jobs in progress finish within MMT_SHUTDOWN_GRACE_SECS.
+    Worker,
     /// Apply the sidecar's own mmt_ migrations; safe to run again and from several replicas at once.
     Migrate,
     /// Verify connectivity, the OpenEMR version, every OpenEMR table and column the sidecar uses, and the migration state.
@@ -69,6 +72,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let state = AppState::new(pool, config);
     match cli.command {
         Command::Serve { migrate } => serve(state, migrate).await,
+        Command::Worker => worker(state).await,
         Command::Migrate => migrate(&state).await,
         Command::Check => check(&state).await,
         Command::Openapi { .. } => unreachable!("handled above"),
@@ -100,14 +104,34 @@ async fn serve(state: AppState, migrate_first: bool) -> ExitCode {
         }
     }
     tokio::spawn(service::patient_index::keep_fresh(state.clone()));
-    tokio::spawn(service::housekeeping::run(state.clone()));
-    match app::launch(acceptor, state, app::shutdown_signal()).await {
+    let jobs = service::jobs::start(&state);
+    let grace = state.config.shutdown_grace;
+    let shutdown = async {
+        app::shutdown_signal().await;
+        jobs.stop();
+    };
+    let served = app::launch(acceptor, state, shutdown).await;
+    jobs.shutdown(grace).await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("mmt-sidecar: server error: {err}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn worker(state: AppState) -> ExitCode {
+    let count = state.config.jobs.workers;
+    if count == 0 {
+        eprintln!("mmt-sidecar: MMT_WORKERS is 0, so a worker has nothing to run");
+        return ExitCode::from(2);
+    }
+    let jobs = service::jobs::start(&state);
+    tracing::info!(workers = count, "running background jobs");
+    app::shutdown_signal().await;
+    jobs.shutdown(state.config.shutdown_grace).await;
+    ExitCode::SUCCESS
 }
 
 async fn migrate(state: &AppState) -> ExitCode {

@@ -419,13 +419,7 @@ fn events_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) 
             "MMT_REDIS_URL: expected redis://host:port/db or rediss://… (the value is not shown)".into(),
         );
     }
-    let retention = parse_or(get, "MMT_EVENT_RETENTION_SECS", "86400", errors, |v| {
-        v.parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Duration::from_secs)
-            .ok_or_else(|| "expected a positive number of seconds".into())
-    });
+    let retention = parse_or(get, "MMT_EVENT_RETENTION_SECS", "86400", errors, positive_secs);
     Some(EventsConfig { redis_url: redis_url.map(SecretString::from), retention: retention? })
 }
 

@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// OpenEMR's `users.id`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct UserId(pub i64);
 
 impl fmt::Display for UserId {

@@ -85,23 +85,51 @@ impl<'a> ApiExtractor<'a> for Auth {
 }
 
 async fn authenticate(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
-    if let Some(token) = bearer_token(req) {
-        return Ok(sign_in::caller_for_access_token(state, &token).await?);
-    }
-    let cookies = req.cookie();
-    if let Some(cookie) = cookies.get(ACCESS_COOKIE) {
+    Credential::of(state, req)?.caller(state).await
+}
+
+/// A credential as the client presented it, kept by long-lived streams to check it again later.
+pub(crate) enum Credential {
+    Bearer(String),
+    AccessCookie(String),
+    OpenEmrSession(String),
+}
+
+impl Credential {
+    /// The request's credential, in `Auth`'s order of preference; cookies must pass the origin check.
+    pub(crate) fn of(state: &AppState, req: &Request) -> Result<Self, ApiError> {
+        if let Some(token) = bearer_token(req) {
+            return Ok(Self::Bearer(token));
+        }
+        let cookies = req.cookie();
+        let credential = if let Some(cookie) = cookies.get(ACCESS_COOKIE) {
+            Self::AccessCookie(cookie.value_str().to_string())
+        } else if let Some(cookie) = cookies.get(&state.config.auth.session_cookie) {
+            Self::OpenEmrSession(cookie.value_str().to_string())
+        } else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication required: send `Authorization: Bearer <access token>` (POST /api/auth/login/), \
+                 the mmt_access cookie, or an OpenEMR session cookie",
+            ));
+        };
         require_same_origin(state, req)?;
-        return Ok(sign_in::caller_for_access_token(state, cookie.value_str()).await?);
+        Ok(credential)
     }
-    if let Some(cookie) = cookies.get(&state.config.auth.session_cookie) {
-        require_same_origin(state, req)?;
-        return Ok(session_bridge::caller_for_session(state, cookie.value_str()).await?);
+
+    /// Who the credential signs in now: one that worked once may since have been revoked.
+    pub(crate) async fn caller(&self, state: &AppState) -> Result<Caller, ApiError> {
+        Ok(match self {
+            Self::Bearer(token) | Self::AccessCookie(token) => {
+                sign_in::caller_for_access_token(state, token).await?
+            }
+            Self::OpenEmrSession(id) => session_bridge::caller_for_session(state, id).await?,
+        })
     }
-    Err(ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "authentication required: send `Authorization: Bearer <access token>` (POST /api/auth/login/), \
-         the mmt_access cookie, or an OpenEMR session cookie",
-    ))
+
+    pub(crate) fn is_cookie(&self) -> bool {
+        !matches!(self, Self::Bearer(_))
+    }
 }
 
 pub(crate) fn bearer_token(req: &Request) -> Option<String> {
@@ -117,6 +145,12 @@ fn require_same_origin(state: &AppState, req: &Request) -> Result<(), ApiError> 
     if req.method().is_safe() {
         return Ok(());
     }
+    require_origin(state, req)
+}
+
+/// The origin check without regard to the method: a WebSocket upgrade is a GET, yet browsers
+/// apply no same-origin policy to WebSockets, so a cookie-authenticated upgrade needs it too.
+pub(crate) fn require_origin(state: &AppState, req: &Request) -> Result<(), ApiError> {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let origin = header(poem::http::header::ORIGIN)
         .filter(|o| *o != "null")

@@ -28,6 +28,9 @@ pub struct Health {
     pub problems: Vec<String>,
     /// Whether read-only guest sign-in is enabled (`MMT_GUEST_LOGIN`).
     pub guest_login: bool,
+    /// `multi-replica (Redis)` when live updates reach clients of every replica (`MMT_REDIS_URL`),
+    /// otherwise `single-replica`.
+    pub live_updates: String,
 }
 
 /// A 503 is a problem document that also carries the health fields.
@@ -75,8 +78,9 @@ impl HealthApi {
                 migrations: Some(s.migrations.summary()),
                 problems: s.problems,
                 guest_login: state.config.auth.guest_login,
+                live_updates: state.events.mode().into(),
             },
-            Err(err) => unreachable_health(err, state.config.auth.guest_login),
+            Err(err) => unreachable_health(err, &state),
         };
         if !is_administrator(&state, req).await {
             redact(&mut health);
@@ -119,7 +123,7 @@ fn redact(health: &mut Health) {
     }
 }
 
-fn unreachable_health(err: StorageError, guest_login: bool) -> Health {
+fn unreachable_health(err: StorageError, state: &AppState) -> Health {
     let reachable = !matches!(err, StorageError::Unavailable(_));
     tracing::warn!(error = %err, "health check failed");
     Health {
@@ -133,6 +137,7 @@ fn unreachable_health(err: StorageError, guest_login: bool) -> Health {
         } else {
             err.to_string()
         }],
-        guest_login,
+        guest_login: state.config.auth.guest_login,
+        live_updates: state.events.mode().into(),
     }
 }

@@ -148,6 +148,18 @@ fn mask_ids(path: &str) -> String {
         .join("/")
 }
 
+/// Nothing the API answers may be kept by a browser or proxy cache: most answers carry PHI.
+/// The explorer's static files are the exception.
+pub async fn no_store<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let cacheable = req.uri().path().starts_with("/api/docs");
+    let mut resp = next.call(req).await.map(IntoResponse::into_response)?;
+    if !cacheable {
+        resp.headers_mut()
+            .insert(poem::http::header::CACHE_CONTROL, poem::http::HeaderValue::from_static("no-store"));
+    }
+    Ok(resp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::mask_ids;
@@ -161,16 +173,4 @@ mod tests {
         );
         assert_eq!(mask_ids("/api/health/"), "/api/health/");
     }
-}
-
-/// Nothing the API answers may be kept by a browser or proxy cache: most answers carry PHI.
-/// The explorer's static files are the exception.
-pub async fn no_store<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let cacheable = req.uri().path().starts_with("/api/docs");
-    let mut resp = next.call(req).await.map(IntoResponse::into_response)?;
-    if !cacheable {
-        resp.headers_mut()
-            .insert(poem::http::header::CACHE_CONTROL, poem::http::HeaderValue::from_static("no-store"));
-    }
-    Ok(resp)
 }

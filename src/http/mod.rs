@@ -5,7 +5,9 @@ pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
 pub mod encounters_api;
+pub mod events_api;
 pub mod health;
+pub mod jobs_api;
 pub mod metrics;
 pub mod middleware;
 pub mod patients_api;
@@ -14,6 +16,7 @@ pub mod query_utf8;
 pub mod reference_api;
 pub mod server;
 pub mod transcriptions_api;
+pub mod webhooks_api;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -31,6 +34,12 @@ pub enum ApiTags {
     Reference,
     /// Dictated visits: transcription, review and filing into the OpenEMR chart.
     Transcriptions,
+    /// Live updates: job progress, notifications and other events as they happen (SSE; WebSocket at /api/ws/).
+    Events,
+    /// Background jobs: state, progress, result and cancellation.
+    Jobs,
+    /// Change events for integrations: signed webhook deliveries (administrators).
+    Webhooks,
 }
 
 pub type Apis = (
@@ -41,6 +50,9 @@ pub type Apis = (
     reference_api::ReferenceApi,
     transcriptions_api::TranscriptionsApi,
     audio_api::AudioApi,
+    events_api::EventsApi,
+    jobs_api::JobsApi,
+    webhooks_api::WebhooksApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -321,3 +321,15 @@ impl From<crate::service::transcriptions::TranscriptionError> for ApiError {
         }
     }
 }
+
+impl From<crate::service::jobs::JobError> for ApiError {
+    fn from(err: crate::service::jobs::JobError) -> Self {
+        use crate::service::jobs::JobError as E;
+        match err {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Illegal(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
+            E::Acl(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
+        }
+    }
+}

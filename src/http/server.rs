@@ -11,13 +11,16 @@
 //! - A watchdog per connection: the first request's head must be complete within the header timeout
 //!   (`MMT_HEADER_READ_TIMEOUT_SECS`) of accepting; between requests a connection may stay idle for
 //!   the keep-alive timeout (`MMT_KEEP_ALIVE_TIMEOUT_SECS`), and once a next request starts to
-//!   arrive its head must be complete within the header timeout; a response the client stops
-//!   reading is dropped after the keep-alive timeout without progress. While a handler runs the
-//!   watchdog waits: `middleware::limit_body` bounds a stalled request body
-//!   (`MMT_BODY_READ_TIMEOUT_SECS`).
+//!   arrive its head must be complete within the header timeout; a connection whose client stops
+//!   taking the response is dropped once a write has waited for the keep-alive timeout. While a
+//!   handler runs, or a streamed response waits for its next piece, the watchdog waits:
+//!   `middleware::limit_body` bounds a stalled request body (`MMT_BODY_READ_TIMEOUT_SECS`).
 //! - Graceful shutdown: once the shutdown future resolves, the listener closes, idle connections
 //!   close, requests in progress finish (their connections then close), and whatever is still open
 //!   after the grace period (`MMT_SHUTDOWN_GRACE_SECS`) is dropped.
+//!
+//! An upgraded connection (a WebSocket) leaves this loop once upgraded: its handler owns the socket,
+//! its timeouts and its shutdown. It keeps its slot until the socket closes.
 
 use std::{
     collections::HashMap,
@@ -197,7 +200,7 @@ struct Peer {
     scheme: Scheme,
 }
 
-async fn serve_connection(shared: Arc<Shared>, io: TcpStream, peer: Peer, _slot: OwnedSemaphorePermit) {
+async fn serve_connection(shared: Arc<Shared>, io: TcpStream, peer: Peer, slot: OwnedSemaphorePermit) {
     let tracker = Arc::new(Tracker::new(shared.timeouts));
     let _registration = shared.registry.register(&tracker);
     let remote = peer.remote.clone();
@@ -231,7 +234,7 @@ async fn serve_connection(shared: Arc<Shared>, io: TcpStream, peer: Peer, _slot:
             }
         }
     });
-    let io = TokioIo::new(Watched { io, tracker: tracker.clone() });
+    let io = TokioIo::new(Watched { io, tracker: tracker.clone(), _slot: slot });
     let conn = shared.builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     let mut stop = shared.stop.clone();
@@ -292,8 +295,8 @@ struct ConnState {
     waiting_since: Instant,
     /// When the first bytes of the next request arrived (after the first request).
     head_started: Option<Instant>,
-    /// The last read or write that moved any bytes.
-    last_io: Instant,
+    /// Since when a write has been waiting for the client to take data.
+    write_blocked_since: Option<Instant>,
     /// Chosen to be closed to make room for a new connection.
     evicted: bool,
 }
@@ -312,7 +315,9 @@ impl ConnState {
         if self.handling > 0 {
             None
         } else if self.responding > 0 {
-            Some((self.last_io + t.keep_alive, "the client stopped reading the response"))
+            // A streamed response may be quiet for long; only a client not taking data counts.
+            self.write_blocked_since
+                .map(|since| (since + t.keep_alive, "the client stopped reading the response"))
         } else if !self.served {
             Some((self.waiting_since + t.header, "no complete request head within the header timeout"))
         } else if let Some(started) = self.head_started {
@@ -334,7 +339,7 @@ impl Tracker {
                 served: false,
                 waiting_since: now,
                 head_started: None,
-                last_io: now,
+                write_blocked_since: None,
                 evicted: false,
             }),
             changed: Notify::new(),
@@ -359,7 +364,6 @@ impl Tracker {
     fn on_read(&self) {
         let now = Instant::now();
         let mut state = self.lock();
-        state.last_io = now;
         if state.served && state.waiting() && state.head_started.is_none() {
             state.head_started = Some(now);
             drop(state);
@@ -367,8 +371,15 @@ impl Tracker {
         }
     }
 
-    fn on_write(&self) {
-        self.lock().last_io = Instant::now();
+    fn on_write(&self, blocked: bool) {
+        let mut state = self.lock();
+        if !blocked {
+            state.write_blocked_since = None;
+        } else if state.write_blocked_since.is_none() {
+            state.write_blocked_since = Some(Instant::now());
+            drop(state);
+            self.changed.notify_one();
+        }
     }
 
     /// `None` when the connection was evicted before this request's head arrived.
@@ -471,10 +482,13 @@ impl<B: HttpBody + Unpin> HttpBody for Tracked<B> {
     }
 }
 
-/// The socket, reporting every read and write that moves bytes to the watchdog.
+/// The socket, reporting reads and blocked writes to the watchdog. It holds the
+/// connection's slot, so an upgraded connection (a WebSocket), which outlives its hyper connection
+/// and this task, keeps counting against the cap until its socket closes.
 struct Watched {
     io: TcpStream,
     tracker: Arc<Tracker>,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl AsyncRead for Watched {
@@ -495,9 +509,7 @@ impl AsyncRead for Watched {
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.io).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.tracker.on_write();
-        }
+        self.tracker.on_write(polled.is_pending());
         polled
     }
 
@@ -507,9 +519,7 @@ impl AsyncWrite for Watched {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.tracker.on_write();
-        }
+        self.tracker.on_write(polled.is_pending());
         polled
     }
 
@@ -563,5 +573,67 @@ struct Registration<'a> {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.registry.lock().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Timeouts = Timeouts { header: Duration::from_secs(10), keep_alive: Duration::from_secs(60) };
+
+    fn fresh(at: Instant) -> ConnState {
+        ConnState {
+            handling: 0,
+            responding: 0,
+            served: false,
+            waiting_since: at,
+            head_started: None,
+            write_blocked_since: None,
+            evicted: false,
+        }
+    }
+
+    #[test]
+    fn each_phase_has_its_own_deadline() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(5);
+        let deadline = |state: &ConnState| state.deadline(T).map(|(at, _)| at);
+
+        let mut state = fresh(t0);
+        assert_eq!(deadline(&state), Some(t0 + T.header), "a new connection must send a request head");
+        state.handling = 1;
+        state.served = true;
+        assert_eq!(deadline(&state), None, "a running handler is never cut off");
+        state.handling = 0;
+        state.responding = 1;
+        assert_eq!(deadline(&state), None, "nor is a streamed response waiting for its next piece");
+        state.write_blocked_since = Some(later);
+        assert_eq!(deadline(&state), Some(later + T.keep_alive), "a client not taking the response is");
+        state.responding = 0;
+        state.write_blocked_since = None;
+        state.waiting_since = later;
+        assert_eq!(deadline(&state), Some(later + T.keep_alive), "idle between requests");
+        state.head_started = Some(later + Duration::from_secs(30));
+        assert_eq!(
+            deadline(&state),
+            Some(later + Duration::from_secs(30) + T.header),
+            "a next request head, once begun, must finish within the header timeout"
+        );
+    }
+
+    #[test]
+    fn only_waiting_connections_are_evicted() {
+        let tracker = Arc::new(Tracker::new(T));
+        let handling = tracker.start_request().unwrap();
+        assert!(tracker.evictable().is_none());
+        assert!(!tracker.evict());
+        let responding = handling.into_responding();
+        assert!(!tracker.evict(), "not while its response is being sent");
+        drop(responding);
+        assert!(tracker.evictable().is_some());
+        assert!(tracker.evict());
+        assert!(matches!(tracker.verdict(Instant::now()), Verdict::Close(_)));
+        assert!(tracker.start_request().is_none(), "a request arriving after eviction is not run");
     }
 }

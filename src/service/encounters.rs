@@ -1,6 +1,8 @@
 //! Encounters: listed and read within the caller's OpenEMR scope (`encounters|notes_a` for any,
 //! `encounters|notes` for their own), created exactly as OpenEMR's new-encounter screen does.
 
+use serde_json::json;
+
 use crate::{
     app::AppState,
     domain::{
@@ -10,8 +12,13 @@ use crate::{
         patient::Pid,
         user::Caller,
         validation::Issues,
+        webhook::ChangeEvent,
     },
-    service::{acl::AclError, audit, permission},
+    service::{
+        acl::AclError,
+        audit, permission,
+        webhooks::{self, Change},
+    },
     storage::{
         StorageError,
         openemr::{
@@ -160,6 +167,13 @@ pub async fn create(
     let comments = format!("mmt-sidecar created encounter {number}");
     audit_log::record(&mut tx, &entry(caller, "patient-record-insert", encounter.pid, comments)).await?;
     let row = encounters::get_in(&mut tx, number).await?.ok_or(EncounterError::NotFound(number))?;
+    let change = Change {
+        event: ChangeEvent::EncounterCreated,
+        pid: Some(encounter.pid.0),
+        data: json!({ "encounter": number }),
+    };
+    let event = webhooks::record(&mut tx, change).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
+    webhooks::committed(state, event);
     Ok(row)
 }

@@ -5,7 +5,9 @@ pub mod audio;
 pub mod audit;
 pub mod credentials;
 pub mod encounters;
+pub mod events;
 pub mod housekeeping;
+pub mod jobs;
 pub mod mfa;
 pub mod patient_index;
 pub mod patients;
@@ -14,6 +16,7 @@ pub mod session_bridge;
 pub mod sign_in;
 pub mod status;
 pub mod transcriptions;
+pub mod webhooks;
 
 /// Now, as OpenEMR's PHP writes DATETIME columns: local wall-clock time.
 pub fn wall_clock_now() -> chrono::NaiveDateTime {

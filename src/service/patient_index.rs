@@ -6,11 +6,16 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::{
     app::AppState,
-    domain::patient_search::{TermSource, terms_of},
+    domain::{
+        patient_search::{TermSource, terms_of},
+        webhook::ChangeEvent,
+    },
+    service::webhooks::{self, Change},
     storage::{
         StorageError,
         mmt::patient_index::{self, IndexEntry},
@@ -81,10 +86,18 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
         // Rows at the watermark's own second come back every sweep; skip those indexed as they are.
         let pids: Vec<i64> = chunk.iter().map(|r| r.pid).collect();
         let indexed = patient_index::indexed_digests(&state.pool, &pids).await?;
-        let entries: Vec<IndexEntry> = chunk
+        let entries: Vec<(IndexEntry, Option<ChangeEvent>)> = chunk
             .iter()
             .map(entry)
             .filter(|e| indexed.get(&e.pid).is_none_or(|d| d.as_slice() != e.digest()))
+            .map(|e| {
+                // A change OpenEMR made; the very first build announces nothing.
+                let change = match indexed.contains_key(&e.pid) {
+                    true => Some(ChangeEvent::PatientUpdated),
+                    false => watermark.map(|_| ChangeEvent::PatientCreated),
+                };
+                (e, change)
+            })
             .collect();
         if entries.is_empty() {
             continue;
@@ -102,16 +115,35 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
     Ok(())
 }
 
-async fn upsert_committed(state: &AppState, entries: &[IndexEntry]) -> Result<(), StorageError> {
+/// Indexes the entries and records the change events of OpenEMR's own edits, in one transaction.
+async fn upsert_committed(
+    state: &AppState,
+    entries: &[(IndexEntry, Option<ChangeEvent>)],
+) -> Result<(), StorageError> {
     let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
-    patient_index::upsert(&mut tx, entries).await?;
-    tx.commit().await.map_err(StorageError::from_sqlx)
+    let index: Vec<IndexEntry> = entries.iter().map(|(e, _)| e.clone()).collect();
+    patient_index::upsert(&mut tx, &index).await?;
+    let mut events = Vec::new();
+    for (e, change) in entries {
+        if let Some(event) = change {
+            let change = Change { event: *event, pid: Some(e.pid), data: json!({ "source": "openemr" }) };
+            events.push(webhooks::record(&mut tx, change).await?);
+        }
+    }
+    tx.commit().await.map_err(StorageError::from_sqlx)?;
+    for event in events {
+        webhooks::committed(state, event);
+    }
+    Ok(())
 }
 
 /// Indexes a chunk in one transaction; if the database refuses it, row by row, so one row that
 /// cannot be indexed is logged (by pid only) and skipped instead of stalling every later change.
 /// Returns how many rows were indexed.
-async fn index_chunk(state: &AppState, entries: &[IndexEntry]) -> Result<usize, StorageError> {
+async fn index_chunk(
+    state: &AppState,
+    entries: &[(IndexEntry, Option<ChangeEvent>)],
+) -> Result<usize, StorageError> {
     match upsert_committed(state, entries).await {
         Ok(()) => return Ok(entries.len()),
         Err(e) if e.is_transient() => return Err(e),
@@ -123,7 +155,7 @@ async fn index_chunk(state: &AppState, entries: &[IndexEntry]) -> Result<usize, 
             Ok(()) => indexed += 1,
             Err(err) if err.is_transient() => return Err(err),
             Err(err) => {
-                tracing::error!(pid = e.pid, error = %err, "patient could not be indexed for search; skipped")
+                tracing::error!(pid = e.0.pid, error = %err, "patient could not be indexed for search; skipped")
             }
         }
     }

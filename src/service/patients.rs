@@ -1,16 +1,24 @@
 //! Patients: search, read, create and update, as OpenEMR's own screens would, with the caller's
 //! OpenEMR permissions checked and every PHI access written to OpenEMR's audit log.
 
+use serde_json::json;
+
 use crate::{
     app::AppState,
     domain::{
         acl::{AclLevel, Aco},
         audit::AuditEntry,
+        event::Event,
         patient::{Demographics, DemographicsInput, Pid},
         user::Caller,
         validation::Issues,
+        webhook::ChangeEvent,
     },
-    service::{acl::AclError, audit, patient_index, permission},
+    service::{
+        acl::AclError,
+        audit, patient_index, permission,
+        webhooks::{self, Change},
+    },
     storage::{
         StorageError, advisory_lock,
         mmt::{
@@ -117,8 +125,9 @@ pub async fn create(
     // OpenEMR's `addonly` exists for exactly this: registering without editing existing charts.
     permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::Addonly).await?;
     let demographics = validated(state, input, true).await?;
-    let mut held = advisory_lock::Held::take(&state.pool, "mmt_patient_create", 10).await?;
-    let mut result =
+    let mut held =
+        advisory_lock::Held::take(&state.pool, "mmt_patient_create", advisory_lock::WRITE_WAIT_SECS).await?;
+    let mut result: Result<(PatientRow, Event), PatientError> =
         Err(PatientError::Conflict("too many patients were being created at once; retry".into()));
     for _ in 0..INSERT_ATTEMPTS {
         result = try_create(held.conn(), caller, &demographics).await;
@@ -127,14 +136,16 @@ pub async fn create(
         }
     }
     held.release().await?;
-    result
+    let (row, change) = result?;
+    webhooks::committed(state, change);
+    Ok(row)
 }
 
 async fn try_create(
     conn: &mut sqlx::MySqlConnection,
     caller: &Caller,
     d: &Demographics,
-) -> Result<PatientRow, PatientError> {
+) -> Result<(PatientRow, Event), PatientError> {
     let mut tx = sqlx::Connection::begin(conn).await.map_err(StorageError::from_sqlx)?;
     if let Some(pubpid) = &d.pubpid
         && patients::pubpid_taken(&mut tx, pubpid, None).await?
@@ -143,9 +154,9 @@ async fn try_create(
     }
     let above = transcriptions::max_pid(&mut tx).await?;
     let pid = patients::insert(&mut tx, d, caller.user_id, super::wall_clock_now(), above).await?;
-    let row = finish_write(&mut tx, caller, pid, "patient-record-insert", "created").await?;
+    let written = finish_write(&mut tx, caller, pid, ChangeEvent::PatientCreated).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
-    Ok(row)
+    Ok(written)
 }
 
 fn pubpid_conflict(pubpid: &str) -> PatientError {
@@ -154,20 +165,24 @@ fn pubpid_conflict(pubpid: &str) -> PatientError {
     PatientError::Invalid(issues)
 }
 
-/// Re-reads the written row inside the transaction, indexes it and audits the write, so all three
-/// commit or none do.
+/// Re-reads the written row inside the transaction, indexes it, audits the write and records the
+/// change event, so all of them commit or none do. Hand the event to `webhooks::committed` after.
 async fn finish_write(
     tx: &mut sqlx::MySqlConnection,
     caller: &Caller,
     pid: Pid,
-    event: &str,
-    verb: &str,
-) -> Result<PatientRow, PatientError> {
+    change: ChangeEvent,
+) -> Result<(PatientRow, Event), PatientError> {
+    let (event, verb) = match change {
+        ChangeEvent::PatientCreated => ("patient-record-insert", "created"),
+        _ => ("patient-record-update", "updated"),
+    };
     let row = patients::get_in(tx, pid).await?.ok_or(PatientError::NotFound(pid))?;
     index::upsert(tx, &[patient_index::entry(&row)]).await?;
     let entry = phi_entry(caller, event, Some(pid), format!("mmt-sidecar {verb} demographics of pid {pid}"));
     audit_log::record(tx, &entry).await?;
-    Ok(row)
+    let recorded = webhooks::record(tx, Change { event: change, pid: Some(pid.0), data: json!({}) }).await?;
+    Ok((row, recorded))
 }
 
 pub async fn update(
@@ -187,8 +202,9 @@ pub async fn update(
     if !patients::update(&mut tx, pid, &demographics, caller.user_id, super::wall_clock_now()).await? {
         return Err(PatientError::NotFound(pid));
     }
-    let row = finish_write(&mut tx, caller, pid, "patient-record-update", "updated").await?;
+    let (row, change) = finish_write(&mut tx, caller, pid, ChangeEvent::PatientUpdated).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
+    webhooks::committed(state, change);
     Ok(row)
 }
 

@@ -1,6 +1,7 @@
 //! The dictation workflow: create, edit, review and file transcriptions into the OpenEMR chart.
 //! Every state change locks the transcription row, so concurrent requests and replicas take turns.
 
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -12,8 +13,13 @@ use crate::{
         transcription::{self, Action, IllegalTransition, Segment, TranscriptionId, TranscriptionStatus},
         user::Caller,
         validation::Issues,
+        webhook::ChangeEvent,
     },
-    service::{acl::AclError, audit, permission},
+    service::{
+        acl::AclError,
+        audit, permission,
+        webhooks::{self, Change},
+    },
     storage::{
         StorageError, advisory_lock,
         mmt::transcriptions::{self as store, Details, ListFilters, RevisionRow, TranscriptionRow},
@@ -182,7 +188,10 @@ pub async fn create(
         ),
     )
     .await?;
+    let event =
+        webhooks::record(&mut tx, change(ChangeEvent::TranscriptionCreated, input.id, input.pid)).await?;
     tx.commit().await?;
+    webhooks::committed(state, event);
     let row = store::get(&state.pool, &input.id.0).await?.ok_or(TranscriptionError::NotFound(input.id))?;
     Ok((row, true))
 }
@@ -471,7 +480,9 @@ pub async fn act(
     .await?;
     let comments = format!("mmt-sidecar transcription {id}: {} ({} -> {to})", action.as_str(), row.status());
     audit_log::record(&mut tx, &entry(caller, "patient-record-update", row.pid, comments)).await?;
+    let event = webhooks::record(&mut tx, change(change_of(action), id, row.pid)).await?;
     tx.commit().await?;
+    webhooks::committed(state, event);
     store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
 }
 
@@ -480,7 +491,9 @@ pub async fn act(
 /// calls or replicas.
 pub async fn file(state: &AppState, caller: &Caller, id: TranscriptionId) -> Result<TranscriptionRow> {
     // Taken before any row lock (so lock order is always the same) and held through the commit.
-    let mut held = advisory_lock::Held::take(&state.pool, clinical_notes::FORM_LOCK, 10).await?;
+    let mut held =
+        advisory_lock::Held::take(&state.pool, clinical_notes::FORM_LOCK, advisory_lock::WRITE_WAIT_SECS)
+            .await?;
     let filed = file_holding_lock(state, caller, id, held.conn()).await;
     held.release().await?;
     filed
@@ -545,6 +558,25 @@ async fn file_holding_lock(
     let comments =
         format!("mmt-sidecar filed transcription {id} as clinical note {note_id} in encounter {number}");
     audit_log::record(&mut tx, &entry(caller, "patient-record-insert", row.pid, comments)).await?;
+    let mut filed = change(ChangeEvent::TranscriptionFiled, id, row.pid);
+    filed.data = json!({ "transcription_id": id.to_string(), "encounter": number, "note_id": note_id });
+    let event = webhooks::record(&mut tx, filed).await?;
     tx.commit().await?;
+    webhooks::committed(state, event);
     store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
+}
+
+fn change(event: ChangeEvent, id: TranscriptionId, pid: i64) -> Change {
+    Change { event, pid: Some(pid), data: json!({ "transcription_id": id.to_string() }) }
+}
+
+fn change_of(action: Action) -> ChangeEvent {
+    match action {
+        Action::Submit => ChangeEvent::TranscriptionSubmitted,
+        Action::Approve => ChangeEvent::TranscriptionApproved,
+        Action::Reject => ChangeEvent::TranscriptionRejected,
+        Action::Reopen => ChangeEvent::TranscriptionReopened,
+        Action::Cancel => ChangeEvent::TranscriptionCancelled,
+        Action::File => ChangeEvent::TranscriptionFiled,
+    }
 }

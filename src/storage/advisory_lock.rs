@@ -6,6 +6,10 @@ use sqlx::{MySql, MySqlConnection, MySqlPool, pool::PoolConnection};
 
 use crate::storage::StorageError;
 
+/// How long a write waits for its turn behind others of its kind (filings, patient creates)
+/// before answering 503: generous, since each holder is quick and a burst queues behind it.
+pub const WRITE_WAIT_SECS: i64 = 30;
+
 async fn acquire(conn: &mut MySqlConnection, name: &str, wait_secs: i64) -> Result<(), StorageError> {
     let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT(?, ':', DATABASE()), ?)")
         .bind(name)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use poem::http::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, redis_url};
 
 fn php_string(v: &[u8]) -> Vec<u8> {
     [format!("s:{}:\"", v.len()).into_bytes(), v.to_vec(), b"\";".to_vec()].concat()
@@ -274,12 +274,6 @@ async fn the_bridge_is_off_without_a_session_directory() {
     let id = b.write(&flat_session(&s));
     let resp = b.db.client().get("/api/auth/user/").header("cookie", format!("OpenEMR={id}")).send().await;
     resp.assert_status(StatusCode::UNAUTHORIZED);
-}
-
-fn redis_url() -> String {
-    std::env::var("MMT_TEST_REDIS_URL").expect(
-        "MMT_TEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts a private Redis",
-    )
 }
 
 fn new_session_id() -> String {

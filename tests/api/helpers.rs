@@ -34,6 +34,13 @@ pub fn server_url() -> String {
     )
 }
 
+/// `redis://host:port/db` of the private test Redis.
+pub fn redis_url() -> String {
+    std::env::var("MMT_TEST_REDIS_URL").expect(
+        "MMT_TEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts a private Redis",
+    )
+}
+
 fn sql_files(dir: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo_path(dir))
         .unwrap()
@@ -63,6 +70,8 @@ impl TestDb {
 
     /// A new, empty database with a unique name.
     pub async fn empty() -> Self {
+        // Tests make HTTP clients of their own before any AppState exists.
+        app::install_tls_provider();
         let name = format!("mmt_t_{}", uuid::Uuid::new_v4().simple());
         let admin = MySqlPool::connect(&server_url()).await.expect("connect to the private test server");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")))

@@ -180,7 +180,8 @@ mod hardening {
     #[tokio::test]
     async fn wrong_passwords_from_one_address_do_not_lock_the_account_out_elsewhere() {
         let db = TestDb::migrated().await;
-        let server = crate::helpers::RunningServer::start(db.state_with(&[("MMT_LOGIN_FAILURE_FLOOR_MS", "0")])).await;
+        let server =
+            crate::helpers::RunningServer::start(db.state_with(&[("MMT_LOGIN_FAILURE_FLOOR_MS", "0")])).await;
         let from = |ip: [u8; 4]| {
             reqwest::Client::builder().local_address(std::net::IpAddr::from(ip)).build().unwrap()
         };
@@ -201,7 +202,11 @@ mod hardening {
         for _ in 0..5 {
             assert_eq!(login(attacker.clone(), "guess").await, 401);
         }
-        assert_eq!(login(attacker.clone(), "Sidecar-Admin-1").await, 429, "this address is throttled for admin");
+        assert_eq!(
+            login(attacker.clone(), "Sidecar-Admin-1").await,
+            429,
+            "this address is throttled for admin"
+        );
         assert_eq!(login(from([127, 0, 0, 3]), "Sidecar-Admin-1").await, 200, "the clinic's address is not");
     }
 
@@ -209,8 +214,9 @@ mod hardening {
     async fn version_and_state_are_not_revealed_before_the_permission_check() {
         let api = Api::as_user(("drgarcia", "Physician-Garcia-2")).await;
         let id = uuid::Uuid::new_v4().to_string();
-        let (status, _) =
-            api.call("POST", "/api/transcriptions/", Some(json!({"id": id, "pid": 3, "text": "Note."}))).await;
+        let (status, _) = api
+            .call("POST", "/api/transcriptions/", Some(json!({"id": id, "pid": 3, "text": "Note."})))
+            .await;
         assert_eq!(status, StatusCode::CREATED);
         let (front, _) = auth::tokens(&api.db, ("fdoconnor", "Front-OConnor-6")).await;
         let client = api.db.client();
@@ -240,10 +246,11 @@ mod hardening {
     #[tokio::test]
     async fn database_errors_name_their_class_but_never_the_values() {
         let db = TestDb::migrated().await;
-        let err = sqlx::query("INSERT INTO patient_data (id, pid, fname, lname) VALUES (1, 1, 'Secret-Name', 'X')")
-            .execute(&db.pool)
-            .await
-            .unwrap_err();
+        let err =
+            sqlx::query("INSERT INTO patient_data (id, pid, fname, lname) VALUES (1, 1, 'Secret-Name', 'X')")
+                .execute(&db.pool)
+                .await
+                .unwrap_err();
         assert!(err.to_string().contains("Duplicate"), "MariaDB's own message quotes the row: {err}");
         let ours = mmt_sidecar::storage::StorageError::from_sqlx(err).to_string();
         assert!(ours.contains("1062") && !ours.contains("Secret") && !ours.contains("'1'"), "{ours}");

@@ -1,8 +1,11 @@
 //! The sidecar's own `mmt_`-prefixed tables.
 
+pub mod events;
+pub mod jobs;
 pub mod login_failures;
 pub mod mfa;
 pub mod migrations;
 pub mod patient_index;
 pub mod tokens;
 pub mod transcriptions;
+pub mod webhooks;

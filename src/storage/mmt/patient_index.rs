@@ -6,6 +6,7 @@ use crate::{
     storage::StorageError,
 };
 
+#[derive(Clone)]
 pub struct IndexEntry {
     pub pid: i64,
     pub terms: PatientTerms,
