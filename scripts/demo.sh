@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Starts mmt-sidecar on a demo OpenEMR database: a private MariaDB in .dev/ (never the system one),
 # loaded fresh from schema/ and openemr-fixtures/. Ctrl-C stops both.
-#   scripts/demo.sh            (PORT=8001 DB_PORT=33306 to change ports)
+#   scripts/demo.sh            (PORT=8001 DB_PORT=33306 to change ports; LISTEN_HOST=0.0.0.0 to
+#                               serve other machines: the demo's passwords are public, so it
+#                               listens on this machine only unless told otherwise)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 PORT=${PORT:-8001}
 DB_PORT=${DB_PORT:-33306}
+LISTEN_HOST=${LISTEN_HOST:-127.0.0.1}
 DIR="$ROOT/.dev/mariadb"
 
-cargo build --release --quiet
+# The same profile as scripts/test.sh, so the two commands share one build.
+if [ ! -x target/debug/mmt-sidecar ]; then
+    echo "building mmt-sidecar (a first build takes about 10 minutes on 2 cores; progress below)" >&2
+fi
+cargo build --bin mmt-sidecar
 bash scripts/db.sh start "$DIR" "$DB_PORT"
 trap 'bash scripts/db.sh stop "$DIR"' EXIT
 bash scripts/db.sh load "$DIR" openemr
@@ -25,5 +32,5 @@ cat <<MSG
 $(sed -n '/^| username/,/^$/p' openemr-fixtures/LOGINS.md)
 
 MSG
-DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="0.0.0.0:$PORT" \
-    LOG_FORMAT=${LOG_FORMAT:-pretty} ./target/release/mmt-sidecar serve --migrate
+DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="$LISTEN_HOST:$PORT" \
+    LOG_FORMAT=${LOG_FORMAT:-pretty} ./target/debug/mmt-sidecar serve --migrate

@@ -34,11 +34,12 @@ bash scripts/db.sh start "$WORK/db" "$DB_PORT"
 bash scripts/db.sh load "$WORK/db" openemr
 
 BASE="http://127.0.0.1:$HTTP_PORT"
-# Generated logins would otherwise lock the address out and turn later requests into 429s.
+# Generated logins would otherwise lock the address out and turn later requests into 429s. No job
+# workers: generated webhooks name arbitrary URLs, and nothing may be sent beyond this machine.
 DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="127.0.0.1:$HTTP_PORT" \
     MMT_COOKIE_SECURE=false MMT_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
     MMT_LOGIN_MAX_FAILURES_PER_USER_ADDRESS=1000000 MMT_ACCESS_TOKEN_TTL_SECS=7200 \
-    MMT_AUDIO_DIR="$WORK/audio" LOG_FORMAT=json RUST_LOG=warn \
+    MMT_AUDIO_DIR="$WORK/audio" LOG_FORMAT=json RUST_LOG=warn MMT_WORKERS=0 \
     target/debug/mmt-sidecar serve --migrate >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
