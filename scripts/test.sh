@@ -22,13 +22,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v redis-server >/dev/null 2>&1; then
-    echo "redis-server is not installed; installing it with apt-get" >&2
+apt_install() {
+    echo "$* not installed; installing with apt-get" >&2
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-    # Debian may start a system Redis on 6379 after installing; the tests never use it.
-fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+# Debian may start a system Redis on 6379 after installing; the tests never use it.
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+# PHP itself writes the rows of the session-table tests.
+php -m 2>/dev/null | grep -qx pdo_mysql || apt_install php-cli php-mysql
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$REDIS_DIR" \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --daemonize yes
 for _ in $(seq 1 50); do

@@ -13,7 +13,7 @@ use crate::{
     config::Config,
     http,
     service::{
-        acl::Acl, credentials::PasswordVerifier, patient_index::PatientIndex, session_bridge::RedisSessions,
+        acl::Acl, credentials::PasswordVerifier, patient_index::PatientIndex, session_bridge::SessionStore,
     },
 };
 
@@ -23,7 +23,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub verifier: PasswordVerifier,
     pub acl: Arc<Acl>,
-    pub redis_sessions: Option<Arc<RedisSessions>>,
+    /// Where the session bridge reads OpenEMR's PHP sessions; `None`: the bridge is off.
+    pub sessions: Option<Arc<SessionStore>>,
     pub patient_index: Arc<PatientIndex>,
     /// Live updates: this replica's subscribers and its link to the others.
     pub events: Arc<crate::service::events::EventHub>,
@@ -46,7 +47,7 @@ impl AppState {
             patient_index: Arc::new(PatientIndex::new(config.search_max_staleness)),
             events: Arc::new(crate::service::events::EventHub::new(&config)),
             job_wake: Arc::new(tokio::sync::Notify::new()),
-            redis_sessions: config.auth.session_redis.clone().map(|c| Arc::new(RedisSessions::new(c))),
+            sessions: SessionStore::new(&config.auth.session_source, &pool).map(Arc::new),
             pool,
             config: Arc::new(config),
         }

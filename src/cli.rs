@@ -154,7 +154,7 @@ async fn migrate(state: &AppState) -> ExitCode {
 }
 
 async fn check(state: &AppState) -> ExitCode {
-    let status = match service::status::check(&state.pool).await {
+    let status = match service::status::check(state).await {
         Ok(status) => status,
         Err(err) => {
             println!("database: FAILED ({err})");
@@ -167,6 +167,7 @@ async fn check(state: &AppState) -> ExitCode {
         None => println!("openemr: unknown"),
     }
     println!("migrations: {}", status.migrations.summary());
+    println!("session source: {}", state.config.auth.session_source.name());
     if status.problems.is_empty() {
         println!("check: OK");
         return ExitCode::SUCCESS;

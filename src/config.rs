@@ -99,10 +99,8 @@ pub struct AuthConfig {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub guest_login: bool,
-    /// Where OpenEMR's PHP writes `sess_<id>` files; `None` turns the file-based bridge off.
-    pub session_dir: Option<std::path::PathBuf>,
-    /// OpenEMR's Redis session store; when set, the bridge reads sessions there instead of files.
-    pub session_redis: Option<SessionRedisConfig>,
+    /// Where the session bridge reads OpenEMR's PHP sessions; `None` turns the bridge off.
+    pub session_source: SessionSource,
     pub session_cookie: String,
     /// Send the access cookie with `Secure`; turn off only for plain-HTTP development.
     pub secure_cookie: bool,
@@ -117,6 +115,63 @@ pub struct AuthConfig {
     /// Origins (`scheme://host[:port]`) allowed to make cookie-authenticated changes besides the
     /// server's own.
     pub allowed_origins: Vec<String>,
+}
+
+/// The one place OpenEMR keeps its PHP sessions. Naming two is a configuration error: the bridge
+/// must read exactly where PHP writes, or a stale copy elsewhere could sign someone in.
+#[derive(Debug, Clone)]
+pub enum SessionSource {
+    None,
+    /// Where OpenEMR's PHP writes `sess_<id>` files.
+    Files(std::path::PathBuf),
+    Redis(SessionRedisConfig),
+    Table(SessionTableConfig),
+}
+
+impl SessionSource {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Files(_) => "files",
+            Self::Redis(_) => "redis",
+            Self::Table(_) => "table",
+        }
+    }
+}
+
+/// A database table written by a PDO session handler. Every name was checked to be a plain
+/// identifier (letters, digits, `_`), so it can be quoted into SQL.
+#[derive(Clone)]
+pub struct SessionTableConfig {
+    /// The database holding the table, when it is not the connected one.
+    pub schema: Option<String>,
+    pub table: String,
+    pub id_column: String,
+    pub data_column: String,
+    pub lifetime_column: String,
+    pub time_column: String,
+    /// The table's own database (`OPENEMR_SESSION_DATABASE_URL`); `None`: OpenEMR's. Holds a password.
+    pub database: Option<Box<MySqlConnectOptions>>,
+}
+
+impl SessionTableConfig {
+    /// `table` or `schema.table`, as configured.
+    pub fn qualified_name(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{schema}.{}", self.table),
+            None => self.table.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionTableConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTableConfig")
+            .field("table", &self.qualified_name())
+            .field("columns", &[&self.id_column, &self.data_column, &self.lifetime_column, &self.time_column])
+            .field("database", &self.database.as_ref().map(|_| "(hidden)"))
+            .finish()
+    }
 }
 
 #[derive(Clone)]
@@ -311,13 +366,12 @@ fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
             "MMT_ALLOWED_ORIGINS: expected comma-separated origins such as https://emr.example.org".into(),
         );
     }
-    let session_redis = session_redis_from(get, errors);
+    let session_source = session_source_from(get, errors);
     Some(AuthConfig {
         access_ttl: access_ttl?,
         refresh_ttl: refresh_ttl?,
         guest_login: guest_login?,
-        session_dir: get("OPENEMR_SESSION_DIR").map(std::path::PathBuf::from),
-        session_redis: session_redis?,
+        session_source: session_source?,
         session_cookie,
         secure_cookie: secure_cookie?,
         max_failures_per_user_address: max_failures_per_user_address?,
@@ -388,13 +442,39 @@ fn audio_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -
     })
 }
 
-fn session_redis_from(
+const SESSION_SOURCES: [&str; 3] =
+    ["OPENEMR_SESSION_DIR", "OPENEMR_SESSION_REDIS_URL", "OPENEMR_SESSION_TABLE"];
+
+fn session_source_from(
     get: &impl Fn(&str) -> Option<String>,
     errors: &mut Vec<String>,
-) -> Option<Option<SessionRedisConfig>> {
-    let Some(url) = get("OPENEMR_SESSION_REDIS_URL") else {
-        return Some(None);
-    };
+) -> Option<SessionSource> {
+    let named: Vec<&str> = SESSION_SOURCES.into_iter().filter(|key| get(key).is_some()).collect();
+    if named.len() > 1 {
+        errors.push(format!("{}: name one PHP session source, not {}", named.join(", "), named.len()));
+        return None;
+    }
+    if get("OPENEMR_SESSION_DATABASE_URL").is_some() && get("OPENEMR_SESSION_TABLE").is_none() {
+        errors.push("OPENEMR_SESSION_DATABASE_URL: set it only with OPENEMR_SESSION_TABLE".into());
+        return None;
+    }
+    if let Some(dir) = get("OPENEMR_SESSION_DIR") {
+        return Some(SessionSource::Files(dir.into()));
+    }
+    if let Some(url) = get("OPENEMR_SESSION_REDIS_URL") {
+        return session_redis_from(get, url, errors).map(SessionSource::Redis);
+    }
+    if let Some(table) = get("OPENEMR_SESSION_TABLE") {
+        return session_table_from(get, &table, errors).map(SessionSource::Table);
+    }
+    Some(SessionSource::None)
+}
+
+fn session_redis_from(
+    get: &impl Fn(&str) -> Option<String>,
+    url: String,
+    errors: &mut Vec<String>,
+) -> Option<SessionRedisConfig> {
     let url = url.trim().to_string();
     if !is_redis_url(&url) {
         errors.push(
@@ -404,7 +484,69 @@ fn session_redis_from(
         return None;
     }
     let key_prefix = get("OPENEMR_SESSION_REDIS_PREFIX").unwrap_or_else(|| "session:".into());
-    Some(Some(SessionRedisConfig { url: SecretString::from(url), key_prefix }))
+    Some(SessionRedisConfig { url: SecretString::from(url), key_prefix })
+}
+
+fn session_table_from(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    errors: &mut Vec<String>,
+) -> Option<SessionTableConfig> {
+    let name = name.trim();
+    let (schema, table) = match name.split_once('.') {
+        Some((schema, table)) => (Some(schema), table),
+        None => (None, name),
+    };
+    let valid = schema.into_iter().chain([table]).all(is_identifier);
+    if !valid {
+        errors.push(
+            "OPENEMR_SESSION_TABLE: expected table or database.table, of letters, digits and '_'".into(),
+        );
+    }
+    let column = |key: &str, default: &str, errors: &mut Vec<String>| {
+        parse_or(get, key, default, errors, |v| {
+            is_identifier(v)
+                .then(|| v.to_string())
+                .ok_or_else(|| "only letters, digits and '_' are allowed".into())
+        })
+    };
+    let id_column = column("OPENEMR_SESSION_TABLE_ID_COLUMN", "sess_id", errors);
+    let data_column = column("OPENEMR_SESSION_TABLE_DATA_COLUMN", "sess_data", errors);
+    let lifetime_column = column("OPENEMR_SESSION_TABLE_LIFETIME_COLUMN", "sess_lifetime", errors);
+    let time_column = column("OPENEMR_SESSION_TABLE_TIME_COLUMN", "sess_time", errors);
+    let database = session_database_from(get, errors);
+    Some(SessionTableConfig {
+        schema: schema.map(str::to_string),
+        table: valid.then(|| table.to_string())?,
+        id_column: id_column?,
+        data_column: data_column?,
+        lifetime_column: lifetime_column?,
+        time_column: time_column?,
+        database: database?,
+    })
+}
+
+fn session_database_from(
+    get: &impl Fn(&str) -> Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<Option<Box<MySqlConnectOptions>>> {
+    let Some(url) = get("OPENEMR_SESSION_DATABASE_URL") else {
+        return Some(None);
+    };
+    let url = url.trim();
+    let options = (url.starts_with("mysql://") || url.starts_with("mariadb://"))
+        .then(|| url.parse::<MySqlConnectOptions>().ok())
+        .flatten();
+    if options.is_none() {
+        errors.push("OPENEMR_SESSION_DATABASE_URL: expected a mysql:// URL (the value is not shown)".into());
+    }
+    // Same reason as `connect_options`: the server's local time, never forced UTC.
+    Some(Some(Box::new(options?.timezone(None))))
+}
+
+/// A MariaDB identifier that needs no escaping inside backticks.
+fn is_identifier(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn is_redis_url(url: &str) -> bool {
@@ -528,22 +670,87 @@ mod tests {
 
     #[test]
     fn session_redis_url_is_validated_and_never_shown() {
-        assert!(config(PARTS).unwrap().auth.session_redis.is_none());
+        assert!(matches!(config(PARTS).unwrap().auth.session_source, SessionSource::None));
 
         let mut vars = PARTS.to_vec();
         vars.push(("OPENEMR_SESSION_REDIS_URL", "redis://:redis-secret@cache:6379/0"));
         let c = config(&vars).unwrap();
-        let redis = c.auth.session_redis.as_ref().unwrap();
+        let SessionSource::Redis(redis) = &c.auth.session_source else { panic!("not redis") };
         assert_eq!(redis.key_prefix, "session:");
         assert!(!format!("{c:?}").contains("redis-secret"));
 
         vars.push(("OPENEMR_SESSION_REDIS_PREFIX", "sf_s"));
-        assert_eq!(config(&vars).unwrap().auth.session_redis.unwrap().key_prefix, "sf_s");
+        let c = config(&vars).unwrap();
+        assert!(matches!(c.auth.session_source, SessionSource::Redis(r) if r.key_prefix == "sf_s"));
 
         let mut vars = PARTS.to_vec();
         vars.push(("OPENEMR_SESSION_REDIS_URL", "http://:redis-secret@cache:6379/0"));
         let err = config(&vars).unwrap_err().to_string();
         assert!(err.contains("OPENEMR_SESSION_REDIS_URL") && !err.contains("redis-secret"), "{err}");
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        config(&[PARTS, extra].concat())
+    }
+
+    #[test]
+    fn a_session_table_defaults_to_the_pdo_handler_layout() {
+        let c = with(&[("OPENEMR_SESSION_TABLE", "sessions")]).unwrap();
+        let SessionSource::Table(t) = &c.auth.session_source else { panic!("not a table") };
+        assert_eq!(
+            (t.qualified_name(), t.id_column.as_str(), t.data_column.as_str()),
+            ("sessions".into(), "sess_id", "sess_data")
+        );
+        assert_eq!((t.lifetime_column.as_str(), t.time_column.as_str()), ("sess_lifetime", "sess_time"));
+        assert!(t.database.is_none());
+
+        let c = with(&[
+            ("OPENEMR_SESSION_TABLE", "php.web_sessions"),
+            ("OPENEMR_SESSION_TABLE_DATA_COLUMN", "payload"),
+            ("OPENEMR_SESSION_DATABASE_URL", "mysql://u:table-secret@h/php"),
+        ])
+        .unwrap();
+        let SessionSource::Table(t) = &c.auth.session_source else { panic!("not a table") };
+        assert_eq!(
+            (t.schema.as_deref(), t.table.as_str(), t.data_column.as_str()),
+            (Some("php"), "web_sessions", "payload")
+        );
+        assert!(t.database.is_some() && !format!("{c:?}").contains("table-secret"));
+    }
+
+    #[test]
+    fn session_table_names_are_plain_identifiers() {
+        for bad in ["sessions`; DROP TABLE users", "a.b.c", "sess ions", ".sessions"] {
+            let err = with(&[("OPENEMR_SESSION_TABLE", bad)]).unwrap_err().to_string();
+            assert!(err.contains("OPENEMR_SESSION_TABLE:"), "{bad}: {err}");
+        }
+        let err = with(&[("OPENEMR_SESSION_TABLE", "sessions"), ("OPENEMR_SESSION_TABLE_TIME_COLUMN", "t`")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OPENEMR_SESSION_TABLE_TIME_COLUMN"), "{err}");
+        let err =
+            with(&[("OPENEMR_SESSION_TABLE", "s"), ("OPENEMR_SESSION_DATABASE_URL", "pg://x:db-secret@h")])
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("OPENEMR_SESSION_DATABASE_URL") && !err.contains("db-secret"), "{err}");
+        let err = with(&[("OPENEMR_SESSION_DATABASE_URL", "mysql://h/php")]).unwrap_err().to_string();
+        assert!(err.contains("only with OPENEMR_SESSION_TABLE"), "{err}");
+    }
+
+    #[test]
+    fn exactly_one_session_source_may_be_named() {
+        assert_eq!(with(&[("OPENEMR_SESSION_DIR", "/s")]).unwrap().auth.session_source.name(), "files");
+        let err = with(&[
+            ("OPENEMR_SESSION_DIR", "/s"),
+            ("OPENEMR_SESSION_REDIS_URL", "redis://cache:6379/0"),
+            ("OPENEMR_SESSION_TABLE", "sessions"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("OPENEMR_SESSION_DIR, OPENEMR_SESSION_REDIS_URL, OPENEMR_SESSION_TABLE: name one"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -556,7 +763,7 @@ mod tests {
         vars.push(("MMT_REDIS_URL", "rediss://:events-secret@cache:6380/0"));
         vars.push(("MMT_EVENT_RETENTION_SECS", "600"));
         let c = config(&vars).unwrap();
-        assert!(c.events.redis_url.is_some() && c.auth.session_redis.is_none());
+        assert!(c.events.redis_url.is_some() && c.auth.session_source.name() == "none");
         assert_eq!(c.events.retention, Duration::from_secs(600));
         assert!(!format!("{c:?}").contains("events-secret"));
 

@@ -13,6 +13,8 @@ pub enum ColumnKind {
     DateTime,
     Decimal,
     Bytes,
+    /// Session ids and data, which PHP's PDO handlers keep in either.
+    TextOrBytes,
 }
 
 impl ColumnKind {
@@ -31,6 +33,7 @@ impl ColumnKind {
             Self::Bytes => {
                 matches!(base, "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob")
             }
+            Self::TextOrBytes => Self::Text.accepts(column_type) || Self::Bytes.accepts(column_type),
         }
     }
 
@@ -43,6 +46,7 @@ impl ColumnKind {
             Self::DateTime => "datetime or timestamp",
             Self::Decimal => "a numeric type",
             Self::Bytes => "a binary type",
+            Self::TextOrBytes => "a binary or character type",
         }
     }
 }
@@ -61,30 +65,29 @@ pub struct LiveColumn {
 
 /// One readable line per missing table, missing column or incompatible type.
 pub fn problems(required: &[RequiredTable], live: &[LiveColumn]) -> Vec<String> {
-    let mut by_table: HashMap<&str, HashMap<&str, &str>> = HashMap::new();
-    for c in live {
-        by_table.entry(&c.table).or_default().insert(&c.column, &c.column_type);
+    required.iter().flat_map(|table| table_problems(table.name, table.columns, live)).collect()
+}
+
+/// The problems of one table, `name` being how `live` and the messages call it.
+pub fn table_problems(name: &str, required: &[(&str, ColumnKind)], live: &[LiveColumn]) -> Vec<String> {
+    let columns: HashMap<&str, &str> = live
+        .iter()
+        .filter(|c| c.table == name)
+        .map(|c| (c.column.as_str(), c.column_type.as_str()))
+        .collect();
+    if columns.is_empty() {
+        return vec![format!("table `{name}` is missing")];
     }
-    let mut problems = Vec::new();
-    for table in required {
-        let Some(columns) = by_table.get(table.name) else {
-            problems.push(format!("table `{}` is missing", table.name));
-            continue;
-        };
-        for (column, kind) in table.columns {
-            match columns.get(column) {
-                None => problems.push(format!("column `{}.{}` is missing", table.name, column)),
-                Some(found) if !kind.accepts(found) => problems.push(format!(
-                    "column `{}.{}` is {found}, expected {}",
-                    table.name,
-                    column,
-                    kind.describe()
-                )),
-                Some(_) => {}
+    required
+        .iter()
+        .filter_map(|(column, kind)| match columns.get(column) {
+            None => Some(format!("column `{name}.{column}` is missing")),
+            Some(found) if !kind.accepts(found) => {
+                Some(format!("column `{name}.{column}` is {found}, expected {}", kind.describe()))
             }
-        }
-    }
-    problems
+            Some(_) => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub struct Health {
     /// `multi-replica (Redis)` when live updates reach clients of every replica (`MMT_REDIS_URL`),
     /// otherwise `single-replica`.
     pub live_updates: String,
+    /// Where the session bridge reads OpenEMR's PHP sessions: `files`, `redis`, `table` or `none`.
+    pub session_source: String,
 }
 
 /// A 503 is a problem document that also carries the health fields.
@@ -79,6 +81,7 @@ impl HealthApi {
                 problems: s.problems,
                 guest_login: state.config.auth.guest_login,
                 live_updates: state.events.mode().into(),
+                session_source: state.config.auth.session_source.name().into(),
             },
             Err(err) => unreachable_health(err, &state),
         };
@@ -139,5 +142,6 @@ fn unreachable_health(err: StorageError, state: &AppState) -> Health {
         }],
         guest_login: state.config.auth.guest_login,
         live_updates: state.events.mode().into(),
+        session_source: state.config.auth.session_source.name().into(),
     }
 }

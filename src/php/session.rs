@@ -73,6 +73,12 @@ pub fn decode(raw: &[u8]) -> Result<OpenEmrSession, SessionError> {
     })
 }
 
+/// Whether a row of a PDO session handler (`sess_time`, `sess_lifetime`) is past its lifetime at
+/// `now`: PHP's collector deletes such rows only when it happens to run, so they may still be read.
+pub fn row_expired(time: i64, lifetime: i64, now: i64) -> bool {
+    time.saturating_add(lifetime) < now
+}
+
 /// PHP's session id alphabet check as OpenEMR configures it: `^[a-zA-Z0-9,-]{22,250}$`.
 pub fn is_valid_session_id(id: &str) -> bool {
     (22..=250).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b',' || b == b'-')
@@ -242,5 +248,13 @@ mod tests {
                 prop_assert_eq!(is_valid_session_id(&id), expected);
             }
         }
+    }
+
+    #[test]
+    fn a_row_expires_once_its_lifetime_has_passed() {
+        assert!(!row_expired(1000, 60, 1060));
+        assert!(row_expired(1000, 60, 1061));
+        assert!(!row_expired(i64::MAX, i64::MAX, i64::MAX), "no overflow");
+        assert!(row_expired(0, 0, 1));
     }
 }

@@ -1,26 +1,34 @@
 //! Single sign-on from an OpenEMR browser session: the `OpenEMR` cookie names a PHP session, stored
-//! in a file or in Redis; it is accepted only under the checks OpenEMR itself applies on every request.
+//! in a file, in Redis or in a database table; it is accepted only under the checks OpenEMR itself
+//! applies on every request.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use redis::{
     AsyncCommands,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use secrecy::ExposeSecret;
+use sqlx::MySqlPool;
 use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
 
 use crate::{
     app::AppState,
-    config::SessionRedisConfig,
-    domain::user::{Caller, SignInMethod},
+    config::{SessionRedisConfig, SessionSource, SessionTableConfig},
+    domain::{
+        compatibility::{self, ColumnKind},
+        user::{Caller, SignInMethod},
+    },
     php::session,
     service::{
         audit,
         sign_in::{AuthError, caller_from},
     },
-    storage::openemr::{globals, session_tracker, users},
+    storage::{
+        self,
+        openemr::{globals, php_sessions, session_tracker, users},
+    },
 };
 
 /// OpenEMR's default for the `timeout` global, in seconds.
@@ -77,18 +85,79 @@ async fn accept_session(state: &AppState, session_id: &str) -> Result<Caller, Au
     Ok(caller_from(record, SignInMethod::OpenEmrSession, None))
 }
 
-/// The raw session. Redis, when configured, replaces files.
 async fn read_session(state: &AppState, session_id: &str) -> Result<Vec<u8>, AuthError> {
-    if let Some(redis) = &state.redis_sessions {
-        return redis.read(session_id).await;
+    let store = state.sessions.as_ref().ok_or_else(|| rejected("the session bridge is not configured"))?;
+    match store.as_ref() {
+        SessionStore::Files(dir) => read_session_file(&dir.join(format!("sess_{session_id}"))).await,
+        SessionStore::Redis(redis) => redis.read(session_id).await,
+        SessionStore::Table(table) => table.read(session_id).await,
     }
-    let dir = state
-        .config
-        .auth
-        .session_dir
-        .as_ref()
-        .ok_or_else(|| rejected("the session bridge is not configured"))?;
-    read_session_file(&dir.join(format!("sess_{session_id}"))).await
+}
+
+/// Where the bridge reads sessions: the one source the configuration names.
+pub enum SessionStore {
+    Files(PathBuf),
+    Redis(RedisSessions),
+    Table(TableSessions),
+}
+
+impl SessionStore {
+    /// `None` when no source is configured, which turns the bridge off.
+    pub fn new(source: &SessionSource, pool: &MySqlPool) -> Option<Self> {
+        Some(match source {
+            SessionSource::None => return None,
+            SessionSource::Files(dir) => Self::Files(dir.clone()),
+            SessionSource::Redis(config) => Self::Redis(RedisSessions::new(config.clone())),
+            SessionSource::Table(config) => Self::Table(TableSessions::new(config.clone(), pool)),
+        })
+    }
+
+    /// What `check` reports about the source; only a table can be inspected ahead of use.
+    pub async fn problems(&self) -> Vec<String> {
+        match self {
+            Self::Table(table) => table.problems().await,
+            Self::Files(_) | Self::Redis(_) => Vec::new(),
+        }
+    }
+}
+
+/// Sessions kept as rows by a PDO session handler, in OpenEMR's database or their own.
+pub struct TableSessions {
+    config: SessionTableConfig,
+    pool: MySqlPool,
+}
+
+impl TableSessions {
+    fn new(config: SessionTableConfig, main: &MySqlPool) -> Self {
+        let pool =
+            config.database.clone().map_or_else(|| main.clone(), |options| storage::lazy_pool(*options));
+        Self { config, pool }
+    }
+
+    async fn read(&self, session_id: &str) -> Result<Vec<u8>, AuthError> {
+        let row = php_sessions::by_id(&self.pool, &self.config, session_id, session::MAX_LEN)
+            .await?
+            .filter(|row| row.length.is_some())
+            .ok_or_else(|| rejected("no such OpenEMR session"))?;
+        if session::row_expired(row.time, row.lifetime, chrono::Utc::now().timestamp()) {
+            return Err(rejected("the session has expired"));
+        }
+        row.data.ok_or_else(|| rejected("the session data is too large"))
+    }
+
+    async fn problems(&self) -> Vec<String> {
+        let c = &self.config;
+        let required = [
+            (c.id_column.as_str(), ColumnKind::TextOrBytes),
+            (c.data_column.as_str(), ColumnKind::TextOrBytes),
+            (c.lifetime_column.as_str(), ColumnKind::Integer),
+            (c.time_column.as_str(), ColumnKind::Integer),
+        ];
+        match php_sessions::columns(&self.pool, c).await {
+            Ok(live) => compatibility::table_problems(&c.qualified_name(), &required, &live),
+            Err(err) => vec![format!("the PHP session table could not be inspected: {err}")],
+        }
+    }
 }
 
 async fn read_session_file(path: &std::path::Path) -> Result<Vec<u8>, AuthError> {

@@ -1,6 +1,7 @@
 use sqlx::MySqlPool;
 
 use crate::{
+    app::AppState,
     domain::{compatibility, migration_state::MigrationState, openemr_version::OpenEmrVersion},
     storage::{StorageError, mmt::migrations, openemr},
 };
@@ -18,12 +19,17 @@ pub async fn health(pool: &MySqlPool) -> Result<Status, StorageError> {
     assemble(pool, openemr_version, Vec::new()).await
 }
 
-/// Health plus a column-by-column comparison of every OpenEMR table the sidecar uses.
-pub async fn check(pool: &MySqlPool) -> Result<Status, StorageError> {
+/// Health plus a column-by-column comparison of every OpenEMR table the sidecar uses, and of the
+/// PHP session table when that is the session source.
+pub async fn check(state: &AppState) -> Result<Status, StorageError> {
+    let pool = &state.pool;
     let live = openemr::columns::live_columns(pool).await?;
-    let schema_problems = compatibility::problems(openemr::requirements::REQUIRED, &live);
+    let mut schema_problems = compatibility::problems(openemr::requirements::REQUIRED, &live);
     let version_readable = !schema_problems.iter().any(|p| p.contains("`version"));
     let openemr_version = if version_readable { openemr::version::read(pool).await? } else { None };
+    if let Some(sessions) = &state.sessions {
+        schema_problems.extend(sessions.problems().await);
+    }
     assemble(pool, openemr_version, schema_problems).await
 }
 

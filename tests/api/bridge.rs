@@ -12,11 +12,11 @@ fn php_string(v: &[u8]) -> Vec<u8> {
     [format!("s:{}:\"", v.len()).into_bytes(), v.to_vec(), b"\";".to_vec()].concat()
 }
 
-struct SessionData {
-    user: String,
-    user_id: i64,
-    pass: String,
-    tracker: Option<[u8; 16]>,
+pub(crate) struct SessionData {
+    pub(crate) user: String,
+    pub(crate) user_id: i64,
+    pub(crate) pass: String,
+    pub(crate) tracker: Option<[u8; 16]>,
 }
 
 /// The attributes OpenEMR stores for a signed-in user, serialized as PHP would.
@@ -52,19 +52,19 @@ fn nested_session(s: &SessionData) -> Vec<u8> {
     out
 }
 
-struct Bridge {
-    db: TestDb,
+pub(crate) struct Bridge {
+    pub(crate) db: TestDb,
     dir: PathBuf,
 }
 
 impl Bridge {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("mmt-sessions-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         Self { db: TestDb::migrated().await, dir }
     }
 
-    async fn user(&self, username: &str) -> SessionData {
+    pub(crate) async fn user(&self, username: &str) -> SessionData {
         let (user_id, pass): (i64, String) = sqlx::query_as(
             "SELECT u.id, s.password FROM users u JOIN users_secure s ON s.id = u.id WHERE u.username = ?",
         )
@@ -75,7 +75,7 @@ impl Bridge {
         SessionData { user: username.into(), user_id, pass, tracker: None }
     }
 
-    async fn track(&self, idle_secs: i64) -> [u8; 16] {
+    pub(crate) async fn track(&self, idle_secs: i64) -> [u8; 16] {
         let uuid = *uuid::Uuid::new_v4().as_bytes();
         sqlx::query(
             "INSERT INTO session_tracker (uuid, created, last_updated, number_scripts) \
@@ -100,7 +100,11 @@ impl Bridge {
         self.get_user_with(&[("OPENEMR_SESSION_DIR", self.dir.to_str().unwrap())], session_id).await
     }
 
-    async fn get_user_with(&self, settings: &[(&str, &str)], session_id: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get_user_with(
+        &self,
+        settings: &[(&str, &str)],
+        session_id: &str,
+    ) -> (StatusCode, Value) {
         let client = self.db.client_with(settings);
         let resp =
             client.get("/api/auth/user/").header("cookie", format!("OpenEMR={session_id}")).send().await;
@@ -276,7 +280,7 @@ async fn the_bridge_is_off_without_a_session_directory() {
     resp.assert_status(StatusCode::UNAUTHORIZED);
 }
 
-fn new_session_id() -> String {
+pub(crate) fn new_session_id() -> String {
     format!("{}-,{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 

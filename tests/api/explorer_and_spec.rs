@@ -72,3 +72,24 @@ async fn explorer_is_served_from_the_binary_and_needs_no_network() {
         assert!(!html.contains(external), "explorer must not load {external}...");
     }
 }
+
+/// The spec is the API's contract with generated clients, so a change to it must be made on
+/// purpose: compare with the committed snapshot and, after a deliberate change, rewrite it with
+/// `MMT_UPDATE_SPEC_SNAPSHOT=1 scripts/test.sh --test api spec_matches` and review the diff.
+#[test]
+fn spec_matches_the_committed_snapshot() {
+    let path = crate::helpers::repo_path("tests/snapshots/openapi.json");
+    let current: Value = serde_json::from_str(&mmt_sidecar::http::api_service().spec()).unwrap();
+    let pretty = serde_json::to_string_pretty(&current).unwrap() + "\n";
+    if std::env::var("MMT_UPDATE_SPEC_SNAPSHOT").is_ok() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &pretty).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == pretty,
+        "the OpenAPI spec changed: review the change, then run \
+         MMT_UPDATE_SPEC_SNAPSHOT=1 scripts/test.sh --test api spec_matches and commit {}",
+        path.display()
+    );
+}

@@ -28,6 +28,7 @@ mod problems;
 mod real_schema;
 mod replicas;
 mod security;
+mod session_table;
 mod shutdown;
 mod transcriptions;
 mod webhooks;

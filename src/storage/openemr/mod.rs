@@ -10,6 +10,7 @@ pub mod globals;
 pub mod login_counters;
 pub mod mfa;
 pub mod patients;
+pub mod php_sessions;
 pub mod providers;
 pub mod requirements;
 pub mod sequences;
