@@ -88,6 +88,12 @@ impl Subscription {
         Ok(Self(events))
     }
 
+    /// An endpoint's stored list, validated when it was saved; a name a later version dropped
+    /// is ignored rather than stopping deliveries of the others.
+    pub fn stored(list: &str) -> Self {
+        Self(list.split(',').filter_map(|n| ChangeEvent::parse(n.trim())).collect())
+    }
+
     pub fn wants(&self, event: ChangeEvent) -> bool {
         self.0.contains(&event)
     }
@@ -134,5 +140,7 @@ mod tests {
             Err(vec!["patient.deleted".into(), "x".into()])
         );
         assert_eq!(ChangeEvent::TranscriptionFiled.topic(), "transcription");
+        let stored = Subscription::stored("patient.created,patient.merged");
+        assert!(stored.wants(ChangeEvent::PatientCreated) && !stored.wants(ChangeEvent::PatientUpdated));
     }
 }

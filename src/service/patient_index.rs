@@ -86,23 +86,23 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
         // Rows at the watermark's own second come back every sweep; skip those indexed as they are.
         let pids: Vec<i64> = chunk.iter().map(|r| r.pid).collect();
         let indexed = patient_index::indexed_digests(&state.pool, &pids).await?;
-        let entries: Vec<(IndexEntry, Option<ChangeEvent>)> = chunk
+        let entries: Vec<IndexEntry> = chunk
             .iter()
             .map(entry)
             .filter(|e| indexed.get(&e.pid).is_none_or(|d| d.as_slice() != e.digest()))
-            .map(|e| {
-                // A change OpenEMR made; the very first build announces nothing.
-                let change = match indexed.contains_key(&e.pid) {
-                    true => Some(ChangeEvent::PatientUpdated),
-                    false => watermark.map(|_| ChangeEvent::PatientCreated),
-                };
-                (e, change)
-            })
             .collect();
         if entries.is_empty() {
             continue;
         }
-        updated += index_chunk(state, &entries).await?;
+        // Changes OpenEMR made; the very first build announces nothing.
+        let changes: Vec<Option<ChangeEvent>> = entries
+            .iter()
+            .map(|e| match indexed.contains_key(&e.pid) {
+                true => Some(ChangeEvent::PatientUpdated),
+                false => watermark.map(|_| ChangeEvent::PatientCreated),
+            })
+            .collect();
+        updated += index_chunk(state, &entries, &changes).await?;
     }
     if patients::count(&state.pool).await? != patient_index::count(&state.pool).await? {
         patient_index::remove_orphans(&state.pool).await?;
@@ -115,16 +115,17 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Indexes the entries and records the change events of OpenEMR's own edits, in one transaction.
+/// Indexes the entries and records the change events (one per entry, `None` for no event) of
+/// OpenEMR's own edits, in one transaction.
 async fn upsert_committed(
     state: &AppState,
-    entries: &[(IndexEntry, Option<ChangeEvent>)],
+    entries: &[IndexEntry],
+    changes: &[Option<ChangeEvent>],
 ) -> Result<(), StorageError> {
     let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
-    let index: Vec<IndexEntry> = entries.iter().map(|(e, _)| e.clone()).collect();
-    patient_index::upsert(&mut tx, &index).await?;
+    patient_index::upsert(&mut tx, entries).await?;
     let mut events = Vec::new();
-    for (e, change) in entries {
+    for (e, change) in entries.iter().zip(changes) {
         if let Some(event) = change {
             let change = Change { event: *event, pid: Some(e.pid), data: json!({ "source": "openemr" }) };
             events.push(webhooks::record(&mut tx, change).await?);
@@ -142,20 +143,21 @@ async fn upsert_committed(
 /// Returns how many rows were indexed.
 async fn index_chunk(
     state: &AppState,
-    entries: &[(IndexEntry, Option<ChangeEvent>)],
+    entries: &[IndexEntry],
+    changes: &[Option<ChangeEvent>],
 ) -> Result<usize, StorageError> {
-    match upsert_committed(state, entries).await {
+    match upsert_committed(state, entries, changes).await {
         Ok(()) => return Ok(entries.len()),
         Err(e) if e.is_transient() => return Err(e),
         Err(_) => {}
     }
     let mut indexed = 0;
-    for e in entries {
-        match upsert_committed(state, std::slice::from_ref(e)).await {
+    for (i, e) in entries.iter().enumerate() {
+        match upsert_committed(state, &entries[i..=i], &changes[i..=i]).await {
             Ok(()) => indexed += 1,
             Err(err) if err.is_transient() => return Err(err),
             Err(err) => {
-                tracing::error!(pid = e.0.pid, error = %err, "patient could not be indexed for search; skipped")
+                tracing::error!(pid = e.pid, error = %err, "patient could not be indexed for search; skipped")
             }
         }
     }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{NaiveDateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 use sqlx::MySqlConnection;
 
@@ -81,7 +81,7 @@ pub async fn record(conn: &mut MySqlConnection, change: Change) -> Result<Event,
     let event = events::write(conn, new).await?;
     let now = Utc::now().naive_utc();
     for hook in store::active(conn).await? {
-        if !subscription(&hook).wants(change.event) {
+        if !Subscription::stored(&hook.event_types).wants(change.event) {
             continue;
         }
         let delivery = store::insert_delivery(conn, hook.id, event.id, change.event.as_str(), now).await?;
@@ -94,12 +94,6 @@ pub async fn record(conn: &mut MySqlConnection, change: Change) -> Result<Event,
 pub fn committed(state: &AppState, event: Event) {
     events::publish_committed(state, event);
     jobs::wake(state);
-}
-
-fn subscription(hook: &WebhookRow) -> Subscription {
-    // Stored lists were validated on the way in; a name a later version dropped is ignored.
-    Subscription::parse(hook.event_types.split(',').filter(|n| ChangeEvent::parse(n.trim()).is_some()))
-        .unwrap_or_else(|_| Subscription::parse([]).expect("an empty list parses"))
 }
 
 pub struct WebhookInput {
@@ -337,16 +331,12 @@ pub async fn deliver(ctx: JobContext) -> JobOutcome {
         ),
         Err(e) => (if last { "failed" } else { "pending" }, None, delivery_error(e)),
     };
-    store::record_attempt(&state.pool, delivery.id, state_after, status, &error, now_naive(now)).await?;
+    store::record_attempt(&state.pool, delivery.id, state_after, status, &error, now.naive_utc()).await?;
     if state_after == "delivered" {
         Ok(Some(json!({ "delivery_id": delivery.id, "status": status })))
     } else {
         Err(JobFailure::Transient(format!("webhook {}: {error}", hook.id)))
     }
-}
-
-fn now_naive(now: chrono::DateTime<Utc>) -> NaiveDateTime {
-    now.naive_utc()
 }
 
 /// What went wrong, without the URL (it may carry credentials).

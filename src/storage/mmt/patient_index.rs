@@ -6,7 +6,6 @@ use crate::{
     storage::StorageError,
 };
 
-#[derive(Clone)]
 pub struct IndexEntry {
     pub pid: i64,
     pub terms: PatientTerms,
