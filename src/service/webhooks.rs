@@ -14,6 +14,7 @@ use crate::{
     app::AppState,
     domain::{
         acl::{AclLevel, Aco},
+        audit::AuditEntry,
         event::{Event, Kind, NewEvent, Topic},
         job::{JobId, JobKind},
         user::Caller,
@@ -287,6 +288,19 @@ async fn body(state: &AppState, hook: &WebhookRow, event: &Event) -> Result<Vec<
             "dob": p.dob.map(|d| d.to_string()),
             "sex": p.sex,
         });
+        // Each attempt discloses the demographics outside OpenEMR, so each is audited first.
+        let comments =
+            format!("mmt-sidecar sent demographics of pid {pid} to webhook {} (event {})", hook.id, event.id);
+        let disclosure = AuditEntry {
+            event: "patient-record-select".into(),
+            category: "Patient Demographics".into(),
+            user: "mmt-sidecar".into(),
+            groupname: String::new(),
+            comments,
+            patient_id: Some(pid),
+            success: true,
+        };
+        audit::record(state, &disclosure).await?;
     }
     Ok(serde_json::to_vec(&body).expect("JSON values serialize"))
 }

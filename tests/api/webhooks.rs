@@ -142,6 +142,14 @@ async fn a_failing_receiver_gets_retries_and_the_log_shows_each_attempt() {
     assert_eq!(posts.len(), 3, "two failures, then the delivery");
     assert!(posts.iter().all(|(_, b)| b["id"] == posts[0].1["id"]), "the same event each time");
     assert_eq!(posts[2].1["patient"]["last_name"], "Hooke", "include_phi adds the demographics");
+    let pid = posts[0].1["data"]["pid"].as_i64().unwrap();
+    let disclosures =
+        s.db.scalar(&format!(
+            "SELECT COUNT(*) FROM log WHERE event = 'patient-record-select' AND patient_id = {pid} \
+             AND CAST(FROM_BASE64(comments) AS CHAR) LIKE '%to webhook {id}%'"
+        ))
+        .await;
+    assert_eq!(disclosures, 3, "every attempt that carried PHI is audited");
     let mut log = Value::Null;
     for _ in 0..100 {
         log = s.call(poem::http::Method::GET, &format!("/api/webhooks/{id}/deliveries/"), None).await.1;
