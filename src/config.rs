@@ -39,6 +39,16 @@ pub struct Config {
     pub connections: ConnectionLimits,
     pub events: EventsConfig,
     pub jobs: JobsConfig,
+    pub scheduling: SchedulingConfig,
+}
+
+/// Appointment booking (`service::scheduling`).
+#[derive(Debug, Clone)]
+pub struct SchedulingConfig {
+    /// How long a pending hold keeps its slot unless confirmed.
+    pub hold: Duration,
+    /// Mark past appointments that never arrived as no-shows (OpenEMR itself never does).
+    pub mark_no_shows: bool,
 }
 
 /// Background job workers (`service::jobs`).
@@ -243,6 +253,7 @@ impl Config {
         let connections = connections_from(&get, &mut errors);
         let events = events_from(&get, &mut errors);
         let jobs = jobs_from(&get, &mut errors);
+        let scheduling = scheduling_from(&get, &mut errors);
         let metrics_addr = get("MMT_METRICS_ADDR").and_then(|v| {
             v.parse::<SocketAddr>()
                 .map_err(|_| errors.push("MMT_METRICS_ADDR: expected host:port, e.g. 127.0.0.1:9101".into()))
@@ -268,6 +279,7 @@ impl Config {
                 connections: connections?,
                 events: events?,
                 jobs: jobs?,
+                scheduling: scheduling?,
             })
         })();
         match config {
@@ -563,6 +575,18 @@ fn events_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) 
     }
     let retention = parse_or(get, "MMT_EVENT_RETENTION_SECS", "86400", errors, positive_secs);
     Some(EventsConfig { redis_url: redis_url.map(SecretString::from), retention: retention? })
+}
+
+fn scheduling_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<SchedulingConfig> {
+    let hold = parse_or(get, "MMT_APPOINTMENT_HOLD_MINUTES", "15", errors, |v| {
+        v.parse::<u64>()
+            .ok()
+            .filter(|m| (1..=24 * 60).contains(m))
+            .map(|m| Duration::from_secs(m * 60))
+            .ok_or_else(|| "expected minutes between 1 and 1440".to_string())
+    });
+    let mark_no_shows = parse_or(get, "MMT_MARK_NO_SHOWS", "false", errors, parse_flag);
+    Some(SchedulingConfig { hold: hold?, mark_no_shows: mark_no_shows? })
 }
 
 fn positive_secs(v: &str) -> Result<Duration, String> {

@@ -34,15 +34,18 @@ pub enum JobKind {
     Housekeeping,
     /// Delivers one webhook event to one subscriber.
     WebhookDeliver,
+    /// Lapses unconfirmed appointment holds and, when enabled, marks no-shows; scheduled.
+    AppointmentSweep,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 2] = [Self::Housekeeping, Self::WebhookDeliver];
+    pub const ALL: [Self; 3] = [Self::Housekeeping, Self::WebhookDeliver, Self::AppointmentSweep];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Housekeeping => "housekeeping",
             Self::WebhookDeliver => "webhook.deliver",
+            Self::AppointmentSweep => "appointment.sweep",
         }
     }
 
@@ -54,7 +57,7 @@ impl JobKind {
     pub fn max_attempts(self) -> u32 {
         match self {
             // The next period runs it again anyway.
-            Self::Housekeeping => 3,
+            Self::Housekeeping | Self::AppointmentSweep => 3,
             // A subscriber may be down for a while: with the default backoff (1 s doubling to
             // the 1 h cap) these attempts span about a day.
             Self::WebhookDeliver => 36,

@@ -12,6 +12,7 @@ pub mod migration_state;
 pub mod openemr_version;
 pub mod patient;
 pub mod patient_search;
+pub mod scheduling;
 pub mod throttle;
 pub mod token;
 pub mod transcription;

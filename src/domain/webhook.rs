@@ -20,10 +20,13 @@ pub enum ChangeEvent {
     TranscriptionReopened,
     TranscriptionCancelled,
     TranscriptionFiled,
+    AppointmentBooked,
+    AppointmentUpdated,
+    AppointmentCancelled,
 }
 
 impl ChangeEvent {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 13] = [
         Self::PatientCreated,
         Self::PatientUpdated,
         Self::EncounterCreated,
@@ -34,6 +37,9 @@ impl ChangeEvent {
         Self::TranscriptionReopened,
         Self::TranscriptionCancelled,
         Self::TranscriptionFiled,
+        Self::AppointmentBooked,
+        Self::AppointmentUpdated,
+        Self::AppointmentCancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +54,9 @@ impl ChangeEvent {
             Self::TranscriptionReopened => "transcription.reopened",
             Self::TranscriptionCancelled => "transcription.cancelled",
             Self::TranscriptionFiled => "transcription.filed",
+            Self::AppointmentBooked => "appointment.booked",
+            Self::AppointmentUpdated => "appointment.updated",
+            Self::AppointmentCancelled => "appointment.cancelled",
         }
     }
 

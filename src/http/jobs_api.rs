@@ -19,6 +19,10 @@ use crate::{
 /// - `webhook.deliver`: delivers one change event to one webhook endpoint (see the Webhooks
 ///   operations); anything but a 2xx is retried with exponential backoff, up to 36 attempts (about
 ///   a day). Result: `{"delivery_id": n, "status": 200}`.
+/// - `appointment.sweep`: scheduled every minute, run by one replica per period; cancels (`x`)
+///   pending holds past their expiry and, with `MMT_MARK_NO_SHOWS`, marks appointments of the last
+///   7 days that ended without an arrival as no-shows (`?`). Result: `{"holds_expired": n,
+///   "no_shows": n}`. Up to 3 attempts.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename = "JobKind")]
 pub enum Kind {
@@ -26,6 +30,8 @@ pub enum Kind {
     Housekeeping,
     #[oai(rename = "webhook.deliver")]
     WebhookDeliver,
+    #[oai(rename = "appointment.sweep")]
+    AppointmentSweep,
 }
 
 impl From<JobKind> for Kind {
@@ -33,6 +39,7 @@ impl From<JobKind> for Kind {
         match k {
             JobKind::Housekeeping => Self::Housekeeping,
             JobKind::WebhookDeliver => Self::WebhookDeliver,
+            JobKind::AppointmentSweep => Self::AppointmentSweep,
         }
     }
 }
@@ -150,8 +157,8 @@ impl JobsApi {
     ///
     /// For the user who queued it, or an OpenEMR administrator (`admin|super`). Reading a job
     /// that concerns a patient is recorded in OpenEMR's audit log. Kinds: `housekeeping`
-    /// (scheduled clean-up of expired sign-in rows and old jobs) and `webhook.deliver` (one
-    /// webhook delivery); see the `JobKind` schema.
+    /// (scheduled clean-up of expired sign-in rows and old jobs), `webhook.deliver` (one
+    /// webhook delivery) and `appointment.sweep` (lapsed holds, no-shows); see the `JobKind` schema.
     #[oai(path = "/:id/", method = "get", operation_id = "jobs_get")]
     async fn get(&self, state: Data<&AppState>, auth: Auth, id: Path<String>) -> Result<One, ApiError> {
         let row = service::get(&state, &auth.0, parse_id(&id.0)?).await?;

@@ -239,6 +239,7 @@ impl Workers {
         Self { state, handlers: HashMap::new() }
             .with_handler(JobKind::Housekeeping, housekeeping::job)
             .with_handler(JobKind::WebhookDeliver, webhooks::deliver)
+            .with_handler(JobKind::AppointmentSweep, crate::service::scheduling::holds::job)
     }
 
     /// Registers (or replaces) the handler of `kind`.
@@ -428,7 +429,10 @@ pub struct Schedule {
 
 /// What the sidecar runs on a timer.
 pub fn schedules() -> Vec<Schedule> {
-    vec![Schedule { kind: JobKind::Housekeeping, every: housekeeping::EVERY }]
+    vec![
+        Schedule { kind: JobKind::Housekeeping, every: housekeeping::EVERY },
+        Schedule { kind: JobKind::AppointmentSweep, every: crate::service::scheduling::holds::EVERY },
+    ]
 }
 
 /// The scheduler of this replica; any number of replicas may run one.

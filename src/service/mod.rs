@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod mfa;
 pub mod patient_index;
 pub mod patients;
+pub mod scheduling;
 pub mod permission;
 pub mod session_bridge;
 pub mod sign_in;

@@ -31,14 +31,15 @@ async fn acquire(conn: &mut MySqlConnection, name: &str, wait_secs: i64) -> Resu
 /// Dropped without `release`, the connection is closed, which frees the lock on the server.
 pub struct Held {
     conn: PoolConnection<MySql>,
-    name: &'static str,
+    name: String,
     released: bool,
 }
 
 impl Held {
-    pub async fn take(pool: &MySqlPool, name: &'static str, wait_secs: i64) -> Result<Self, StorageError> {
+    pub async fn take(pool: &MySqlPool, name: impl Into<String>, wait_secs: i64) -> Result<Self, StorageError> {
+        let name = name.into();
         let mut conn = pool.acquire().await.map_err(StorageError::from_sqlx)?;
-        acquire(&mut conn, name, wait_secs).await?;
+        acquire(&mut conn, &name, wait_secs).await?;
         Ok(Self { conn, name, released: false })
     }
 
@@ -48,7 +49,7 @@ impl Held {
 
     pub async fn release(mut self) -> Result<(), StorageError> {
         sqlx::query("SELECT RELEASE_LOCK(CONCAT(?, ':', DATABASE()))")
-            .bind(self.name)
+            .bind(&self.name)
             .execute(&mut *self.conn)
             .await
             .map_err(StorageError::from_sqlx)?;

@@ -1,5 +1,6 @@
 //! The sidecar's own `mmt_`-prefixed tables.
 
+pub mod appointments;
 pub mod events;
 pub mod jobs;
 pub mod login_failures;

@@ -171,3 +171,16 @@ pub async fn class_code_exists(pool: &MySqlPool, code: &str) -> Result<bool, Sto
     .map_err(StorageError::from_sqlx)?;
     Ok(found.is_some())
 }
+
+/// The patient's latest encounter dated `day`, as `todaysEncounterCheck()` looks for one.
+pub async fn today_for(conn: &mut MySqlConnection, pid: Pid, day: chrono::NaiveDate) -> Result<Option<i64>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT encounter FROM form_encounter WHERE pid = ? AND date >= ? AND date < ? ORDER BY encounter DESC LIMIT 1",
+    )
+    .bind(pid.0)
+    .bind(day)
+    .bind(day.succ_opt().unwrap_or(day))
+    .fetch_optional(conn)
+    .await
+    .map_err(StorageError::from_sqlx)
+}

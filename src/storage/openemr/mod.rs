@@ -13,6 +13,7 @@ pub mod patients;
 pub mod php_sessions;
 pub mod providers;
 pub mod requirements;
+pub mod scheduling;
 pub mod sequences;
 pub mod session_tracker;
 pub mod users;
