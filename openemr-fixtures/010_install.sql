@@ -60,7 +60,26 @@ INSERT INTO `list_options` (`list_id`, `option_id`, `title`, `seq`, `is_default`
   ('Clinical_Note_Type', 'laboratory_report_narrative', 'Laboratory Report Narrative', 90, 0, 0, '', 'LOINC:11502-2', '', 0, 0, 1, '', 1),
   ('Clinical_Note_Type', 'pathology_report_narrative', 'Pathology Study Narrative', 100, 0, 0, '', '', 'LOINC:11526-1', 0, 0, 1, '', 1),
   ('Clinical_Note_Type', 'surgical_operative_note', 'Surgical operation note', 110, 0, 0, '', '', 'LOINC:11504-8', 0, 0, 1, '', 1),
-  ('Clinical_Note_Type', 'emergency_department_note', 'Emergency department Note', 120, 0, 0, '', '', 'LOINC:34111-5', 0, 0, 1, '', 1)
+  ('Clinical_Note_Type', 'emergency_department_note', 'Emergency department Note', 120, 0, 0, '', '', 'LOINC:34111-5', 0, 0, 1, '', 1),
+  ('lists', 'apptstat', 'Appointment Statuses', 1, 0, 0, '', NULL, '', 0, 0, 1, '', 1),
+  ('apptstat', '-', '- None', 5, 0, 0, '', 'FEFDCF|0', '', 0, 0, 1, '', 1),
+  ('apptstat', '*', '* Reminder done', 10, 0, 0, '', 'FFC9F8|0', '', 0, 0, 1, '', 1),
+  ('apptstat', '+', '+ Chart pulled', 15, 0, 0, '', '87FF1F|0', '', 0, 0, 1, '', 1),
+  ('apptstat', 'x', 'x Canceled', 20, 0, 0, '', 'BFBFBF|0', '', 0, 0, 1, '', 1),
+  ('apptstat', '?', '? No show', 25, 0, 0, '', 'BFBFBF|0', '', 0, 0, 1, '', 1),
+  ('apptstat', '@', '@ Arrived', 30, 0, 0, '', 'FF2414|10', '', 1, 0, 1, '', 1),
+  ('apptstat', '~', '~ Arrived late', 35, 0, 0, '', 'FF6619|10', '', 1, 0, 1, '', 1),
+  ('apptstat', '!', '! Left w/o visit', 40, 0, 0, '', '0BBA34|0', '', 0, 1, 1, '', 1),
+  ('apptstat', '#', '# Ins/fin issue', 45, 0, 0, '', 'FFFF2B|0', '', 0, 0, 1, '', 1),
+  ('apptstat', '<', '< In exam room', 50, 0, 0, '', '52D9DE|10', '', 0, 0, 1, '', 1),
+  ('apptstat', '>', '> Checked out', 55, 0, 0, '', 'FEFDCF|0', '', 0, 1, 1, '', 1),
+  ('apptstat', '$', '$ Coding done', 60, 0, 0, '', 'C0FF96|0', '', 0, 0, 1, '', 1),
+  ('apptstat', '%', '% Canceled < 24h', 65, 0, 0, '', 'BFBFBF|0', '', 0, 0, 1, '', 1),
+  ('apptstat', '^', '^ Pending', 70, 0, 0, '', 'FEFDCF|0', '', 0, 0, 1, '', 1),
+  ('apptstat', 'AVM', 'AVM Confirmed', 80, 0, 0, '', 'F0FFE8|0', '', 0, 0, 1, '', 1),
+  ('apptstat', 'SMS', 'SMS Confirmed', 85, 0, 0, '', 'F0FFE8|0', '', 0, 0, 1, '', 1),
+  ('apptstat', 'EMAIL', 'EMAIL Confimed', 90, 0, 0, '', 'FFEBE3|0', '', 0, 0, 1, '', 1),
+  ('apptstat', 'CALL', 'Callback requested', 95, 0, 0, '', 'FFDBE2|5', '', 0, 0, 1, '', 1)
 ON DUPLICATE KEY UPDATE `list_id` = VALUES(`list_id`), `option_id` = VALUES(`option_id`), `title` = VALUES(`title`), `seq` = VALUES(`seq`), `is_default` = VALUES(`is_default`), `option_value` = VALUES(`option_value`), `mapping` = VALUES(`mapping`), `notes` = VALUES(`notes`), `codes` = VALUES(`codes`), `toggle_setting_1` = VALUES(`toggle_setting_1`), `toggle_setting_2` = VALUES(`toggle_setting_2`), `activity` = VALUES(`activity`), `subtype` = VALUES(`subtype`), `edit_options` = VALUES(`edit_options`);
 
 -- Standard calendar categories (5 Office Visit, 9 Established Patient, 10 New Patient, ...).

@@ -141,6 +141,22 @@ def install_sql():
             ("surgical_operative_note", "Surgical operation note", 110, "", "LOINC:11504-8", 1),
             ("emergency_department_note", "Emergency department Note", 120, "", "LOINC:34111-5", 1)]:
         rows.append(lo("Clinical_Note_Type", oid, title, seq, notes=note, codes=codes, activity=act))
+    rows.append(lo("lists", "apptstat", "Appointment Statuses", 1))
+    for seq, (oid, title, color, minutes, check_in, check_out) in enumerate([
+            ("-", "- None", "FEFDCF", 0, 0, 0), ("*", "* Reminder done", "FFC9F8", 0, 0, 0),
+            ("+", "+ Chart pulled", "87FF1F", 0, 0, 0), ("x", "x Canceled", "BFBFBF", 0, 0, 0),
+            ("?", "? No show", "BFBFBF", 0, 0, 0), ("@", "@ Arrived", "FF2414", 10, 1, 0),
+            ("~", "~ Arrived late", "FF6619", 10, 1, 0), ("!", "! Left w/o visit", "0BBA34", 0, 0, 1),
+            ("#", "# Ins/fin issue", "FFFF2B", 0, 0, 0), ("<", "< In exam room", "52D9DE", 10, 0, 0),
+            (">", "> Checked out", "FEFDCF", 0, 0, 1), ("$", "$ Coding done", "C0FF96", 0, 0, 0),
+            ("%", "% Canceled < 24h", "BFBFBF", 0, 0, 0), ("^", "^ Pending", "FEFDCF", 0, 0, 0)]):
+        row = lo("apptstat", oid, title, 5 * (seq + 1), notes="%s|%d" % (color, minutes))
+        row.update(toggle_setting_1=check_in, toggle_setting_2=check_out)
+        rows.append(row)
+    for seq, (oid, title, color, minutes) in enumerate([
+            ("AVM", "AVM Confirmed", "F0FFE8", 0), ("SMS", "SMS Confirmed", "F0FFE8", 0),
+            ("EMAIL", "EMAIL Confimed", "FFEBE3", 0), ("CALL", "Callback requested", "FFDBE2", 5)]):
+        rows.append(lo("apptstat", oid, title, 80 + 5 * seq, notes="%s|%d" % (color, minutes)))
     parts.append("-- Lists the sidecar validates against (upserted: a real install already has them).\n")
     parts.append(insert("list_options", lo_cols, rows, upsert=True, batch=100))
 
@@ -641,6 +657,78 @@ def encounters_sql(users, pats):
     return "\n".join(parts), len(fe_rows), seq
 
 
+# Provider schedules: (user id, facility, in-office hour, lunch hour). Every work day, 2025-2030.
+SCHEDULES = [(2, 3, 8, 12), (3, 4, 9, 13)]
+CAL_FROM, CAL_TO = date(2025, 1, 6), date(2030, 12, 31)
+
+
+def calendar_sql(users, pats):
+    ev_cols = ["pc_eid", "uuid", "pc_catid", "pc_multiple", "pc_aid", "pc_pid", "pc_gid", "pc_title", "pc_time",
+               "pc_hometext", "pc_informant", "pc_eventDate", "pc_endDate", "pc_duration", "pc_recurrtype",
+               "pc_recurrspec", "pc_recurrfreq", "pc_startTime", "pc_endTime", "pc_alldayevent", "pc_location",
+               "pc_eventstatus", "pc_sharing", "pc_apptstatus", "pc_prefcatid", "pc_facility",
+               "pc_billing_location", "pc_room"]
+
+    def spec(freq="", ftype="", exdate="", on_num="1", on_day="0", on_freq="0"):
+        items = [("event_repeat_freq", freq), ("event_repeat_freq_type", ftype), ("event_repeat_on_num", on_num),
+                 ("event_repeat_on_day", on_day), ("event_repeat_on_freq", on_freq), ("exdate", exdate)]
+        return "a:%d:{%s}" % (len(items), "".join('s:%d:"%s";s:%d:"%s";' % (len(k), k, len(v), v) for k, v in items))
+    location = ('a:6:{s:14:"event_location";s:0:"";s:13:"event_street1";s:0:"";s:13:"event_street2";s:0:"";'
+                's:10:"event_city";s:0:"";s:11:"event_state";s:0:"";s:12:"event_postal";s:0:"";}')
+    rows = []
+
+    def event(cat, aid, pid, title, day, start_min, dur_min, status="-", rtype=0, rspec=None, end=None,
+              fac=3, allday=0, reason=""):
+        eid = len(rows) + 1
+        ts = INSTALL_TS + timedelta(minutes=eid)
+        st = "%02d:%02d:00" % divmod(start_min, 60)
+        en = "%02d:%02d:00" % divmod(min(start_min + dur_min, 24 * 60 - 1), 60)
+        rows.append(dict(pc_eid=eid, uuid=new_uuid("060", "openemr_postcalendar_events", ts), pc_catid=cat,
+                         pc_multiple=0, pc_aid=str(aid), pc_pid=str(pid) if pid else "", pc_gid=0, pc_title=title,
+                         pc_time=ts, pc_hometext=reason, pc_informant="1", pc_eventDate=day, pc_endDate=end,
+                         pc_duration=dur_min * 60, pc_recurrtype=rtype, pc_recurrspec=rspec or spec(),
+                         pc_recurrfreq=0, pc_startTime=st, pc_endTime=en, pc_alldayevent=allday,
+                         pc_location=location, pc_eventstatus=1, pc_sharing=1, pc_apptstatus=status,
+                         pc_prefcatid=0, pc_facility=fac, pc_billing_location=3, pc_room=""))
+    workday = spec("1", "4")
+    for aid, fac, start_h, lunch_h in SCHEDULES:
+        event(2, aid, None, "In Office", CAL_FROM, start_h * 60, 0, rtype=1, rspec=workday, end=CAL_TO, fac=fac)
+        event(8, aid, None, "Lunch", CAL_FROM, lunch_h * 60, 60, rtype=1, rspec=workday, end=CAL_TO, fac=fac)
+        event(3, aid, None, "Out Of Office", CAL_FROM, 17 * 60, 0, rtype=1, rspec=workday, end=CAL_TO, fac=fac)
+    for day in (date(2026, 12, 25), date(2027, 1, 1), date(2027, 12, 24)):
+        event(6, 0, None, "Holidays", day, 0, 24 * 60, allday=1)
+    event(4, 3, None, "Vacation", date(2027, 2, 15), 0, 0, allday=1, fac=4)
+    # Appointments: past ones with their outcome, future ones booked; categories 9/10/5.
+    docs = {2: (3, 8, 12), 3: (4, 9, 13)}
+    outcomes = [">", ">", ">", "?", "x", "%"]
+    for i, p in enumerate(pats[:60]):
+        aid = 2 + (i % 2)
+        fac, start_h, lunch_h = docs[aid]
+        past = DATA_END - timedelta(days=1 + (i * 3) % 90)
+        while past.weekday() >= 5:
+            past -= timedelta(days=1)
+        slot = start_h * 60 + 30 * (i % 6)
+        event(9 if i % 3 else 10, aid, p["pid"], "Established Patient" if i % 3 else "New Patient", past, slot,
+              15 if i % 3 else 30, status=outcomes[i % len(outcomes)], fac=fac, reason=rnd.choice(REASONS))
+        future = date(2027, 3, 1) + timedelta(days=(i * 5) % 120)
+        while future.weekday() >= 5:
+            future += timedelta(days=1)
+        fslot = (lunch_h + 1) * 60 + 30 * (i % 6)
+        event(5, aid, p["pid"], "Office Visit", future, fslot, 15, status="-" if i % 4 else "*", fac=fac,
+              reason=rnd.choice(REASONS))
+    # A weekly follow-up on Tuesdays through spring 2027, one week skipped.
+    p = pats[60]
+    event(9, 2, p["pid"], "Established Patient", date(2027, 3, 2), 16 * 60, 15, rtype=1,
+          rspec=spec("1", "1", exdate="20270316"), end=date(2027, 5, 25), reason="Weekly wound check")
+    for r in uuid_rows["060"]:
+        r["table_id"] = "pc_eid"
+    parts = ["-- Provider schedules (In Office / Lunch / Out Of Office every work day), clinic holidays, a vacation,\n"
+             "-- past and future appointments and one weekly series, as OpenEMR's calendar writes them.\n"]
+    parts.append(insert("openemr_postcalendar_events", ev_cols, rows, batch=100))
+    parts.append(insert("uuid_registry", UUID_COLS, uuid_rows.pop("060"), batch=100))
+    return "\n".join(parts), len(rows)
+
+
 def logins_md(hashes):
     lines = ["# Demo logins (openemr-fixtures)", "",
              "Generated by `openemr-fixtures/generate.py`; hashes live in `passwords.json`.", "",
@@ -666,6 +754,8 @@ def main():
     write("040_patients.sql", "%d demo patients with history_data rows" % len(pats), body)
     body, n_enc, last = encounters_sql(users, pats)
     write("050_encounters.sql", "%d encounters (form_encounter + forms), sequences = %d" % (n_enc, last), body)
+    body, n_events = calendar_sql(users, pats)
+    write("060_calendar.sql", "%d calendar events: provider schedules, holidays, appointments" % n_events, body)
     logins_md(hashes)
     print("patients=%d encounters=%d sequences=%d" % (len(pats), n_enc, last))
 

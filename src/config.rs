@@ -577,7 +577,10 @@ fn events_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) 
     Some(EventsConfig { redis_url: redis_url.map(SecretString::from), retention: retention? })
 }
 
-fn scheduling_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<SchedulingConfig> {
+fn scheduling_from(
+    get: &impl Fn(&str) -> Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<SchedulingConfig> {
     let hold = parse_or(get, "MMT_APPOINTMENT_HOLD_MINUTES", "15", errors, |v| {
         v.parse::<u64>()
             .ok()

@@ -14,6 +14,7 @@ pub mod patients_api;
 pub mod problem;
 pub mod query_utf8;
 pub mod reference_api;
+pub mod scheduling;
 pub mod server;
 pub mod transcriptions_api;
 pub mod webhooks_api;
@@ -40,6 +41,8 @@ pub enum ApiTags {
     Jobs,
     /// Change events for integrations: signed webhook deliveries (administrators).
     Webhooks,
+    /// OpenEMR's calendar: appointments, free slots, provider schedules, booking without double booking.
+    Scheduling,
 }
 
 pub type Apis = (
@@ -53,6 +56,8 @@ pub type Apis = (
     events_api::EventsApi,
     jobs_api::JobsApi,
     webhooks_api::WebhooksApi,
+    scheduling::appointments_api::AppointmentsApi,
+    scheduling::schedule_api::ScheduleApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

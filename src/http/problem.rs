@@ -333,3 +333,31 @@ impl From<crate::service::jobs::JobError> for ApiError {
         }
     }
 }
+
+impl From<crate::service::scheduling::SchedulingError> for ApiError {
+    fn from(err: crate::service::scheduling::SchedulingError) -> Self {
+        use crate::service::scheduling::SchedulingError as E;
+        match err {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Invalid(issues) => issues.into(),
+            E::Taken(eid) => {
+                let mut problem = Problem::new(StatusCode::CONFLICT, err.to_string());
+                problem.problem_type = "urn:mmt-sidecar:problem:slot-taken".into();
+                problem.errors =
+                    vec![FieldError { field: "conflicting_appointment".into(), message: eid.to_string() }];
+                Self::from_problem(problem)
+            }
+            E::Unavailable(_) => {
+                let mut issues = crate::domain::validation::Issues::default();
+                issues.add("start", err.to_string());
+                issues.into()
+            }
+            E::Transition { .. } | E::Repeating(_) | E::KeyReused(_) => {
+                Self::new(StatusCode::CONFLICT, err.to_string())
+            }
+            E::OtherCalendar => Self::new(StatusCode::FORBIDDEN, err.to_string()),
+            E::Acl(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
+        }
+    }
+}

@@ -71,7 +71,9 @@ mod tests {
     fn the_written_constants_parse_back() {
         let spec = recurrspec(Some(NO_REPEAT));
         assert_eq!((spec.repeat_on_num.as_str(), spec.exdate.as_str()), ("1", ""));
-        assert!(matches!(muesli::unserialize(EMPTY_LOCATION.as_bytes()), Ok(Value::Array(items)) if items.len() == 6));
+        assert!(
+            matches!(muesli::unserialize(EMPTY_LOCATION.as_bytes()), Ok(Value::Array(items)) if items.len() == 6)
+        );
     }
 
     #[test]

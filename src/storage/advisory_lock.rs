@@ -36,7 +36,11 @@ pub struct Held {
 }
 
 impl Held {
-    pub async fn take(pool: &MySqlPool, name: impl Into<String>, wait_secs: i64) -> Result<Self, StorageError> {
+    pub async fn take(
+        pool: &MySqlPool,
+        name: impl Into<String>,
+        wait_secs: i64,
+    ) -> Result<Self, StorageError> {
         let name = name.into();
         let mut conn = pool.acquire().await.map_err(StorageError::from_sqlx)?;
         acquire(&mut conn, &name, wait_secs).await?;

@@ -27,6 +27,7 @@ mod permissions;
 mod problems;
 mod real_schema;
 mod replicas;
+mod scheduling;
 mod security;
 mod session_table;
 mod shutdown;

@@ -212,7 +212,8 @@ impl AppointmentPatchInput {
             room: room(&mut issues, self.room),
             override_availability: self.override_availability,
         };
-        if (AppointmentPatch { override_availability: false, ..patch.clone() }) == AppointmentPatch::default() {
+        if (AppointmentPatch { override_availability: false, ..patch.clone() }) == AppointmentPatch::default()
+        {
             issues.add("body", "names nothing to change");
         }
         issues.into_result(patch)

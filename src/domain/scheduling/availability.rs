@@ -15,7 +15,9 @@ pub const OUT_OF_OFFICE: i64 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     /// "In Office"; `preferred` is its `pc_prefcatid` (0: any category).
-    Opens { preferred: i64 },
+    Opens {
+        preferred: i64,
+    },
     Closes,
     /// A clinic holiday or closure (category type 2): nothing can be booked that day.
     ShutsDay,
@@ -252,7 +254,10 @@ mod tests {
         assert!(!slots.contains(&minute(9, 0)));
         assert!(!slots.contains(&minute(9, 15)), "09:15 overlaps 09:10-09:25");
         assert!(slots.contains(&minute(9, 30)));
-        assert_eq!(plan.check(Span { start: minute(9, 20), end: minute(9, 35) }), Err(Blocker::Appointment { eid: 9 }));
+        assert_eq!(
+            plan.check(Span { start: minute(9, 20), end: minute(9, 35) }),
+            Err(Blocker::Appointment { eid: 9 })
+        );
     }
 
     #[test]
@@ -267,7 +272,10 @@ mod tests {
         let mut events = office_with_lunch();
         events.push(occ(9, at(12, 0), 15, 5, Effect::Appointment));
         let plan = day(&events, Some(5));
-        assert_eq!(plan.check(Span { start: minute(12, 0), end: minute(12, 15) }), Err(Blocker::Appointment { eid: 9 }));
+        assert_eq!(
+            plan.check(Span { start: minute(12, 0), end: minute(12, 15) }),
+            Err(Blocker::Appointment { eid: 9 })
+        );
         assert_eq!(
             plan.check(Span { start: minute(12, 15), end: minute(12, 30) }),
             Err(Blocker::Reserved { eid: 2, category: 8 })
@@ -287,7 +295,10 @@ mod tests {
         events.push(occ(7, at(0, 0), 1440, 6, Effect::ShutsDay));
         let plan = day(&events, Some(5));
         assert!(plan.free_slots(15, 15).is_empty());
-        assert_eq!(plan.check(Span { start: minute(10, 0), end: minute(10, 15) }), Err(Blocker::Closed { eid: 7 }));
+        assert_eq!(
+            plan.check(Span { start: minute(10, 0), end: minute(10, 15) }),
+            Err(Blocker::Closed { eid: 7 })
+        );
     }
 
     #[test]

@@ -70,7 +70,13 @@ impl Recurrence {
                 let days = spec
                     .repeat_freq
                     .split(',')
-                    .map(|d| d.trim().parse::<u32>().ok().filter(|n| (1..=7).contains(n)).and_then(|n| php_weekday(n - 1)))
+                    .map(|d| {
+                        d.trim()
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|n| (1..=7).contains(n))
+                            .and_then(|n| php_weekday(n - 1))
+                    })
                     .collect::<Option<Vec<_>>>()?;
                 if days.is_empty() {
                     return None;
@@ -192,9 +198,10 @@ fn nth_weekdays(
     }
     let mut dates = Vec::new();
     while (y, m) <= month_of(stop) {
-        if let Some(date) = (1..=nth).rev().find_map(|n| {
-            NaiveDate::from_weekday_of_month_opt(y as i32, m as u32, weekday, n as u8)
-        }) && (from..=stop).contains(&date)
+        if let Some(date) = (1..=nth)
+            .rev()
+            .find_map(|n| NaiveDate::from_weekday_of_month_opt(y as i32, m as u32, weekday, n as u8))
+            && (from..=stop).contains(&date)
         {
             dates.push(date);
         }
@@ -258,21 +265,39 @@ mod tests {
         s.exdate = "20261215,20261201".into();
         let r = Recurrence::from_spec(1, &s).unwrap();
         // Tuesdays from 2026-11-03 to 2026-12-22.
-        let got = r.occurrences(date("2026-11-03"), Some(date("2026-12-22")), date("2026-11-20"), date("2027-01-31"), &[6, 0]);
+        let got = r.occurrences(
+            date("2026-11-03"),
+            Some(date("2026-12-22")),
+            date("2026-11-20"),
+            date("2027-01-31"),
+            &[6, 0],
+        );
         assert_eq!(got, dates(&["2026-11-24", "2026-12-08", "2026-12-22"]));
     }
 
     #[test]
     fn every_third_day_counts_from_the_first_occurrence() {
         let r = Recurrence::from_spec(1, &spec("3", "0")).unwrap();
-        let got = r.occurrences(date("2026-12-30"), Some(date("2027-01-10")), date("2027-01-01"), date("2027-01-31"), &[6, 0]);
+        let got = r.occurrences(
+            date("2026-12-30"),
+            Some(date("2027-01-10")),
+            date("2027-01-01"),
+            date("2027-01-31"),
+            &[6, 0],
+        );
         assert_eq!(got, dates(&["2027-01-02", "2027-01-05", "2027-01-08"]));
     }
 
     #[test]
     fn monthly_on_the_31st_drifts_like_php_mktime() {
         let r = Recurrence::from_spec(1, &spec("1", "2")).unwrap();
-        let got = r.occurrences(date("2027-01-31"), Some(date("2027-05-31")), date("2027-01-01"), date("2027-12-31"), &[6, 0]);
+        let got = r.occurrences(
+            date("2027-01-31"),
+            Some(date("2027-05-31")),
+            date("2027-01-01"),
+            date("2027-12-31"),
+            &[6, 0],
+        );
         assert_eq!(got, dates(&["2027-01-31", "2027-03-03", "2027-04-03", "2027-05-03"]));
     }
 
@@ -280,7 +305,13 @@ mod tests {
     fn every_work_day_skips_the_weekend() {
         let r = Recurrence::from_spec(1, &spec("1", "4")).unwrap();
         // 2026-12-04 is a Friday.
-        let got = r.occurrences(date("2026-12-03"), Some(date("2026-12-09")), date("2026-12-01"), date("2026-12-31"), &[6, 0]);
+        let got = r.occurrences(
+            date("2026-12-03"),
+            Some(date("2026-12-09")),
+            date("2026-12-01"),
+            date("2026-12-31"),
+            &[6, 0],
+        );
         assert_eq!(got, dates(&["2026-12-03", "2026-12-04", "2026-12-07", "2026-12-08", "2026-12-09"]));
     }
 
@@ -288,23 +319,53 @@ mod tests {
     fn every_second_work_day_over_a_weekend() {
         let r = Recurrence::from_spec(1, &spec("2", "4")).unwrap();
         // Thu 2026-12-03 + 2 work days = Mon 2026-12-07; then Wed 2026-12-09; then Fri 2026-12-11.
-        let got = r.occurrences(date("2026-12-03"), Some(date("2026-12-14")), date("2026-12-01"), date("2026-12-31"), &[6, 0]);
+        let got = r.occurrences(
+            date("2026-12-03"),
+            Some(date("2026-12-14")),
+            date("2026-12-01"),
+            date("2026-12-31"),
+            &[6, 0],
+        );
         assert_eq!(got, dates(&["2026-12-03", "2026-12-07", "2026-12-09", "2026-12-11"]));
     }
 
     #[test]
     fn second_tuesday_of_every_month() {
-        let s = RecurrSpec { repeat_on_num: "2".into(), repeat_on_day: "2".into(), repeat_on_freq: "1".into(), rt2_pf_flag: true, ..RecurrSpec::default() };
+        let s = RecurrSpec {
+            repeat_on_num: "2".into(),
+            repeat_on_day: "2".into(),
+            repeat_on_freq: "1".into(),
+            rt2_pf_flag: true,
+            ..RecurrSpec::default()
+        };
         let r = Recurrence::from_spec(2, &s).unwrap();
-        let got = r.occurrences(date("2026-10-13"), Some(date("2027-03-01")), date("2026-12-01"), date("2027-03-31"), &[6, 0]);
+        let got = r.occurrences(
+            date("2026-10-13"),
+            Some(date("2027-03-01")),
+            date("2026-12-01"),
+            date("2027-03-31"),
+            &[6, 0],
+        );
         assert_eq!(got, dates(&["2026-12-08", "2027-01-12", "2027-02-09"]));
     }
 
     #[test]
     fn last_friday_falls_back_to_the_fourth_when_there_is_no_fifth() {
-        let s = RecurrSpec { repeat_on_num: "5".into(), repeat_on_day: "5".into(), repeat_on_freq: "1".into(), rt2_pf_flag: true, ..RecurrSpec::default() };
+        let s = RecurrSpec {
+            repeat_on_num: "5".into(),
+            repeat_on_day: "5".into(),
+            repeat_on_freq: "1".into(),
+            rt2_pf_flag: true,
+            ..RecurrSpec::default()
+        };
         let r = Recurrence::from_spec(2, &s).unwrap();
-        let got = r.occurrences(date("2027-01-01"), Some(date("2027-03-31")), date("2027-01-01"), date("2027-03-31"), &[6, 0]);
+        let got = r.occurrences(
+            date("2027-01-01"),
+            Some(date("2027-03-31")),
+            date("2027-01-01"),
+            date("2027-03-31"),
+            &[6, 0],
+        );
         // January 2027 has five Fridays (29th), February four (26th), March four (26th).
         assert_eq!(got, dates(&["2027-01-29", "2027-02-26", "2027-03-26"]));
     }
@@ -313,7 +374,13 @@ mod tests {
     fn days_of_week_start_on_the_start_date_then_follow_the_listed_days() {
         // 2 = Monday, 4 = Wednesday; starts on a Sunday.
         let r = Recurrence::from_spec(3, &spec("2,4", "6")).unwrap();
-        let got = r.occurrences(date("2026-11-29"), Some(date("2026-12-09")), date("2026-11-01"), date("2026-12-31"), &[6, 0]);
+        let got = r.occurrences(
+            date("2026-11-29"),
+            Some(date("2026-12-09")),
+            date("2026-11-01"),
+            date("2026-12-31"),
+            &[6, 0],
+        );
         assert_eq!(got, dates(&["2026-11-29", "2026-11-30", "2026-12-02", "2026-12-07", "2026-12-09"]));
     }
 
@@ -328,7 +395,10 @@ mod tests {
     #[test]
     fn a_repeating_event_without_an_end_date_has_no_occurrences() {
         let r = Recurrence::from_spec(1, &spec("1", "0")).unwrap();
-        assert!(r.occurrences(date("2026-12-01"), None, date("2026-12-01"), date("2026-12-31"), &[6, 0]).is_empty());
+        assert!(
+            r.occurrences(date("2026-12-01"), None, date("2026-12-01"), date("2026-12-31"), &[6, 0])
+                .is_empty()
+        );
     }
 
     #[test]

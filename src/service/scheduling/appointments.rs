@@ -14,7 +14,9 @@ use crate::{
         encounter::NewEncounter,
         patient::Pid,
         scheduling::{
-            appointment::{AppointmentPatch, AppointmentPatchInput, KEY_CHARS, NewAppointment, NewAppointmentInput, When},
+            appointment::{
+                AppointmentPatch, AppointmentPatchInput, KEY_CHARS, NewAppointment, NewAppointmentInput, When,
+            },
             availability::Blocker,
             status::{Phase, StatusCode},
         },
@@ -25,8 +27,8 @@ use crate::{
     service::{
         audit, permission,
         scheduling::{
-            SchedulingError, Statuses, availability::Calendar, check_range, dates_of, describe, readable_provider, required_date,
-            settings,
+            SchedulingError, Statuses, availability::Calendar, check_range, dates_of, describe,
+            readable_provider, required_date, settings,
         },
         wall_clock_now,
         webhooks::{self, Change},
@@ -111,16 +113,24 @@ pub async fn list(state: &AppState, caller: &Caller, input: ListInput) -> Result
         .into_iter()
         .flat_map(|row| {
             let phase = statuses.phase(&row.pc_apptstatus);
-            dates_of(&row, from, to, &settings.weekend)
-                .into_iter()
-                .map(move |date| Appointment { row: row.clone(), date, phase, hold_expires: None, encounter: None })
+            dates_of(&row, from, to, &settings.weekend).into_iter().map(move |date| Appointment {
+                row: row.clone(),
+                date,
+                phase,
+                hold_expires: None,
+                encounter: None,
+            })
         })
         .collect();
     all.sort_by_key(|a| (a.date, a.row.start_time, a.row.pc_eid));
     let total = all.len();
     let mut items: Vec<Appointment> = all
         .into_iter()
-        .filter(|a| input.after.is_none_or(|after| (a.date, a.row.start_time.unwrap_or_default(), a.row.pc_eid) > after))
+        .filter(|a| {
+            input
+                .after
+                .is_none_or(|after| (a.date, a.row.start_time.unwrap_or_default(), a.row.pc_eid) > after)
+        })
         .take(input.limit + 1)
         .collect();
     let more = items.len() > input.limit;
@@ -131,8 +141,15 @@ pub async fn list(state: &AppState, caller: &Caller, input: ListInput) -> Result
     Ok(Page { items, total, more })
 }
 
-async fn load(state: &AppState, conn: &mut MySqlConnection, eid: u32) -> Result<Appointment, SchedulingError> {
-    let row = events::get(conn, eid).await?.filter(|r| r.patient().is_some()).ok_or(SchedulingError::NotFound(eid))?;
+async fn load(
+    state: &AppState,
+    conn: &mut MySqlConnection,
+    eid: u32,
+) -> Result<Appointment, SchedulingError> {
+    let row = events::get(conn, eid)
+        .await?
+        .filter(|r| r.patient().is_some())
+        .ok_or(SchedulingError::NotFound(eid))?;
     let statuses = Statuses::load(state).await?;
     Ok(Appointment {
         date: row.event_date.unwrap_or_default(),
@@ -156,7 +173,11 @@ pub async fn get(state: &AppState, caller: &Caller, eid: u32) -> Result<Appointm
     let appointment = load(state, &mut conn, eid).await?;
     require_calendar(state, caller, &appointment.row).await?;
     let pid = appointment.row.patient().map(|p| p.0);
-    audit::record(state, &entry(caller, "scheduling-select", pid, format!("mmt-sidecar read appointment {eid}"))).await?;
+    audit::record(
+        state,
+        &entry(caller, "scheduling-select", pid, format!("mmt-sidecar read appointment {eid}")),
+    )
+    .await?;
     Ok(appointment)
 }
 
@@ -208,11 +229,15 @@ async fn references(
         Some(_) => issues.add("facility_id", format!("facility {} is inactive", a.facility_id)),
         None => issues.add("facility_id", format!("no facility {}", a.facility_id)),
     }
-    let category = categories::all(&state.pool).await?.into_iter().find(|c| i64::from(c.pc_catid) == a.category_id);
+    let category =
+        categories::all(&state.pool).await?.into_iter().find(|c| i64::from(c.pc_catid) == a.category_id);
     let category = match category {
         Some(c) if c.pc_cattype == categories::PATIENT && c.pc_active != 0 => Some(c),
         Some(_) => {
-            issues.add("category_id", format!("category {} is not an active patient visit category", a.category_id));
+            issues.add(
+                "category_id",
+                format!("category {} is not an active patient visit category", a.category_id),
+            );
             None
         }
         None => {
@@ -223,41 +248,42 @@ async fn references(
     if let Some(status) = &a.status
         && statuses.find(status.as_str()).is_none()
     {
-        issues.add("status", format!("{status} is not an active apptstat code; allowed: {}", statuses.allowed()));
+        issues.add(
+            "status",
+            format!("{status} is not an active apptstat code; allowed: {}", statuses.allowed()),
+        );
     }
     Ok(category)
 }
 
-/// May the booking go to `when` for `minutes`? An overlapping appointment is always a conflict;
-/// anything else the caller may override with OpenEMR's `patients|appt` write and the flag.
-async fn check_time(
-    state: &AppState,
-    caller: &Caller,
-    calendar: &Calendar,
+/// A time an appointment would take: its day, start, length and category; `ignore` is the
+/// appointment being moved, which does not block itself.
+struct Proposal {
     when: When,
     minutes: u32,
     category: i64,
     ignore: Option<u64>,
-    override_availability: bool,
-) -> Result<(), SchedulingError> {
-    let Some(span) = when.span(minutes) else {
+}
+
+/// Whether the caller asked to book outside availability and may: OpenEMR lets `patients|appt`
+/// write (not wsome) answer "use it anyway?".
+async fn may_override(state: &AppState, caller: &Caller, asked: bool) -> Result<bool, SchedulingError> {
+    Ok(asked && state.acl.permissions(&caller.username).await?.allows(Aco::PATIENTS_APPT, AclLevel::Write))
+}
+
+/// May the appointment take this time? An overlapping appointment is always a conflict; anything
+/// else only when `may_override`.
+fn check_time(calendar: &Calendar, p: &Proposal, may_override: bool) -> Result<(), SchedulingError> {
+    let Some(span) = p.when.span(p.minutes) else {
         let mut issues = Issues::default();
         issues.add("duration_minutes", "the appointment must end by midnight of its day");
         return Err(issues.into());
     };
-    match calendar.day(when.date, Some(category), ignore).check(span) {
+    match calendar.day(p.when.date, Some(p.category), p.ignore).check(span) {
         Ok(()) => Ok(()),
         Err(Blocker::Appointment { eid }) => Err(SchedulingError::Taken(eid)),
-        Err(blocker) => {
-            let may_override = override_availability
-                && blocker.overridable()
-                && state.acl.permissions(&caller.username).await?.allows(Aco::PATIENTS_APPT, AclLevel::Write);
-            if may_override {
-                Ok(())
-            } else {
-                Err(SchedulingError::Unavailable(describe(blocker, |c| calendar.category_name(c))))
-            }
-        }
+        Err(blocker) if may_override && blocker.overridable() => Ok(()),
+        Err(blocker) => Err(SchedulingError::Unavailable(describe(blocker, |c| calendar.category_name(c)))),
     }
 }
 
@@ -290,8 +316,12 @@ pub async fn book(
     issues.into_result(())?;
     let category = category.ok_or(SchedulingError::Invalid(Issues::default()))?;
     let hash = fingerprint(&booking);
-    let mut held = Held::take(&state.pool, lock_name(booking.provider_id), advisory_lock::WRITE_WAIT_SECS).await?;
-    let result = book_locked(state, caller, &booking, &category, key, &hash, held.conn()).await;
+    let overriding = may_override(state, caller, booking.override_availability).await?;
+    let _queued = state.booking_gate.enter(booking.provider_id).await;
+    let mut held =
+        Held::take(&state.pool, lock_name(booking.provider_id), advisory_lock::WRITE_WAIT_SECS).await?;
+    let request = Request { booking: &booking, category: &category, key, hash: &hash, overriding };
+    let result = book_locked(state, caller, &request, held.conn()).await;
     held.release().await?;
     let (booked, event) = result?;
     if let Some(event) = event {
@@ -300,19 +330,26 @@ pub async fn book(
     Ok(booked)
 }
 
+/// A validated booking request, as it goes under the provider's lock.
+struct Request<'a> {
+    booking: &'a NewAppointment,
+    category: &'a CategoryRow,
+    key: Option<&'a str>,
+    hash: &'a [u8; 32],
+    overriding: bool,
+}
+
 async fn book_locked(
     state: &AppState,
     caller: &Caller,
-    booking: &NewAppointment,
-    category: &CategoryRow,
-    key: Option<&str>,
-    hash: &[u8; 32],
+    request: &Request<'_>,
     conn: &mut MySqlConnection,
 ) -> Result<(Booked, Option<crate::domain::event::Event>), SchedulingError> {
+    let Request { booking, category, key, hash, overriding } = *request;
     if let Some(key) = key
         && let Some(previous) = own::request(conn, caller.user_id.0, key).await?
     {
-        if previous.request_hash != hash {
+        if previous.request_hash != hash[..] {
             return Err(SchedulingError::KeyReused(key.to_string()));
         }
         return Ok((Booked::Replayed(load(state, conn, previous.pc_eid).await?), None));
@@ -322,8 +359,8 @@ async fn book_locked(
     let minutes = booking.minutes.unwrap_or_else(|| {
         u32::try_from(category.pc_duration / 60).unwrap_or(0).max(calendar.settings.interval_mins)
     });
-    check_time(state, caller, &calendar, booking.when, minutes, booking.category_id, None, booking.override_availability)
-        .await?;
+    let proposal = Proposal { when: booking.when, minutes, category: booking.category_id, ignore: None };
+    check_time(&calendar, &proposal, overriding)?;
     let now = wall_clock_now();
     let status = booking.status.clone().unwrap_or_else(StatusCode::none);
     let title = category.pc_catname.clone().unwrap_or_default();
@@ -355,13 +392,18 @@ async fn book_locked(
     };
     tracker::record(&mut tx, &step).await?;
     if booking.hold {
-        let lapse = chrono::Duration::from_std(state.config.scheduling.hold).unwrap_or(chrono::Duration::minutes(15));
+        let lapse =
+            chrono::Duration::from_std(state.config.scheduling.hold).unwrap_or(chrono::Duration::minutes(15));
         own::hold(&mut tx, eid, now + lapse, caller.user_id.0, now).await?;
     }
     if let Some(key) = key {
         own::remember(&mut tx, caller.user_id.0, key, hash, eid, now).await?;
     }
-    let comments = format!("mmt-sidecar booked appointment {eid} with provider {} at {}", booking.provider_id, booking.when.at());
+    let comments = format!(
+        "mmt-sidecar booked appointment {eid} with provider {} at {}",
+        booking.provider_id,
+        booking.when.at()
+    );
     audit_log::record(&mut tx, &entry(caller, "scheduling-insert", Some(booking.pid.0), comments)).await?;
     let change = Change {
         event: ChangeEvent::AppointmentBooked,
@@ -394,8 +436,10 @@ pub async fn change(
         return Err(SchedulingError::Repeating(eid));
     }
     let provider = patch.provider_id.or(current.row.provider()).unwrap_or_default();
+    let overriding = may_override(state, caller, patch.override_availability).await?;
+    let _queued = state.booking_gate.enter(provider).await;
     let mut held = Held::take(&state.pool, lock_name(provider), advisory_lock::WRITE_WAIT_SECS).await?;
-    let result = change_locked(state, caller, eid, pid, &patch, held.conn()).await;
+    let result = change_locked(state, caller, eid, pid, &patch, overriding, held.conn()).await;
     held.release().await?;
     let (appointment, events) = result?;
     for event in events {
@@ -410,6 +454,7 @@ async fn change_locked(
     eid: u32,
     pid: Pid,
     patch: &AppointmentPatch,
+    overriding: bool,
     conn: &mut MySqlConnection,
 ) -> Result<(Appointment, Vec<crate::domain::event::Event>), SchedulingError> {
     let settings = settings(state).await?;
@@ -425,11 +470,18 @@ async fn change_locked(
         Some(code) => {
             let option = statuses.find(code.as_str()).ok_or_else(|| {
                 let mut issues = Issues::default();
-                issues.add("status", format!("{code} is not an active apptstat code; allowed: {}", statuses.allowed()));
+                issues.add(
+                    "status",
+                    format!("{code} is not an active apptstat code; allowed: {}", statuses.allowed()),
+                );
                 SchedulingError::Invalid(issues)
             })?;
             if !from.may_become(option.phase()) {
-                return Err(SchedulingError::Transition { eid, from: row.pc_apptstatus.clone(), to: code.to_string() });
+                return Err(SchedulingError::Transition {
+                    eid,
+                    from: row.pc_apptstatus.clone(),
+                    to: code.to_string(),
+                });
             }
             Some(option.clone())
         }
@@ -449,7 +501,13 @@ async fn change_locked(
     if retakes_time {
         let calendar = Calendar::load(state, &mut tx, provider, date, date).await?;
         let when = When { date, start };
-        check_time(state, caller, &calendar, when, minutes.max(1), i64::from(row.pc_catid), Some(u64::from(eid)), patch.override_availability).await?;
+        let proposal = Proposal {
+            when,
+            minutes: minutes.max(1),
+            category: i64::from(row.pc_catid),
+            ignore: Some(u64::from(eid)),
+        };
+        check_time(&calendar, &proposal, overriding)?;
     }
     if patch.reschedules() {
         events::reschedule(&mut tx, eid, provider, date, start, minutes).await?;
@@ -462,22 +520,43 @@ async fn change_locked(
     let mut produced = Vec::new();
     if next_status.is_some() || patch.room.is_some() {
         let encounter = match &next_status {
-            Some(option) if option.checks_in && date == now.date() && settings.auto_encounter != 0 => {
-                Some(visit_encounter(caller, &row, pid, settings.auto_encounter, now, &mut tx, &mut produced).await?)
-            }
+            Some(option) if option.checks_in && date == now.date() && settings.auto_encounter != 0 => Some(
+                visit_encounter(caller, &row, pid, settings.auto_encounter, now, &mut tx, &mut produced)
+                    .await?,
+            ),
             _ => None,
         };
-        let step = Step { eid, pid: pid.0, date, time: start, user: &caller.username, status: &status, room: &room, encounter, at: now };
+        let step = Step {
+            eid,
+            pid: pid.0,
+            date,
+            time: start,
+            user: &caller.username,
+            status: &status,
+            room: &room,
+            encounter,
+            at: now,
+        };
         tracker::record(&mut tx, &step).await?;
         events::set_status_and_room(&mut tx, eid, &status, &room).await?;
     }
     if to_phase != Phase::Pending {
         own::release(&mut tx, eid).await?;
     }
-    let comments = format!("mmt-sidecar changed appointment {eid}: status {status}, {date} {start}, provider {provider}");
+    let comments = format!(
+        "mmt-sidecar changed appointment {eid}: status {status}, {date} {start}, provider {provider}"
+    );
     audit_log::record(&mut tx, &entry(caller, "scheduling-update", Some(pid.0), comments)).await?;
-    let event = if to_phase == Phase::Cancelled { ChangeEvent::AppointmentCancelled } else { ChangeEvent::AppointmentUpdated };
-    let change = Change { event, pid: Some(pid.0), data: json!({ "appointment": eid, "status": status, "start": date.and_time(start), "provider_id": provider }) };
+    let event = if to_phase == Phase::Cancelled {
+        ChangeEvent::AppointmentCancelled
+    } else {
+        ChangeEvent::AppointmentUpdated
+    };
+    let change = Change {
+        event,
+        pid: Some(pid.0),
+        data: json!({ "appointment": eid, "status": status, "start": date.and_time(start), "provider_id": provider }),
+    };
     produced.push(webhooks::record(&mut tx, change).await?);
     tx.commit().await.map_err(StorageError::from_sqlx)?;
     Ok((load(state, conn, eid).await?, produced))
@@ -514,9 +593,18 @@ async fn visit_encounter(
         sensitivity: "normal".into(),
     };
     encounters::insert(tx, number, &encounter, caller).await?;
-    let comments = format!("mmt-sidecar opened encounter {number} at check-in for appointment {}", row.pc_eid);
-    audit_log::record(tx, &AuditEntry::phi(caller, "patient-record-insert", "Encounter Form", Some(pid.0), comments)).await?;
-    let change = Change { event: ChangeEvent::EncounterCreated, pid: Some(pid.0), data: json!({ "encounter": number }) };
+    let comments =
+        format!("mmt-sidecar opened encounter {number} at check-in for appointment {}", row.pc_eid);
+    audit_log::record(
+        tx,
+        &AuditEntry::phi(caller, "patient-record-insert", "Encounter Form", Some(pid.0), comments),
+    )
+    .await?;
+    let change = Change {
+        event: ChangeEvent::EncounterCreated,
+        pid: Some(pid.0),
+        data: json!({ "encounter": number }),
+    };
     produced.push(webhooks::record(tx, change).await?);
     Ok(number)
 }

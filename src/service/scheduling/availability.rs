@@ -13,7 +13,10 @@ use crate::{
     },
     service::{
         audit,
-        scheduling::{CalendarSettings, SchedulingError, Statuses, check_range, occurrences, readable_provider, required_date, settings},
+        scheduling::{
+            CalendarSettings, SchedulingError, Statuses, check_range, occurrences, readable_provider,
+            required_date, settings,
+        },
     },
     storage::{
         StorageError,
@@ -105,7 +108,12 @@ fn parse_range(input: &RangeInput, issues: &mut Issues) -> Option<Range> {
     Some(Range { provider: provider?, from: from?, to: to? })
 }
 
-async fn open_for(state: &AppState, caller: &Caller, input: &RangeInput, issues: &mut Issues) -> Result<Option<(Range, Calendar)>, SchedulingError> {
+async fn open_for(
+    state: &AppState,
+    caller: &Caller,
+    input: &RangeInput,
+    issues: &mut Issues,
+) -> Result<Option<(Range, Calendar)>, SchedulingError> {
     let settings = settings(state).await?;
     let own = readable_provider(state, caller, &settings).await?;
     let range = parse_range(input, issues);
@@ -147,7 +155,12 @@ pub struct Slots {
 }
 
 /// Free starts for a visit of the category's length (or `duration_minutes`), never in the past.
-pub async fn slots(state: &AppState, caller: &Caller, input: RangeInput, now: NaiveDateTime) -> Result<Slots, SchedulingError> {
+pub async fn slots(
+    state: &AppState,
+    caller: &Caller,
+    input: RangeInput,
+    now: NaiveDateTime,
+) -> Result<Slots, SchedulingError> {
     let mut issues = Issues::default();
     if input.category.is_none() {
         issues.add("category", "is required: the visit category whose length the slots have");
@@ -215,7 +228,11 @@ pub struct DaySchedule {
 
 /// A provider's days: In Office hours, provider events (lunch, vacation …), closures and booked
 /// appointments. Reading it is a scheduling read of the patients booked, so it is audited.
-pub async fn schedule(state: &AppState, caller: &Caller, input: RangeInput) -> Result<Vec<DaySchedule>, SchedulingError> {
+pub async fn schedule(
+    state: &AppState,
+    caller: &Caller,
+    input: RangeInput,
+) -> Result<Vec<DaySchedule>, SchedulingError> {
     let mut issues = Issues::default();
     let Some((range, calendar)) = open_for(state, caller, &input, &mut issues).await? else {
         return Err(issues.into());
@@ -238,7 +255,11 @@ pub async fn schedule(state: &AppState, caller: &Caller, input: RangeInput) -> R
             let todays = calendar.occurrences.iter().filter(|o| o.date == date);
             DaySchedule {
                 date,
-                available: plan.open.iter().map(|s| Slot { start: at(date, s.start), end: at(date, s.end) }).collect(),
+                available: plan
+                    .open
+                    .iter()
+                    .map(|s| Slot { start: at(date, s.start), end: at(date, s.end) })
+                    .collect(),
                 closed: todays.clone().find(|o| o.effect == Effect::ShutsDay).map(block),
                 blocks: todays.clone().filter(|o| o.effect == Effect::Reserves).map(block).collect(),
                 appointments: todays
@@ -258,7 +279,8 @@ pub async fn schedule(state: &AppState, caller: &Caller, input: RangeInput) -> R
             }
         })
         .collect();
-    let booked: Vec<String> = days.iter().flat_map(|d| d.appointments.iter().map(|a| a.id.to_string())).collect();
+    let booked: Vec<String> =
+        days.iter().flat_map(|d| d.appointments.iter().map(|a| a.id.to_string())).collect();
     let comments = format!(
         "mmt-sidecar read the schedule of provider {} from {} to {}: appointments [{}]",
         range.provider,

@@ -92,8 +92,16 @@ async fn set_status(
     events::set_status_and_room(&mut tx, eid, status.as_str(), &row.pc_room).await?;
     let comments = format!("mmt-sidecar set appointment {eid} to {status}: {why}");
     audit_log::record(&mut tx, &system_entry("scheduling-update", pid.0, comments)).await?;
-    let event = if status.as_str() == "?" { ChangeEvent::AppointmentUpdated } else { ChangeEvent::AppointmentCancelled };
-    let change = Change { event, pid: Some(pid.0), data: json!({ "appointment": eid, "status": status.as_str(), "reason": why }) };
+    let event = if status.as_str() == "?" {
+        ChangeEvent::AppointmentUpdated
+    } else {
+        ChangeEvent::AppointmentCancelled
+    };
+    let change = Change {
+        event,
+        pid: Some(pid.0),
+        data: json!({ "appointment": eid, "status": status.as_str(), "reason": why }),
+    };
     let event = webhooks::record(&mut tx, change).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
     Ok(Some(event))
@@ -106,7 +114,17 @@ pub async fn expire_holds(state: &AppState) -> Result<usize, StorageError> {
     let due = own::expired(&mut conn, wall_clock_now(), BATCH).await?;
     let mut cancelled = 0;
     for eid in due {
-        if let Some(event) = set_status(&mut conn, &statuses, eid, &[Phase::Pending], &StatusCode::canceled(), "hold lapsed", true).await? {
+        if let Some(event) = set_status(
+            &mut conn,
+            &statuses,
+            eid,
+            &[Phase::Pending],
+            &StatusCode::canceled(),
+            "hold lapsed",
+            true,
+        )
+        .await?
+        {
             webhooks::committed(state, event);
             cancelled += 1;
         }
@@ -128,7 +146,10 @@ pub async fn mark_no_shows(state: &AppState) -> Result<usize, StorageError> {
     let due = events::ended_unarrived(&mut conn, wall_clock_now(), &codes, BATCH).await?;
     let mut marked = 0;
     for eid in due {
-        if let Some(event) = set_status(&mut conn, &statuses, eid, &waiting, &StatusCode::no_show(), "no arrival", false).await? {
+        if let Some(event) =
+            set_status(&mut conn, &statuses, eid, &waiting, &StatusCode::no_show(), "no arrival", false)
+                .await?
+        {
             webhooks::committed(state, event);
             marked += 1;
         }
@@ -139,6 +160,10 @@ pub async fn mark_no_shows(state: &AppState) -> Result<usize, StorageError> {
 pub async fn job(ctx: JobContext) -> JobOutcome {
     let state = ctx.state();
     let expired = expire_holds(state).await.map_err(JobFailure::from)?;
-    let no_shows = if state.config.scheduling.mark_no_shows { mark_no_shows(state).await.map_err(JobFailure::from)? } else { 0 };
+    let no_shows = if state.config.scheduling.mark_no_shows {
+        mark_no_shows(state).await.map_err(JobFailure::from)?
+    } else {
+        0
+    };
     Ok(Some(json!({ "holds_expired": expired, "no_shows": no_shows })))
 }

@@ -30,6 +30,23 @@ use crate::{
     },
 };
 
+/// Bookings of this replica queue here per provider (striped) before they take a pooled
+/// connection to wait on the provider's database lock, so a burst for one provider holds one
+/// connection, not one per request, and cannot starve the pool the lock holder needs.
+pub struct BookingGate(Vec<tokio::sync::Mutex<()>>);
+
+impl Default for BookingGate {
+    fn default() -> Self {
+        Self((0..64).map(|_| tokio::sync::Mutex::new(())).collect())
+    }
+}
+
+impl BookingGate {
+    pub async fn enter(&self, provider: i64) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0[provider.rem_euclid(self.0.len() as i64) as usize].lock().await
+    }
+}
+
 /// The longest range one request may expand (a year and a day, for a leap year).
 pub const MAX_RANGE_DAYS: i64 = 366;
 
@@ -86,7 +103,8 @@ pub async fn settings(state: &AppState) -> Result<CalendarSettings, StorageError
         Some(v) => v.split(',').filter_map(|d| d.trim().parse().ok()).filter(|d| *d < 7).collect(),
         None => default_weekend_days(),
     };
-    let auto_encounter = get("auto_create_new_encounters").await?.and_then(|v| v.trim().parse().ok()).unwrap_or(1);
+    let auto_encounter =
+        get("auto_create_new_encounters").await?.and_then(|v| v.trim().parse().ok()).unwrap_or(1);
     let docs_see_all = get("docs_see_entire_calendar").await?.is_some_and(|v| v.trim() == "1");
     Ok(CalendarSettings { interval_mins, weekend, auto_encounter, docs_see_all })
 }
@@ -214,4 +232,17 @@ pub fn describe(blocker: Blocker, category_name: impl Fn(i64) -> String) -> Stri
         Blocker::Closed { eid } => format!("the clinic is closed that day (event {eid})"),
         Blocker::NotInOffice => "the time is outside the provider's In Office hours".into(),
     }
+}
+
+pub async fn categories(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<categories::CategoryRow>, SchedulingError> {
+    permission::require(state, caller, Aco::PATIENTS_APPT, AclLevel::View).await?;
+    Ok(categories::all(&state.pool).await?)
+}
+
+pub async fn statuses(state: &AppState, caller: &Caller) -> Result<Statuses, SchedulingError> {
+    permission::require(state, caller, Aco::PATIENTS_APPT, AclLevel::View).await?;
+    Ok(Statuses::load(state).await?)
 }

@@ -12,18 +12,23 @@ pub async fn hold(
     held_by: i64,
     now: NaiveDateTime,
 ) -> Result<(), StorageError> {
-    sqlx::query("INSERT INTO mmt_appointment_holds (pc_eid, expires_at, held_by, created_at) VALUES (?, ?, ?, ?)")
-        .bind(eid)
-        .bind(expires_at)
-        .bind(held_by)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map_err(StorageError::from_sqlx)?;
+    sqlx::query(
+        "INSERT INTO mmt_appointment_holds (pc_eid, expires_at, held_by, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(eid)
+    .bind(expires_at)
+    .bind(held_by)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
     Ok(())
 }
 
-pub async fn hold_expiry(conn: &mut MySqlConnection, eid: u32) -> Result<Option<NaiveDateTime>, StorageError> {
+pub async fn hold_expiry(
+    conn: &mut MySqlConnection,
+    eid: u32,
+) -> Result<Option<NaiveDateTime>, StorageError> {
     sqlx::query_scalar("SELECT expires_at FROM mmt_appointment_holds WHERE pc_eid = ?")
         .bind(eid)
         .fetch_optional(conn)
@@ -41,13 +46,19 @@ pub async fn release(conn: &mut MySqlConnection, eid: u32) -> Result<bool, Stora
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn expired(conn: &mut MySqlConnection, now: NaiveDateTime, limit: u32) -> Result<Vec<u32>, StorageError> {
-    sqlx::query_scalar("SELECT pc_eid FROM mmt_appointment_holds WHERE expires_at <= ? ORDER BY expires_at LIMIT ?")
-        .bind(now)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
-        .map_err(StorageError::from_sqlx)
+pub async fn expired(
+    conn: &mut MySqlConnection,
+    now: NaiveDateTime,
+    limit: u32,
+) -> Result<Vec<u32>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT pc_eid FROM mmt_appointment_holds WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+    .map_err(StorageError::from_sqlx)
 }
 
 pub struct Request {
@@ -55,7 +66,11 @@ pub struct Request {
     pub pc_eid: u32,
 }
 
-pub async fn request(conn: &mut MySqlConnection, user_id: i64, key: &str) -> Result<Option<Request>, StorageError> {
+pub async fn request(
+    conn: &mut MySqlConnection,
+    user_id: i64,
+    key: &str,
+) -> Result<Option<Request>, StorageError> {
     let row: Option<(Vec<u8>, u32)> = sqlx::query_as(
         "SELECT request_hash, pc_eid FROM mmt_appointment_requests WHERE user_id = ? AND idempotency_key = ?",
     )

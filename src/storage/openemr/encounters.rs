@@ -173,7 +173,11 @@ pub async fn class_code_exists(pool: &MySqlPool, code: &str) -> Result<bool, Sto
 }
 
 /// The patient's latest encounter dated `day`, as `todaysEncounterCheck()` looks for one.
-pub async fn today_for(conn: &mut MySqlConnection, pid: Pid, day: chrono::NaiveDate) -> Result<Option<i64>, StorageError> {
+pub async fn today_for(
+    conn: &mut MySqlConnection,
+    pid: Pid,
+    day: chrono::NaiveDate,
+) -> Result<Option<i64>, StorageError> {
     sqlx::query_scalar(
         "SELECT encounter FROM form_encounter WHERE pid = ? AND date >= ? AND date < ? ORDER BY encounter DESC LIMIT 1",
     )

@@ -1,6 +1,8 @@
 use sqlx::MySqlPool;
 
-use crate::{domain::scheduling::status::StatusOption, domain::scheduling::status::StatusCode, storage::StorageError};
+use crate::{
+    domain::scheduling::status::StatusCode, domain::scheduling::status::StatusOption, storage::StorageError,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CategoryRow {

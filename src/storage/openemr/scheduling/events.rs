@@ -184,7 +184,11 @@ pub struct Insert<'a> {
 
 /// `InsertEvent()`'s row plus what it leaves out: a registered uuid, `pc_eventstatus = 1` (the
 /// calendar shows nothing else) and every NOT NULL column OpenEMR relies on `sql_mode = ''` for.
-pub async fn insert(conn: &mut MySqlConnection, e: &Insert<'_>, caller: &Caller) -> Result<u32, StorageError> {
+pub async fn insert(
+    conn: &mut MySqlConnection,
+    e: &Insert<'_>,
+    caller: &Caller,
+) -> Result<u32, StorageError> {
     let uuid = uuid_registry::create(conn, "openemr_postcalendar_events", "pc_eid").await?;
     let end = e.start + chrono::Duration::minutes(i64::from(e.minutes));
     let done = sqlx::query(
@@ -214,8 +218,7 @@ pub async fn insert(conn: &mut MySqlConnection, e: &Insert<'_>, caller: &Caller)
     .execute(conn)
     .await
     .map_err(StorageError::from_sqlx)?;
-    u32::try_from(done.last_insert_id())
-        .map_err(|_| StorageError::Unavailable("pc_eid out of range".into()))
+    u32::try_from(done.last_insert_id()).map_err(|_| StorageError::Unavailable("pc_eid out of range".into()))
 }
 
 /// Moves an appointment to another time, length or provider (a reschedule).
@@ -285,9 +288,8 @@ pub async fn ended_unarrived(
         return Ok(Vec::new());
     }
     let since = now.date().checked_sub_days(chrono::Days::new(NO_SHOW_LOOKBACK_DAYS)).unwrap_or(now.date());
-    let mut q = QueryBuilder::new(
-        "SELECT pc_eid FROM openemr_postcalendar_events WHERE pc_eventDate BETWEEN ",
-    );
+    let mut q =
+        QueryBuilder::new("SELECT pc_eid FROM openemr_postcalendar_events WHERE pc_eventDate BETWEEN ");
     q.push_bind(since).push(" AND ").push_bind(now.date());
     q.push(" AND pc_recurrtype = 0 AND pc_eventstatus = 1 AND pc_pid <> '' AND pc_apptstatus IN (");
     let mut list = q.separated(", ");

@@ -91,7 +91,12 @@ pub async fn record(conn: &mut MySqlConnection, step: &Step<'_>) -> Result<i64, 
     Ok(id)
 }
 
-async fn element(conn: &mut MySqlConnection, id: i64, step: &Step<'_>, seq: &str) -> Result<(), StorageError> {
+async fn element(
+    conn: &mut MySqlConnection,
+    id: i64,
+    step: &Step<'_>,
+    seq: &str,
+) -> Result<(), StorageError> {
     sqlx::query(
         "INSERT INTO patient_tracker_element (pt_tracker_id, start_datetime, user, status, room, seq) \
          VALUES (?, ?, ?, ?, ?, ?)",
