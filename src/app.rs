@@ -30,8 +30,8 @@ pub struct AppState {
     pub events: Arc<crate::service::events::EventHub>,
     /// Wakes an idle job worker of this process when a job is enqueued here.
     pub job_wake: Arc<tokio::sync::Notify>,
-    /// Queues this replica's bookings per provider before they wait on the database lock.
-    pub booking_gate: Arc<crate::service::scheduling::BookingGate>,
+    /// Booking queues and cached repeating appointments of this replica.
+    pub scheduling: Arc<crate::service::scheduling::Shared>,
 }
 
 /// Makes ring the process's TLS provider (Redis and outgoing HTTPS build their configs from the
@@ -49,7 +49,7 @@ impl AppState {
             patient_index: Arc::new(PatientIndex::new(config.search_max_staleness)),
             events: Arc::new(crate::service::events::EventHub::new(&config)),
             job_wake: Arc::new(tokio::sync::Notify::new()),
-            booking_gate: Arc::default(),
+            scheduling: Arc::default(),
             sessions: SessionStore::new(&config.auth.session_source, &pool).map(Arc::new),
             pool,
             config: Arc::new(config),

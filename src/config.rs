@@ -49,6 +49,9 @@ pub struct SchedulingConfig {
     pub hold: Duration,
     /// Mark past appointments that never arrived as no-shows (OpenEMR itself never does).
     pub mark_no_shows: bool,
+    /// How old this replica's copy of the repeating appointments may grow before a listing
+    /// refreshes it (`service::scheduling::repeating`).
+    pub repeating_ttl: Duration,
 }
 
 /// Background job workers (`service::jobs`).
@@ -589,7 +592,8 @@ fn scheduling_from(
             .ok_or_else(|| "expected minutes between 1 and 1440".to_string())
     });
     let mark_no_shows = parse_or(get, "MMT_MARK_NO_SHOWS", "false", errors, parse_flag);
-    Some(SchedulingConfig { hold: hold?, mark_no_shows: mark_no_shows? })
+    let repeating_ttl = parse_or(get, "MMT_REPEATING_CACHE_SECS", "30", errors, positive_secs);
+    Some(SchedulingConfig { hold: hold?, mark_no_shows: mark_no_shows?, repeating_ttl: repeating_ttl? })
 }
 
 fn positive_secs(v: &str) -> Result<Duration, String> {

@@ -108,7 +108,18 @@ pub async fn list(state: &AppState, caller: &Caller, input: ListInput) -> Result
         filter.provider = Some(me);
     }
     let statuses = Statuses::load(state).await?;
-    let rows = events::appointments(&state.pool, from, to, &filter).await?;
+    let mut rows = events::one_off_appointments(&state.pool, from, to, &filter).await?;
+    let repeating = super::repeating::rows(state).await?;
+    rows.extend(
+        repeating
+            .iter()
+            .filter(|r| {
+                filter.matches(r)
+                    && r.event_date.is_some_and(|d| d <= to)
+                    && r.end_date.is_some_and(|d| d >= from)
+            })
+            .cloned(),
+    );
     let mut all: Vec<Appointment> = rows
         .into_iter()
         .flat_map(|row| {
@@ -317,7 +328,7 @@ pub async fn book(
     let category = category.ok_or(SchedulingError::Invalid(Issues::default()))?;
     let hash = fingerprint(&booking);
     let overriding = may_override(state, caller, booking.override_availability).await?;
-    let _queued = state.booking_gate.enter(booking.provider_id).await;
+    let _queued = state.scheduling.gate.enter(booking.provider_id).await;
     let mut held =
         Held::take(&state.pool, lock_name(booking.provider_id), advisory_lock::WRITE_WAIT_SECS).await?;
     let request = Request { booking: &booking, category: &category, key, hash: &hash, overriding };
@@ -437,7 +448,7 @@ pub async fn change(
     }
     let provider = patch.provider_id.or(current.row.provider()).unwrap_or_default();
     let overriding = may_override(state, caller, patch.override_availability).await?;
-    let _queued = state.booking_gate.enter(provider).await;
+    let _queued = state.scheduling.gate.enter(provider).await;
     let mut held = Held::take(&state.pool, lock_name(provider), advisory_lock::WRITE_WAIT_SECS).await?;
     let result = change_locked(state, caller, eid, pid, &patch, overriding, held.conn()).await;
     held.release().await?;

@@ -4,6 +4,7 @@
 pub mod appointments;
 pub mod availability;
 pub mod holds;
+pub mod repeating;
 
 use chrono::NaiveDate;
 
@@ -39,6 +40,13 @@ impl Default for BookingGate {
     fn default() -> Self {
         Self((0..64).map(|_| tokio::sync::Mutex::new(())).collect())
     }
+}
+
+/// What this replica keeps for scheduling between requests.
+#[derive(Default)]
+pub struct Shared {
+    pub gate: BookingGate,
+    pub repeating: repeating::RepeatingCache,
 }
 
 impl BookingGate {

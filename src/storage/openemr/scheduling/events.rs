@@ -118,16 +118,20 @@ pub struct ListFilter {
     pub category: Option<i64>,
 }
 
-/// Patient appointments (events with a `pc_pid`) that may occur in `[from, to]`, as OpenEMR's
-/// `fetchAppointments()` selects them.
-pub async fn appointments(
+/// One-off patient appointments dated in `[from, to]` (the `pc_eventDate` index finds them), as
+/// OpenEMR's `fetchAppointments()` selects them.
+pub async fn one_off_appointments(
     pool: &MySqlPool,
     from: NaiveDate,
     to: NaiveDate,
     filter: &ListFilter,
 ) -> Result<Vec<EventRow>, StorageError> {
     let mut q = QueryBuilder::new(SELECT);
-    q.push(" WHERE e.pc_pid <> '' AND e.pc_pid IS NOT NULL AND e.pc_eventstatus = 1");
+    q.push(" WHERE e.pc_recurrtype = 0 AND e.pc_eventDate BETWEEN ")
+        .push_bind(from)
+        .push(" AND ")
+        .push_bind(to);
+    q.push(" AND e.pc_pid <> '' AND e.pc_eventstatus = 1");
     if let Some(provider) = filter.provider {
         q.push(" AND e.pc_aid = ").push_bind(provider.to_string());
     }
@@ -143,8 +147,29 @@ pub async fn appointments(
     if let Some(category) = filter.category {
         q.push(" AND e.pc_catid = ").push_bind(category);
     }
-    push_range(&mut q, from, to);
     q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
+
+/// Every repeating patient appointment. No index covers `pc_recurrtype`, so this reads the whole
+/// table; callers cache it.
+pub async fn repeating_appointments(pool: &MySqlPool) -> Result<Vec<EventRow>, StorageError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE e.pc_recurrtype > 0 AND e.pc_pid <> '' AND e.pc_eventstatus = 1"
+    )))
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
+
+impl ListFilter {
+    /// The same filter as [`one_off_appointments`] applies in SQL, for cached rows.
+    pub fn matches(&self, row: &EventRow) -> bool {
+        self.provider.is_none_or(|p| row.provider() == Some(p))
+            && self.facility.is_none_or(|f| i64::from(row.pc_facility) == f)
+            && self.patient.is_none_or(|p| row.patient() == Some(p))
+            && self.status.as_ref().is_none_or(|s| &row.pc_apptstatus == s)
+            && self.category.is_none_or(|c| i64::from(row.pc_catid) == c)
+    }
 }
 
 pub async fn get(conn: &mut MySqlConnection, eid: u32) -> Result<Option<EventRow>, StorageError> {

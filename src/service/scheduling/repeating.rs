@@ -1,0 +1,56 @@
+//! This replica's copy of OpenEMR's repeating patient appointments. No index of OpenEMR's covers
+//! `pc_recurrtype`, so finding them means reading the whole calendar table (a third of a second at
+//! a million events); listings read this copy instead, refreshed in the background once it is
+//! older than `MMT_REPEATING_CACHE_SECS`. The sidecar never writes a repeating appointment, so
+//! only series edited in OpenEMR's own calendar can be that much behind in a listing; booking,
+//! slots and schedules always read the calendar itself.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
+
+use tokio::sync::RwLock;
+
+use crate::{
+    app::AppState,
+    storage::{
+        StorageError,
+        openemr::scheduling::events::{self, EventRow},
+    },
+};
+
+#[derive(Default)]
+pub struct RepeatingCache {
+    copy: RwLock<Option<(Instant, Arc<Vec<EventRow>>)>>,
+    refreshing: AtomicBool,
+}
+
+async fn load(state: &AppState) -> Result<Arc<Vec<EventRow>>, StorageError> {
+    let rows = Arc::new(events::repeating_appointments(&state.pool).await?);
+    *state.scheduling.repeating.copy.write().await = Some((Instant::now(), rows.clone()));
+    Ok(rows)
+}
+
+/// The repeating appointments: the copy when there is one (starting a refresh if it is stale),
+/// else read now.
+pub async fn rows(state: &AppState) -> Result<Arc<Vec<EventRow>>, StorageError> {
+    let cache = &state.scheduling.repeating;
+    let current = cache.copy.read().await.clone();
+    let Some((loaded, rows)) = current else { return load(state).await };
+    if loaded.elapsed() >= state.config.scheduling.repeating_ttl
+        && !cache.refreshing.swap(true, Ordering::AcqRel)
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(err) = load(&state).await {
+                tracing::warn!(error = %err, "could not refresh the repeating appointments");
+            }
+            state.scheduling.repeating.refreshing.store(false, Ordering::Release);
+        });
+    }
+    Ok(rows)
+}
