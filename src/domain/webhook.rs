@@ -20,10 +20,11 @@ pub enum ChangeEvent {
     TranscriptionReopened,
     TranscriptionCancelled,
     TranscriptionFiled,
+    MessageCreated,
 }
 
 impl ChangeEvent {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::PatientCreated,
         Self::PatientUpdated,
         Self::EncounterCreated,
@@ -34,6 +35,7 @@ impl ChangeEvent {
         Self::TranscriptionReopened,
         Self::TranscriptionCancelled,
         Self::TranscriptionFiled,
+        Self::MessageCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +50,7 @@ impl ChangeEvent {
             Self::TranscriptionReopened => "transcription.reopened",
             Self::TranscriptionCancelled => "transcription.cancelled",
             Self::TranscriptionFiled => "transcription.filed",
+            Self::MessageCreated => "message.created",
         }
     }
 

@@ -8,6 +8,7 @@ pub mod encounters_api;
 pub mod events_api;
 pub mod health;
 pub mod jobs_api;
+pub mod messaging;
 pub mod metrics;
 pub mod middleware;
 pub mod patients_api;
@@ -40,6 +41,8 @@ pub enum ApiTags {
     Jobs,
     /// Change events for integrations: signed webhook deliveries (administrators).
     Webhooks,
+    /// Messages between clinicians in OpenEMR's inbox (pnotes), with read receipts.
+    Messages,
 }
 
 pub type Apis = (
@@ -53,6 +56,7 @@ pub type Apis = (
     events_api::EventsApi,
     jobs_api::JobsApi,
     webhooks_api::WebhooksApi,
+    messaging::messages_api::MessagesApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -3,6 +3,7 @@
 pub mod events;
 pub mod jobs;
 pub mod login_failures;
+pub mod messaging;
 pub mod mfa;
 pub mod migrations;
 pub mod patient_index;

@@ -1,0 +1,3 @@
+//! Clinician messaging.
+
+pub mod messages;

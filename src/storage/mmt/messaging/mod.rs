@@ -1,0 +1,3 @@
+//! The sidecar's messaging tables.
+
+pub mod receipts;
