@@ -43,6 +43,8 @@ pub enum ApiTags {
     Webhooks,
     /// Messages between clinicians in OpenEMR's inbox (pnotes), with read receipts.
     Messages,
+    /// The signed-in user's notifications (new messages), also pushed live.
+    Notifications,
 }
 
 pub type Apis = (
@@ -57,6 +59,7 @@ pub type Apis = (
     jobs_api::JobsApi,
     webhooks_api::WebhooksApi,
     messaging::messages_api::MessagesApi,
+    messaging::notifications_api::NotificationsApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

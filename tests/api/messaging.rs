@@ -353,3 +353,44 @@ async fn patient_threads_need_patients_notes_and_mailboxes_page_by_cursor() {
     let (status, _) = garcia.get("/api/messages/?status=Lost").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_new_message_notifies_its_recipient_alone_live_and_in_their_list() {
+    let garcia = Api::as_user(GARCIA).await;
+    let nurse = garcia.as_other(NURSE).await;
+    let okafor = garcia.as_other(OKAFOR).await;
+    let state = garcia.db.state();
+    let mut live = state.events.subscribe();
+    let client = poem::test::TestClient::new(mmt_sidecar::app::build_app(state.clone()));
+    let resp = client
+        .post("/api/messages/")
+        .header("authorization", format!("Bearer {}", garcia.token))
+        .body_json(&json!({"to": ["nkim"], "text": "Ping."}))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), live.recv()).await.unwrap().unwrap();
+    let nurse_id = garcia.db.scalar("SELECT id FROM users WHERE username = 'nkim'").await;
+    assert_eq!((event.topic.as_str(), event.kind.as_str()), ("notification", "message.received"));
+    assert_eq!(event.recipient.map(|u| u.0), Some(nurse_id));
+    let (_, mine) = nurse.get("/api/notifications/?unread=true").await;
+    let items = mine["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{mine}");
+    assert_eq!(
+        (items[0]["kind"].as_str(), items[0]["by"].as_str()),
+        (Some("message.received"), Some("drgarcia"))
+    );
+    assert_eq!(items[0]["id"], event.data["id"]);
+    assert_eq!(items[0]["message_id"], event.data["message_id"]);
+    let id = items[0]["id"].as_u64().unwrap();
+    let (_, theirs) = okafor.get("/api/notifications/").await;
+    assert_eq!(theirs["items"], json!([]));
+    let (status, _) = okafor.call("POST", &format!("/api/notifications/{id}/read/"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another user's notification does not exist for them");
+    let (status, read) = nurse.call("POST", &format!("/api/notifications/{id}/read/"), None).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    let (_, again) = nurse.call("POST", &format!("/api/notifications/{id}/read/"), None).await;
+    assert_eq!(again["read_at"], read["read_at"]);
+    let (_, unread) = nurse.get("/api/notifications/?unread=true").await;
+    assert_eq!(unread["items"], json!([]));
+}

@@ -3,7 +3,7 @@
 //! administrators (`admin|super`); anyone else is told it does not exist. Threads about a patient
 //! also need `patients|notes`. Every read and write is audited under `Clinical Mail`.
 
-use chrono::{NaiveDateTime, Timelike};
+use chrono::{NaiveDateTime, SubsecRound};
 use serde_json::json;
 use sqlx::MySqlConnection;
 
@@ -24,7 +24,9 @@ use crate::{
     },
     service::{
         acl::AclError,
-        audit, events, permission,
+        audit, events,
+        messaging::notifications,
+        permission, wall_clock_now,
         webhooks::{self, Change as WebhookChange},
     },
     storage::{
@@ -44,6 +46,8 @@ const CATEGORY: &str = "Clinical Mail";
 pub enum MessageError {
     #[error("no message {0}")]
     NotFound(i64),
+    #[error("no notification {0}")]
+    NoNotification(u64),
     #[error("guests have no OpenEMR mailbox")]
     Guest,
     #[error("invalid message")]
@@ -91,7 +95,7 @@ fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> AuditEntry
 
 /// PHP's `date()`: local wall-clock time to the second.
 fn now() -> NaiveDateTime {
-    super::super::wall_clock_now().with_nanosecond(0).unwrap_or_else(super::super::wall_clock_now)
+    wall_clock_now().trunc_subsecs(0)
 }
 
 fn signed_in(caller: &Caller) -> Result<()> {
@@ -169,10 +173,11 @@ async fn recipients(
     Ok(issues.into_result(out)?)
 }
 
-fn message_event(kind: &str, id: i64, actor: &str, to: i64) -> NewEvent {
+/// Tells a sender that `actor` opened their message.
+fn read_event(id: i64, actor: &str, to: i64) -> NewEvent {
     NewEvent {
         topic: Topic::parse("message").expect("a valid topic"),
-        kind: Kind::parse(kind).expect("a valid kind"),
+        kind: Kind::parse("message.read").expect("a valid kind"),
         recipient: Some(UserId(to)),
         data: json!({ "id": id, "by": actor }),
     }
@@ -223,9 +228,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: MessageInput) -> R
         let id = pnotes::insert(&mut tx, &row).await?;
         let comments = format!("mmt-sidecar sent message {id} to {username}");
         audit_log::record(&mut tx, &entry(caller, "patient-record-insert", msg.pid, comments)).await?;
-        live.push(
-            events::write(&mut tx, message_event("message.received", id, &caller.username, *user_id)).await?,
-        );
+        live.push(notifications::notify(&mut tx, *user_id, "message.received", id, &caller.username).await?);
         let change = WebhookChange {
             event: ChangeEvent::MessageCreated,
             pid: (msg.pid > 0).then_some(msg.pid),
@@ -303,9 +306,11 @@ pub async fn read(state: &AppState, caller: &Caller, id: i64) -> Result<Thread> 
 }
 
 async fn receipt(tx: &mut MySqlConnection, state: &AppState, caller: &Caller, id: i64) -> Result<Vec<Event>> {
-    let Some(locked) = pnotes::lock(tx, id).await? else { return Ok(Vec::new()) };
-    let first = receipts::record(tx, id, caller.user_id.0, &caller.username, now()).await?;
-    if !first || locked.summary.recipient() != caller.username {
+    let Some(locked) = pnotes::lock(tx, id).await?.filter(|p| p.summary.recipient() == caller.username)
+    else {
+        return Ok(Vec::new());
+    };
+    if !receipts::record(tx, id, caller.user_id.0, &caller.username, wall_clock_now()).await? {
         return Ok(Vec::new());
     }
     if locked.summary.message_status == message::NEW {
@@ -317,7 +322,7 @@ async fn receipt(tx: &mut MySqlConnection, state: &AppState, caller: &Caller, id
     let sender = pnotes::active_users(&state.pool, &[locked.summary.sender().to_string()]).await?;
     let mut live = Vec::new();
     for (sender_id, _) in sender {
-        live.push(events::write(tx, message_event("message.read", id, &caller.username, sender_id)).await?);
+        live.push(events::write(tx, read_event(id, &caller.username, sender_id)).await?);
     }
     Ok(live)
 }
@@ -329,6 +334,7 @@ fn default_recipient(pnote: &Pnote, me: &str) -> String {
         .iter()
         .rev()
         .filter_map(|e| e.author.as_deref())
+        // Usernames hold no spaces; "patient set by admin" is a note, not an author.
         .find(|a| *a != me && !a.contains(' '))
         .map(str::to_string)
         .unwrap_or_else(|| {
@@ -367,7 +373,7 @@ async fn append(
     receipts::clear(&mut tx, id, &to_name).await?;
     let comments = format!("mmt-sidecar appended to message {id}, now assigned to {to_name}");
     audit_log::record(&mut tx, &entry(caller, "patient-record-update", s.pid(), comments)).await?;
-    let live = events::write(&mut tx, message_event("message.received", id, &caller.username, to_id)).await?;
+    let live = notifications::notify(&mut tx, to_id, "message.received", id, &caller.username).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
     publish(state, vec![live], Vec::new());
     load(state, id).await

@@ -1,3 +1,4 @@
 //! Clinician messaging.
 
 pub mod messages;
+pub mod notifications;
