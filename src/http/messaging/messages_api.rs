@@ -1,6 +1,5 @@
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::NaiveDateTime;
-use poem::{http::StatusCode, web::Data};
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
 
 use crate::{
@@ -180,15 +179,6 @@ pub enum Deleted {
 
 const MAX_PAGE_SIZE: u32 = 100;
 
-fn decode_cursor(raw: &str) -> Option<i64> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    std::str::from_utf8(&bytes).ok()?.strip_prefix("id:")?.parse().ok()
-}
-
-fn encode_cursor(id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("id:{id}"))
-}
-
 #[derive(Default)]
 pub struct MessagesApi;
 
@@ -216,12 +206,7 @@ impl MessagesApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<Option<u32>>,
     ) -> Result<PageResponse, ApiError> {
         let page_size = page_size.0.unwrap_or(25).min(MAX_PAGE_SIZE);
-        let before = match cursor.0.as_deref() {
-            Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {
-                ApiError::new(StatusCode::BAD_REQUEST, "`cursor` is not one this server issued")
-            })?),
-            None => None,
-        };
+        let before = super::cursor_before(cursor.0.as_deref())?;
         let mailbox = match mailbox.0.unwrap_or(MailboxParam::Inbox) {
             MailboxParam::Inbox => Mailbox::Inbox,
             MailboxParam::Sent => Mailbox::Sent,
@@ -231,7 +216,7 @@ impl MessagesApi {
             ListQuery { mailbox, user: user.0, status: status.0, pid: patient.0, before, limit: page_size };
         let found = messages::list(&state, &auth.0, query).await?;
         let full_page = found.rows.len() == page_size as usize;
-        let next_cursor = found.rows.last().filter(|_| full_page).map(|r| encode_cursor(r.id));
+        let next_cursor = super::next_cursor(found.rows.last().map(|r| r.id), full_page);
         let items = found.rows.into_iter().map(|r| Message::summary(r, &found.receipts)).collect();
         Ok(PageResponse::Ok(Json(MessagePage { items, page_size, next_cursor })))
     }

@@ -1,6 +1,5 @@
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::NaiveDateTime;
-use poem::{http::StatusCode, web::Data};
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
 
 use crate::{
@@ -58,11 +57,6 @@ pub enum NotificationResponse {
     Ok(Json<Notification>),
 }
 
-fn decode_cursor(raw: &str) -> Option<u64> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    std::str::from_utf8(&bytes).ok()?.strip_prefix("n:")?.parse().ok()
-}
-
 #[derive(Default)]
 pub struct NotificationsApi;
 
@@ -80,17 +74,10 @@ impl NotificationsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<Option<u32>>,
     ) -> Result<PageResponse, ApiError> {
         let page_size = page_size.0.unwrap_or(25);
-        let before = match cursor.0.as_deref() {
-            Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {
-                ApiError::new(StatusCode::BAD_REQUEST, "`cursor` is not one this server issued")
-            })?),
-            None => None,
-        };
+        let before = super::cursor_before(cursor.0.as_deref())?.map(|id| id.max(0) as u64);
         let rows = notifications::list(&state, &auth.0, unread.0.unwrap_or(false), before, page_size).await?;
-        let next_cursor = rows
-            .last()
-            .filter(|_| rows.len() == page_size as usize)
-            .map(|r| URL_SAFE_NO_PAD.encode(format!("n:{}", r.id)));
+        let next_cursor =
+            super::next_cursor(rows.last().map(|r| r.id as i64), rows.len() == page_size as usize);
         let items = rows.into_iter().map(Notification::from).collect();
         Ok(PageResponse::Ok(Json(NotificationPage { items, page_size, next_cursor })))
     }

@@ -88,20 +88,19 @@ pub async fn insert(conn: &mut MySqlConnection, row: &NewPnote<'_>) -> Result<i6
 
 /// A live (not deleted) thread, as `getPnoteById` reads it.
 pub async fn get(pool: &MySqlPool, id: i64) -> Result<Option<Pnote>, StorageError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {SUMMARY}, body FROM pnotes WHERE id = ? AND deleted != 1"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-    .map_err(StorageError::from_sqlx)
+    let mut conn = pool.acquire().await.map_err(StorageError::from_sqlx)?;
+    fetch(&mut conn, id, "").await
 }
 
 /// As [`get`], holding the row until the transaction ends, so no concurrent reply is lost when
 /// the body is rewritten (OpenEMR's own `updatePnote` has no such guard).
 pub async fn lock(conn: &mut MySqlConnection, id: i64) -> Result<Option<Pnote>, StorageError> {
+    fetch(conn, id, " FOR UPDATE").await
+}
+
+async fn fetch(conn: &mut MySqlConnection, id: i64, locking: &str) -> Result<Option<Pnote>, StorageError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {SUMMARY}, body FROM pnotes WHERE id = ? AND deleted != 1 FOR UPDATE"
+        "SELECT {SUMMARY}, body FROM pnotes WHERE id = ? AND deleted != 1{locking}"
     )))
     .bind(id)
     .fetch_optional(conn)
