@@ -394,3 +394,34 @@ async fn a_new_message_notifies_its_recipient_alone_live_and_in_their_list() {
     let (_, unread) = nurse.get("/api/notifications/?unread=true").await;
     assert_eq!(unread["items"], json!([]));
 }
+
+#[tokio::test]
+async fn forwarding_appends_update_pnote_line_and_moves_the_thread_to_the_new_inbox() {
+    let garcia = Api::as_user(GARCIA).await;
+    let nurse = garcia.as_other(NURSE).await;
+    let id = garcia_to_nurse(&garcia, "Who handles this?").await;
+    nurse.get(&format!("/api/messages/{id}/")).await;
+    let before = body_of(&garcia, id).await;
+    let (status, thread) = nurse
+        .call(
+            "PATCH",
+            &format!("/api/messages/{id}/"),
+            Some(json!({"assigned_to": "drokafor", "status": "Forwarded"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{thread}");
+    let line = body_of(&garcia, id).await.strip_prefix(&format!("{before}\n")).unwrap().to_string();
+    assert!(is_entry(&line, "nkim to drokafor", ""), "updatePnote with no text: {line:?}");
+    assert_eq!((thread["to"].as_str(), thread["status"].as_str()), (Some("drokafor"), Some("Forwarded")));
+    assert!(thread.get("read_at").is_none(), "the new recipient has not opened it");
+    assert!(openemr_inbox(&garcia, "drokafor").await.iter().any(|r| r.0 == id));
+    assert!(openemr_inbox(&garcia, "nkim").await.iter().all(|r| r.0 != id));
+    let (status, _) = nurse.get(&format!("/api/messages/{id}/")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "as checkPnotesNoteId: no longer the sender's or recipient's");
+    let admin = garcia.as_other(crate::auth::ADMIN).await;
+    let (_, okafors) = admin.get("/api/messages/?user=drokafor").await;
+    assert!(
+        okafors["items"].as_array().unwrap().iter().any(|m| m["id"] == id),
+        "administrators list any inbox"
+    );
+}
