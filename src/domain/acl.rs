@@ -51,6 +51,7 @@ impl Aco {
     pub const PATIENTS_DEMO: Self = Self { section: "patients", value: "demo" };
     pub const PATIENTS_MED: Self = Self { section: "patients", value: "med" };
     pub const PATIENTS_APPT: Self = Self { section: "patients", value: "appt" };
+    pub const PATIENTS_NOTES: Self = Self { section: "patients", value: "notes" };
     pub const ENCOUNTERS_NOTES: Self = Self { section: "encounters", value: "notes" };
     pub const ENCOUNTERS_NOTES_A: Self = Self { section: "encounters", value: "notes_a" };
     pub const ADMIN_SUPER: Self = Self { section: "admin", value: "super" };

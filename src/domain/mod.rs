@@ -8,6 +8,7 @@ pub mod encounter;
 pub mod event;
 pub mod job;
 pub mod lockout;
+pub mod messaging;
 pub mod migration_state;
 pub mod openemr_version;
 pub mod patient;

@@ -23,10 +23,11 @@ pub enum ChangeEvent {
     AppointmentBooked,
     AppointmentUpdated,
     AppointmentCancelled,
+    MessageCreated,
 }
 
 impl ChangeEvent {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::PatientCreated,
         Self::PatientUpdated,
         Self::EncounterCreated,
@@ -40,6 +41,7 @@ impl ChangeEvent {
         Self::AppointmentBooked,
         Self::AppointmentUpdated,
         Self::AppointmentCancelled,
+        Self::MessageCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +59,7 @@ impl ChangeEvent {
             Self::AppointmentBooked => "appointment.booked",
             Self::AppointmentUpdated => "appointment.updated",
             Self::AppointmentCancelled => "appointment.cancelled",
+            Self::MessageCreated => "message.created",
         }
     }
 

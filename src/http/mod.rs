@@ -8,6 +8,7 @@ pub mod encounters_api;
 pub mod events_api;
 pub mod health;
 pub mod jobs_api;
+pub mod messaging;
 pub mod metrics;
 pub mod middleware;
 pub mod patients_api;
@@ -43,21 +44,28 @@ pub enum ApiTags {
     Webhooks,
     /// OpenEMR's calendar: appointments, free slots, provider schedules, booking without double booking.
     Scheduling,
+    /// Messages between clinicians in OpenEMR's inbox (pnotes), with read receipts.
+    Messages,
+    /// The signed-in user's notifications (new messages), also pushed live.
+    Notifications,
 }
 
+/// The operations, grouped by capability (a tuple holds at most twelve).
 pub type Apis = (
-    health::HealthApi,
-    auth_api::AuthApi,
-    patients_api::PatientsApi,
-    encounters_api::EncountersApi,
-    reference_api::ReferenceApi,
-    transcriptions_api::TranscriptionsApi,
-    audio_api::AudioApi,
-    events_api::EventsApi,
-    jobs_api::JobsApi,
-    webhooks_api::WebhooksApi,
-    scheduling::appointments_api::AppointmentsApi,
-    scheduling::schedule_api::ScheduleApi,
+    (
+        health::HealthApi,
+        auth_api::AuthApi,
+        patients_api::PatientsApi,
+        encounters_api::EncountersApi,
+        reference_api::ReferenceApi,
+        transcriptions_api::TranscriptionsApi,
+        audio_api::AudioApi,
+        events_api::EventsApi,
+        jobs_api::JobsApi,
+        webhooks_api::WebhooksApi,
+    ),
+    (scheduling::appointments_api::AppointmentsApi, scheduling::schedule_api::ScheduleApi),
+    (messaging::messages_api::MessagesApi, messaging::notifications_api::NotificationsApi),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

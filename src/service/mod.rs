@@ -8,6 +8,7 @@ pub mod encounters;
 pub mod events;
 pub mod housekeeping;
 pub mod jobs;
+pub mod messaging;
 pub mod mfa;
 pub mod patient_index;
 pub mod patients;

@@ -21,6 +21,7 @@ mod helpers;
 mod hostile;
 mod housekeeping;
 mod jobs;
+mod messaging;
 mod metrics;
 mod patients;
 mod permissions;

@@ -4,6 +4,7 @@ pub mod appointments;
 pub mod events;
 pub mod jobs;
 pub mod login_failures;
+pub mod messaging;
 pub mod mfa;
 pub mod migrations;
 pub mod patient_index;

@@ -8,6 +8,7 @@ pub mod encounters;
 pub mod facilities;
 pub mod globals;
 pub mod login_counters;
+pub mod messaging;
 pub mod mfa;
 pub mod patients;
 pub mod php_sessions;

@@ -1,0 +1,4 @@
+//! Clinician messaging.
+
+pub mod messages;
+pub mod notifications;

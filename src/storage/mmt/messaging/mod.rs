@@ -1,0 +1,4 @@
+//! The sidecar's messaging tables.
+
+pub mod notifications;
+pub mod receipts;

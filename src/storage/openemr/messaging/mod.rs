@@ -1,0 +1,3 @@
+//! OpenEMR's messaging tables.
+
+pub mod pnotes;
