@@ -15,6 +15,8 @@
 //! BENCH_SECS (default 10) sets the measured seconds per row; BENCH_WARMUP_SECS (default 2) the
 //! unrecorded warm-up per scenario. BENCH_KEEP_DIR keeps the data directory (and wrk scripts).
 
+#[path = "support/http.rs"]
+mod http_support;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -26,6 +28,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use http_support::{percentile, sign_in, start_sidecar, wait_until};
 use mmt_sidecar::{
     domain::{audit::AuditEntry, patient::Pid, patient_search::parse_query},
     storage::{
@@ -346,14 +349,6 @@ fn wrk(setup: &Setup<'_>, scenario: Scenario, connections: usize, duration: Dura
     }
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
-}
-
 /// The reads the sidecar's services make for one request, straight over sqlx with the sidecar's
 /// own pool settings and storage functions; with `audit`, also the audit row the service writes.
 async fn direct_once(
@@ -466,33 +461,6 @@ async fn direct(
     row
 }
 
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn sign_in(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
-    let login: serde_json::Value = client
-        .post(format!("{base}/api/auth/login/"))
-        .json(&serde_json::json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap_or_else(|e| panic!("sign-in as {username}: {e}"))
-        .json()
-        .await
-        .unwrap();
-    login["access_token"].as_str().expect("access_token").to_string()
-}
-
 // One client thread: on two cores the load generator should take as little as it can from the
 // server and MariaDB it measures. wrk runs with one thread too (-t1).
 #[tokio::main(flavor = "current_thread")]
@@ -525,31 +493,9 @@ async fn main() {
 
     let base = format!("http://127.0.0.1:{http_port}");
     let database_url = format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr");
-    let log = File::create(dir.join("sidecar.log")).unwrap();
     let t = Instant::now();
-    let server = Command::new(env!("CARGO_BIN_EXE_mmt-sidecar"))
-        .args(["serve", "--migrate"])
-        .env("DATABASE_URL", &database_url)
-        .env("LISTEN_ADDR", format!("127.0.0.1:{http_port}"))
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn")
-        .env("MMT_COOKIE_SECURE", "false")
-        .env("MMT_ACCESS_TOKEN_TTL_SECS", "3600")
-        .env_remove("OPENEMR_SESSION_REDIS_URL")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start the sidecar");
-    let server_pid = server.id();
-    guard.server = Some(server);
-
+    let server_pid = start_sidecar(&mut guard, http_port, &database_url, &[]).await;
     let client = reqwest::Client::builder().build().unwrap();
-    wait_until("GET /api/health/ = 200", Duration::from_secs(120), || {
-        let client = client.clone();
-        let url = format!("{base}/api/health/");
-        async move { client.get(url).send().await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
     let healthy_secs = t.elapsed().as_secs_f64();
     wait_until("the patient search index", Duration::from_secs(600), || {
         let indexed = sql(&dir, "SELECT COUNT(*) FROM mmt_patient_index").parse::<i64>().unwrap_or(0);

@@ -252,6 +252,26 @@ async fn an_overlap_with_an_appointment_openemr_wrote_itself_is_a_409_naming_it(
     assert!(body["detail"].as_str().unwrap().contains(&theirs.to_string()));
     let (status, _) = book(&api, booking(pid, day, "11:30")).await;
     assert_eq!(status, StatusCode::CREATED, "right after it is free");
+    // A second double booking made around the sidecar is flagged on the schedule.
+    sqlx::query(
+        "INSERT INTO openemr_postcalendar_events (pc_catid, pc_multiple, pc_aid, pc_pid, pc_title, pc_time, pc_eventDate, \
+         pc_duration, pc_recurrtype, pc_startTime, pc_endTime, pc_eventstatus, pc_sharing, pc_apptstatus, pc_facility) \
+         VALUES (5, 0, ?, ?, 'Office Visit', NOW(), ?, 900, 0, '11:10:00', '11:25:00', 1, 1, '-', 3)",
+    )
+    .bind(GARCIA.to_string())
+    .bind((pid + 2).to_string())
+    .bind(day)
+    .execute(&api.db.pool)
+    .await
+    .unwrap();
+    let (_, days) = api.get(&format!("/api/openemr/providers/{GARCIA}/schedule/?from={day}&to={day}")).await;
+    let flagged = days[0]["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == theirs)
+        .expect(&days.to_string());
+    assert_eq!(flagged["overlaps"].as_array().map(Vec::len), Some(1), "{days}");
 }
 
 #[tokio::test]
@@ -549,4 +569,39 @@ async fn categories_and_statuses_come_from_openemr() {
         (arrived["checks_in"].clone(), arrived["fhir_status"].clone()),
         (json!(true), json!("arrived"))
     );
+}
+
+#[tokio::test]
+async fn the_sweep_marks_recent_appointments_without_an_arrival_as_no_shows() {
+    let api = Api::admin().await;
+    let pid = pid(&api).await;
+    let today = Local::now().date_naive();
+    let mut eids = Vec::new();
+    for (days_ago, status) in [(1, "-"), (2, "@"), (9, "-")] {
+        let day = today - Days::new(days_ago);
+        let mut body = booking(pid, day, "09:00");
+        body["override_availability"] = json!(true);
+        body["status"] = json!(status);
+        let (code, created) = book(&api, body).await;
+        assert_eq!(code, StatusCode::CREATED, "{created}");
+        eids.push(created["id"].as_i64().unwrap());
+    }
+    let off = api.db.state();
+    assert_eq!(mmt_sidecar::service::scheduling::holds::mark_no_shows(&off).await.unwrap(), 1);
+    let status = |eid: i64| {
+        let pool = api.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT pc_apptstatus FROM openemr_postcalendar_events WHERE pc_eid = ?",
+            )
+            .bind(eid)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(status(eids[0]).await, "?", "yesterday's, never arrived");
+    assert_eq!(status(eids[1]).await, "@", "arrived");
+    assert_eq!(status(eids[2]).await, "-", "older than the sweep looks back");
+    assert_eq!(mmt_sidecar::service::scheduling::holds::mark_no_shows(&off).await.unwrap(), 0, "once");
 }

@@ -74,6 +74,9 @@ pub struct BookedTime {
     pub status: String,
     pub start: NaiveDateTime,
     pub end: NaiveDateTime,
+    /// Other appointments taking the same time (double bookings made in OpenEMR's own screens).
+    #[oai(skip_serializing_if_is_empty)]
+    pub overlaps: Vec<u32>,
 }
 
 impl From<BookedSlot> for BookedTime {
@@ -85,6 +88,7 @@ impl From<BookedSlot> for BookedTime {
             status: b.status,
             start: b.start,
             end: b.end,
+            overlaps: b.overlaps,
         }
     }
 }

@@ -216,6 +216,9 @@ pub struct BookedSlot {
     pub status: String,
     pub start: NaiveDateTime,
     pub end: NaiveDateTime,
+    /// Other appointments taking the same time: double bookings made around the sidecar (OpenEMR's
+    /// own screens do not prevent them).
+    pub overlaps: Vec<u32>,
 }
 
 pub struct DaySchedule {
@@ -253,6 +256,11 @@ pub async fn schedule(
                 }
             };
             let todays = calendar.occurrences.iter().filter(|o| o.date == date);
+            let taking: Vec<(u32, Span)> = todays
+                .clone()
+                .filter(|o| o.effect == Effect::Appointment)
+                .map(|o| (o.eid as u32, occupied_span(o, 1)))
+                .collect();
             DaySchedule {
                 date,
                 available: plan
@@ -266,8 +274,17 @@ pub async fn schedule(
                     .filter_map(|o| {
                         let row = calendar.row(o.eid)?;
                         let span = occupied_span(o, 1);
+                        let overlaps = match o.effect {
+                            Effect::Appointment => taking
+                                .iter()
+                                .filter(|(id, other)| *id != row.pc_eid && other.overlaps(span))
+                                .map(|(id, _)| *id)
+                                .collect(),
+                            _ => Vec::new(),
+                        };
                         Some(BookedSlot {
                             id: row.pc_eid,
+                            overlaps,
                             pid: row.patient()?.0,
                             category_id: o.category,
                             status: row.pc_apptstatus.clone(),

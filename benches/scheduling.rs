@@ -1,0 +1,249 @@
+//! Scheduling benchmark on a calendar of a million events (issue 11). Starts a private MariaDB
+//! (scripts/db.sh) loaded with schema/ + openemr-fixtures/, adds twelve providers' repeating
+//! office hours and 1,000,000 appointments with bench/generate-calendar.sql, starts the release
+//! binary and drives it over loopback with reqwest at 1 and 32 concurrent clients:
+//!
+//! - slot search: one provider's free 15-minute slots for a month (`/appointments/slots/`);
+//! - clinic week: every appointment of a 10-provider facility for a week (`/appointments/`);
+//! - booking: 32 clients booking random 15-minute times in one provider's week, where most
+//!   requests lose the race or hit a taken slot (409) and every booking is serialised per provider.
+//!
+//! Each row prints requests, p50/p99/max latency, requests per second, and for bookings how many
+//! were created and refused. Everything it starts it stops.
+//!
+//!   cargo bench --bench scheduling
+//!
+//! BENCH_SECS (default 10) sets the measured seconds per row.
+
+#[path = "support/http.rs"]
+mod http_support;
+#[path = "support/mod.rs"]
+mod support;
+
+use std::{
+    fmt::Write as _,
+    fs::File,
+    process::{Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::{Datelike, Days, Local, NaiveDate, Weekday};
+use http_support::{percentile, sign_in, start_sidecar};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use reqwest::{Method, StatusCode};
+use support::{Guard, ROOT, free_ports, machine, run, sql};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Scenario {
+    Slots,
+    ClinicWeek,
+    Booking,
+}
+
+impl Scenario {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Slots => "slot search, one provider-month",
+            Self::ClinicWeek => "appointment list, 10-provider clinic week",
+            Self::Booking => "booking, one provider-week (conflicts)",
+        }
+    }
+
+    /// A request of this scenario with randomness from `rng`.
+    fn request(
+        self,
+        rng: &mut StdRng,
+        first_monday: NaiveDate,
+    ) -> (Method, String, Option<serde_json::Value>) {
+        let week = first_monday + Days::new(7 * rng.random_range(0..150));
+        match self {
+            Self::Slots => {
+                let month = NaiveDate::from_ymd_opt(week.year(), week.month(), 1).unwrap();
+                let last = month.checked_add_months(chrono::Months::new(1)).unwrap().pred_opt().unwrap();
+                (
+                    Method::GET,
+                    format!("/api/appointments/slots/?provider=2&category=5&from={month}&to={last}"),
+                    None,
+                )
+            }
+            Self::ClinicWeek => {
+                let to = week + Days::new(6);
+                (Method::GET, format!("/api/appointments/?from={week}&to={to}&facility=3&limit=200"), None)
+            }
+            Self::Booking => {
+                let day = first_monday + Days::new(rng.random_range(0..5));
+                let minute = 15 * rng.random_range(0..16) + if rng.random_bool(0.5) { 0 } else { 300 };
+                let start = format!("{day}T{:02}:{:02}", 8 + minute / 60, minute % 60);
+                let body = serde_json::json!({"pid": rng.random_range(1..=220), "provider_id": 3, "facility_id": 4,
+                    "category_id": 5, "start": start});
+                (Method::POST, "/api/appointments/".into(), Some(body))
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Row {
+    latencies: Vec<u64>,
+    created: u64,
+    conflicts: u64,
+    errors: u64,
+    first_error: Option<String>,
+    per_sec: f64,
+}
+
+async fn drive(
+    base: &str,
+    token: &str,
+    scenario: Scenario,
+    clients: usize,
+    secs: Duration,
+    first_monday: NaiveDate,
+) -> Row {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + secs;
+    let started = Instant::now();
+    let token = Arc::new(token.to_string());
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let (client, token, base) = (client.clone(), token.clone(), base.to_string());
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(0x5c4e_d000 + i as u64);
+                let mut row = Row::default();
+                while Instant::now() < deadline {
+                    let (method, path, body) = scenario.request(&mut rng, first_monday);
+                    let mut req = client.request(method, format!("{base}{path}")).bearer_auth(token.as_str());
+                    if let Some(body) = body {
+                        req = req.json(&body);
+                    }
+                    let t = Instant::now();
+                    let resp = req.send().await.expect("request");
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    row.latencies.push(t.elapsed().as_micros() as u64);
+                    match status {
+                        StatusCode::OK => {}
+                        StatusCode::CREATED => row.created += 1,
+                        StatusCode::CONFLICT if scenario == Scenario::Booking => row.conflicts += 1,
+                        _ => {
+                            row.errors += 1;
+                            row.first_error
+                                .get_or_insert(format!("{status} {}", &text[..text.len().min(300)]));
+                        }
+                    }
+                }
+                row
+            })
+        })
+        .collect();
+    let mut total = Row::default();
+    for task in tasks {
+        let row = task.await.unwrap();
+        total.latencies.extend(row.latencies);
+        total.created += row.created;
+        total.conflicts += row.conflicts;
+        total.errors += row.errors;
+        total.first_error = total.first_error.or(row.first_error);
+    }
+    total.latencies.sort_unstable();
+    total.per_sec = total.latencies.len() as f64 / started.elapsed().as_secs_f64();
+    total
+}
+
+// One client thread, so the load generator takes as little as it can from what it measures.
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let secs =
+        Duration::from_secs(std::env::var("BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10));
+    let [db_port, http_port] = free_ports::<2>();
+    let mut guard = Guard::new("mmt-bench-scheduling");
+    let dir = guard.dir.clone();
+    guard.start_db(db_port);
+    eprintln!("generating 1,000,000 calendar events (bench/generate-calendar.sql)");
+    let t = Instant::now();
+    run(
+        Command::new("mariadb")
+            .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
+            .args(["-uroot", "openemr"])
+            .stdin(
+                File::open(format!("{ROOT}/bench/generate-calendar.sql"))
+                    .expect("bench/generate-calendar.sql"),
+            )
+            .stdout(Stdio::null()),
+        "bench/generate-calendar.sql",
+    );
+    let generate_secs = t.elapsed().as_secs_f64();
+    let events: i64 = sql(&dir, "SELECT COUNT(*) FROM openemr_postcalendar_events").parse().unwrap();
+    eprintln!("generated in {generate_secs:.1} s: {events} events");
+
+    let base = format!("http://127.0.0.1:{http_port}");
+    let database_url = format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr");
+    start_sidecar(&mut guard, http_port, &database_url, &[("MMT_WORKERS", "0")]).await;
+    let token = sign_in(&reqwest::Client::new(), &base, "admin", "Sidecar-Admin-1").await;
+    let mut first_monday = Local::now().date_naive() + Days::new(7);
+    while first_monday.weekday() != Weekday::Mon {
+        first_monday = first_monday + Days::new(1);
+    }
+
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "| scenario | clients | requests | created | 409 | errors | p50 ms | p99 ms | max ms | req/s |"
+    );
+    let _ = writeln!(table, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let mut first_errors = Vec::new();
+    for (scenario, clients) in [
+        (Scenario::Slots, 1),
+        (Scenario::Slots, 32),
+        (Scenario::ClinicWeek, 1),
+        (Scenario::ClinicWeek, 32),
+        (Scenario::Booking, 32),
+    ] {
+        drive(&base, &token, scenario, clients.min(4), Duration::from_secs(2), first_monday).await;
+        let row = drive(&base, &token, scenario, clients, secs, first_monday).await;
+        let line = format!(
+            "| {} | {clients} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} |",
+            scenario.label(),
+            row.latencies.len(),
+            row.created,
+            row.conflicts,
+            row.errors,
+            percentile(&row.latencies, 50.0),
+            percentile(&row.latencies, 99.0),
+            percentile(&row.latencies, 100.0),
+            row.per_sec
+        );
+        eprintln!("{line}");
+        let _ = writeln!(table, "{line}");
+        if let Some(e) = row.first_error {
+            first_errors.push(format!("{} x{clients}: {e}", scenario.label()));
+        }
+    }
+    let double_booked: i64 = sql(
+        &dir,
+        "SELECT COUNT(*) FROM openemr_postcalendar_events a JOIN openemr_postcalendar_events b \
+         ON a.pc_aid = b.pc_aid AND a.pc_eventDate = b.pc_eventDate AND a.pc_eid < b.pc_eid \
+         AND a.pc_startTime < b.pc_endTime AND b.pc_startTime < a.pc_endTime \
+         WHERE a.pc_aid = '3' AND a.pc_recurrtype = 0 AND b.pc_recurrtype = 0 AND b.pc_time > NOW() - INTERVAL 1 DAY \
+         AND b.pc_apptstatus NOT IN ('x', '%', '?') AND a.pc_apptstatus NOT IN ('x', '%', '?')",
+    )
+    .parse()
+    .unwrap();
+
+    println!();
+    println!("mmt-sidecar scheduling benchmark: {events} calendar events, {}", machine());
+    println!(
+        "{} s per row after 2 s of warm-up; load from reqwest on one thread over loopback",
+        secs.as_secs()
+    );
+    println!(
+        "generator: {generate_secs:.1} s; bookings overlapping another live appointment: {double_booked}"
+    );
+    println!();
+    print!("{table}");
+    for e in &first_errors {
+        println!("first error: {e}");
+    }
+    drop(guard);
+}
