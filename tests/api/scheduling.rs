@@ -270,7 +270,7 @@ async fn an_overlap_with_an_appointment_openemr_wrote_itself_is_a_409_naming_it(
         .unwrap()
         .iter()
         .find(|a| a["id"] == theirs)
-        .expect(&days.to_string());
+        .unwrap_or_else(|| panic!("{days}"));
     assert_eq!(flagged["overlaps"].as_array().map(Vec::len), Some(1), "{days}");
 }
 
