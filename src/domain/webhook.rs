@@ -20,10 +20,14 @@ pub enum ChangeEvent {
     TranscriptionReopened,
     TranscriptionCancelled,
     TranscriptionFiled,
+    VitalsRecorded,
+    VitalsUpdated,
+    IssueCreated,
+    IssueUpdated,
 }
 
 impl ChangeEvent {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 14] = [
         Self::PatientCreated,
         Self::PatientUpdated,
         Self::EncounterCreated,
@@ -34,6 +38,10 @@ impl ChangeEvent {
         Self::TranscriptionReopened,
         Self::TranscriptionCancelled,
         Self::TranscriptionFiled,
+        Self::VitalsRecorded,
+        Self::VitalsUpdated,
+        Self::IssueCreated,
+        Self::IssueUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +56,10 @@ impl ChangeEvent {
             Self::TranscriptionReopened => "transcription.reopened",
             Self::TranscriptionCancelled => "transcription.cancelled",
             Self::TranscriptionFiled => "transcription.filed",
+            Self::VitalsRecorded => "vitals.recorded",
+            Self::VitalsUpdated => "vitals.updated",
+            Self::IssueCreated => "issue.created",
+            Self::IssueUpdated => "issue.updated",
         }
     }
 

@@ -4,6 +4,7 @@ pub mod allow;
 pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
+pub mod chart;
 pub mod encounters_api;
 pub mod events_api;
 pub mod health;
@@ -40,6 +41,8 @@ pub enum ApiTags {
     Jobs,
     /// Change events for integrations: signed webhook deliveries (administrators).
     Webhooks,
+    /// The patient's chart: vitals, allergies, problems and medications.
+    Chart,
 }
 
 pub type Apis = (
@@ -53,6 +56,7 @@ pub type Apis = (
     events_api::EventsApi,
     jobs_api::JobsApi,
     webhooks_api::WebhooksApi,
+    chart::vitals_api::VitalsApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -63,7 +63,8 @@ pub struct WebhookBody {
     /// Change events to deliver, or `["*"]` for all: `patient.created`, `patient.updated`,
     /// `encounter.created`, `transcription.created`, `transcription.submitted`,
     /// `transcription.approved`, `transcription.rejected`, `transcription.reopened`,
-    /// `transcription.cancelled`, `transcription.filed`.
+    /// `transcription.cancelled`, `transcription.filed`, `vitals.recorded`, `vitals.updated`,
+    /// `issue.created`, `issue.updated`.
     #[oai(validator(max_items = 32))]
     pub event_types: Option<Vec<String>>,
     /// Include the patient's demographics in payloads (default false: ids only).

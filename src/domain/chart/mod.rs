@@ -1,0 +1,3 @@
+//! The patient's chart: vitals and the issue lists (allergies, problems, medications).
+
+pub mod vitals;

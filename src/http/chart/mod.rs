@@ -1,0 +1,3 @@
+//! The patient's chart: vitals and the allergy, problem and medication lists.
+
+pub mod vitals_api;
