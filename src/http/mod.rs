@@ -57,6 +57,7 @@ pub type Apis = (
     jobs_api::JobsApi,
     webhooks_api::WebhooksApi,
     chart::vitals_api::VitalsApi,
+    chart::issues_api::IssuesApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -1,5 +1,6 @@
 //! The patient's chart: vitals (within encounters) and the issue lists.
 
+pub mod issues;
 pub mod vitals;
 
 use crate::{domain::validation::Issues, service::acl::AclError, storage::StorageError};

@@ -1,6 +1,7 @@
 //! The patient's chart: vitals and the issue lists, each write compared with what OpenEMR's own
 //! code writes for the same input.
 
+mod issues;
 mod vitals;
 
 use serde_json::Value;
