@@ -151,6 +151,21 @@ pub enum ListResponse {
     Ok(Json<IssueList>),
 }
 
+/// A patient's allergies, problems and medications, each current first.
+#[derive(Object)]
+pub struct ChartSummary {
+    pub pid: i64,
+    pub allergies: Vec<IssueOut>,
+    pub problems: Vec<IssueOut>,
+    pub medications: Vec<IssueOut>,
+}
+
+#[derive(ApiResponse)]
+pub enum ChartResponse {
+    #[oai(status = 200)]
+    Ok(Json<ChartSummary>),
+}
+
 #[derive(ApiResponse)]
 pub enum IssueResponse {
     #[oai(status = 200)]
@@ -259,6 +274,24 @@ impl IssuesApi {
         body: Json<IssueBody>,
     ) -> Result<Created, ApiError> {
         create(&state, auth, pid.0, IssueType::Medication, body.0).await
+    }
+
+    /// The patient's allergies, problems and medications in one request. Needs `patients|med`.
+    #[oai(path = "/patients/:pid/chart/", method = "get", operation_id = "patient_chart")]
+    async fn chart(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        pid: Path<i64>,
+    ) -> Result<ChartResponse, ApiError> {
+        let [allergies, problems, medications] = issues::chart(&state, &auth.0, Pid(pid.0)).await?;
+        let out = |list: Vec<Issue>| list.into_iter().map(IssueOut::from).collect();
+        Ok(ChartResponse::Ok(Json(ChartSummary {
+            pid: pid.0,
+            allergies: out(allergies),
+            problems: out(problems),
+            medications: out(medications),
+        })))
     }
 
     /// One allergy, problem or medication.

@@ -325,20 +325,42 @@ async fn load(state: &AppState, id: i64) -> Result<Issue> {
 }
 
 pub async fn list(state: &AppState, caller: &Caller, pid: Pid, kind: IssueType) -> Result<Vec<Issue>> {
+    Ok(lists(state, caller, pid, &[kind]).await?.remove(0))
+}
+
+/// The patient's allergies, problems and medications in one read.
+pub async fn chart(state: &AppState, caller: &Caller, pid: Pid) -> Result<[Vec<Issue>; 3]> {
+    let mut found =
+        lists(state, caller, pid, &[IssueType::Allergy, IssueType::Problem, IssueType::Medication]).await?;
+    let medications = found.pop().unwrap_or_default();
+    let problems = found.pop().unwrap_or_default();
+    let allergies = found.pop().unwrap_or_default();
+    Ok([allergies, problems, medications])
+}
+
+/// One list per kind, in the order asked; each kind read is audited under its own category.
+async fn lists(state: &AppState, caller: &Caller, pid: Pid, kinds: &[IssueType]) -> Result<Vec<Vec<Issue>>> {
     permission::require_on(state, caller, Aco::PATIENTS_MED, AclLevel::View, pid.0).await?;
     require_patient(state, pid).await?;
-    let rows = store::list(&state.pool, pid, kind).await?;
+    let rows = store::list(&state.pool, pid, kinds).await?;
     let mut links: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for (list_id, encounter) in store::encounters_of(&state.pool, pid).await? {
         links.entry(list_id).or_default().push(encounter);
     }
-    let ids = rows.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",");
-    let comments = format!("mmt-sidecar listed {} of pid {pid}: [{ids}]", kind.db_type());
-    audit::record(state, &entry(caller, "patient-record-select", kind, pid.0, comments)).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| Issue { kind, encounters: links.remove(&row.id).unwrap_or_default(), row })
-        .collect())
+    let mut out: Vec<Vec<Issue>> = kinds.iter().map(|_| Vec::new()).collect();
+    for row in rows {
+        let Some(slot) = row.kind.as_deref().and_then(|k| kinds.iter().position(|t| t.db_type() == k)) else {
+            continue;
+        };
+        let encounters = links.remove(&row.id).unwrap_or_default();
+        out[slot].push(Issue { kind: kinds[slot], encounters, row });
+    }
+    for (kind, found) in kinds.iter().zip(&out) {
+        let ids = found.iter().map(|i| i.row.id.to_string()).collect::<Vec<_>>().join(",");
+        let comments = format!("mmt-sidecar listed {} of pid {pid}: [{ids}]", kind.db_type());
+        audit::record(state, &entry(caller, "patient-record-select", *kind, pid.0, comments)).await?;
+    }
+    Ok(out)
 }
 
 /// The issue, once the caller holds `patients|med` at `level` for its patient.

@@ -256,3 +256,28 @@ async fn the_lists_need_patients_med() {
     assert_eq!(garcia.get("/api/issues/999999/").await.0, StatusCode::NOT_FOUND);
     assert_eq!(garcia.get("/api/patients/999999/problems/").await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_chart_summary_returns_every_list_of_a_patient_in_one_request() {
+    let api = Api::as_user(GARCIA).await;
+    add(&api, "allergies", json!({"title": "Peanut", "codes": ["SNOMED-CT:91935009"]})).await;
+    let problem = add(&api, "problems", json!({"title": "Hypertension", "codes": ["ICD10:I10"]})).await;
+    add(&api, "medications", json!({"title": "amlodipine 5 MG Oral Tablet", "codes": ["RXCUI:197361"]}))
+        .await;
+    let (status, chart) = api.get(&format!("/api/patients/{PID}/chart/")).await;
+    assert_eq!(status, StatusCode::OK, "{chart}");
+    for (list, kind) in
+        [("allergies", "allergy"), ("problems", "medical_problem"), ("medications", "medication")]
+    {
+        let items = chart[list].as_array().unwrap();
+        assert!(!items.is_empty() && items.iter().all(|i| i["type"] == kind), "{list}: {chart}");
+        let (_, alone) = api.get(&format!("/api/patients/{PID}/{list}/")).await;
+        assert_eq!(alone["items"], chart[list], "{list} matches its own list");
+    }
+    assert!(chart["problems"].as_array().unwrap().iter().any(|p| p["id"] == problem["id"]));
+    for category in ["Allergy", "Problem List", "Medication"] {
+        assert!(audits(&api, "patient-record-select", category).await >= 2, "{category}");
+    }
+    let front = api.as_other(FRONT).await;
+    assert_eq!(front.get(&format!("/api/patients/{PID}/chart/")).await.0, StatusCode::FORBIDDEN);
+}

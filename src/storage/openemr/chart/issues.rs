@@ -3,7 +3,7 @@
 //! `issue_encounter` links and the `lists_touch` marker (setListTouch).
 
 use chrono::NaiveDateTime;
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::{MySqlConnection, MySqlPool, QueryBuilder};
 
 use crate::{
     domain::{chart::issues::IssueType, patient::Pid},
@@ -219,16 +219,16 @@ pub async fn get(pool: &MySqlPool, id: i64) -> Result<Option<IssueRow>, StorageE
         .map_err(StorageError::from_sqlx)
 }
 
-/// A patient's issues of one type: current ones first, then by start date.
-pub async fn list(pool: &MySqlPool, pid: Pid, kind: IssueType) -> Result<Vec<IssueRow>, StorageError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE l.pid = ? AND l.type = ? ORDER BY (l.enddate IS NULL) DESC, l.begdate DESC, l.id DESC"
-    )))
-    .bind(pid.0)
-    .bind(kind.db_type())
-    .fetch_all(pool)
-    .await
-    .map_err(StorageError::from_sqlx)
+/// A patient's issues of these types: current ones first, then by start date.
+pub async fn list(pool: &MySqlPool, pid: Pid, kinds: &[IssueType]) -> Result<Vec<IssueRow>, StorageError> {
+    let mut q = QueryBuilder::new(SELECT);
+    q.push(" WHERE l.pid = ").push_bind(pid.0).push(" AND l.type IN (");
+    let mut types = q.separated(", ");
+    for kind in kinds {
+        types.push_bind(kind.db_type());
+    }
+    q.push(") ORDER BY (l.enddate IS NULL) DESC, l.begdate DESC, l.id DESC");
+    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
 
 /// Encounter numbers each issue is linked to.
