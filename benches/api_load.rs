@@ -80,17 +80,21 @@ enum Scenario {
     PatientGet,
     EncounterList,
     TranscriptionCreate,
+    VitalsTrend,
+    ChartSummary,
     Mixed,
 }
 
 impl Scenario {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 9] = [
         Self::Health,
         Self::Login,
         Self::PatientSearch,
         Self::PatientGet,
         Self::EncounterList,
         Self::TranscriptionCreate,
+        Self::VitalsTrend,
+        Self::ChartSummary,
         Self::Mixed,
     ];
 
@@ -102,6 +106,8 @@ impl Scenario {
             Self::PatientGet => "patient get",
             Self::EncounterList => "encounter list",
             Self::TranscriptionCreate => "transcription create",
+            Self::VitalsTrend => "vitals trend (one patient, 500 readings)",
+            Self::ChartSummary => "chart summary (allergies, problems, medications)",
             Self::Mixed => "mixed",
         }
     }
@@ -115,6 +121,8 @@ impl Scenario {
             Self::PatientGet => "get",
             Self::EncounterList => "encounters",
             Self::TranscriptionCreate => "create",
+            Self::VitalsTrend => "vitals",
+            Self::ChartSummary => "chart",
             Self::Mixed => "mixed",
         }
     }
@@ -241,6 +249,8 @@ end
 builders.search = function() return wrk.format("GET", searches[math.random(#searches)], reader) end
 builders.get = function() return wrk.format("GET", "/api/patients/" .. pid() .. "/", reader) end
 builders.encounters = function() return wrk.format("GET", "/api/patients/" .. pid() .. "/encounters/", reader) end
+builders.vitals = function() return wrk.format("GET", "/api/patients/" .. trend_pid .. "/vitals/", reader) end
+builders.chart = function() return wrk.format("GET", "/api/patients/" .. chart_pids[math.random(#chart_pids)] .. "/chart/", reader) end
 builders.create = function()
   local body = string.format('{"id":"%s","pid":%d,"title":"Load test","segments":['
     .. '{"seq":0,"start_ms":0,"end_ms":4200,"speaker_label":"SPEAKER_0","speaker_role":"clinician","text":"How is the cough?","confidence":0.97},'
@@ -292,6 +302,10 @@ struct Setup<'a> {
     login_body: &'a str,
     search_paths: &'a [String],
     max_pid: i64,
+    /// A patient with 500 vitals readings.
+    trend_pid: i64,
+    /// Comma-separated pids of the demo patients with chart lists.
+    chart_pids: &'a str,
 }
 
 #[derive(Default)]
@@ -309,6 +323,8 @@ fn wrk(setup: &Setup<'_>, scenario: Scenario, connections: usize, duration: Dura
     let mut script = String::from("-- written by benches/api_load.rs\n");
     let _ = writeln!(script, "kind = {}", lua_str(scenario.kind()));
     let _ = writeln!(script, "max_pid = {}", setup.max_pid);
+    let _ = writeln!(script, "trend_pid = {}", setup.trend_pid);
+    let _ = writeln!(script, "chart_pids = {{{}}}", setup.chart_pids);
     let _ = writeln!(script, "reader_token = {}", lua_str(setup.reader_token));
     let _ = writeln!(script, "writer_token = {}", lua_str(setup.writer_token));
     let _ = writeln!(script, "login_body = {}", lua_str(setup.login_body));
@@ -461,6 +477,26 @@ async fn direct(
     row
 }
 
+/// Gives the patient of the newest generated encounter `n` vitals forms in that encounter, a day
+/// apart, as the vitals form writes them; returns the pid.
+fn vitals_history(dir: &Path, n: u32) -> i64 {
+    let pid: i64 = sql(dir, "SELECT pid FROM form_encounter ORDER BY id DESC LIMIT 1").parse().unwrap();
+    sql(
+        dir,
+        &format!(
+            "SET @enc := (SELECT encounter FROM form_encounter WHERE pid = {pid} ORDER BY id DESC LIMIT 1); \
+             INSERT INTO form_vitals (uuid, date, pid, user, groupname, authorized, activity, bps, bpd, weight, height, \
+             temperature, temp_method, pulse, respiration, note, BMI, BMI_status) \
+             SELECT UNHEX(MD5(CONCAT('bench-vitals-', seq))), NOW() - INTERVAL seq DAY, {pid}, 'drgarcia', 'Default', 1, 1, \
+             CAST(110 + seq % 30 AS CHAR), CAST(70 + seq % 15 AS CHAR), 170 + seq % 20, 69, 98.6, 'Oral', 60 + seq % 30, 16, '', \
+             (170 + seq % 20) / 69 / 69 * 703, 'Normal BL' FROM seq_1_to_{n}; \
+             INSERT INTO forms (date, encounter, form_name, form_id, pid, user, groupname, authorized, formdir) \
+             SELECT v.date, @enc, 'Vitals', v.id, {pid}, 'drgarcia', 'Default', 1, 'vitals' FROM form_vitals v WHERE v.pid = {pid};"
+        ),
+    );
+    pid
+}
+
 // One client thread: on two cores the load generator should take as little as it can from the
 // server and MariaDB it measures. wrk runs with one thread too (-t1).
 #[tokio::main(flavor = "current_thread")]
@@ -490,6 +526,8 @@ async fn main() {
     let max_pid: i64 = sql(&dir, "SELECT MAX(pid) FROM patient_data").parse().unwrap();
     assert_eq!(max_pid, patients, "pids are expected to be 1..=count");
     eprintln!("generated in {generate_secs:.1} s: {patients} patients, {encounters} encounters");
+    let trend_pid = vitals_history(&dir, 500);
+    let chart_pids = sql(&dir, "SELECT GROUP_CONCAT(DISTINCT pid ORDER BY pid) FROM lists");
 
     let base = format!("http://127.0.0.1:{http_port}");
     let database_url = format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr");
@@ -530,6 +568,8 @@ async fn main() {
         login_body: &login_body,
         search_paths: &search_paths,
         max_pid,
+        trend_pid,
+        chart_pids: &chart_pids,
     };
 
     let mut table = String::new();

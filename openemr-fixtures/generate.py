@@ -654,7 +654,153 @@ def encounters_sql(users, pats):
     parts.append(insert("uuid_registry", UUID_COLS, uuid_rows.pop("050"), batch=100))
     parts.append("-- sequences holds the last number GenID handed out.\nDELETE FROM `sequences`;\n")
     parts.append(insert("sequences", ["id"], [dict(id=seq)]))
-    return "\n".join(parts), len(fe_rows), seq
+    return "\n".join(parts), fe_rows, seq
+
+
+# ----------------------------------------------------------------------------- 070 chart
+CHART_LISTS = {
+    "vitals-interpretation": [("N", "Normal", ""), ("H", "High", ""), ("L", "Low", ""), ("A", "Abnormal", ""),
+                              ("AA", "Critical abnormal", ""), ("HH", "Critical high", ""),
+                              ("LL", "Critical low", ""), ("HU", "Significantly high", ""),
+                              ("LU", "Significantly low", "")],
+    "severity_ccda": [("unassigned", "Unassigned", ""), ("mild", "Mild", "SNOMED-CT:255604002"),
+                      ("mild_to_moderate", "Mild to moderate", "SNOMED-CT:371923003"),
+                      ("moderate", "Moderate", "SNOMED-CT:6736007"),
+                      ("moderate_to_severe", "Moderate to severe", "SNOMED-CT:371924009"),
+                      ("severe", "Severe", "SNOMED-CT:24484000"),
+                      ("life_threatening_severity", "Life threatening severity", "SNOMED-CT:442452003"),
+                      ("fatal", "Fatal", "SNOMED-CT:399166001")],
+    "reaction": [("unassigned", "Unassigned", ""), ("hives", "Hives", "SNOMED-CT:247472004"),
+                 ("nausea", "Nausea", "SNOMED-CT:422587007"),
+                 ("shortness_of_breath", "Shortness of Breath", "SNOMED-CT:267036007")],
+    "outcome": [("0", "Unassigned", ""), ("1", "Resolved", ""), ("2", "Improved", ""), ("3", "Status quo", ""),
+                ("4", "Worse", ""), ("5", "Pending followup", "")],
+    "occurrence": [("0", "Unknown or N/A", ""), ("1", "First", ""), ("6", "Early Recurrence (<2 Mo)", ""),
+                   ("7", "Late Recurrence (2-12 Mo)", ""), ("8", "Delayed Recurrence (> 12 Mo)", ""),
+                   ("4", "Chronic/Recurrent", ""), ("5", "Acute on Chronic", "")],
+    "allergyintolerance-verification": [("unconfirmed", "Unconfirmed", ""), ("confirmed", "Confirmed", ""),
+                                        ("refuted", "Refuted", ""), ("entered-in-error", "Entered in Error", "")],
+    "medication-usage-category": [("inpatient", "Inpatient", ""), ("outpatient", "Outpatient", ""),
+                                  ("community", "Home/Community", ""), ("discharge", "Discharge", "")],
+    "medication-request-intent": [("proposal", "Proposal", ""), ("plan", "Plan", ""), ("order", "Order", ""),
+                                  ("original-order", "Original Order", ""), ("reflex-order", "Reflex Order", ""),
+                                  ("filler-order", "Filler Order", ""), ("instance-order", "Instance Order", ""),
+                                  ("option", "Option", "")],
+}
+VITALS_LOINC = ["85353-1", "9279-1", "8867-4", "2708-6", "59408-5", "8310-5", "8327-9", "8302-2", "9843-4",
+                "29463-7", "39156-5", "85354-9", "8289-1", "59576-9", "77606-2"]
+PROBLEMS = [("Essential hypertension", "ICD10:I10"), ("Type 2 diabetes mellitus without complications", "ICD10:E11.9"),
+            ("Hyperlipidemia, unspecified", "ICD10:E78.5"), ("Asthma, mild intermittent", "ICD10:J45.20"),
+            ("Gastro-esophageal reflux disease", "ICD10:K21.9"), ("Major depressive disorder, single episode", "ICD10:F32.9")]
+ALLERGIES = [("Penicillin", "RXCUI:7980"), ("Sulfonamide", "RXCUI:10180"), ("Peanut", "SNOMED-CT:91935009"),
+             ("Latex", "SNOMED-CT:111088007"), ("Codeine", "RXCUI:2670")]
+MEDICATIONS = [("lisinopril 10 MG Oral Tablet", "RXCUI:314076", "1 tablet by mouth daily"),
+               ("metformin hydrochloride 500 MG Oral Tablet", "RXCUI:861007", "1 tablet by mouth twice daily"),
+               ("atorvastatin 20 MG Oral Tablet", "RXCUI:617312", "1 tablet by mouth at bedtime"),
+               ("albuterol 0.09 MG/ACTUAT Metered Dose Inhaler", "RXCUI:745679", "2 puffs every 4 hours as needed"),
+               ("omeprazole 20 MG Delayed Release Oral Capsule", "RXCUI:198053", "1 capsule by mouth daily")]
+
+
+def bmi_status(bmi):
+    for above, status in [(42, "Obesity III"), (34, "Obesity II"), (30, "Obesity I"), (27, "Overweight"),
+                          (25, "Normal BL"), (18.5, "Normal"), (10, "Underweight")]:
+        if bmi > above:
+            return status
+    return ""
+
+
+def chart_sql(users, encs):
+    """Vitals in the encounters of the first 40 patients (as the vitals form writes them, with the FHIR
+    uuid_mapping rows) and their allergy, problem and medication lists (PatientIssuesService)."""
+    crnd = random.Random(SEED + 70)
+    lo_cols = ["list_id", "option_id", "title", "seq", "codes", "activity"]
+    rows = []
+    for list_id, options in CHART_LISTS.items():
+        for i, (oid, title, codes) in enumerate(options):
+            rows.append(dict(list_id=list_id, option_id=oid, title=title, seq=(i + 1) * 10, codes=codes, activity=1))
+    parts = ["-- Lists the chart validates against (upserted: a real install already has them).\n",
+             insert("list_options", lo_cols, rows, upsert=True, batch=100)]
+    by_user = {u["id"]: u for u in users}
+    chosen = sorted({e["pid"] for e in encs})[:40]
+    v_cols = ["id", "uuid", "date", "pid", "user", "groupname", "authorized", "activity", "bps", "bpd", "weight",
+              "height", "temperature", "temp_method", "pulse", "respiration", "note", "BMI", "BMI_status",
+              "waist_circ", "head_circ", "oxygen_saturation", "oxygen_flow_rate", "inhaled_oxygen_concentration"]
+    f_cols = ["date", "encounter", "form_name", "form_id", "pid", "user", "groupname", "authorized", "deleted",
+              "formdir"]
+    m_cols = ["uuid", "resource", "table", "target_uuid", "created", "resource_path"]
+    vrows, frows, mrows = [], [], []
+    base = {pid: (crnd.uniform(60, 74), crnd.uniform(120, 240)) for pid in chosen}
+    for e in encs:
+        if e["pid"] not in base:
+            continue
+        height, weight = base[e["pid"]]
+        weight = round(weight + crnd.uniform(-6, 6), 1)
+        height = round(height, 1)
+        user = by_user[e["provider_id"]]
+        bmi = weight / height / height * 703
+        vid = len(vrows) + 1
+        u = new_uuid("070", "form_vitals", e["date"])
+        vrows.append(dict(id=vid, uuid=u, date=e["date"], pid=e["pid"], user=user["username"], groupname="Default",
+                          authorized=1, activity=1, bps=str(crnd.randint(104, 152)), bpd=str(crnd.randint(62, 96)),
+                          weight=weight, height=height, temperature=round(crnd.uniform(97.2, 99.5), 1),
+                          temp_method="Oral", pulse=crnd.randint(56, 98), respiration=crnd.randint(12, 20), note="",
+                          BMI=round(bmi, 6), BMI_status=bmi_status(bmi), waist_circ=0, head_circ=0,
+                          oxygen_saturation=crnd.randint(94, 100), oxygen_flow_rate=0,
+                          inhaled_oxygen_concentration=0))
+        frows.append(dict(date=e["date"], encounter=e["encounter"], form_name="Vitals", form_id=vid, pid=e["pid"],
+                          user=user["username"], groupname="Default", authorized=1, deleted=0, formdir="vitals"))
+        for code in VITALS_LOINC:
+            mu = comb_uuid(e["date"])
+            uuid_rows["070"].append({"uuid": mu, "table_name": "uuid_mapping", "table_id": "id", "table_vertical": "",
+                                     "couchdb": "", "document_drive": 0, "mapped": 1, "created": e["date"]})
+            mrows.append({"uuid": mu, "resource": "Observation", "table": "form_vitals", "target_uuid": u,
+                          "created": e["date"], "resource_path": "category=vital-signs&code=" + code})
+    parts.append("-- Vitals forms (US units, BMI as C_FormVitals computes it), their forms rows and FHIR mappings.\n")
+    parts += [insert("form_vitals", v_cols, vrows), insert("forms", f_cols, frows),
+              insert("uuid_mapping", m_cols, mrows, batch=100)]
+    l_cols = ["id", "uuid", "date", "type", "title", "begdate", "enddate", "diagnosis", "activity", "comments", "pid",
+              "user", "groupname", "outcome", "occurrence", "reaction", "verification", "severity_al", "erx_uploaded",
+              "referredby", "destination", "injury_grade", "subtype"]
+    lrows, mcrows, ierows, touch = [], [], [], []
+    first_enc = {}
+    for e in encs:
+        first_enc.setdefault(e["pid"], e)
+    for pid in chosen:
+        e = first_enc[pid]
+        user = by_user[e["provider_id"]]
+        picks = ([("medical_problem", t, c, None) for t, c in crnd.sample(PROBLEMS, crnd.randint(1, 3))] +
+                 [("allergy", t, c, None) for t, c in crnd.sample(ALLERGIES, crnd.randint(0, 2))] +
+                 [("medication", t, c, d) for t, c, d in crnd.sample(MEDICATIONS, crnd.randint(0, 2))])
+        for typ, title, code, dosage in picks:
+            lid = len(lrows) + 1
+            lrows.append(dict(id=lid, uuid=new_uuid("070", "lists", e["date"]), date=e["date"], type=typ,
+                              title=title, begdate=e["date"].replace(hour=0, minute=0), enddate=None,
+                              diagnosis=code, activity=1, comments="", pid=pid, user=user["username"],
+                              groupname="Default", outcome=0, occurrence=4 if typ == "medical_problem" else 0,
+                              reaction=crnd.choice(["hives", "nausea"]) if typ == "allergy" else "",
+                              verification="confirmed" if typ == "allergy" else "",
+                              severity_al=crnd.choice(["mild", "moderate", "severe"]) if typ == "allergy" else None,
+                              erx_uploaded="0", referredby="", destination="", injury_grade="", subtype=""))
+            if typ == "medication":
+                mcrows.append(dict(list_id=lid, drug_dosage_instructions=dosage, usage_category="community",
+                                   usage_category_title="Home/Community", request_intent="order",
+                                   request_intent_title="Order", is_primary_record=1))
+            if typ == "medical_problem":
+                ierows.append(dict(uuid=new_uuid("070", "issue_encounter", e["date"]), pid=pid, list_id=lid,
+                                   encounter=e["encounter"], resolved=0, created_by=user["id"],
+                                   updated_by=user["id"], created_at=e["date"], updated_at=e["date"]))
+            if (pid, typ) not in {(t["pid"], t["type"]) for t in touch}:
+                touch.append(dict(pid=pid, type=typ, date=e["date"]))
+    parts.append("-- Allergies, problems and medications (+ lists_medication, issue_encounter, lists_touch).\n")
+    parts += [insert("lists", l_cols, lrows),
+              insert("lists_medication", ["list_id", "drug_dosage_instructions", "usage_category",
+                                          "usage_category_title", "request_intent", "request_intent_title",
+                                          "is_primary_record"], mcrows),
+              insert("issue_encounter", ["uuid", "pid", "list_id", "encounter", "resolved", "created_by",
+                                         "updated_by", "created_at", "updated_at"], ierows),
+              insert("lists_touch", ["pid", "type", "date"], touch),
+              insert("uuid_registry", UUID_COLS, uuid_rows.pop("070"), batch=100)]
+    return "\n".join(parts)
 
 
 # Provider schedules: (user id, facility, in-office hour, lunch hour). Every work day, 2025-2030.
@@ -805,12 +951,15 @@ def main():
     write("030_acl.sql", "phpGACL default groups, ACOs, ACLs and user memberships as the Installer creates them", acl_sql())
     body, pats = patients_sql(users)
     write("040_patients.sql", "%d demo patients with history_data rows" % len(pats), body)
-    body, n_enc, last = encounters_sql(users, pats)
+    body, encs, last = encounters_sql(users, pats)
+    n_enc = len(encs)
     write("050_encounters.sql", "%d encounters (form_encounter + forms), sequences = %d" % (n_enc, last), body)
     body, n_events = calendar_sql(users, pats)
     write("060_calendar.sql", "%d calendar events: provider schedules, holidays, appointments" % n_events, body)
     body, n_msg = messages_sql(users, pats)
     write("080_messages.sql", "%d demo message threads (pnotes) and the lists they use" % n_msg, body)
+    write("070_chart.sql", "chart lists, vitals, allergies, problems and medications of demo patients",
+          chart_sql(users, encs))
     logins_md(hashes)
     print("patients=%d encounters=%d sequences=%d" % (len(pats), n_enc, last))
 

@@ -77,7 +77,8 @@ impl NewEncounterInput {
     }
 }
 
-fn parse_when(raw: &str) -> Option<NaiveDateTime> {
+/// A date, or a date and time, as clients send them (`YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]`).
+pub fn parse_when(raw: &str) -> Option<NaiveDateTime> {
     let raw = raw.trim();
     ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]
         .iter()

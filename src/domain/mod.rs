@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod audio;
 pub mod audit;
+pub mod chart;
 pub mod compatibility;
 pub mod encounter;
 pub mod event;

@@ -24,10 +24,14 @@ pub enum ChangeEvent {
     AppointmentUpdated,
     AppointmentCancelled,
     MessageCreated,
+    VitalsRecorded,
+    VitalsUpdated,
+    IssueCreated,
+    IssueUpdated,
 }
 
 impl ChangeEvent {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 18] = [
         Self::PatientCreated,
         Self::PatientUpdated,
         Self::EncounterCreated,
@@ -42,6 +46,10 @@ impl ChangeEvent {
         Self::AppointmentUpdated,
         Self::AppointmentCancelled,
         Self::MessageCreated,
+        Self::VitalsRecorded,
+        Self::VitalsUpdated,
+        Self::IssueCreated,
+        Self::IssueUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +68,10 @@ impl ChangeEvent {
             Self::AppointmentUpdated => "appointment.updated",
             Self::AppointmentCancelled => "appointment.cancelled",
             Self::MessageCreated => "message.created",
+            Self::VitalsRecorded => "vitals.recorded",
+            Self::VitalsUpdated => "vitals.updated",
+            Self::IssueCreated => "issue.created",
+            Self::IssueUpdated => "issue.updated",
         }
     }
 

@@ -4,6 +4,7 @@ pub mod allow;
 pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
+pub mod chart;
 pub mod encounters_api;
 pub mod events_api;
 pub mod health;
@@ -48,6 +49,8 @@ pub enum ApiTags {
     Messages,
     /// The signed-in user's notifications (new messages), also pushed live.
     Notifications,
+    /// The patient's chart: vitals, allergies, problems and medications.
+    Chart,
 }
 
 /// The operations, grouped by capability (a tuple holds at most twelve).
@@ -66,6 +69,7 @@ pub type Apis = (
     ),
     (scheduling::appointments_api::AppointmentsApi, scheduling::schedule_api::ScheduleApi),
     (messaging::messages_api::MessagesApi, messaging::notifications_api::NotificationsApi),
+    (chart::vitals_api::VitalsApi, chart::issues_api::IssuesApi),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

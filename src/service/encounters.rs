@@ -51,7 +51,7 @@ impl From<Issues> for EncounterError {
 
 /// What the caller may see: every provider's encounters with `encounters|notes_a`, else their
 /// own (`encounters|notes`); and only the sensitivities their `sensitivities|*` grants allow.
-async fn scope(state: &AppState, caller: &Caller, level: AclLevel) -> Result<Scope, AclError> {
+pub(crate) async fn scope(state: &AppState, caller: &Caller, level: AclLevel) -> Result<Scope, AclError> {
     let permissions = state.acl.permissions(&caller.username).await?;
     let any_provider = !caller.is_guest() && permissions.allows(Aco::ENCOUNTERS_NOTES_A, level);
     if !any_provider {

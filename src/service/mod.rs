@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod audio;
 pub mod audit;
+pub mod chart;
 pub mod credentials;
 pub mod encounters;
 pub mod events;

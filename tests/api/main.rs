@@ -9,6 +9,7 @@ mod audio;
 mod audit_log;
 mod auth;
 mod bridge;
+mod chart;
 mod cli;
 mod connections;
 mod encounters;

@@ -44,7 +44,7 @@ pub struct Scope {
     pub sensitivities: Vec<&'static str>,
 }
 
-fn push_patient_filter(q: &mut QueryBuilder<MySql>, pid: Pid, scope: &Scope) {
+pub(crate) fn push_patient_filter(q: &mut QueryBuilder<MySql>, pid: Pid, scope: &Scope) {
     q.push(" WHERE fe.pid = ").push_bind(pid.0);
     if let Some(provider) = scope.only_provider {
         q.push(" AND fe.provider_id = ").push_bind(provider);
