@@ -18,6 +18,8 @@ pub async fn start_sidecar(
     database_url: &str,
     extra_env: &[(&str, &str)],
 ) -> u32 {
+    // reqwest is built without a default TLS provider; the sidecar's own installer serves here too.
+    mmt_sidecar::app::install_tls_provider();
     let log = File::create(guard.dir.join("sidecar.log")).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_mmt-sidecar"));
     command

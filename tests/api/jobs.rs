@@ -251,8 +251,11 @@ async fn a_scheduled_job_is_enqueued_once_per_period_across_three_replicas() {
         (3..=4).contains(&created.len()),
         "one per period over 3.5 periods, not per replica: {created:?}"
     );
+    // Periods follow a fixed cadence, so a claim made late on a busy machine may be followed by an
+    // on-time one less than a period later; claims of one period by several replicas would be
+    // milliseconds apart.
     for pair in created.windows(2) {
-        assert!(pair[1] - pair[0] >= chrono::Duration::milliseconds(950), "{created:?}");
+        assert!(pair[1] - pair[0] >= chrono::Duration::milliseconds(500), "{created:?}");
     }
     assert_eq!(db.scalar("SELECT COUNT(*) FROM mmt_job_schedules").await, 1);
 }
