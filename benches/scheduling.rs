@@ -75,7 +75,7 @@ impl Scenario {
                 let day = first_monday + Days::new(rng.random_range(0..5));
                 let minute = 15 * rng.random_range(0..16) + if rng.random_bool(0.5) { 0 } else { 300 };
                 let start = format!("{day}T{:02}:{:02}", 8 + minute / 60, minute % 60);
-                let body = serde_json::json!({"pid": rng.random_range(1..=220), "provider_id": 3, "facility_id": 4,
+                let body = serde_json::json!({"pid": rng.random_range(1..=220), "provider_id": 2, "facility_id": 3,
                     "category_id": 5, "start": start});
                 (Method::POST, "/api/appointments/".into(), Some(body))
             }
@@ -225,7 +225,7 @@ async fn main() {
         "SELECT COUNT(*) FROM openemr_postcalendar_events a JOIN openemr_postcalendar_events b \
          ON a.pc_aid = b.pc_aid AND a.pc_eventDate = b.pc_eventDate AND a.pc_eid < b.pc_eid \
          AND a.pc_startTime < b.pc_endTime AND b.pc_startTime < a.pc_endTime \
-         WHERE a.pc_aid = '3' AND a.pc_recurrtype = 0 AND b.pc_recurrtype = 0 AND b.pc_time > NOW() - INTERVAL 1 DAY \
+         WHERE a.pc_aid = '2' AND a.pc_recurrtype = 0 AND b.pc_recurrtype = 0 AND b.pc_time > NOW() - INTERVAL 1 DAY \
          AND b.pc_apptstatus NOT IN ('x', '%', '?') AND a.pc_apptstatus NOT IN ('x', '%', '?')",
     )
     .parse()

@@ -27,8 +27,9 @@ use crate::{
     service::{
         audit, permission,
         scheduling::{
-            SchedulingError, Statuses, availability::Calendar, check_range, dates_of, describe,
-            readable_provider, required_date, settings,
+            SchedulingError, Statuses,
+            availability::{Calendar, Repeating},
+            check_range, dates_of, describe, readable_provider, required_date, settings,
         },
         wall_clock_now,
         webhooks::{self, Change},
@@ -366,7 +367,7 @@ async fn book_locked(
         return Ok((Booked::Replayed(load(state, conn, previous.pc_eid).await?), None));
     }
     let date = booking.when.date;
-    let calendar = Calendar::load(state, conn, booking.provider_id, date, date).await?;
+    let calendar = Calendar::load(state, conn, booking.provider_id, (date, date), Repeating::Exact).await?;
     let minutes = booking.minutes.unwrap_or_else(|| {
         u32::try_from(category.pc_duration / 60).unwrap_or(0).max(calendar.settings.interval_mins)
     });
@@ -510,7 +511,7 @@ async fn change_locked(
         return Err(issues.into());
     }
     if retakes_time {
-        let calendar = Calendar::load(state, &mut tx, provider, date, date).await?;
+        let calendar = Calendar::load(state, &mut tx, provider, (date, date), Repeating::Exact).await?;
         let when = When { date, start };
         let proposal = Proposal {
             when,

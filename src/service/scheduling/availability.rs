@@ -30,6 +30,14 @@ use crate::{
     },
 };
 
+/// Where a calendar's repeating events come from: the calendar itself, for a booking's check, or
+/// this replica's copy (`repeating`), for reads that only show what is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeating {
+    Exact,
+    Cached,
+}
+
 /// Everything that happens on a provider's calendar over a range, expanded.
 pub struct Calendar {
     pub rows: Vec<EventRow>,
@@ -44,12 +52,26 @@ impl Calendar {
         state: &AppState,
         conn: &mut sqlx::MySqlConnection,
         provider: i64,
-        from: NaiveDate,
-        to: NaiveDate,
+        (from, to): (NaiveDate, NaiveDate),
+        repeating: Repeating,
     ) -> Result<Self, StorageError> {
         let settings = settings(state).await?;
         let statuses = Statuses::load(state).await?;
-        let rows = events::for_provider(conn, provider, from, to).await?;
+        let mut rows = events::one_off_for_provider(conn, provider, from, to).await?;
+        match repeating {
+            Repeating::Exact => rows.extend(events::repeating_for_provider(conn, provider, from, to).await?),
+            Repeating::Cached => {
+                let copy = super::repeating::rows(state).await?;
+                rows.extend(
+                    copy.iter()
+                        .filter(|r| matches!(r.provider(), Some(p) if p == provider || p == 0))
+                        .filter(|r| {
+                            r.event_date.is_some_and(|d| d <= to) && r.end_date.is_some_and(|d| d >= from)
+                        })
+                        .cloned(),
+                );
+            }
+        }
         let occurrences = occurrences(&rows, from, to, &settings, &statuses);
         Ok(Self { rows, occurrences, settings, statuses, categories: categories::all(&state.pool).await? })
     }
@@ -127,7 +149,8 @@ async fn open_for(
         return Err(SchedulingError::OtherCalendar);
     }
     let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
-    let calendar = Calendar::load(state, &mut conn, range.provider, range.from, range.to).await?;
+    let calendar =
+        Calendar::load(state, &mut conn, range.provider, (range.from, range.to), Repeating::Cached).await?;
     Ok(Some((range, calendar)))
 }
 

@@ -1,9 +1,10 @@
-//! This replica's copy of OpenEMR's repeating patient appointments. No index of OpenEMR's covers
-//! `pc_recurrtype`, so finding them means reading the whole calendar table (a third of a second at
-//! a million events); listings read this copy instead, refreshed in the background once it is
-//! older than `MMT_REPEATING_CACHE_SECS`. The sidecar never writes a repeating appointment, so
-//! only series edited in OpenEMR's own calendar can be that much behind in a listing; booking,
-//! slots and schedules always read the calendar itself.
+//! This replica's copy of OpenEMR's repeating calendar events (office hours, lunch, series of
+//! appointments). No index of OpenEMR's covers `pc_recurrtype`: finding them all means reading the
+//! whole calendar table (a third of a second at a million events), and one provider's means passing
+//! over every index entry of their history. Listings, free slots and schedules read this copy
+//! instead, refreshed in the background once it is older than `MMT_REPEATING_CACHE_SECS`. The
+//! sidecar never writes a repeating event, so only ones edited in OpenEMR's own calendar can be
+//! that much behind there; booking and rescheduling always read the calendar itself.
 
 use std::{
     sync::{
@@ -30,12 +31,12 @@ pub struct RepeatingCache {
 }
 
 async fn load(state: &AppState) -> Result<Arc<Vec<EventRow>>, StorageError> {
-    let rows = Arc::new(events::repeating_appointments(&state.pool).await?);
+    let rows = Arc::new(events::repeating(&state.pool).await?);
     *state.scheduling.repeating.copy.write().await = Some((Instant::now(), rows.clone()));
     Ok(rows)
 }
 
-/// The repeating appointments: the copy when there is one (starting a refresh if it is stale),
+/// The repeating events: the copy when there is one (starting a refresh if it is stale),
 /// else read now.
 pub async fn rows(state: &AppState) -> Result<Arc<Vec<EventRow>>, StorageError> {
     let cache = &state.scheduling.repeating;
@@ -47,7 +48,7 @@ pub async fn rows(state: &AppState) -> Result<Arc<Vec<EventRow>>, StorageError> 
         let state = state.clone();
         tokio::spawn(async move {
             if let Err(err) = load(&state).await {
-                tracing::warn!(error = %err, "could not refresh the repeating appointments");
+                tracing::warn!(error = %err, "could not refresh the repeating calendar events");
             }
             state.scheduling.repeating.refreshing.store(false, Ordering::Release);
         });

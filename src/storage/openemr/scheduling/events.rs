@@ -63,22 +63,9 @@ const SELECT: &str = "SELECT e.pc_eid, e.uuid, e.pc_catid, c.pc_catname AS categ
      LEFT JOIN patient_data p ON p.pid = e.pc_pid AND e.pc_pid <> '' \
      LEFT JOIN facility f ON f.id = e.pc_facility";
 
-/// Events that may occur in `[from, to]`: one-off events dated inside it and repeating events
-/// whose run overlaps it (OpenEMR's `fetchEvents()` condition).
-fn push_range(q: &mut QueryBuilder<MySql>, from: NaiveDate, to: NaiveDate) {
-    q.push(" AND ((e.pc_recurrtype > 0 AND e.pc_eventDate <= ")
-        .push_bind(to)
-        .push(" AND e.pc_endDate >= ")
-        .push_bind(from)
-        .push(") OR (e.pc_recurrtype = 0 AND e.pc_eventDate BETWEEN ")
-        .push_bind(from)
-        .push(" AND ")
-        .push_bind(to)
-        .push("))");
-}
-
 /// Every category id in use, so a provider's events are found through the `basic_event` index
-/// (`pc_catid, pc_aid, pc_eventDate, …`), whose first column is the category.
+/// (`pc_catid, pc_aid, pc_eventDate, pc_endDate, pc_eventstatus, …`), whose first column is the
+/// category.
 async fn categories_in_use(conn: &mut MySqlConnection) -> Result<Vec<i32>, StorageError> {
     sqlx::query_scalar("SELECT DISTINCT pc_catid FROM openemr_postcalendar_events")
         .fetch_all(conn)
@@ -86,17 +73,15 @@ async fn categories_in_use(conn: &mut MySqlConnection) -> Result<Vec<i32>, Stora
         .map_err(StorageError::from_sqlx)
 }
 
-/// A provider's events and the clinic's (provider `0`: holidays and closures) that may occur in
-/// `[from, to]`, visible on OpenEMR's calendar (`pc_eventstatus = 1`).
-pub async fn for_provider(
+/// `WHERE` for a provider's events and the clinic's (provider `0`: holidays and closures) that
+/// OpenEMR's calendar shows (`pc_eventstatus = 1`), through the `basic_event` index.
+async fn provider_events(
     conn: &mut MySqlConnection,
     provider: i64,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<EventRow>, StorageError> {
+) -> Result<Option<QueryBuilder<MySql>>, StorageError> {
     let categories = categories_in_use(conn).await?;
     if categories.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let mut q = QueryBuilder::new(SELECT);
     q.push(" WHERE e.pc_catid IN (");
@@ -105,7 +90,34 @@ pub async fn for_provider(
         list.push_bind(c);
     }
     q.push(") AND e.pc_aid IN (").push_bind(provider.to_string()).push(", '0') AND e.pc_eventstatus = 1");
-    push_range(&mut q, from, to);
+    Ok(Some(q))
+}
+
+/// A provider's (and the clinic's) one-off events dated in `[from, to]`: an index range.
+pub async fn one_off_for_provider(
+    conn: &mut MySqlConnection,
+    provider: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<EventRow>, StorageError> {
+    let Some(mut q) = provider_events(conn, provider).await? else { return Ok(Vec::new()) };
+    q.push(" AND e.pc_eventDate BETWEEN ").push_bind(from).push(" AND ").push_bind(to);
+    q.push(" AND e.pc_recurrtype = 0");
+    q.build_query_as().fetch_all(conn).await.map_err(StorageError::from_sqlx)
+}
+
+/// A provider's (and the clinic's) repeating events whose run overlaps `[from, to]`. The index
+/// has the end date, so one-off events (no end date) are passed over without reading their rows;
+/// still, every earlier event of the provider is an index entry to pass over.
+pub async fn repeating_for_provider(
+    conn: &mut MySqlConnection,
+    provider: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<EventRow>, StorageError> {
+    let Some(mut q) = provider_events(conn, provider).await? else { return Ok(Vec::new()) };
+    q.push(" AND e.pc_eventDate <= ").push_bind(to).push(" AND e.pc_endDate >= ").push_bind(from);
+    q.push(" AND e.pc_recurrtype > 0");
     q.build_query_as().fetch_all(conn).await.map_err(StorageError::from_sqlx)
 }
 
@@ -150,11 +162,11 @@ pub async fn one_off_appointments(
     q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
 
-/// Every repeating patient appointment. No index covers `pc_recurrtype`, so this reads the whole
-/// table; callers cache it.
-pub async fn repeating_appointments(pool: &MySqlPool) -> Result<Vec<EventRow>, StorageError> {
+/// Every repeating event OpenEMR's calendar shows. No index covers `pc_recurrtype`, so this
+/// reads the whole table; callers cache it.
+pub async fn repeating(pool: &MySqlPool) -> Result<Vec<EventRow>, StorageError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE e.pc_recurrtype > 0 AND e.pc_pid <> '' AND e.pc_eventstatus = 1"
+        "{SELECT} WHERE e.pc_recurrtype > 0 AND e.pc_eventstatus = 1"
     )))
     .fetch_all(pool)
     .await
