@@ -55,3 +55,10 @@ pub async fn rows(state: &AppState) -> Result<Arc<Vec<EventRow>>, StorageError> 
     }
     Ok(rows)
 }
+
+/// Reads the copy once at start, so the first listing does not wait for the whole table.
+pub async fn warm(state: AppState) {
+    if let Err(err) = load(&state).await {
+        tracing::warn!(error = %err, "could not read the repeating calendar events at start");
+    }
+}
