@@ -292,6 +292,13 @@ async fn the_pdf_prints_the_drug_the_patient_and_the_prescriber_and_is_audited()
     let both =
         pdf_text(&api, &format!("/api/patients/{PID}/prescriptions/pdf?ids={id},{}", second["id"])).await;
     assert!(both.contains("Lisinopril") && both.contains("Amoxicillin"), "{both}");
+    sqlx::query("UPDATE patient_data SET fname = 'Zoë', mname = 'Łucja 李' WHERE pid = ?")
+        .bind(PID)
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    let accented = pdf_text(&api, &format!("/api/prescriptions/{id}/pdf")).await;
+    assert!(accented.contains("Zoë") && accented.contains("Lisinopril"), "{accented}");
     let disclosed = "SELECT COUNT(*) FROM log WHERE event = 'order-select' AND category = 'Medication'";
     assert!(api.db.scalar(disclosed).await >= 3);
     let (status, _) = api.get(&format!("/api/patients/{}/prescriptions/pdf?ids={id}", PID + 1)).await;
