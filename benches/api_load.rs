@@ -82,11 +82,12 @@ enum Scenario {
     TranscriptionCreate,
     VitalsTrend,
     ChartSummary,
+    PrescriptionPdf,
     Mixed,
 }
 
 impl Scenario {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::Health,
         Self::Login,
         Self::PatientSearch,
@@ -95,6 +96,7 @@ impl Scenario {
         Self::TranscriptionCreate,
         Self::VitalsTrend,
         Self::ChartSummary,
+        Self::PrescriptionPdf,
         Self::Mixed,
     ];
 
@@ -108,6 +110,7 @@ impl Scenario {
             Self::TranscriptionCreate => "transcription create",
             Self::VitalsTrend => "vitals trend (one patient, 500 readings)",
             Self::ChartSummary => "chart summary (allergies, problems, medications)",
+            Self::PrescriptionPdf => "prescription PDF render",
             Self::Mixed => "mixed",
         }
     }
@@ -123,6 +126,7 @@ impl Scenario {
             Self::TranscriptionCreate => "create",
             Self::VitalsTrend => "vitals",
             Self::ChartSummary => "chart",
+            Self::PrescriptionPdf => "rxpdf",
             Self::Mixed => "mixed",
         }
     }
@@ -251,6 +255,7 @@ builders.get = function() return wrk.format("GET", "/api/patients/" .. pid() .. 
 builders.encounters = function() return wrk.format("GET", "/api/patients/" .. pid() .. "/encounters/", reader) end
 builders.vitals = function() return wrk.format("GET", "/api/patients/" .. trend_pid .. "/vitals/", reader) end
 builders.chart = function() return wrk.format("GET", "/api/patients/" .. chart_pids[math.random(#chart_pids)] .. "/chart/", reader) end
+builders.rxpdf = function() return wrk.format("GET", "/api/prescriptions/" .. rx_ids[math.random(#rx_ids)] .. "/pdf", reader) end
 builders.create = function()
   local body = string.format('{"id":"%s","pid":%d,"title":"Load test","segments":['
     .. '{"seq":0,"start_ms":0,"end_ms":4200,"speaker_label":"SPEAKER_0","speaker_role":"clinician","text":"How is the cough?","confidence":0.97},'
@@ -306,6 +311,8 @@ struct Setup<'a> {
     trend_pid: i64,
     /// Comma-separated pids of the demo patients with chart lists.
     chart_pids: &'a str,
+    /// Comma-separated ids of the demo prescriptions.
+    rx_ids: &'a str,
 }
 
 #[derive(Default)]
@@ -325,6 +332,7 @@ fn wrk(setup: &Setup<'_>, scenario: Scenario, connections: usize, duration: Dura
     let _ = writeln!(script, "max_pid = {}", setup.max_pid);
     let _ = writeln!(script, "trend_pid = {}", setup.trend_pid);
     let _ = writeln!(script, "chart_pids = {{{}}}", setup.chart_pids);
+    let _ = writeln!(script, "rx_ids = {{{}}}", setup.rx_ids);
     let _ = writeln!(script, "reader_token = {}", lua_str(setup.reader_token));
     let _ = writeln!(script, "writer_token = {}", lua_str(setup.writer_token));
     let _ = writeln!(script, "login_body = {}", lua_str(setup.login_body));
@@ -528,6 +536,7 @@ async fn main() {
     eprintln!("generated in {generate_secs:.1} s: {patients} patients, {encounters} encounters");
     let trend_pid = vitals_history(&dir, 500);
     let chart_pids = sql(&dir, "SELECT GROUP_CONCAT(DISTINCT pid ORDER BY pid) FROM lists");
+    let rx_ids = sql(&dir, "SELECT GROUP_CONCAT(id ORDER BY id) FROM prescriptions");
 
     let base = format!("http://127.0.0.1:{http_port}");
     let database_url = format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr");
@@ -570,6 +579,7 @@ async fn main() {
         max_pid,
         trend_pid,
         chart_pids: &chart_pids,
+        rx_ids: &rx_ids,
     };
 
     let mut table = String::new();

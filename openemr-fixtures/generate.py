@@ -803,6 +803,91 @@ def chart_sql(users, encs):
     return "\n".join(parts)
 
 
+# ----------------------------------------------------------------------------- 090 prescriptions
+# OpenEMR's drug lists as the installer seeds them (option id, title, seq, notes, codes).
+DRUG_LISTS = {
+    "drug_form": [("0", "", 0, "", ""), ("1", "suspension", 1, "", "NCI-CONCEPT-ID:C60928"),
+                  ("2", "tablet", 2, "", "NCI-CONCEPT-ID:C42998"), ("3", "capsule", 3, "", "NCI-CONCEPT-ID:C25158"),
+                  ("4", "solution", 4, "", "NCI-CONCEPT-ID:C42986"), ("5", "tsp", 5, "", "NCI-CONCEPT-ID:C48544"),
+                  ("6", "mL", 6, "", "NCI-CONCEPT-ID:C28254"), ("7", "units", 7, "", "NCI-CONCEPT-ID:C44278"),
+                  ("8", "inhalations", 8, "", "NCI-CONCEPT-ID:C42944"),
+                  ("9", "gtts(drops)", 9, "", "NCI-CONCEPT-ID:C48491"), ("10", "cream", 10, "", "NCI-CONCEPT-ID:C28944"),
+                  ("11", "ointment", 11, "", "NCI-CONCEPT-ID:C42966"), ("12", "puff", 12, "", "NCI-CONCEPT-ID:C42944")],
+    "drug_units": [("0", "", 0, "", ""), ("1", "mg", 1, "", "NCI-CONCEPT-ID:C28253"), ("2", "mg/1cc", 2, "", ""),
+                   ("3", "mg/2cc", 3, "", ""), ("4", "mg/3cc", 4, "", ""), ("5", "mg/4cc", 5, "", ""),
+                   ("6", "mg/5cc", 6, "", ""), ("7", "mcg", 7, "", ""), ("8", "grams", 8, "", ""), ("9", "mL", 9, "", "")],
+    "drug_route": [("0", "", 0, "", ""), ("1", "Per Oris", 1, "PO", "NCI-CONCEPT-ID:C38288"),
+                   ("2", "Per Rectum", 2, "OTH", "NCI-CONCEPT-ID:C38295"), ("3", "To Skin", 3, "OTH", "NCI-CONCEPT-ID:C38675"),
+                   ("4", "To Affected Area", 4, "OTH", ""), ("5", "Sublingual", 5, "OTH", "NCI-CONCEPT-ID:C38300"),
+                   ("6", "Left Eye", 6, "OTH", "NCI-CONCEPT-ID:C38300"), ("7", "Right Eye", 7, "OTH", "NCI-CONCEPT-ID:C38300"),
+                   ("8", "Each Eye", 8, "OTH", "NCI-CONCEPT-ID:C38276"),
+                   ("9", "Subcutaneous", 9, "OTH", "NCI-CONCEPT-ID:C38299"), ("10", "IM", 10, "IM", "NCI-CONCEPT-ID:C28161"),
+                   ("11", "IV", 11, "IV", "NCI-CONCEPT-ID:C38276"), ("12", "Per Nostril", 12, "NS", "NCI-CONCEPT-ID:C38284"),
+                   ("13", "Both Ears", 13, "OTH", "NCI-CONCEPT-ID:C38192"), ("14", "Left Ear", 14, "OTH", "NCI-CONCEPT-ID:C38192"),
+                   ("15", "Right Ear", 15, "OTH", "NCI-CONCEPT-ID:C38192"),
+                   ("intradermal", "Intradermal", 16, "ID", "NCI-CONCEPT-ID:C38238"),
+                   ("other", "Other/Miscellaneous", 18, "OTH", "NCI-CONCEPT-ID:C38290"),
+                   ("transdermal", "Transdermal", 19, "TD", "NCI-CONCEPT-ID:C38305"),
+                   ("intramuscular", "Intramuscular", 20, "IM", "NCI-CONCEPT-ID:C28161"),
+                   ("inhale", "Inhale", 16, "RESPIR", "NCI-CONCEPT-ID:C38216"),
+                   ("bymouth", "By Mouth", 1, "PO", "NCI-CONCEPT-ID:C38288")],
+    "drug_interval": [("0", "", 0, "", ""), ("1", "b.i.d.", 1, "", "BID"), ("2", "t.i.d.", 2, "", "TID"),
+                      ("3", "q.i.d.", 3, "", "QID"), ("4", "q.3h", 4, "", "Q3H"), ("5", "q.4h", 5, "", "Q4H"),
+                      ("6", "q.5h", 6, "", ""), ("7", "q.6h", 7, "", "Q6H"), ("8", "q.8h", 8, "", "Q8H"),
+                      ("9", "Daily", 9, "", "QD"), ("10", "a.c.", 10, "", ""), ("11", "p.c.", 11, "", ""),
+                      ("12", "a.m.", 12, "", "AM"), ("13", "p.m.", 13, "", "PM"), ("14", "ante", 14, "", ""),
+                      ("15", "h", 15, "", "Q1H"), ("16", "h.s.", 16, "", "HS"), ("17", "p.r.n.", 17, "", ""),
+                      ("18", "stat", 18, "", ""), ("19", "Weekly", 19, "", "WK"), ("20", "Monthly", 20, "", "MO")],
+}
+# (drug, rxcui, size, unit, dosage, form, route, interval, quantity, refills)
+RX_DRUGS = [("lisinopril", "314076", "10", 1, "1", 2, "1", 9, "30", 5),
+            ("metformin hydrochloride", "861007", "500", 1, "1", 2, "1", 1, "60", 5),
+            ("atorvastatin", "617312", "20", 1, "1", 2, "1", 16, "30", 3),
+            ("amoxicillin", "308182", "500", 1, "1", 3, "1", 2, "21", 0),
+            ("albuterol", "745679", "90", 7, "2", 12, "inhale", 17, "1", 2)]
+
+
+def prescriptions_sql(users, encs, last_seq):
+    """Prescriptions for some demo patients as the prescription screen writes them: ids from
+    sequences (GenID) after the encounters, uuid registered, txDate and *_title columns set."""
+    prnd = random.Random(SEED + 90)
+    lo_cols = ["list_id", "option_id", "title", "seq", "notes", "codes", "activity"]
+    lo = [dict(list_id=l, option_id=o, title=t, seq=q, notes=n, codes=c, activity=1)
+          for l, opts in DRUG_LISTS.items() for o, t, q, n, c in opts]
+    by_user = {u["id"]: u for u in users}
+    first_enc = {}
+    for e in encs:
+        first_enc.setdefault(e["pid"], e)
+    cols = ["id", "uuid", "patient_id", "date_added", "date_modified", "provider_id", "encounter", "start_date",
+            "drug", "drug_id", "rxnorm_drugcode", "form", "dosage", "quantity", "size", "unit", "route", "interval",
+            "substitute", "refills", "per_refill", "medication", "note", "active", "erx_source", "erx_uploaded",
+            "txDate", "usage_category", "usage_category_title", "request_intent", "request_intent_title",
+            "created_by", "updated_by"]
+    rows, seq = [], last_seq
+    for pid in sorted(first_enc)[:15]:
+        e = first_enc[pid]
+        user = by_user[e["provider_id"]]
+        for drug, rxcui, size, unit, dosage, form, route, interval, qty, refills in prnd.sample(RX_DRUGS, prnd.randint(1, 2)):
+            seq += 1
+            rows.append(dict(id=seq, uuid=new_uuid("090", "prescriptions", e["date"]), patient_id=pid,
+                             date_added=e["date"], date_modified=e["date"], provider_id=user["id"],
+                             encounter=e["encounter"], start_date=e["date"].date(), drug=drug, drug_id=0,
+                             rxnorm_drugcode=rxcui, form=form, dosage=dosage, quantity=qty, size=size, unit=unit,
+                             route=route, interval=interval, substitute=prnd.choice([1, 2]), refills=refills,
+                             per_refill=int(qty), medication=0, note=None,
+                             active=1 if prnd.random() < 0.8 else -1, erx_source=0, erx_uploaded=0,
+                             txDate=e["date"].date(), usage_category="outpatient", usage_category_title="Outpatient",
+                             request_intent="order", request_intent_title="Order", created_by=user["id"],
+                             updated_by=user["id"]))
+    parts = ["-- OpenEMR's drug lists (upserted: a real install already has them).\n",
+             insert("list_options", lo_cols, lo, upsert=True, batch=100),
+             "-- Prescriptions: ids from sequences (GenID), as Prescription::persist() takes them.\n",
+             insert("prescriptions", cols, rows),
+             insert("uuid_registry", UUID_COLS, uuid_rows.pop("090"), batch=100),
+             "UPDATE `sequences` SET `id` = %d;\n" % seq]
+    return "\n".join(parts), len(rows)
+
+
 # Provider schedules: (user id, facility, in-office hour, lunch hour). Every work day, 2025-2030.
 SCHEDULES = [(2, 3, 8, 12), (3, 4, 9, 13)]
 CAL_FROM, CAL_TO = date(2025, 1, 6), date(2030, 12, 31)
@@ -960,6 +1045,8 @@ def main():
     write("080_messages.sql", "%d demo message threads (pnotes) and the lists they use" % n_msg, body)
     write("070_chart.sql", "chart lists, vitals, allergies, problems and medications of demo patients",
           chart_sql(users, encs))
+    body, n_rx = prescriptions_sql(users, encs, last)
+    write("090_prescriptions.sql", "%d demo prescriptions and OpenEMR's drug lists" % n_rx, body)
     logins_md(hashes)
     print("patients=%d encounters=%d sequences=%d" % (len(pats), n_enc, last))
 

@@ -32,6 +32,8 @@ apt_install() {
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 # PHP itself writes the rows of the session-table tests.
 php -m 2>/dev/null | grep -qx pdo_mysql || apt_install php-cli php-mysql
+# The prescription PDF tests read the text back with poppler's pdftotext.
+command -v pdftotext >/dev/null 2>&1 || apt_install poppler-utils
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$REDIS_DIR" \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --daemonize yes
 for _ in $(seq 1 50); do

@@ -50,6 +50,7 @@ pub struct Aco {
 impl Aco {
     pub const PATIENTS_DEMO: Self = Self { section: "patients", value: "demo" };
     pub const PATIENTS_MED: Self = Self { section: "patients", value: "med" };
+    pub const PATIENTS_RX: Self = Self { section: "patients", value: "rx" };
     pub const PATIENTS_APPT: Self = Self { section: "patients", value: "appt" };
     pub const PATIENTS_NOTES: Self = Self { section: "patients", value: "notes" };
     pub const ENCOUNTERS_NOTES: Self = Self { section: "encounters", value: "notes" };

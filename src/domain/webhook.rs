@@ -28,10 +28,12 @@ pub enum ChangeEvent {
     VitalsUpdated,
     IssueCreated,
     IssueUpdated,
+    PrescriptionCreated,
+    PrescriptionUpdated,
 }
 
 impl ChangeEvent {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 20] = [
         Self::PatientCreated,
         Self::PatientUpdated,
         Self::EncounterCreated,
@@ -50,6 +52,8 @@ impl ChangeEvent {
         Self::VitalsUpdated,
         Self::IssueCreated,
         Self::IssueUpdated,
+        Self::PrescriptionCreated,
+        Self::PrescriptionUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +76,8 @@ impl ChangeEvent {
             Self::VitalsUpdated => "vitals.updated",
             Self::IssueCreated => "issue.created",
             Self::IssueUpdated => "issue.updated",
+            Self::PrescriptionCreated => "prescription.created",
+            Self::PrescriptionUpdated => "prescription.updated",
         }
     }
 

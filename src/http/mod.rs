@@ -49,7 +49,7 @@ pub enum ApiTags {
     Messages,
     /// The signed-in user's notifications (new messages), also pushed live.
     Notifications,
-    /// The patient's chart: vitals, allergies, problems and medications.
+    /// The patient's chart: vitals, allergies, problems, medications and prescriptions.
     Chart,
 }
 
@@ -69,7 +69,7 @@ pub type Apis = (
     ),
     (scheduling::appointments_api::AppointmentsApi, scheduling::schedule_api::ScheduleApi),
     (messaging::messages_api::MessagesApi, messaging::notifications_api::NotificationsApi),
-    (chart::vitals_api::VitalsApi, chart::issues_api::IssuesApi),
+    (chart::vitals_api::VitalsApi, chart::issues_api::IssuesApi, chart::prescriptions_api::PrescriptionsApi),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -367,6 +367,7 @@ impl From<crate::service::chart::ChartError> for ApiError {
         use crate::service::chart::ChartError as E;
         match err {
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
             E::Invalid(issues) => issues.into(),
             E::Acl(inner) => inner.into(),
             E::Storage(inner) => inner.into(),

@@ -65,7 +65,8 @@ pub struct WebhookBody {
     /// `transcription.approved`, `transcription.rejected`, `transcription.reopened`,
     /// `transcription.cancelled`, `transcription.filed`, `appointment.booked`,
     /// `appointment.updated`, `appointment.cancelled`, `vitals.recorded`, `vitals.updated`,
-    /// `issue.created`, `issue.updated`, `message.created` (a message's id and pid).
+    /// `issue.created`, `issue.updated`, `message.created` (a message's id and pid),
+    /// `prescription.created`, `prescription.updated` (a prescription's id and pid).
     #[oai(validator(max_items = 32))]
     pub event_types: Option<Vec<String>>,
     /// Include the patient's demographics in payloads (default false: ids only).

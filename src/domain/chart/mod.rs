@@ -1,4 +1,5 @@
-//! The patient's chart: vitals and the issue lists (allergies, problems, medications).
+//! The patient's chart: vitals, the issue lists (allergies, problems, medications) and prescriptions.
 
 pub mod issues;
+pub mod prescription;
 pub mod vitals;

@@ -1,4 +1,5 @@
-//! The patient's chart: vitals and the allergy, problem and medication lists.
+//! The patient's chart: vitals, the allergy, problem and medication lists, and prescriptions.
 
 pub mod issues_api;
+pub mod prescriptions_api;
 pub mod vitals_api;

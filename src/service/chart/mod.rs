@@ -1,6 +1,8 @@
 //! The patient's chart: vitals (within encounters) and the issue lists.
 
 pub mod issues;
+pub mod prescription_pdf;
+pub mod prescriptions;
 pub mod vitals;
 
 use crate::{domain::validation::Issues, service::acl::AclError, storage::StorageError};
@@ -9,6 +11,8 @@ use crate::{domain::validation::Issues, service::acl::AclError, storage::Storage
 pub enum ChartError {
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("invalid chart entry")]
     Invalid(Issues),
     #[error(transparent)]

@@ -2,6 +2,7 @@
 //! code writes for the same input.
 
 mod issues;
+mod prescriptions;
 mod vitals;
 
 use serde_json::Value;

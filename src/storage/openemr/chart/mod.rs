@@ -3,4 +3,5 @@
 
 pub mod issues;
 pub mod list_options;
+pub mod prescriptions;
 pub mod vitals;
