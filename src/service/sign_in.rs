@@ -360,7 +360,12 @@ pub async fn refresh(state: &AppState, presented: &str, address: &str) -> Result
 /// The caller behind an access token, if the token is live and the OpenEMR account still active.
 pub async fn caller_for_access_token(state: &AppState, presented: &str) -> Result<Caller, AuthError> {
     let digest = digest_of(TokenKind::Access, presented).ok_or(AuthError::InvalidToken)?;
-    let live = tokens::live_access(&state.pool, &digest, now()).await?.ok_or(AuthError::InvalidToken)?;
+    let now = now();
+    let live = tokens::live_access(&state.pool, &digest, now).await?.ok_or(AuthError::InvalidToken)?;
+    // At most one write a minute per token, so the device list knows when each was last used.
+    if live.last_used_at.is_none_or(|at| now - at > chrono::Duration::minutes(1)) {
+        tokens::touch(&state.pool, &digest, now).await?;
+    }
     match still_allowed(state, live.user_id, live.method, live.credential, Some(live.family)).await? {
         Ok(caller) => Ok(caller),
         Err(lapse) => Err(revoke(state, lapse).await),

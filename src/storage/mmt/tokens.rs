@@ -47,6 +47,8 @@ pub struct LiveToken {
     pub family: [u8; 16],
     pub method: SignInMethod,
     pub credential: Option<[u8; 32]>,
+    /// When the token was last recorded as used (see [`touch`]).
+    pub last_used_at: Option<NaiveDateTime>,
 }
 
 /// A live access token: not revoked, not expired.
@@ -55,9 +57,9 @@ pub async fn live_access(
     digest: &[u8; 32],
     now: NaiveDateTime,
 ) -> Result<Option<LiveToken>, StorageError> {
-    type Row = (i64, Vec<u8>, String, Option<Vec<u8>>);
+    type Row = (i64, Vec<u8>, String, Option<Vec<u8>>, Option<NaiveDateTime>);
     let row: Option<Row> = sqlx::query_as(
-        "SELECT user_id, family_id, session_source, credential_digest FROM mmt_auth_tokens \
+        "SELECT user_id, family_id, session_source, credential_digest, last_used_at FROM mmt_auth_tokens \
          WHERE token_hash = ? AND kind = 'access' AND revoked_at IS NULL AND expires_at > ?",
     )
     .bind(&digest[..])
@@ -65,14 +67,26 @@ pub async fn live_access(
     .fetch_optional(pool)
     .await
     .map_err(StorageError::from_sqlx)?;
-    Ok(row.and_then(|(user, family, method, credential)| {
+    Ok(row.and_then(|(user, family, method, credential, last_used_at)| {
         Some(LiveToken {
             user_id: UserId(user),
             family: family.try_into().ok()?,
             method: SignInMethod::parse(&method)?,
             credential: credential.and_then(|c| c.try_into().ok()),
+            last_used_at,
         })
     }))
+}
+
+/// Records that an access token was used now (for the list of signed-in devices).
+pub async fn touch(pool: &MySqlPool, digest: &[u8; 32], now: NaiveDateTime) -> Result<(), StorageError> {
+    sqlx::query("UPDATE mmt_auth_tokens SET last_used_at = ? WHERE token_hash = ?")
+        .bind(now)
+        .bind(&digest[..])
+        .execute(pool)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    Ok(())
 }
 
 pub struct RefreshState {
