@@ -362,9 +362,16 @@ pub async fn caller_for_access_token(state: &AppState, presented: &str) -> Resul
     let digest = digest_of(TokenKind::Access, presented).ok_or(AuthError::InvalidToken)?;
     let now = now();
     let live = tokens::live_access(&state.pool, &digest, now).await?.ok_or(AuthError::InvalidToken)?;
-    // At most one write a minute per token, so the device list knows when each was last used.
-    if live.last_used_at.is_none_or(|at| now - at > chrono::Duration::minutes(1)) {
-        tokens::touch(&state.pool, &digest, now).await?;
+    // At most one write a minute per token, so the device list knows when each was last used;
+    // off the request's path, and best effort: it is no reason to refuse the request.
+    let stale_before = now - chrono::Duration::minutes(1);
+    if live.last_used_at.is_some_and(|at| at < stale_before) {
+        let pool = state.pool.clone();
+        tokio::spawn(async move {
+            if let Err(err) = tokens::touch(&pool, &digest, now, stale_before).await {
+                tracing::warn!(error = %err, "could not record a token's last use");
+            }
+        });
     }
     match still_allowed(state, live.user_id, live.method, live.credential, Some(live.family)).await? {
         Ok(caller) => Ok(caller),

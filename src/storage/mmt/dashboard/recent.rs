@@ -10,7 +10,7 @@ pub const KEPT: u32 = 20;
 
 /// Moves the patient to the top of the user's list, then drops what fell below the kept number.
 pub async fn touch(pool: &MySqlPool, user_id: i64, pid: i64, at: NaiveDateTime) -> Result<(), StorageError> {
-    sqlx::query(
+    let upserted = sqlx::query(
         "INSERT INTO mmt_recent_patients (user_id, pid, viewed_at) VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE viewed_at = GREATEST(viewed_at, VALUES(viewed_at))",
     )
@@ -20,6 +20,11 @@ pub async fn touch(pool: &MySqlPool, user_id: i64, pid: i64, at: NaiveDateTime) 
     .execute(pool)
     .await
     .map_err(StorageError::from_sqlx)?;
+    // One affected row is a new patient on the list (an update counts two): only then can the
+    // list have grown past what is kept.
+    if upserted.rows_affected() != 1 {
+        return Ok(());
+    }
     // The derived table lets MariaDB read the table it deletes from.
     sqlx::query(
         "DELETE FROM mmt_recent_patients WHERE user_id = ? AND viewed_at < \
