@@ -222,8 +222,7 @@ impl AuthApi {
     ) -> Result<TokenIssued, ApiError> {
         let Json(LoginRequest { username, password, totp_code }) = body;
         let attempt = sign_in::LoginAttempt { username, password, totp_code };
-        let done =
-            labelled(&state, sign_in::login(&state, attempt, &address(remote)).await?, headers).await?;
+        let done = labelled(&state, sign_in::login(&state, attempt, &address(remote)).await?, headers).await;
         Ok(issued(&state, done))
     }
 
@@ -291,7 +290,7 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> Result<TokenIssued, ApiError> {
         let done = sign_in::refresh(&state, &body.0.refresh_token, &address(remote)).await?;
-        Ok(issued(&state, labelled(&state, done, headers).await?))
+        Ok(issued(&state, labelled(&state, done, headers).await))
     }
 
     /// Exchange an OpenEMR browser session for sidecar tokens (single sign-on).
@@ -316,7 +315,7 @@ impl AuthApi {
                 );
             }
         };
-        let done = labelled(&state, sign_in::issue(&state, caller, &address).await?, headers).await?;
+        let done = labelled(&state, sign_in::issue(&state, caller, &address).await?, headers).await;
         let comment = format!("success: {address}. OpenEMR session bridge");
         audit::sign_in(&state, &done.caller.username, &done.caller.auth_group, true, &comment).await;
         Ok(issued(&state, done))
@@ -332,7 +331,7 @@ impl AuthApi {
         remote: &RemoteAddr,
         headers: &HeaderMap,
     ) -> Result<TokenIssued, ApiError> {
-        let done = labelled(&state, sign_in::guest(&state, &address(remote)).await?, headers).await?;
+        let done = labelled(&state, sign_in::guest(&state, &address(remote)).await?, headers).await;
         Ok(issued(&state, done))
     }
 

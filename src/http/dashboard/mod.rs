@@ -34,9 +34,12 @@ impl From<DashboardError> for ApiError {
     }
 }
 
-/// A sign-in, labelled with the client's User-Agent for the list of signed-in devices.
-pub async fn labelled(state: &AppState, issued: Issued, headers: &HeaderMap) -> Result<Issued, ApiError> {
+/// A sign-in, labelled with the client's User-Agent for the list of signed-in devices (best
+/// effort: the sign-in stands without its label).
+pub async fn labelled(state: &AppState, issued: Issued, headers: &HeaderMap) -> Issued {
     let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-    sessions::label(state, &issued, agent).await?;
-    Ok(issued)
+    if let Err(err) = sessions::label(state, &issued, agent).await {
+        tracing::warn!(error = %err, "could not label a sign-in with its client");
+    }
+    issued
 }

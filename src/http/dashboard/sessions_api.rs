@@ -121,6 +121,6 @@ impl SessionsApi {
         let done =
             sessions::refresh_if_active(&state, &b.refresh_token, &address(remote), b.last_activity_at)
                 .await?;
-        Ok(issued(&state, super::labelled(&state, done, headers).await?))
+        Ok(issued(&state, super::labelled(&state, done, headers).await))
     }
 }
