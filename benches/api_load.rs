@@ -83,11 +83,12 @@ enum Scenario {
     VitalsTrend,
     ChartSummary,
     PrescriptionPdf,
+    Dashboard,
     Mixed,
 }
 
 impl Scenario {
-    const ALL: [Self; 10] = [
+    const ALL: [Self; 11] = [
         Self::Health,
         Self::Login,
         Self::PatientSearch,
@@ -97,6 +98,7 @@ impl Scenario {
         Self::VitalsTrend,
         Self::ChartSummary,
         Self::PrescriptionPdf,
+        Self::Dashboard,
         Self::Mixed,
     ];
 
@@ -111,6 +113,7 @@ impl Scenario {
             Self::VitalsTrend => "vitals trend (one patient, 500 readings)",
             Self::ChartSummary => "chart summary (allergies, problems, medications)",
             Self::PrescriptionPdf => "prescription PDF render",
+            Self::Dashboard => "dashboard (a physician's week, 20 recent patients, counts)",
             Self::Mixed => "mixed",
         }
     }
@@ -127,6 +130,7 @@ impl Scenario {
             Self::VitalsTrend => "vitals",
             Self::ChartSummary => "chart",
             Self::PrescriptionPdf => "rxpdf",
+            Self::Dashboard => "dashboard",
             Self::Mixed => "mixed",
         }
     }
@@ -256,6 +260,7 @@ builders.encounters = function() return wrk.format("GET", "/api/patients/" .. pi
 builders.vitals = function() return wrk.format("GET", "/api/patients/" .. trend_pid .. "/vitals/", reader) end
 builders.chart = function() return wrk.format("GET", "/api/patients/" .. chart_pids[math.random(#chart_pids)] .. "/chart/", reader) end
 builders.rxpdf = function() return wrk.format("GET", "/api/prescriptions/" .. rx_ids[math.random(#rx_ids)] .. "/pdf", reader) end
+builders.dashboard = function() return wrk.format("GET", "/api/dashboard/", writer()) end
 builders.create = function()
   local body = string.format('{"id":"%s","pid":%d,"title":"Load test","segments":['
     .. '{"seq":0,"start_ms":0,"end_ms":4200,"speaker_label":"SPEAKER_0","speaker_role":"clinician","text":"How is the cough?","confidence":0.97},'
@@ -564,6 +569,11 @@ async fn main() {
         .unwrap()
         .status();
     assert!(probe.is_success(), "GET /api/patients/1/encounters/ answered {probe}");
+    // The physician has read 20 patients lately, so the dashboard lists a full recent list.
+    for pid in 1..=20 {
+        let read = client.get(format!("{base}/api/patients/{pid}/")).bearer_auth(&writer_token).send().await;
+        assert!(read.is_ok_and(|r| r.status().is_success()), "GET /api/patients/{pid}/ as drgarcia");
+    }
 
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let terms: Vec<String> = (0..4096).map(|_| search_term(&mut rng, max_pid)).collect();

@@ -128,6 +128,8 @@ pub struct AuthConfig {
     /// Origins (`scheme://host[:port]`) allowed to make cookie-authenticated changes besides the
     /// server's own.
     pub allowed_origins: Vec<String>,
+    /// `POST /api/auth/refresh-if-active/` refreshes only a client active within this.
+    pub idle_timeout: Duration,
 }
 
 /// The one place OpenEMR keeps its PHP sessions. Naming two is a configuration error: the bridge
@@ -365,6 +367,7 @@ fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
     let max_failures_per_user_address = count("MMT_LOGIN_MAX_FAILURES_PER_USER_ADDRESS", "5", errors);
     let max_failures_per_address = count("MMT_LOGIN_MAX_FAILURES_PER_ADDRESS", "20", errors);
     let failure_window = secs("MMT_LOGIN_FAILURE_WINDOW_SECS", "900", errors);
+    let idle_timeout = secs("MMT_IDLE_TIMEOUT_SECS", "900", errors);
     let failure_floor = parse_or(get, "MMT_LOGIN_FAILURE_FLOOR_MS", "600", errors, |v| {
         v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected milliseconds".into())
     });
@@ -394,6 +397,7 @@ fn auth_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
         failure_window: failure_window?,
         failure_floor: failure_floor?,
         allowed_origins,
+        idle_timeout: idle_timeout?,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod audio;
 pub mod audit;
 pub mod chart;
 pub mod compatibility;
+pub mod dashboard;
 pub mod encounter;
 pub mod event;
 pub mod job;

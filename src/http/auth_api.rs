@@ -1,4 +1,7 @@
-use poem::web::{Data, RemoteAddr};
+use poem::{
+    http::HeaderMap,
+    web::{Data, RemoteAddr},
+};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::{
@@ -7,6 +10,7 @@ use crate::{
     http::{
         ApiTags,
         auth::{ACCESS_COOKIE, Auth},
+        dashboard::labelled,
         problem::ApiError,
     },
     service::{
@@ -177,7 +181,7 @@ pub enum UserResponse {
 #[derive(Default)]
 pub struct AuthApi;
 
-fn address(remote: &RemoteAddr) -> String {
+pub(crate) fn address(remote: &RemoteAddr) -> String {
     remote.as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
@@ -186,7 +190,7 @@ fn cookie(state: &AppState, value: &str, max_age: u64) -> String {
     format!("{ACCESS_COOKIE}={value}; Path=/api; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
-fn issued(state: &AppState, issued: Issued) -> TokenIssued {
+pub(crate) fn issued(state: &AppState, issued: Issued) -> TokenIssued {
     let set_cookie = cookie(state, &issued.access_token, issued.access_expires_in);
     TokenIssued::Ok(
         Json(TokenResponse {
@@ -213,11 +217,12 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         remote: &RemoteAddr,
+        headers: &HeaderMap,
         body: Json<LoginRequest>,
     ) -> Result<TokenIssued, ApiError> {
         let Json(LoginRequest { username, password, totp_code }) = body;
         let attempt = sign_in::LoginAttempt { username, password, totp_code };
-        let done = sign_in::login(&state, attempt, &address(remote)).await?;
+        let done = labelled(&state, sign_in::login(&state, attempt, &address(remote)).await?, headers).await;
         Ok(issued(&state, done))
     }
 
@@ -281,10 +286,11 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         remote: &RemoteAddr,
+        headers: &HeaderMap,
         body: Json<RefreshRequest>,
     ) -> Result<TokenIssued, ApiError> {
         let done = sign_in::refresh(&state, &body.0.refresh_token, &address(remote)).await?;
-        Ok(issued(&state, done))
+        Ok(issued(&state, labelled(&state, done, headers).await))
     }
 
     /// Exchange an OpenEMR browser session for sidecar tokens (single sign-on).
@@ -297,6 +303,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         remote: &RemoteAddr,
+        headers: &HeaderMap,
         auth: Auth,
     ) -> Result<TokenIssued, ApiError> {
         let address = address(remote);
@@ -308,7 +315,7 @@ impl AuthApi {
                 );
             }
         };
-        let done = sign_in::issue(&state, caller, &address).await?;
+        let done = labelled(&state, sign_in::issue(&state, caller, &address).await?, headers).await;
         let comment = format!("success: {address}. OpenEMR session bridge");
         audit::sign_in(&state, &done.caller.username, &done.caller.auth_group, true, &comment).await;
         Ok(issued(&state, done))
@@ -318,8 +325,13 @@ impl AuthApi {
     ///
     /// Guests see no patient data.
     #[oai(path = "/guest/", method = "post", operation_id = "auth_guest")]
-    async fn guest(&self, state: Data<&AppState>, remote: &RemoteAddr) -> Result<TokenIssued, ApiError> {
-        let done = sign_in::guest(&state, &address(remote)).await?;
+    async fn guest(
+        &self,
+        state: Data<&AppState>,
+        remote: &RemoteAddr,
+        headers: &HeaderMap,
+    ) -> Result<TokenIssued, ApiError> {
+        let done = labelled(&state, sign_in::guest(&state, &address(remote)).await?, headers).await;
         Ok(issued(&state, done))
     }
 

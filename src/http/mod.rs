@@ -5,6 +5,7 @@ pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
 pub mod chart;
+pub mod dashboard;
 pub mod encounters_api;
 pub mod events_api;
 pub mod health;
@@ -51,6 +52,8 @@ pub enum ApiTags {
     Notifications,
     /// The patient's chart: vitals, allergies, problems, medications and prescriptions.
     Chart,
+    /// The signed-in clinician's dashboard: appointments, recently viewed patients, counts, notifications.
+    Dashboard,
 }
 
 /// The operations, grouped by capability (a tuple holds at most twelve).
@@ -70,6 +73,11 @@ pub type Apis = (
     (scheduling::appointments_api::AppointmentsApi, scheduling::schedule_api::ScheduleApi),
     (messaging::messages_api::MessagesApi, messaging::notifications_api::NotificationsApi),
     (chart::vitals_api::VitalsApi, chart::issues_api::IssuesApi, chart::prescriptions_api::PrescriptionsApi),
+    (
+        dashboard::dashboard_api::DashboardApi,
+        dashboard::profile_api::ProfileApi,
+        dashboard::sessions_api::SessionsApi,
+    ),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -5,6 +5,7 @@ pub mod audio;
 pub mod audit;
 pub mod chart;
 pub mod credentials;
+pub mod dashboard;
 pub mod encounters;
 pub mod events;
 pub mod housekeeping;

@@ -92,6 +92,7 @@ pub async fn get(state: &AppState, caller: &Caller, pid: Pid) -> Result<PatientR
         format!("mmt-sidecar read demographics of pid {pid}"),
     );
     audit::record(state, &entry).await?;
+    super::dashboard::recent::viewed(state, caller, pid).await;
     Ok(row)
 }
 

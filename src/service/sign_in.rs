@@ -360,7 +360,19 @@ pub async fn refresh(state: &AppState, presented: &str, address: &str) -> Result
 /// The caller behind an access token, if the token is live and the OpenEMR account still active.
 pub async fn caller_for_access_token(state: &AppState, presented: &str) -> Result<Caller, AuthError> {
     let digest = digest_of(TokenKind::Access, presented).ok_or(AuthError::InvalidToken)?;
-    let live = tokens::live_access(&state.pool, &digest, now()).await?.ok_or(AuthError::InvalidToken)?;
+    let now = now();
+    let live = tokens::live_access(&state.pool, &digest, now).await?.ok_or(AuthError::InvalidToken)?;
+    // At most one write a minute per token, so the device list knows when each was last used;
+    // off the request's path, and best effort: it is no reason to refuse the request.
+    let stale_before = now - chrono::Duration::minutes(1);
+    if live.last_used_at.is_some_and(|at| at < stale_before) {
+        let pool = state.pool.clone();
+        tokio::spawn(async move {
+            if let Err(err) = tokens::touch(&pool, &digest, now, stale_before).await {
+                tracing::warn!(error = %err, "could not record a token's last use");
+            }
+        });
+    }
     match still_allowed(state, live.user_id, live.method, live.credential, Some(live.family)).await? {
         Ok(caller) => Ok(caller),
         Err(lapse) => Err(revoke(state, lapse).await),

@@ -12,6 +12,7 @@ mod bridge;
 mod chart;
 mod cli;
 mod connections;
+mod dashboard;
 mod encounters;
 mod events;
 mod explorer_and_spec;

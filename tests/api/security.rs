@@ -18,6 +18,7 @@ fn sample(schema: &Value, schemas: &Map<String, Value>) -> Value {
         }
         Some("integer") | Some("number") => json!(1),
         Some("boolean") => json!(false),
+        Some("string") if schema["format"] == "date-time" => json!("2026-01-01T00:00:00Z"),
         Some("array") => json!([]),
         _ => json!("x"),
     }

@@ -360,6 +360,7 @@ async fn lists(state: &AppState, caller: &Caller, pid: Pid, kinds: &[IssueType])
         let comments = format!("mmt-sidecar listed {} of pid {pid}: [{ids}]", kind.db_type());
         audit::record(state, &entry(caller, "patient-record-select", *kind, pid.0, comments)).await?;
     }
+    crate::service::dashboard::recent::viewed(state, caller, pid).await;
     Ok(out)
 }
 

@@ -24,7 +24,7 @@ pub struct TokenRow<'a> {
 pub async fn insert(conn: &mut MySqlConnection, row: &TokenRow<'_>) -> Result<(), StorageError> {
     sqlx::query(
         "INSERT INTO mmt_auth_tokens (token_hash, kind, family_id, user_id, session_source, issued_at, \
-         expires_at, client_address, credential_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         expires_at, client_address, credential_digest, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&row.digest[..])
     .bind(row.kind.as_str())
@@ -35,6 +35,7 @@ pub async fn insert(conn: &mut MySqlConnection, row: &TokenRow<'_>) -> Result<()
     .bind(row.expires_at)
     .bind(row.client_address)
     .bind(row.credential.as_ref().map(|d| &d[..]))
+    .bind(row.issued_at)
     .execute(conn)
     .await
     .map_err(StorageError::from_sqlx)?;
@@ -47,6 +48,8 @@ pub struct LiveToken {
     pub family: [u8; 16],
     pub method: SignInMethod,
     pub credential: Option<[u8; 32]>,
+    /// When the token was last recorded as used (see [`touch`]); its issue time at first.
+    pub last_used_at: Option<NaiveDateTime>,
 }
 
 /// A live access token: not revoked, not expired.
@@ -55,9 +58,9 @@ pub async fn live_access(
     digest: &[u8; 32],
     now: NaiveDateTime,
 ) -> Result<Option<LiveToken>, StorageError> {
-    type Row = (i64, Vec<u8>, String, Option<Vec<u8>>);
+    type Row = (i64, Vec<u8>, String, Option<Vec<u8>>, Option<NaiveDateTime>);
     let row: Option<Row> = sqlx::query_as(
-        "SELECT user_id, family_id, session_source, credential_digest FROM mmt_auth_tokens \
+        "SELECT user_id, family_id, session_source, credential_digest, last_used_at FROM mmt_auth_tokens \
          WHERE token_hash = ? AND kind = 'access' AND revoked_at IS NULL AND expires_at > ?",
     )
     .bind(&digest[..])
@@ -65,14 +68,33 @@ pub async fn live_access(
     .fetch_optional(pool)
     .await
     .map_err(StorageError::from_sqlx)?;
-    Ok(row.and_then(|(user, family, method, credential)| {
+    Ok(row.and_then(|(user, family, method, credential, last_used_at)| {
         Some(LiveToken {
             user_id: UserId(user),
             family: family.try_into().ok()?,
             method: SignInMethod::parse(&method)?,
             credential: credential.and_then(|c| c.try_into().ok()),
+            last_used_at,
         })
     }))
+}
+
+/// Records that an access token was used now (for the list of signed-in devices), unless that
+/// was recorded since `stale_before`: of concurrent requests, one writes.
+pub async fn touch(
+    pool: &MySqlPool,
+    digest: &[u8; 32],
+    now: NaiveDateTime,
+    stale_before: NaiveDateTime,
+) -> Result<(), StorageError> {
+    sqlx::query("UPDATE mmt_auth_tokens SET last_used_at = ? WHERE token_hash = ? AND last_used_at < ?")
+        .bind(now)
+        .bind(&digest[..])
+        .bind(stale_before)
+        .execute(pool)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    Ok(())
 }
 
 pub struct RefreshState {

@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod chart;
 pub mod clinical_notes;
 pub mod columns;
+pub mod dashboard;
 pub mod encounters;
 pub mod facilities;
 pub mod globals;

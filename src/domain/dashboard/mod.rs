@@ -1,0 +1,3 @@
+//! Rules of the clinician's dashboard and profile.
+
+pub mod profile;

@@ -1,0 +1,143 @@
+//! The signed-in clinician's dashboard (today's and upcoming appointments, patients seen lately,
+//! counts, unread notifications) in one request, their profile, and their signed-in devices.
+
+pub mod profile;
+pub mod recent;
+pub mod sessions;
+
+use chrono::Days;
+
+use crate::{
+    app::AppState,
+    domain::{
+        acl::{AclLevel, Aco},
+        audit::AuditEntry,
+        user::Caller,
+        validation::Issues,
+    },
+    service::{
+        acl::AclError,
+        audit,
+        messaging::{messages::MessageError, notifications},
+        scheduling::{
+            SchedulingError,
+            appointments::{self, Appointment, ListInput},
+        },
+        wall_clock_now,
+    },
+    storage::{
+        StorageError,
+        mmt::{dashboard::recent as recent_store, messaging::notifications::NotificationRow},
+        openemr::{
+            dashboard::counts::{self, Counts, ReviewScope, Whose},
+            scheduling::events::ListFilter,
+        },
+    },
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error("guests have no dashboard, profile or devices")]
+    Guest,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("invalid request")]
+    Invalid(Issues),
+    #[error(transparent)]
+    Acl(#[from] AclError),
+    #[error(transparent)]
+    Scheduling(#[from] SchedulingError),
+    #[error(transparent)]
+    Messages(#[from] MessageError),
+    #[error(transparent)]
+    Auth(#[from] crate::service::sign_in::AuthError),
+    /// The client reported no activity within the idle timeout; its sign-in was ended.
+    #[error("this device has been idle for longer than {0} seconds, so its sign-in has ended; sign in again")]
+    Idle(u64),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<Issues> for DashboardError {
+    fn from(issues: Issues) -> Self {
+        Self::Invalid(issues)
+    }
+}
+
+type Result<T> = std::result::Result<T, DashboardError>;
+
+/// Appointments shown: today and the next seven days, at most this many.
+pub const UPCOMING_DAYS: u64 = 7;
+pub const MAX_APPOINTMENTS: usize = 50;
+pub const MAX_NOTIFICATIONS: u32 = 10;
+
+pub struct Dashboard {
+    pub appointments: Vec<Appointment>,
+    /// More appointments fall in the window than are shown.
+    pub more_appointments: bool,
+    pub recent: Vec<recent_store::RecentPatient>,
+    pub counts: Counts,
+    pub notifications: Vec<NotificationRow>,
+}
+
+fn signed_in(caller: &Caller) -> Result<()> {
+    if caller.is_guest() { Err(DashboardError::Guest) } else { Ok(()) }
+}
+
+/// Each part is shown only with the permission its own endpoint needs: appointments with
+/// `patients|appt`, recently viewed patients with `patients|demo`.
+pub async fn overview(state: &AppState, caller: &Caller) -> Result<Dashboard> {
+    signed_in(caller)?;
+    let permissions = state.acl.permissions(&caller.username).await?;
+    let may = |aco, level| permissions.allows(aco, level);
+    let (appointments, more_appointments) = if may(Aco::PATIENTS_APPT, AclLevel::View) {
+        upcoming(state, caller).await?
+    } else {
+        (Vec::new(), false)
+    };
+    let recent = if may(Aco::PATIENTS_DEMO, AclLevel::View) {
+        recent_store::list(&state.pool, caller.user_id.0).await?
+    } else {
+        Vec::new()
+    };
+    let reviews = if may(Aco::ENCOUNTERS_NOTES_A, AclLevel::Write) {
+        ReviewScope::All
+    } else if may(Aco::ENCOUNTERS_NOTES, AclLevel::Write) {
+        ReviewScope::Own
+    } else {
+        ReviewScope::None
+    };
+    let whose = Whose {
+        user_id: caller.user_id.0,
+        username: &caller.username,
+        reviews,
+        patient_messages: may(Aco::PATIENTS_NOTES, AclLevel::View),
+    };
+    let counts = counts::of(&state.pool, &whose).await?;
+    let notifications = notifications::list(state, caller, true, None, MAX_NOTIFICATIONS).await?;
+    if !recent.is_empty() {
+        let pids = recent.iter().map(|r| r.pid.to_string()).collect::<Vec<_>>().join(",");
+        let comments = format!("mmt-sidecar dashboard: recently viewed patients, pids [{pids}]");
+        let entry = AuditEntry::phi(caller, "patient-record-select", "Patient Demographics", None, comments);
+        audit::record(state, &entry).await?;
+    }
+    Ok(Dashboard { appointments, more_appointments, recent, counts, notifications })
+}
+
+/// The caller's own appointments from today through the next week, repeats expanded (audited by
+/// the listing as any appointment list is).
+async fn upcoming(state: &AppState, caller: &Caller) -> Result<(Vec<Appointment>, bool)> {
+    let today = wall_clock_now().date();
+    let last = today.checked_add_days(Days::new(UPCOMING_DAYS)).unwrap_or(today);
+    let input = ListInput {
+        from: Some(today.to_string()),
+        to: Some(last.to_string()),
+        filter: ListFilter { provider: Some(caller.user_id.0), ..ListFilter::default() },
+        after: None,
+        limit: MAX_APPOINTMENTS,
+    };
+    let page = appointments::list(state, caller, input).await?;
+    Ok((page.items, page.more))
+}

@@ -1,0 +1,4 @@
+//! The dashboard's own tables: recently viewed patients, and signed-in devices (token families).
+
+pub mod recent;
+pub mod sessions;
