@@ -3,7 +3,7 @@
 //! `sql_mode=''` written explicitly; the mmt_ side tables for Australian extras and client keys.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
 use crate::storage::{
     StorageError,
@@ -90,6 +90,36 @@ pub async fn next_free_id(conn: &mut MySqlConnection) -> Result<i64, StorageErro
     }
 }
 
+/// The columns the prescription screen edits, as `SET` assignments: the same for a new row and
+/// an edit.
+fn push_values(q: &mut QueryBuilder<MySql>, v: &PrescriptionValues, user_id: i64) {
+    let mut set = q.separated(", ");
+    set.push("provider_id = ").push_bind_unseparated(v.provider_id);
+    set.push("encounter = ").push_bind_unseparated(v.encounter);
+    set.push("start_date = ").push_bind_unseparated(v.start_date);
+    set.push("drug = ").push_bind_unseparated(v.drug.clone());
+    set.push("rxnorm_drugcode = ").push_bind_unseparated(v.rxnorm_drugcode.clone());
+    set.push("form = ").push_bind_unseparated(v.form);
+    set.push("dosage = ").push_bind_unseparated(v.dosage.clone());
+    set.push("quantity = ").push_bind_unseparated(v.quantity.clone());
+    set.push("size = ").push_bind_unseparated(v.size.clone());
+    set.push("unit = ").push_bind_unseparated(v.unit);
+    set.push("route = ").push_bind_unseparated(v.route.clone());
+    set.push("`interval` = ").push_bind_unseparated(v.interval);
+    set.push("substitute = ").push_bind_unseparated(v.substitute);
+    set.push("refills = ").push_bind_unseparated(v.refills);
+    set.push("per_refill = ").push_bind_unseparated(v.per_refill);
+    set.push("medication = ").push_bind_unseparated(i32::from(v.medication));
+    set.push("note = ").push_bind_unseparated(v.note.clone());
+    set.push("active = ").push_bind_unseparated(v.active);
+    set.push("usage_category = ").push_bind_unseparated(v.usage_category.0.clone());
+    set.push("usage_category_title = ").push_bind_unseparated(v.usage_category.1.clone());
+    set.push("request_intent = ").push_bind_unseparated(v.request_intent.0.clone());
+    set.push("request_intent_title = ").push_bind_unseparated(v.request_intent.1.clone());
+    set.push("drug_dosage_instructions = ").push_bind_unseparated(v.drug_dosage_instructions.clone());
+    set.push("updated_by = ").push_bind_unseparated(user_id);
+}
+
 pub async fn insert(
     conn: &mut MySqlConnection,
     id: i64,
@@ -100,49 +130,15 @@ pub async fn insert(
     now: NaiveDateTime,
 ) -> Result<(), StorageError> {
     let uuid = uuid_registry::create(conn, "prescriptions", "id").await?;
-    sqlx::query(
-        "INSERT INTO prescriptions (id, uuid, patient_id, date_added, date_modified, provider_id, encounter, start_date, \
-         drug, drug_id, rxnorm_drugcode, form, dosage, quantity, size, unit, route, `interval`, substitute, refills, \
-         per_refill, medication, note, active, erx_source, erx_uploaded, external_id, txDate, usage_category, \
-         usage_category_title, request_intent, request_intent_title, drug_dosage_instructions, created_by, updated_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(&uuid[..])
-    .bind(pid)
-    .bind(now)
-    .bind(now)
-    .bind(v.provider_id)
-    .bind(v.encounter)
-    .bind(v.start_date)
-    .bind(&v.drug)
-    .bind(&v.rxnorm_drugcode)
-    .bind(v.form)
-    .bind(&v.dosage)
-    .bind(&v.quantity)
-    .bind(&v.size)
-    .bind(v.unit)
-    .bind(&v.route)
-    .bind(v.interval)
-    .bind(v.substitute)
-    .bind(v.refills)
-    .bind(v.per_refill)
-    .bind(i32::from(v.medication))
-    .bind(&v.note)
-    .bind(v.active)
-    .bind(external_id)
+    let mut q = QueryBuilder::new("INSERT INTO prescriptions SET id = ");
+    q.push_bind(id).push(", uuid = ").push_bind(uuid.to_vec()).push(", patient_id = ").push_bind(pid);
+    q.push(", date_added = ").push_bind(now).push(", date_modified = ").push_bind(now);
+    q.push(", drug_id = 0, erx_source = 0, erx_uploaded = 0, external_id = ")
+        .push_bind(external_id.map(str::to_string));
     // txDate is NOT NULL without a default and the UI never sets it: the start date is its meaning.
-    .bind(v.start_date)
-    .bind(&v.usage_category.0)
-    .bind(&v.usage_category.1)
-    .bind(&v.request_intent.0)
-    .bind(&v.request_intent.1)
-    .bind(&v.drug_dosage_instructions)
-    .bind(user_id)
-    .bind(user_id)
-    .execute(conn)
-    .await
-    .map_err(StorageError::from_sqlx)?;
+    q.push(", txDate = ").push_bind(v.start_date).push(", created_by = ").push_bind(user_id).push(", ");
+    push_values(&mut q, v, user_id);
+    q.build().execute(conn).await.map_err(StorageError::from_sqlx)?;
     Ok(())
 }
 
@@ -154,42 +150,11 @@ pub async fn update(
     user_id: i64,
     now: NaiveDateTime,
 ) -> Result<(), StorageError> {
-    sqlx::query(
-        "UPDATE prescriptions SET date_modified = ?, provider_id = ?, encounter = ?, start_date = ?, drug = ?, \
-         rxnorm_drugcode = ?, form = ?, dosage = ?, quantity = ?, size = ?, unit = ?, route = ?, `interval` = ?, \
-         substitute = ?, refills = ?, per_refill = ?, medication = ?, note = ?, active = ?, usage_category = ?, \
-         usage_category_title = ?, request_intent = ?, request_intent_title = ?, drug_dosage_instructions = ?, \
-         updated_by = ? WHERE id = ?",
-    )
-    .bind(now)
-    .bind(v.provider_id)
-    .bind(v.encounter)
-    .bind(v.start_date)
-    .bind(&v.drug)
-    .bind(&v.rxnorm_drugcode)
-    .bind(v.form)
-    .bind(&v.dosage)
-    .bind(&v.quantity)
-    .bind(&v.size)
-    .bind(v.unit)
-    .bind(&v.route)
-    .bind(v.interval)
-    .bind(v.substitute)
-    .bind(v.refills)
-    .bind(v.per_refill)
-    .bind(i32::from(v.medication))
-    .bind(&v.note)
-    .bind(v.active)
-    .bind(&v.usage_category.0)
-    .bind(&v.usage_category.1)
-    .bind(&v.request_intent.0)
-    .bind(&v.request_intent.1)
-    .bind(&v.drug_dosage_instructions)
-    .bind(user_id)
-    .bind(id)
-    .execute(conn)
-    .await
-    .map_err(StorageError::from_sqlx)?;
+    let mut q = QueryBuilder::new("UPDATE prescriptions SET date_modified = ");
+    q.push_bind(now).push(", ");
+    push_values(&mut q, v, user_id);
+    q.push(" WHERE id = ").push_bind(id);
+    q.build().execute(conn).await.map_err(StorageError::from_sqlx)?;
     Ok(())
 }
 
