@@ -15,6 +15,19 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// Something the sidecar itself did about a patient (a scheduled job, a delivery), not a user.
+    pub fn system(event: &str, category: &str, patient_id: i64, comments: String) -> Self {
+        Self {
+            event: event.into(),
+            category: category.into(),
+            user: "mmt-sidecar".into(),
+            groupname: String::new(),
+            comments,
+            patient_id: Some(patient_id),
+            success: true,
+        }
+    }
+
     /// A PHI read or write by `caller`, under one of OpenEMR's audit categories.
     pub fn phi(
         caller: &Caller,

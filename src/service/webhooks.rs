@@ -291,15 +291,7 @@ async fn body(state: &AppState, hook: &WebhookRow, event: &Event) -> Result<Vec<
         // Each attempt discloses the demographics outside OpenEMR, so each is audited first.
         let comments =
             format!("mmt-sidecar sent demographics of pid {pid} to webhook {} (event {})", hook.id, event.id);
-        let disclosure = AuditEntry {
-            event: "patient-record-select".into(),
-            category: "Patient Demographics".into(),
-            user: "mmt-sidecar".into(),
-            groupname: String::new(),
-            comments,
-            patient_id: Some(pid),
-            success: true,
-        };
+        let disclosure = AuditEntry::system("patient-record-select", "Patient Demographics", pid, comments);
         audit::record(state, &disclosure).await?;
     }
     Ok(serde_json::to_vec(&body).expect("JSON values serialize"))

@@ -39,18 +39,6 @@ pub const EVERY: Duration = Duration::from_secs(60);
 const BATCH: u32 = 200;
 const SYSTEM_USER: &str = "mmt-sidecar";
 
-fn system_entry(event: &str, pid: i64, comments: String) -> AuditEntry {
-    AuditEntry {
-        event: event.into(),
-        category: "Scheduling".into(),
-        user: SYSTEM_USER.into(),
-        groupname: String::new(),
-        comments,
-        patient_id: Some(pid),
-        success: true,
-    }
-}
-
 /// Sets `status` on one appointment through the flow board if it is still in `expected`.
 async fn set_status(
     conn: &mut MySqlConnection,
@@ -91,7 +79,8 @@ async fn set_status(
     tracker::record(&mut tx, &step).await?;
     events::set_status_and_room(&mut tx, eid, status.as_str(), &row.pc_room).await?;
     let comments = format!("mmt-sidecar set appointment {eid} to {status}: {why}");
-    audit_log::record(&mut tx, &system_entry("scheduling-update", pid.0, comments)).await?;
+    audit_log::record(&mut tx, &AuditEntry::system("scheduling-update", "Scheduling", pid.0, comments))
+        .await?;
     let event = if status.as_str() == "?" {
         ChangeEvent::AppointmentUpdated
     } else {
