@@ -160,20 +160,26 @@ async fn reserve_attempt(state: &AppState, username: &str, address: &str) -> Res
 
 /// What OpenEMR's globals say about lockout and expiry, with OpenEMR's code defaults.
 async fn account_policies(state: &AppState) -> Result<(LockoutPolicy, ExpiryPolicy), AuthError> {
-    let number = async |name: &str, default: i64| -> Result<i64, AuthError> {
-        Ok(globals::value(&state.pool, name)
-            .await?
-            .map(|v| v.trim().parse::<i64>().unwrap_or(0))
-            .unwrap_or(default)
-            .max(0))
+    let found = globals::values(
+        &state.pool,
+        &[
+            "password_max_failed_logins",
+            "time_reset_password_max_failed_logins",
+            "password_expiration_days",
+            "password_grace_time",
+        ],
+    )
+    .await?;
+    let number = |name: &str, default: i64| {
+        found.get(name).map(|v| v.trim().parse::<i64>().unwrap_or(0)).unwrap_or(default).max(0)
     };
     let lockout = LockoutPolicy {
-        max_failures: number("password_max_failed_logins", 20).await?,
-        reset_after_secs: number("time_reset_password_max_failed_logins", 3600).await?,
+        max_failures: number("password_max_failed_logins", 20),
+        reset_after_secs: number("time_reset_password_max_failed_logins", 3600),
     };
     let expiry = ExpiryPolicy {
-        days: number("password_expiration_days", 180).await? as u64,
-        grace_days: number("password_grace_time", 30).await? as u64,
+        days: number("password_expiration_days", 180) as u64,
+        grace_days: number("password_grace_time", 30) as u64,
     };
     Ok((lockout, expiry))
 }

@@ -46,29 +46,35 @@ enum IdPrint {
     Shown,
 }
 
-async fn flag(state: &AppState, name: &str, default: bool) -> Result<bool> {
-    let v = globals::value(&state.pool, name).await?;
-    Ok(v.map(|v| !matches!(v.trim(), "" | "0")).unwrap_or(default))
-}
+const RX_GLOBALS: [&str; 7] = [
+    "rx_paper_size",
+    "rx_enable_DEA",
+    "rx_show_DEA",
+    "rx_enable_NPI",
+    "rx_show_NPI",
+    "rx_enable_SLN",
+    "rx_show_SLN",
+];
 
 impl RxGlobals {
     pub async fn load(state: &AppState) -> Result<Self> {
-        let paper = globals::value(&state.pool, "rx_paper_size").await?;
-        let mut ids = Vec::new();
-        for (enable, show, enabled_by_default) in [
-            ("rx_enable_DEA", "rx_show_DEA", true),
-            ("rx_enable_NPI", "rx_show_NPI", false),
-            ("rx_enable_SLN", "rx_show_SLN", false),
-        ] {
-            ids.push(
-                match (flag(state, enable, enabled_by_default).await?, flag(state, show, false).await?) {
-                    (false, _) => IdPrint::Hidden,
-                    (true, false) => IdPrint::Blank,
-                    (true, true) => IdPrint::Shown,
-                },
-            );
-        }
-        Ok(Self { paper_mm: rules::paper_mm(paper.as_deref()), dea: ids[0], npi: ids[1], sln: ids[2] })
+        let found = globals::values(&state.pool, &RX_GLOBALS).await?;
+        let flag =
+            |name: &str, default: bool| found.get(name).map_or(default, |v| !matches!(v.trim(), "" | "0"));
+        let print = |enable: &str, show: &str, enabled_by_default: bool| match (
+            flag(enable, enabled_by_default),
+            flag(show, false),
+        ) {
+            (false, _) => IdPrint::Hidden,
+            (true, false) => IdPrint::Blank,
+            (true, true) => IdPrint::Shown,
+        };
+        Ok(Self {
+            paper_mm: rules::paper_mm(found.get("rx_paper_size").map(String::as_str)),
+            dea: print("rx_enable_DEA", "rx_show_DEA", true),
+            npi: print("rx_enable_NPI", "rx_show_NPI", false),
+            sln: print("rx_enable_SLN", "rx_show_SLN", false),
+        })
     }
 }
 

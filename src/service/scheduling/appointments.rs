@@ -332,7 +332,8 @@ pub async fn book(
     let _queued = state.scheduling.gate.enter(booking.provider_id).await;
     let mut held =
         Held::take(&state.pool, lock_name(booking.provider_id), advisory_lock::WRITE_WAIT_SECS).await?;
-    let request = Request { booking: &booking, category: &category, key, hash: &hash, overriding };
+    let request =
+        Request { booking: &booking, category: &category, key, hash: &hash, overriding, statuses: &statuses };
     let result = book_locked(state, caller, &request, held.conn()).await;
     held.release().await?;
     let (booked, event) = result?;
@@ -349,6 +350,7 @@ struct Request<'a> {
     key: Option<&'a str>,
     hash: &'a [u8; 32],
     overriding: bool,
+    statuses: &'a Statuses,
 }
 
 async fn book_locked(
@@ -357,7 +359,7 @@ async fn book_locked(
     request: &Request<'_>,
     conn: &mut MySqlConnection,
 ) -> Result<(Booked, Option<crate::domain::event::Event>), SchedulingError> {
-    let Request { booking, category, key, hash, overriding } = *request;
+    let Request { booking, category, key, hash, overriding, statuses } = *request;
     if let Some(key) = key
         && let Some(previous) = own::request(conn, caller.user_id.0, key).await?
     {
@@ -367,7 +369,17 @@ async fn book_locked(
         return Ok((Booked::Replayed(load(state, conn, previous.pc_eid).await?), None));
     }
     let date = booking.when.date;
-    let calendar = Calendar::load(state, conn, booking.provider_id, (date, date), Repeating::Exact).await?;
+    let settings = settings(state).await?;
+    let calendar = Calendar::load(
+        state,
+        conn,
+        booking.provider_id,
+        (date, date),
+        Repeating::Exact,
+        settings,
+        statuses.clone(),
+    )
+    .await?;
     let minutes = booking.minutes.unwrap_or_else(|| {
         u32::try_from(category.pc_duration / 60).unwrap_or(0).max(calendar.settings.interval_mins)
     });
@@ -511,7 +523,17 @@ async fn change_locked(
         return Err(issues.into());
     }
     if retakes_time {
-        let calendar = Calendar::load(state, &mut tx, provider, (date, date), Repeating::Exact).await?;
+        let day = (date, date);
+        let calendar = Calendar::load(
+            state,
+            &mut tx,
+            provider,
+            day,
+            Repeating::Exact,
+            settings.clone(),
+            statuses.clone(),
+        )
+        .await?;
         let when = When { date, start };
         let proposal = Proposal {
             when,

@@ -48,15 +48,17 @@ pub struct Calendar {
 }
 
 impl Calendar {
+    /// The provider's calendar over `from..=to`, under the site's settings and statuses, which
+    /// the caller has read already.
     pub async fn load(
         state: &AppState,
         conn: &mut sqlx::MySqlConnection,
         provider: i64,
         (from, to): (NaiveDate, NaiveDate),
         repeating: Repeating,
+        settings: CalendarSettings,
+        statuses: Statuses,
     ) -> Result<Self, StorageError> {
-        let settings = settings(state).await?;
-        let statuses = Statuses::load(state).await?;
         let mut rows = events::one_off_for_provider(conn, provider, from, to).await?;
         match repeating {
             Repeating::Exact => rows.extend(events::repeating_for_provider(conn, provider, from, to).await?),
@@ -148,9 +150,11 @@ async fn open_for(
     if own.is_some_and(|me| me != range.provider) {
         return Err(SchedulingError::OtherCalendar);
     }
+    let statuses = Statuses::load(state).await?;
     let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
+    let span = (range.from, range.to);
     let calendar =
-        Calendar::load(state, &mut conn, range.provider, (range.from, range.to), Repeating::Cached).await?;
+        Calendar::load(state, &mut conn, range.provider, span, Repeating::Cached, settings, statuses).await?;
     Ok(Some((range, calendar)))
 }
 

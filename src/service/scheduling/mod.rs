@@ -104,17 +104,21 @@ pub struct CalendarSettings {
 }
 
 pub async fn settings(state: &AppState) -> Result<CalendarSettings, StorageError> {
-    let get = |name: &'static str| globals::value(&state.pool, name);
-    let interval_mins =
-        get("calendar_interval").await?.and_then(|v| v.trim().parse().ok()).filter(|m| *m > 0).unwrap_or(15);
-    let weekend = match get("weekend_days").await? {
-        Some(v) => v.split(',').filter_map(|d| d.trim().parse().ok()).filter(|d| *d < 7).collect(),
-        None => default_weekend_days(),
-    };
-    let auto_encounter =
-        get("auto_create_new_encounters").await?.and_then(|v| v.trim().parse().ok()).unwrap_or(1);
-    let docs_see_all = get("docs_see_entire_calendar").await?.is_some_and(|v| v.trim() == "1");
-    Ok(CalendarSettings { interval_mins, weekend, auto_encounter, docs_see_all })
+    let found = globals::values(
+        &state.pool,
+        &["calendar_interval", "weekend_days", "auto_create_new_encounters", "docs_see_entire_calendar"],
+    )
+    .await?;
+    let get = |name: &str| found.get(name).map(|v| v.trim());
+    Ok(CalendarSettings {
+        interval_mins: get("calendar_interval").and_then(|v| v.parse().ok()).filter(|m| *m > 0).unwrap_or(15),
+        weekend: match get("weekend_days") {
+            Some(v) => v.split(',').filter_map(|d| d.trim().parse().ok()).filter(|d| *d < 7).collect(),
+            None => default_weekend_days(),
+        },
+        auto_encounter: get("auto_create_new_encounters").and_then(|v| v.parse().ok()).unwrap_or(1),
+        docs_see_all: get("docs_see_entire_calendar") == Some("1"),
+    })
 }
 
 /// Which providers' calendars the caller may read: every one with `patients|appt`, except that a
@@ -154,6 +158,7 @@ pub fn check_range(issues: &mut Issues, from: NaiveDate, to: NaiveDate) {
 }
 
 /// The status codes in use, so a code is checked against the site's own list.
+#[derive(Clone)]
 pub struct Statuses(Vec<StatusOption>);
 
 impl Statuses {
