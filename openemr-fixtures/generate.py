@@ -847,6 +847,10 @@ RX_DRUGS = [("lisinopril", "314076", "10", 1, "1", 2, "1", 9, "30", 5),
             ("albuterol", "745679", "90", 7, "2", 12, "inhale", 17, "1", 2)]
 
 
+PHARMACIES = [("Harbour Street Pharmacy", "scripts@harbourst-pharmacy.example.au"),
+              ("Northside Chemist", "orders@northside-chemist.example.au")]
+
+
 def prescriptions_sql(users, encs, last_seq):
     """Prescriptions for some demo patients as the prescription screen writes them: ids from
     sequences (GenID) after the encounters, uuid registered, txDate and *_title columns set."""
@@ -879,10 +883,18 @@ def prescriptions_sql(users, encs, last_seq):
                              txDate=e["date"].date(), usage_category="outpatient", usage_category_title="Outpatient",
                              request_intent="order", request_intent_title="Order", created_by=user["id"],
                              updated_by=user["id"]))
+    # Pharmacies (ids from sequences too, as Pharmacy::persist() takes them); most prescriptions name one.
+    pharmacies = []
+    for name, email in PHARMACIES:
+        seq += 1
+        pharmacies.append(dict(id=seq, name=name, transmit_method=1, email=email, ncpdp=None, npi=None))
+    for i, r in enumerate(rows):
+        r["pharmacy_id"] = pharmacies[i % len(pharmacies)]["id"] if i % 3 else None
     parts = ["-- OpenEMR's drug lists (upserted: a real install already has them).\n",
              insert("list_options", lo_cols, lo, upsert=True, batch=100),
+             insert("pharmacies", ["id", "name", "transmit_method", "email", "ncpdp", "npi"], pharmacies),
              "-- Prescriptions: ids from sequences (GenID), as Prescription::persist() takes them.\n",
-             insert("prescriptions", cols, rows),
+             insert("prescriptions", cols + ["pharmacy_id"], rows),
              insert("uuid_registry", UUID_COLS, uuid_rows.pop("090"), batch=100),
              "UPDATE `sequences` SET `id` = %d;\n" % seq]
     return "\n".join(parts), len(rows)

@@ -24,6 +24,7 @@ CREATE TABLE `patient_data` (
   `phone_biz`             varchar(255) NOT NULL DEFAULT '',
   `phone_contact`         varchar(255) NOT NULL DEFAULT '',
   `phone_cell`            varchar(255) NOT NULL DEFAULT '',
+  `pharmacy_id`           int(11) NOT NULL DEFAULT 0,
   `status`                varchar(255) NOT NULL DEFAULT '',
   `contact_relationship`  varchar(255) NOT NULL DEFAULT '',
   `date`                  datetime DEFAULT NULL,

@@ -54,3 +54,14 @@ CREATE TABLE `prescriptions` (
   KEY `patient_id` (`patient_id`),
   UNIQUE KEY `uuid` (`uuid`)
 ) ENGINE=InnoDB;
+
+-- Pharmacies a prescription or a patient may name; the sidecar e-mails prescriptions to `email`.
+CREATE TABLE `pharmacies` (
+  `id`              int(11) NOT NULL default '0',
+  `name`            varchar(255) default NULL,
+  `transmit_method` int(11) NOT NULL default '1',
+  `email`           varchar(255) default NULL,
+  `ncpdp`           int(12) DEFAULT NULL,
+  `npi`             int(12) DEFAULT NULL,
+  PRIMARY KEY  (`id`)
+) ENGINE=InnoDB;

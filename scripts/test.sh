@@ -10,15 +10,17 @@ cd "$ROOT"
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-db.XXXXXX")
 REDIS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-redis.XXXXXX")
-# Both sockets stay open until both ports are chosen, so the two ports differ.
-read -r PORT REDIS_PORT < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(2)]
+SMTP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-smtp.XXXXXX")
+# The sockets stay open until every port is chosen, so the ports differ.
+read -r PORT REDIS_PORT SMTP_PORT < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(3)]
 [x.bind(("127.0.0.1",0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
 cleanup() {
     bash scripts/db.sh stop "$DIR" >/dev/null 2>&1 || true
     [ -f "$REDIS_DIR/redis.pid" ] && kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
-    rm -rf "$DIR" "$REDIS_DIR"
+    [ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null || true
+    rm -rf "$DIR" "$REDIS_DIR" "$SMTP_DIR"
 }
 trap cleanup EXIT
 
@@ -43,6 +45,25 @@ done
 redis-cli -p "$REDIS_PORT" ping >/dev/null || { cat "$REDIS_DIR/redis.log" >&2; exit 1; }
 export MMT_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 
+# The e-mail tests deliver to a real SMTP server: aiosmtpd (PyPI, pinned) in a venv under target/,
+# keeping messages in a Maildir, with the refusal and greylisting of tests/smtp/policy.py.
+SMTP_VENV="$ROOT/target/smtp-venv"
+if [ ! -x "$SMTP_VENV/bin/aiosmtpd" ]; then
+    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+    python3 -m venv "$SMTP_VENV"
+    "$SMTP_VENV/bin/pip" install -q --disable-pip-version-check aiosmtpd==1.4.6
+fi
+PYTHONPATH="$ROOT/tests/smtp" "$SMTP_VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
+    -c policy.Policy "$SMTP_DIR/maildir" >"$SMTP_DIR/smtp.log" 2>&1 &
+SMTP_PID=$!
+for _ in $(seq 1 50); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $SMTP_PORT), 1)" 2>/dev/null && break
+    sleep 0.1
+done
+python3 -c "import socket; socket.create_connection(('127.0.0.1', $SMTP_PORT), 1)" \
+    || { cat "$SMTP_DIR/smtp.log" >&2; exit 1; }
+export MMT_TEST_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" MMT_TEST_MAILDIR="$SMTP_DIR/maildir"
+
 bash scripts/db.sh start "$DIR" "$PORT"
 export MMT_TEST_SERVER_URL="mysql://mmt:mmt@127.0.0.1:$PORT"
 if [ -f "$ROOT/../shared/openemr-schema/database.sql" ]; then
@@ -55,7 +76,7 @@ if [ "${MMT_TEST_AGAINST_REAL_SCHEMA:-}" = 1 ]; then
     export MMT_TEST_TEMPLATE_DB=mmt_real_template
     echo "test databases take OpenEMR's tables from the real schema in $OPENEMR_REAL_SCHEMA"
 fi
-echo "private MariaDB on 127.0.0.1:$PORT (data in $DIR), private Redis on 127.0.0.1:$REDIS_PORT"
+echo "private MariaDB on 127.0.0.1:$PORT (data in $DIR), private Redis on 127.0.0.1:$REDIS_PORT, SMTP on 127.0.0.1:$SMTP_PORT"
 ARGS=("$@")
 if [ -z "${OPENEMR_REAL_SCHEMA:-}" ]; then
     [ -n "${CI:-}" ] && { echo "CI must provide the real OpenEMR schema (../shared/openemr-schema/database.sql)" >&2; exit 1; }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub job_wake: Arc<tokio::sync::Notify>,
     /// Booking queues and cached repeating appointments of this replica.
     pub scheduling: Arc<crate::service::scheduling::Shared>,
+    /// The SMTP transport; `None` when `SMTP_URL` is unset.
+    pub mail: Option<Arc<crate::service::mail::Mailer>>,
 }
 
 /// Makes ring the process's TLS provider (Redis and outgoing HTTPS build their configs from the
@@ -50,6 +52,7 @@ impl AppState {
             events: Arc::new(crate::service::events::EventHub::new(&config)),
             job_wake: Arc::new(tokio::sync::Notify::new()),
             scheduling: Arc::default(),
+            mail: crate::service::mail::Mailer::from_config(&config.mail).map(Arc::new),
             sessions: SessionStore::new(&config.auth.session_source, &pool).map(Arc::new),
             pool,
             config: Arc::new(config),

@@ -40,6 +40,16 @@ pub struct Config {
     pub events: EventsConfig,
     pub jobs: JobsConfig,
     pub scheduling: SchedulingConfig,
+    pub mail: MailConfig,
+}
+
+/// Outgoing e-mail (`service::mail`); unset `smtp_url` turns sending off.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://`, `smtps://` or `smtp://…?tls=required`, credentials in the URL; never logged.
+    pub smtp_url: Option<SecretString>,
+    /// The From address; OpenEMR's `practice_return_email_path` global when unset.
+    pub from: Option<lettre::message::Mailbox>,
 }
 
 /// Appointment booking (`service::scheduling`).
@@ -259,6 +269,7 @@ impl Config {
         let events = events_from(&get, &mut errors);
         let jobs = jobs_from(&get, &mut errors);
         let scheduling = scheduling_from(&get, &mut errors);
+        let mail = mail_from(&get, &mut errors);
         let metrics_addr = get("MMT_METRICS_ADDR").and_then(|v| {
             v.parse::<SocketAddr>()
                 .map_err(|_| errors.push("MMT_METRICS_ADDR: expected host:port, e.g. 127.0.0.1:9101".into()))
@@ -285,6 +296,7 @@ impl Config {
                 events: events?,
                 jobs: jobs?,
                 scheduling: scheduling?,
+                mail,
             })
         })();
         match config {
@@ -600,6 +612,27 @@ fn scheduling_from(
     Some(SchedulingConfig { hold: hold?, mark_no_shows: mark_no_shows?, repeating_ttl: repeating_ttl? })
 }
 
+fn mail_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> MailConfig {
+    let smtp_url = get("SMTP_URL").filter(|url| {
+        let ok = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url).is_ok();
+        if !ok {
+            errors.push(
+                "SMTP_URL: expected smtp://, smtps:// or smtp://…?tls=required (the value is not shown)"
+                    .into(),
+            );
+        }
+        ok
+    });
+    let from = get("MMT_MAIL_FROM").and_then(|v| {
+        v.parse()
+            .map_err(|_| {
+                errors.push("MMT_MAIL_FROM: expected an address, e.g. Clinic <rx@clinic.example>".into())
+            })
+            .ok()
+    });
+    MailConfig { smtp_url: smtp_url.map(SecretString::from), from }
+}
+
 fn positive_secs(v: &str) -> Result<Duration, String> {
     v.parse::<u64>()
         .ok()
@@ -648,6 +681,7 @@ impl std::fmt::Debug for Config {
             .field("audio", &self.audio)
             .field("events", &self.events)
             .field("jobs", &self.jobs)
+            .field("mail", &self.mail)
             .finish()
     }
 }
@@ -786,6 +820,27 @@ mod tests {
             err.contains("OPENEMR_SESSION_DIR, OPENEMR_SESSION_REDIS_URL, OPENEMR_SESSION_TABLE: name one"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn smtp_url_is_validated_and_never_shown() {
+        let c = config(PARTS).unwrap();
+        assert!(c.mail.smtp_url.is_none() && c.mail.from.is_none());
+
+        let mut vars = PARTS.to_vec();
+        vars.push(("SMTP_URL", "smtp://rx:mail-secret@mail.example:2525?tls=required"));
+        vars.push(("MMT_MAIL_FROM", "Harbour Clinic <rx@harbour.example>"));
+        let c = config(&vars).unwrap();
+        assert!(c.mail.smtp_url.is_some());
+        assert_eq!(c.mail.from.as_ref().map(|m| m.email.to_string()).as_deref(), Some("rx@harbour.example"));
+        assert!(!format!("{c:?}").contains("mail-secret"));
+
+        let mut vars = PARTS.to_vec();
+        vars.push(("SMTP_URL", "http://rx:mail-secret@mail.example"));
+        vars.push(("MMT_MAIL_FROM", "not an address"));
+        let err = config(&vars).unwrap_err().to_string();
+        assert!(err.contains("SMTP_URL") && !err.contains("mail-secret"), "{err}");
+        assert!(err.contains("MMT_MAIL_FROM"), "{err}");
     }
 
     #[test]

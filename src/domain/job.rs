@@ -36,16 +36,20 @@ pub enum JobKind {
     WebhookDeliver,
     /// Lapses unconfirmed appointment holds and, when enabled, marks no-shows; scheduled.
     AppointmentSweep,
+    /// E-mails one prescription's PDF (`mmt_prescription_sends`).
+    PrescriptionSend,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 3] = [Self::Housekeeping, Self::WebhookDeliver, Self::AppointmentSweep];
+    pub const ALL: [Self; 4] =
+        [Self::Housekeeping, Self::WebhookDeliver, Self::AppointmentSweep, Self::PrescriptionSend];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Housekeeping => "housekeeping",
             Self::WebhookDeliver => "webhook.deliver",
             Self::AppointmentSweep => "appointment.sweep",
+            Self::PrescriptionSend => "prescription.send",
         }
     }
 
@@ -61,6 +65,8 @@ impl JobKind {
             // A subscriber may be down for a while: with the default backoff (1 s doubling to
             // the 1 h cap) these attempts span about a day.
             Self::WebhookDeliver => 36,
+            // A mail server restarting or greylisting: with the default backoff about 17 minutes.
+            Self::PrescriptionSend => 10,
         }
     }
 }

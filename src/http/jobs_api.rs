@@ -23,6 +23,9 @@ use crate::{
 ///   pending holds past their expiry and, with `MMT_MARK_NO_SHOWS`, marks appointments of the last
 ///   7 days that ended without an arrival as no-shows (`?`). Result: `{"holds_expired": n,
 ///   "no_shows": n}`. Up to 3 attempts.
+/// - `prescription.send`: e-mails one prescription's PDF (`POST /api/prescriptions/{id}/send/`);
+///   an unreachable or busy mail server (4xx) is retried with backoff, up to 10 attempts; a 5xx
+///   refusal fails at once. Result: `{"send_id": n, "state": "sent"}`.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename = "JobKind")]
 pub enum Kind {
@@ -32,6 +35,8 @@ pub enum Kind {
     WebhookDeliver,
     #[oai(rename = "appointment.sweep")]
     AppointmentSweep,
+    #[oai(rename = "prescription.send")]
+    PrescriptionSend,
 }
 
 impl From<JobKind> for Kind {
@@ -40,6 +45,7 @@ impl From<JobKind> for Kind {
             JobKind::Housekeeping => Self::Housekeeping,
             JobKind::WebhookDeliver => Self::WebhookDeliver,
             JobKind::AppointmentSweep => Self::AppointmentSweep,
+            JobKind::PrescriptionSend => Self::PrescriptionSend,
         }
     }
 }

@@ -72,7 +72,12 @@ pub type Apis = (
     ),
     (scheduling::appointments_api::AppointmentsApi, scheduling::schedule_api::ScheduleApi),
     (messaging::messages_api::MessagesApi, messaging::notifications_api::NotificationsApi),
-    (chart::vitals_api::VitalsApi, chart::issues_api::IssuesApi, chart::prescriptions_api::PrescriptionsApi),
+    (
+        chart::vitals_api::VitalsApi,
+        chart::issues_api::IssuesApi,
+        chart::prescriptions_api::PrescriptionsApi,
+        chart::prescription_sends_api::PrescriptionSendsApi,
+    ),
     (
         dashboard::dashboard_api::DashboardApi,
         dashboard::profile_api::ProfileApi,

@@ -368,6 +368,8 @@ impl From<crate::service::chart::ChartError> for ApiError {
         match err {
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
+            E::Disabled(_) => Self::new(StatusCode::FORBIDDEN, err.to_string()),
+            E::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
             E::Invalid(issues) => issues.into(),
             E::Acl(inner) => inner.into(),
             E::Storage(inner) => inner.into(),

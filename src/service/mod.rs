@@ -10,6 +10,7 @@ pub mod encounters;
 pub mod events;
 pub mod housekeeping;
 pub mod jobs;
+pub mod mail;
 pub mod messaging;
 pub mod mfa;
 pub mod patient_index;

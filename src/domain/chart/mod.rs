@@ -2,4 +2,5 @@
 
 pub mod issues;
 pub mod prescription;
+pub mod prescription_send;
 pub mod vitals;

@@ -2,6 +2,7 @@
 
 pub mod issues;
 pub mod prescription_pdf;
+pub mod prescription_send;
 pub mod prescriptions;
 pub mod vitals;
 
@@ -13,6 +14,12 @@ pub enum ChartError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Turned off by one of OpenEMR's settings.
+    #[error("{0}")]
+    Disabled(String),
+    /// Needs a part of the server that is not configured.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("invalid chart entry")]
     Invalid(Issues),
     #[error(transparent)]

@@ -255,21 +255,12 @@ pub fn render(globals: &RxGlobals, sheets: &[Sheet<'_>]) -> Vec<u8> {
     doc.save(&PdfSaveOptions::default(), &mut Vec::new())
 }
 
-/// The PDF of these prescriptions (all of `only_pid` when given), each render audited as a
-/// disclosure under OpenEMR's prescription category.
-pub async fn pdf(state: &AppState, caller: &Caller, ids: &[i64], only_pid: Option<Pid>) -> Result<Vec<u8>> {
-    let mut rxs = Vec::with_capacity(ids.len());
-    for &id in ids {
-        let rx = prescriptions::permitted(state, caller, id, AclLevel::View).await?;
-        if only_pid.is_some_and(|pid| rx.row.patient_id != Some(pid.0)) {
-            return Err(ChartError::NotFound(format!("no prescription {id} for this patient")));
-        }
-        rxs.push(rx);
-    }
+/// The PDF of prescriptions already permitted, neither checked nor audited here.
+pub async fn document(state: &AppState, rxs: &[Prescription]) -> Result<Vec<u8>> {
     let lists = DrugLists::load(state).await?;
     let globals = RxGlobals::load(state).await?;
     let mut people = Vec::with_capacity(rxs.len());
-    for rx in &rxs {
+    for rx in rxs {
         let pid = Pid(rx.row.patient_id.unwrap_or_default());
         let patient = patients::get(&state.pool, pid)
             .await?
@@ -283,7 +274,21 @@ pub async fn pdf(state: &AppState, caller: &Caller, ids: &[i64], only_pid: Optio
         .zip(&people)
         .map(|(rx, (patient, prescriber))| Sheet { rx, patient, prescriber, lists: &lists })
         .collect();
-    let bytes = render(&globals, &sheets);
+    Ok(render(&globals, &sheets))
+}
+
+/// The PDF of these prescriptions (all of `only_pid` when given), each render audited as a
+/// disclosure under OpenEMR's prescription category.
+pub async fn pdf(state: &AppState, caller: &Caller, ids: &[i64], only_pid: Option<Pid>) -> Result<Vec<u8>> {
+    let mut rxs = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let rx = prescriptions::permitted(state, caller, id, AclLevel::View).await?;
+        if only_pid.is_some_and(|pid| rx.row.patient_id != Some(pid.0)) {
+            return Err(ChartError::NotFound(format!("no prescription {id} for this patient")));
+        }
+        rxs.push(rx);
+    }
+    let bytes = document(state, &rxs).await?;
     let at = wall_clock_now();
     for rx in &rxs {
         let comments = format!("mmt-sidecar disclosed prescription {} as PDF at {at}", rx.row.id);

@@ -491,7 +491,7 @@ async fn put_on_medication_list(
     Ok(())
 }
 
-async fn load(state: &AppState, id: i64) -> Result<Prescription> {
+pub(super) async fn load(state: &AppState, id: i64) -> Result<Prescription> {
     let row = store::get(&state.pool, id)
         .await?
         .ok_or_else(|| ChartError::NotFound(format!("no prescription {id}")))?;

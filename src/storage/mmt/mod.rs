@@ -9,6 +9,7 @@ pub mod messaging;
 pub mod mfa;
 pub mod migrations;
 pub mod patient_index;
+pub mod prescription_sends;
 pub mod tokens;
 pub mod transcriptions;
 pub mod webhooks;

@@ -2,6 +2,7 @@
 //! code writes for the same input.
 
 mod issues;
+mod prescription_sends;
 mod prescriptions;
 mod vitals;
 

@@ -356,3 +356,16 @@ pub async fn prescriber(pool: &MySqlPool, user_id: i64) -> Result<Option<Prescri
     .await
     .map_err(StorageError::from_sqlx)
 }
+
+/// The e-mail address of the pharmacy the prescription names, else of the patient's preferred one.
+pub async fn pharmacy_email(pool: &MySqlPool, id: i64) -> Result<Option<String>, StorageError> {
+    let found: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT ph.email FROM prescriptions p LEFT JOIN patient_data pd ON pd.pid = p.patient_id \
+         JOIN pharmacies ph ON ph.id = COALESCE(NULLIF(p.pharmacy_id, 0), pd.pharmacy_id) WHERE p.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(found.and_then(|(email,)| email).filter(|e| !e.trim().is_empty()))
+}
