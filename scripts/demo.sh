@@ -9,6 +9,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 PORT=${PORT:-8001}
 DB_PORT=${DB_PORT:-33306}
+SMTP_PORT=${SMTP_PORT:-2525}
 LISTEN_HOST=${LISTEN_HOST:-127.0.0.1}
 DIR="$ROOT/.dev/mariadb"
 
@@ -18,7 +19,9 @@ if [ ! -x target/debug/mmt-sidecar ]; then
 fi
 cargo build --bin mmt-sidecar
 bash scripts/db.sh start "$DIR" "$DB_PORT"
-trap 'bash scripts/db.sh stop "$DIR"' EXIT
+# Prescriptions e-mailed from the demo go to a local SMTP server that keeps them in .dev/mail.
+bash scripts/smtp.sh start "$ROOT/.dev/mail" "$SMTP_PORT"
+trap 'bash scripts/db.sh stop "$DIR"; bash scripts/smtp.sh stop "$ROOT/.dev/mail"' EXIT
 bash scripts/db.sh load "$DIR" openemr
 
 cat <<MSG
@@ -28,9 +31,11 @@ cat <<MSG
   spec:      http://localhost:$PORT/api/openapi.json
   health:    http://localhost:$PORT/api/health/
   database:  mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr (private, in .dev/)
+  e-mail:    smtp://127.0.0.1:$SMTP_PORT, messages kept in .dev/mail/maildir/new
 
 $(sed -n '/^| username/,/^$/p' openemr-fixtures/LOGINS.md)
 
 MSG
 DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="$LISTEN_HOST:$PORT" \
+    SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" MMT_MAIL_FROM="${MMT_MAIL_FROM:-Demo Clinic <rx@demo-clinic.example>}" \
     LOG_FORMAT=${LOG_FORMAT:-pretty} ./target/debug/mmt-sidecar serve --migrate

@@ -19,7 +19,7 @@ print(*[x.getsockname()[1] for x in s])')
 cleanup() {
     bash scripts/db.sh stop "$DIR" >/dev/null 2>&1 || true
     [ -f "$REDIS_DIR/redis.pid" ] && kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
-    [ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null || true
+    bash scripts/smtp.sh stop "$SMTP_DIR" >/dev/null 2>&1 || true
     rm -rf "$DIR" "$REDIS_DIR" "$SMTP_DIR"
 }
 trap cleanup EXIT
@@ -45,23 +45,8 @@ done
 redis-cli -p "$REDIS_PORT" ping >/dev/null || { cat "$REDIS_DIR/redis.log" >&2; exit 1; }
 export MMT_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 
-# The e-mail tests deliver to a real SMTP server: aiosmtpd (PyPI, pinned) in a venv under target/,
-# keeping messages in a Maildir, with the refusal and greylisting of tests/smtp/policy.py.
-SMTP_VENV="$ROOT/target/smtp-venv"
-if [ ! -x "$SMTP_VENV/bin/aiosmtpd" ]; then
-    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
-    python3 -m venv "$SMTP_VENV"
-    "$SMTP_VENV/bin/pip" install -q --disable-pip-version-check aiosmtpd==1.4.6
-fi
-PYTHONPATH="$ROOT/tests/smtp" "$SMTP_VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
-    -c policy.Policy "$SMTP_DIR/maildir" >"$SMTP_DIR/smtp.log" 2>&1 &
-SMTP_PID=$!
-for _ in $(seq 1 50); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $SMTP_PORT), 1)" 2>/dev/null && break
-    sleep 0.1
-done
-python3 -c "import socket; socket.create_connection(('127.0.0.1', $SMTP_PORT), 1)" \
-    || { cat "$SMTP_DIR/smtp.log" >&2; exit 1; }
+# The e-mail tests deliver to a real SMTP server (aiosmtpd, see scripts/smtp.sh).
+bash scripts/smtp.sh start "$SMTP_DIR" "$SMTP_PORT"
 export MMT_TEST_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" MMT_TEST_MAILDIR="$SMTP_DIR/maildir"
 
 bash scripts/db.sh start "$DIR" "$PORT"

@@ -144,10 +144,11 @@ async fn concurrent_creates_get_distinct_ids_that_never_collide_with_openemrs_ge
             prescribe(api, body).await["id"].as_i64().unwrap()
         }
     });
+    // OpenEMR's PHP takes its ids on connections of its own, not from the sidecar's pool.
     let raw = (0..16).map(|_| async {
-        let mut conn = api.db.pool.acquire().await.unwrap();
-        sqlx::query("UPDATE sequences SET id = LAST_INSERT_ID(id + 1)").execute(&mut *conn).await.unwrap();
-        let id: u64 = sqlx::query_scalar("SELECT LAST_INSERT_ID()").fetch_one(&mut *conn).await.unwrap();
+        let mut conn = <sqlx::MySqlConnection as sqlx::Connection>::connect(&api.db.url).await.unwrap();
+        sqlx::query("UPDATE sequences SET id = LAST_INSERT_ID(id + 1)").execute(&mut conn).await.unwrap();
+        let id: u64 = sqlx::query_scalar("SELECT LAST_INSERT_ID()").fetch_one(&mut conn).await.unwrap();
         id as i64
     });
     let (ours, theirs) =
