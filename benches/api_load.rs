@@ -14,6 +14,7 @@
 //!
 //! BENCH_SECS (default 10) sets the measured seconds per row; BENCH_WARMUP_SECS (default 2) the
 //! unrecorded warm-up per scenario. BENCH_KEEP_DIR keeps the data directory (and wrk scripts).
+//! BENCH_ONLY=dashboard,search runs only the scenarios whose label contains one of the words.
 
 #[path = "support/http.rs"]
 mod http_support;
@@ -598,7 +599,14 @@ async fn main() {
     let mut first_errors = Vec::new();
     let mut sidecar_rate = Vec::new();
     let mut seed = 1u64;
-    for scenario in Scenario::ALL {
+    let only: Vec<String> = std::env::var("BENCH_ONLY")
+        .unwrap_or_default()
+        .split(',')
+        .map(|w| w.trim().to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let chosen = |s: &Scenario| only.is_empty() || only.iter().any(|w| s.label().to_lowercase().contains(w));
+    for scenario in Scenario::ALL.into_iter().filter(chosen) {
         seed += 1;
         wrk(&setup, scenario, 4, warmup, seed);
         for clients in CONCURRENCY {
@@ -634,7 +642,9 @@ async fn main() {
         "| query | clients | direct req/s | direct p50 ms | direct + audit row req/s | sidecar req/s | sidecar / direct | sidecar / (direct + audit) |"
     );
     let _ = writeln!(ratios, "|---|--:|--:|--:|--:|--:|--:|--:|");
-    for scenario in [Scenario::PatientSearch, Scenario::PatientGet, Scenario::EncounterList] {
+    for scenario in
+        [Scenario::PatientSearch, Scenario::PatientGet, Scenario::EncounterList].into_iter().filter(chosen)
+    {
         direct(&pool, scenario, 4, warmup, &terms, max_pid, false, 7).await;
         for clients in CONCURRENCY {
             let plain = direct(&pool, scenario, clients, secs, &terms, max_pid, false, 11).await;

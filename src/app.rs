@@ -32,6 +32,10 @@ pub struct AppState {
     pub job_wake: Arc<tokio::sync::Notify>,
     /// Booking queues and cached repeating appointments of this replica.
     pub scheduling: Arc<crate::service::scheduling::Shared>,
+    /// Provider panel sizes this replica keeps for dashboards.
+    pub dashboard: Arc<crate::service::dashboard::Shared>,
+    /// The last health check, refreshed in the background.
+    pub health: crate::service::cached::Cached<crate::service::status::Snapshot>,
     /// The SMTP transport; `None` when `SMTP_URL` is unset.
     pub mail: Option<Arc<crate::service::mail::Mailer>>,
 }
@@ -52,6 +56,8 @@ impl AppState {
             events: Arc::new(crate::service::events::EventHub::new(&config)),
             job_wake: Arc::new(tokio::sync::Notify::new()),
             scheduling: Arc::default(),
+            dashboard: Arc::default(),
+            health: crate::service::status::health_cache(),
             mail: crate::service::mail::Mailer::from_config(&config.mail).map(Arc::new),
             sessions: SessionStore::new(&config.auth.session_source, &pool).map(Arc::new),
             pool,
@@ -102,9 +108,11 @@ pub async fn launch(
     tracing::info!(addr = ?addr.first(), "serving; explorer at /api/docs/");
     let limits = state.config.connections.clone();
     let events = state.events.clone();
+    let health = tokio::spawn(crate::service::status::keep_health_fresh(state.clone()));
     let shutdown = async move {
         shutdown.await;
         events.close();
+        health.abort();
     };
     http::server::serve(acceptor, build_app(state), &limits, grace, shutdown).await
 }

@@ -105,6 +105,7 @@ async fn serve(state: AppState, migrate_first: bool) -> ExitCode {
     }
     tokio::spawn(service::patient_index::keep_fresh(state.clone()));
     tokio::spawn(service::scheduling::repeating::warm(state.clone()));
+    tokio::spawn(service::dashboard::warm(state.clone()));
     let jobs = service::jobs::start(&state);
     let grace = state.config.shutdown_grace;
     let shutdown = async {

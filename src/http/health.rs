@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use poem::{http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
@@ -33,6 +35,9 @@ pub struct Health {
     pub live_updates: String,
     /// Where the session bridge reads OpenEMR's PHP sessions: `files`, `redis`, `table` or `none`.
     pub session_source: String,
+    /// How long ago the background check behind this answer finished, in milliseconds (it runs
+    /// every second; a request never waits on the database).
+    pub checked_ms_ago: u64,
 }
 
 /// A 503 is a problem document that also carries the health fields.
@@ -64,27 +69,39 @@ pub struct HealthApi;
 impl HealthApi {
     /// Service health (no authentication).
     ///
-    /// Reports database reachability, the OpenEMR version and the migration state. Load balancers
-    /// and orchestrators should route traffic only while this answers 200.
+    /// Reports database reachability, the OpenEMR version and the migration state, as a check
+    /// running every second in the background last found them (`checked_ms_ago`); a check older
+    /// than 10 s means the database stopped answering and is reported as unavailable. Load
+    /// balancers and orchestrators should route traffic only while this answers 200.
     ///
     /// Anyone sees the state; the OpenEMR version and the exact problems (which may quote the
     /// database) are shown only to an administrator's bearer token.
     #[oai(path = "/health/", method = "get", operation_id = "health")]
     async fn health(&self, state: Data<&AppState>, req: &poem::Request) -> HealthResponse {
-        let mut health = match status::health(&state.pool).await {
+        let (snapshot, age) = status::latest_health(&state).await;
+        let mut health = match &*snapshot {
             Ok(s) => Health {
                 state: if s.problems.is_empty() { "ok" } else { "unavailable" }.into(),
                 database_reachable: true,
                 openemr_version: s.openemr_version.as_ref().map(ToString::to_string),
                 openemr_database_revision: s.openemr_version.as_ref().map(|v| v.database),
                 migrations: Some(s.migrations.summary()),
-                problems: s.problems,
+                problems: s.problems.clone(),
                 guest_login: state.config.auth.guest_login,
                 live_updates: state.events.mode().into(),
                 session_source: state.config.auth.session_source.name().into(),
+                checked_ms_ago: 0,
             },
             Err(err) => unreachable_health(err, &state),
         };
+        health.checked_ms_ago = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+        if age > STALE_AFTER {
+            health.state = "unavailable".into();
+            health.problems.push(format!(
+                "the last health check finished {} s ago: the database is not answering",
+                age.as_secs()
+            ));
+        }
         if !is_administrator(&state, req).await {
             redact(&mut health);
         }
@@ -126,9 +143,11 @@ fn redact(health: &mut Health) {
     }
 }
 
-fn unreachable_health(err: StorageError, state: &AppState) -> Health {
+/// A check this old means the checks themselves hang.
+const STALE_AFTER: Duration = Duration::from_secs(10);
+
+fn unreachable_health(err: &StorageError, state: &AppState) -> Health {
     let reachable = !matches!(err, StorageError::Unavailable(_));
-    tracing::warn!(error = %err, "health check failed");
     Health {
         state: "unavailable".into(),
         database_reachable: reachable,
@@ -143,5 +162,6 @@ fn unreachable_health(err: StorageError, state: &AppState) -> Health {
         guest_login: state.config.auth.guest_login,
         live_updates: state.events.mode().into(),
         session_source: state.config.auth.session_source.name().into(),
+        checked_ms_ago: 0,
     }
 }

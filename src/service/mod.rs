@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod audio;
 pub mod audit;
+pub mod cached;
 pub mod chart;
 pub mod credentials;
 pub mod dashboard;

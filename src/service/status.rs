@@ -1,10 +1,54 @@
+use std::{sync::Arc, time::Duration};
+
 use sqlx::MySqlPool;
 
 use crate::{
     app::AppState,
     domain::{compatibility, migration_state::MigrationState, openemr_version::OpenEmrVersion},
+    service::cached::Cached,
     storage::{StorageError, mmt::migrations, openemr},
 };
+
+/// Health is checked this often in the background, and a request never waits on the database.
+pub const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// One check may take this long before it counts as a failure.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The last health check's outcome.
+pub type Snapshot = Result<Status, StorageError>;
+
+pub fn health_cache() -> Cached<Snapshot> {
+    Cached::new("health")
+}
+
+async fn check_health(pool: MySqlPool) -> Result<Snapshot, StorageError> {
+    let checked = tokio::time::timeout(HEALTH_TIMEOUT, health(&pool)).await.unwrap_or_else(|_| {
+        Err(StorageError::Unavailable("the database did not answer the health check in time".into()))
+    });
+    if let Err(err) = &checked {
+        tracing::warn!(error = %err, "health check failed");
+    }
+    Ok(checked)
+}
+
+/// The latest health check and how long ago it finished (a request with no check yet runs one).
+pub async fn latest_health(state: &AppState) -> (Arc<Snapshot>, Duration) {
+    let pool = state.pool.clone();
+    match state.health.get_aged(HEALTH_EVERY, || check_health(pool)).await {
+        Ok(found) => found,
+        Err(err) => (Arc::new(Err(err)), Duration::ZERO),
+    }
+}
+
+/// Checks health every [`HEALTH_EVERY`] for as long as the server runs.
+pub async fn keep_health_fresh(state: AppState) {
+    let mut every = tokio::time::interval(HEALTH_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let _ = state.health.fill(check_health(state.pool.clone())).await;
+    }
+}
 
 /// What health and `check` report: the OpenEMR version, the migration state and what is wrong.
 #[derive(Debug)]

@@ -74,7 +74,14 @@ async fn database_outage_gives_503_and_recovery_gives_200_without_restart() {
 
     own.stop();
     let started = std::time::Instant::now();
-    let (status, body) = health_of(&client, &server).await;
+    let (status, body) = loop {
+        // Health answers from a check that runs every second, so the outage shows at the next one.
+        let (status, body) = health_of(&client, &server).await;
+        if status != 200 || started.elapsed() > Duration::from_secs(10) {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["database_reachable"], false);
     assert!(!body["detail"].as_str().unwrap().is_empty());
@@ -90,4 +97,35 @@ async fn database_outage_gives_503_and_recovery_gives_200_without_restart() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(recovered, "health must return to 200 once the database is back");
+}
+
+/// Health answers from the background check: a database that hangs (a table the check reads is
+/// locked) delays no health request, and the check that times out on it turns health to 503.
+#[tokio::test]
+async fn health_never_waits_on_a_hanging_database_and_reports_it_once_checks_stall() {
+    let db = TestDb::migrated().await;
+    let server = RunningServer::start(db.state()).await;
+    let client = reqwest::Client::new();
+    assert_eq!(health_of(&client, &server).await.0, 200);
+    let mut locker = db.pool.acquire().await.unwrap();
+    sqlx::query("LOCK TABLES mmt_schema_migrations WRITE").execute(&mut *locker).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let mut slowest = Duration::ZERO;
+    let stalled = loop {
+        let asked = std::time::Instant::now();
+        let (status, body) = health_of(&client, &server).await;
+        slowest = slowest.max(asked.elapsed());
+        if status == 503 {
+            break body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "still healthy after 20 s: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    sqlx::query("UNLOCK TABLES").execute(&mut *locker).await.unwrap();
+    assert!(slowest < Duration::from_secs(1), "a health request waited {slowest:?} on the database");
+    assert!(started.elapsed() < Duration::from_secs(8), "a hanging database shows within a check or two");
+    assert_eq!(stalled["database_reachable"], false, "{stalled}");
+    assert!(stalled["checked_ms_ago"].as_u64().unwrap() < 3_000, "{stalled}");
+    assert!(stalled["detail"].as_str().unwrap().contains("problem"), "{stalled}");
 }

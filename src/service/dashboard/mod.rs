@@ -5,6 +5,8 @@ pub mod profile;
 pub mod recent;
 pub mod sessions;
 
+use std::{collections::HashMap, time::Duration};
+
 use chrono::Days;
 
 use crate::{
@@ -18,6 +20,7 @@ use crate::{
     service::{
         acl::AclError,
         audit,
+        cached::Cached,
         messaging::{messages::MessageError, notifications},
         scheduling::{
             SchedulingError,
@@ -68,6 +71,34 @@ impl From<Issues> for DashboardError {
 
 type Result<T> = std::result::Result<T, DashboardError>;
 
+/// How old the "my patients" counts may be (a whole-table count, see [`counts::panel_sizes`]).
+pub const PANEL_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// What this replica keeps for dashboards between requests: every provider's panel size.
+pub struct Shared {
+    panels: Cached<HashMap<i64, i64>>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self { panels: Cached::new("provider panel sizes") }
+    }
+}
+
+/// Counts the panels once at start, so the first dashboard does not wait for the whole table.
+pub async fn warm(state: AppState) {
+    if let Err(err) = state.dashboard.panels.fill(counts::panel_sizes(&state.pool)).await {
+        tracing::warn!(error = %err, "could not count the provider panels at start");
+    }
+}
+
+async fn my_patients(state: &AppState, provider: i64) -> Result<i64> {
+    let pool = state.pool.clone();
+    let panels =
+        state.dashboard.panels.get(PANEL_MAX_AGE, || async move { counts::panel_sizes(&pool).await }).await?;
+    Ok(panels.get(&provider).copied().unwrap_or(0))
+}
+
 /// Appointments shown: today and the next seven days, at most this many.
 pub const UPCOMING_DAYS: u64 = 7;
 pub const MAX_APPOINTMENTS: usize = 50;
@@ -115,7 +146,10 @@ pub async fn overview(state: &AppState, caller: &Caller) -> Result<Dashboard> {
         reviews,
         patient_messages: may(Aco::PATIENTS_NOTES, AclLevel::View),
     };
-    let counts = counts::of(&state.pool, &whose).await?;
+    let counts = Counts {
+        my_patients: my_patients(state, caller.user_id.0).await?,
+        ..counts::of(&state.pool, &whose).await?
+    };
     let notifications = notifications::list(state, caller, true, None, MAX_NOTIFICATIONS).await?;
     if !recent.is_empty() {
         let pids = recent.iter().map(|r| r.pid.to_string()).collect::<Vec<_>>().join(",");

@@ -43,10 +43,15 @@ impl Default for BookingGate {
 }
 
 /// What this replica keeps for scheduling between requests.
-#[derive(Default)]
 pub struct Shared {
     pub gate: BookingGate,
     pub repeating: repeating::RepeatingCache,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self { gate: BookingGate::default(), repeating: repeating::cache() }
+    }
 }
 
 impl BookingGate {

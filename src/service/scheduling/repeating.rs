@@ -6,59 +6,37 @@
 //! sidecar never writes a repeating event, so only ones edited in OpenEMR's own calendar can be
 //! that much behind there; booking and rescheduling always read the calendar itself.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Instant,
-};
-
-use tokio::sync::RwLock;
+use std::sync::Arc;
 
 use crate::{
     app::AppState,
+    service::cached::Cached,
     storage::{
         StorageError,
         openemr::scheduling::events::{self, EventRow},
     },
 };
 
-#[derive(Default)]
-pub struct RepeatingCache {
-    copy: RwLock<Option<(Instant, Arc<Vec<EventRow>>)>>,
-    refreshing: AtomicBool,
+pub type RepeatingCache = Cached<Vec<EventRow>>;
+
+pub fn cache() -> RepeatingCache {
+    Cached::new("repeating calendar events")
 }
 
-async fn load(state: &AppState) -> Result<Arc<Vec<EventRow>>, StorageError> {
-    let rows = Arc::new(events::repeating(&state.pool).await?);
-    *state.scheduling.repeating.copy.write().await = Some((Instant::now(), rows.clone()));
-    Ok(rows)
-}
-
-/// The repeating events: the copy when there is one (starting a refresh if it is stale),
-/// else read now.
+/// The repeating events: the copy when there is one (refreshed in the background once older than
+/// `MMT_REPEATING_CACHE_SECS`), else read now.
 pub async fn rows(state: &AppState) -> Result<Arc<Vec<EventRow>>, StorageError> {
-    let cache = &state.scheduling.repeating;
-    let current = cache.copy.read().await.clone();
-    let Some((loaded, rows)) = current else { return load(state).await };
-    if loaded.elapsed() >= state.config.scheduling.repeating_ttl
-        && !cache.refreshing.swap(true, Ordering::AcqRel)
-    {
-        let state = state.clone();
-        tokio::spawn(async move {
-            if let Err(err) = load(&state).await {
-                tracing::warn!(error = %err, "could not refresh the repeating calendar events");
-            }
-            state.scheduling.repeating.refreshing.store(false, Ordering::Release);
-        });
-    }
-    Ok(rows)
+    let pool = state.pool.clone();
+    state
+        .scheduling
+        .repeating
+        .get(state.config.scheduling.repeating_ttl, || async move { events::repeating(&pool).await })
+        .await
 }
 
 /// Reads the copy once at start, so the first listing does not wait for the whole table.
 pub async fn warm(state: AppState) {
-    if let Err(err) = load(&state).await {
+    if let Err(err) = state.scheduling.repeating.fill(events::repeating(&state.pool)).await {
         tracing::warn!(error = %err, "could not read the repeating calendar events at start");
     }
 }

@@ -1,11 +1,15 @@
 //! The dashboard's counts, in one round trip.
 
+use std::collections::HashMap;
+
 use sqlx::MySqlPool;
 
 use crate::storage::StorageError;
 
 #[derive(Debug, Clone, Copy, sqlx::FromRow)]
 pub struct Counts {
+    /// From [`panel_sizes`], not this query.
+    #[sqlx(default)]
     pub my_patients: i64,
     pub pending_reviews: i64,
     pub unread_messages: i64,
@@ -34,7 +38,6 @@ pub struct Whose<'a> {
 pub async fn of(pool: &MySqlPool, w: &Whose<'_>) -> Result<Counts, StorageError> {
     sqlx::query_as(
         "SELECT \
-           (SELECT COUNT(*) FROM patient_data WHERE providerID = ?) AS my_patients, \
            (SELECT COUNT(*) FROM mmt_transcriptions t LEFT JOIN form_encounter fe ON fe.encounter = t.encounter \
             WHERE t.status = 'pending_review' AND (? OR (? AND (fe.provider_id = ? \
               OR (t.encounter IS NULL AND t.author_id = ?))))) AS pending_reviews, \
@@ -42,7 +45,6 @@ pub async fn of(pool: &MySqlPool, w: &Whose<'_>) -> Result<Counts, StorageError>
             AND deleted != 1 AND (? OR pid IS NULL OR pid = 0)) AS unread_messages, \
            (SELECT COUNT(*) FROM mmt_transcriptions WHERE author_id = ? AND status = 'draft') AS draft_transcriptions",
     )
-    .bind(w.user_id)
     .bind(w.reviews == ReviewScope::All)
     .bind(w.reviews == ReviewScope::Own)
     .bind(w.user_id)
@@ -53,4 +55,17 @@ pub async fn of(pool: &MySqlPool, w: &Whose<'_>) -> Result<Counts, StorageError>
     .fetch_one(pool)
     .await
     .map_err(StorageError::from_sqlx)
+}
+
+/// How many patients name each provider as their primary (`patient_data.providerID`). OpenEMR has
+/// no index on that column, so this reads the whole table: callers keep the answer for a while.
+pub async fn panel_sizes(pool: &MySqlPool) -> Result<HashMap<i64, i64>, StorageError> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT CAST(providerID AS SIGNED), COUNT(*) FROM patient_data WHERE providerID IS NOT NULL \
+         AND providerID <> 0 GROUP BY providerID",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(rows.into_iter().collect())
 }
