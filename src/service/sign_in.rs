@@ -21,7 +21,7 @@ use crate::{
         StorageError,
         mmt::{
             login_failures::{self, Scope},
-            tokens::{self, TokenRow},
+            tokens::{self, LiveToken, TokenRow},
         },
         openemr::{
             globals, login_counters,
@@ -367,7 +367,21 @@ pub async fn refresh(state: &AppState, presented: &str, address: &str) -> Result
 pub async fn caller_for_access_token(state: &AppState, presented: &str) -> Result<Caller, AuthError> {
     let digest = digest_of(TokenKind::Access, presented).ok_or(AuthError::InvalidToken)?;
     let now = now();
-    let live = tokens::live_access(&state.pool, &digest, now).await?.ok_or(AuthError::InvalidToken)?;
+    let (live, holder) = match users::by_access_token(&state.pool, &digest, now).await? {
+        Some(h) => {
+            let user_id = UserId(h.user.id);
+            let live = LiveToken::from_columns(
+                user_id,
+                h.family_id,
+                &h.session_source,
+                h.credential_digest,
+                h.last_used_at,
+            )
+            .ok_or(AuthError::InvalidToken)?;
+            (live, Some(h.user))
+        }
+        None => (tokens::live_access(&state.pool, &digest, now).await?.ok_or(AuthError::InvalidToken)?, None),
+    };
     // At most one write a minute per token, so the device list knows when each was last used;
     // off the request's path, and best effort: it is no reason to refuse the request.
     let stale_before = now - chrono::Duration::minutes(1);
@@ -379,7 +393,13 @@ pub async fn caller_for_access_token(state: &AppState, presented: &str) -> Resul
             }
         });
     }
-    match still_allowed(state, live.user_id, live.method, live.credential, Some(live.family)).await? {
+    let judged = match holder {
+        Some(record) if live.method != SignInMethod::Guest => {
+            judge(Some(record), live.user_id, live.method, live.credential, Some(live.family))
+        }
+        _ => still_allowed(state, live.user_id, live.method, live.credential, Some(live.family)).await?,
+    };
+    match judged {
         Ok(caller) => Ok(caller),
         Err(lapse) => Err(revoke(state, lapse).await),
     }
@@ -406,15 +426,26 @@ async fn still_allowed(
         return Ok(if state.config.auth.guest_login { Ok(guest_caller(family)) } else { Err(None) });
     }
     let record = users::by_id(&state.pool, user_id).await?;
+    Ok(judge(record, user_id, method, credential, family))
+}
+
+/// Whether the user's row still lets this sign-in stand.
+fn judge(
+    record: Option<UserRecord>,
+    user_id: UserId,
+    method: SignInMethod,
+    credential: Option<[u8; 32]>,
+    family: Option<[u8; 16]>,
+) -> Result<Caller, Option<Lapse>> {
     let Some(record) = record.filter(|r| r.active && r.auth_group.is_some()) else {
-        return Ok(Err(Some(Lapse::Account(user_id))));
+        return Err(Some(Lapse::Account(user_id)));
     };
     let current = credential_digest(&record.password_hash);
-    Ok(match credential {
+    match credential {
         Some(bound) if bool::from(bound.ct_eq(&current)) => Ok(caller_from(record, method, family)),
         Some(bound) => Err(Some(Lapse::Credential(user_id, bound))),
         None => Err(None),
-    })
+    }
 }
 
 /// Revokes lapsed sign-ins there and then, so reactivating the account or restoring the password

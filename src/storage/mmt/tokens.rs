@@ -69,14 +69,27 @@ pub async fn live_access(
     .await
     .map_err(StorageError::from_sqlx)?;
     Ok(row.and_then(|(user, family, method, credential, last_used_at)| {
-        Some(LiveToken {
-            user_id: UserId(user),
+        LiveToken::from_columns(UserId(user), family, &method, credential, last_used_at)
+    }))
+}
+
+impl LiveToken {
+    /// From `mmt_auth_tokens` columns; `None` for a malformed row.
+    pub fn from_columns(
+        user_id: UserId,
+        family: Vec<u8>,
+        method: &str,
+        credential: Option<Vec<u8>>,
+        last_used_at: Option<NaiveDateTime>,
+    ) -> Option<Self> {
+        Some(Self {
+            user_id,
             family: family.try_into().ok()?,
-            method: SignInMethod::parse(&method)?,
+            method: SignInMethod::parse(method)?,
             credential: credential.and_then(|c| c.try_into().ok()),
             last_used_at,
         })
-    }))
+    }
 }
 
 /// Records that an access token was used now (for the list of signed-in devices), unless that
