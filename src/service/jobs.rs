@@ -16,9 +16,10 @@ use crate::{
         acl::{AclLevel, Aco},
         audit::AuditEntry,
         job::{self, Backoff, CancelOutcome, IllegalJobTransition, JobAction, JobId, JobKind, JobState},
+        messaging::notification::{NotificationKind, Subject},
         user::{Caller, UserId},
     },
-    service::{acl::AclError, audit, events, housekeeping, permission, webhooks},
+    service::{acl::AclError, audit, events, housekeeping, messaging::notifications, permission, webhooks},
     storage::{
         StorageError,
         mmt::jobs::{self as store, JobRow, NewJobRow},
@@ -325,7 +326,8 @@ impl Workers {
             }
         };
         let pool = &self.state.pool;
-        let settled = match job::transition(job.state(), action)? {
+        let to = job::transition(job.state(), action)?;
+        let settled = match to {
             JobState::Queued => {
                 let backoff = Backoff { base: config.backoff_base, cap: config.backoff_cap };
                 let error = error.unwrap_or_default();
@@ -333,6 +335,20 @@ impl Workers {
             }
             to => store::finish(pool, &job.id, owner, to, result.as_deref(), error.as_deref()).await?,
         };
+        if settled
+            && to == JobState::Failed
+            && let (Some(user), Some(id)) = (job.queued_by, JobId::from_bytes(&job.id))
+        {
+            let subject = Subject::Job(id.to_string());
+            notifications::notify_now(
+                &self.state,
+                user,
+                NotificationKind::JobFailed,
+                &subject,
+                "mmt-sidecar",
+            )
+            .await;
+        }
         if !settled {
             tracing::warn!(kind = %job.kind, "a job's lease lapsed before it finished; another worker has it");
         }

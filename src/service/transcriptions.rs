@@ -9,6 +9,7 @@ use crate::{
     domain::{
         acl::{AclLevel, Aco},
         audit::AuditEntry,
+        messaging::notification::{NotificationKind, Subject, worth_telling},
         patient::Pid,
         transcription::{self, Action, IllegalTransition, Segment, TranscriptionId, TranscriptionStatus},
         user::Caller,
@@ -17,7 +18,9 @@ use crate::{
     },
     service::{
         acl::AclError,
-        audit, permission,
+        audit, events,
+        messaging::notifications,
+        permission,
         webhooks::{self, Change},
     },
     storage::{
@@ -481,8 +484,18 @@ pub async fn act(
     let comments = format!("mmt-sidecar transcription {id}: {} ({} -> {to})", action.as_str(), row.status());
     audit_log::record(&mut tx, &entry(caller, "patient-record-update", row.pid, comments)).await?;
     let event = webhooks::record(&mut tx, change(change_of(action), id, row.pid)).await?;
+    let sent_back = if action == Action::Reject && worth_telling(row.author_id, caller.user_id.0) {
+        let subject = Subject::Transcription(id.to_string());
+        let kind = NotificationKind::TranscriptionChangesRequested;
+        Some(notifications::notify(&mut tx, row.author_id, kind, &subject, &caller.username).await?)
+    } else {
+        None
+    };
     tx.commit().await?;
     webhooks::committed(state, event);
+    if let Some(told) = sent_back {
+        events::publish_committed(state, told);
+    }
     store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
 }
 

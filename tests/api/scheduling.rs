@@ -154,7 +154,10 @@ async fn a_booking_is_written_as_openemrs_calendar_writes_it_and_shows_in_its_ca
         ))
         .await;
     assert_eq!(audited, 1);
-    let change = api.db.scalar("SELECT COUNT(*) FROM mmt_events WHERE kind = 'appointment.booked'").await;
+    let change = api
+        .db
+        .scalar("SELECT COUNT(*) FROM mmt_events WHERE kind = 'appointment.booked' AND topic = 'appointment'")
+        .await;
     assert_eq!(change, 1);
     let (status, read) = api.get(&format!("/api/appointments/{eid}/")).await;
     assert_eq!(status, StatusCode::OK, "{read}");
@@ -386,6 +389,46 @@ async fn status_changes_follow_the_rules_and_the_flow_board_and_check_in_opens_t
     let tracker_encounter =
         api.db.scalar(&format!("SELECT encounter FROM patient_tracker WHERE eid = {}", created["id"])).await;
     assert_eq!(tracker_encounter, encounter);
+}
+
+/// Bookings and cancellations someone else makes in a provider's calendar reach the provider.
+#[tokio::test]
+async fn the_provider_hears_of_bookings_and_cancellations_made_by_others() {
+    let api = Api::admin().await;
+    let (day, pid) = (tuesday_ahead(), pid(&api).await);
+    let (status, created) = book(&api, booking(pid, day, "09:00")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let eid = created["id"].as_i64().unwrap();
+    let (status, body) =
+        api.call("PATCH", &format!("/api/appointments/{eid}/"), Some(json!({"status": "x"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let garcia = api.as_other(("drgarcia", "Physician-Garcia-2")).await;
+    let (status, page) = garcia.get("/api/notifications/").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let told: Vec<(String, String, String)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["kind"].as_str().unwrap().into(),
+                n["subject_id"].as_str().unwrap().into(),
+                n["by"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let eid = eid.to_string();
+    assert_eq!(
+        told,
+        [
+            ("appointment.cancelled".into(), eid.clone(), "admin".into()),
+            ("appointment.booked".into(), eid, "admin".into())
+        ]
+    );
+    let (status, own) = book(&garcia, booking(pid, day, "10:00")).await;
+    assert_eq!(status, StatusCode::CREATED, "{own}");
+    let (_, page) = garcia.get("/api/notifications/").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "a provider's own booking is no news to them");
 }
 
 #[tokio::test]

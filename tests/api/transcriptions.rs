@@ -173,6 +173,35 @@ async fn rejection_sends_the_note_back_for_another_round() {
     assert_eq!(reasons, ["created", "added exam"]);
 }
 
+/// The author hears of a rejection by someone else (not of their own), on topic `notification`.
+#[tokio::test]
+async fn a_rejection_by_another_reviewer_notifies_the_author() {
+    let api = Api::as_user(GARCIA).await;
+    let (id, _) = create(&api, &new_transcription(2, None)).await;
+    act(&api, &id, "submit", None).await;
+    let admin = api.as_other(crate::auth::ADMIN).await;
+    let (status, body) = act(&admin, &id, "reject", Some(json!({"reason": "Add the exam findings"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, page) = api.get("/api/notifications/").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let told: Vec<_> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["kind"].clone(), n["subject"].clone(), n["subject_id"].clone(), n["by"].clone()))
+        .collect();
+    assert_eq!(
+        told,
+        [(json!("transcription.changes_requested"), json!("transcription"), json!(id), json!("admin"))]
+    );
+
+    act(&api, &id, "reopen", None).await;
+    act(&api, &id, "submit", None).await;
+    act(&api, &id, "reject", Some(json!({"reason": "Spelling"}))).await;
+    let (_, page) = api.get("/api/notifications/").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "rejecting one's own note tells no one");
+}
+
 #[tokio::test]
 async fn cancel_ends_drafts_and_rejected_notes_only() {
     let api = Api::as_user(GARCIA).await;

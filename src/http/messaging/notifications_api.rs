@@ -14,8 +14,16 @@ use crate::{
 #[oai(skip_serializing_if_is_none)]
 pub struct Notification {
     pub id: u64,
-    /// `message.received`: a message was sent or replied to you.
+    /// `message.received` (a message was sent or replied to you), `transcription.changes_requested`
+    /// (a reviewer sent your transcription back), `appointment.booked` / `appointment.cancelled`
+    /// (someone else booked or cancelled one of your appointments), `job.failed` (a job you queued
+    /// failed, e.g. an e-mailed prescription).
     pub kind: String,
+    /// What it is about: `message`, `transcription`, `appointment` or `job`.
+    pub subject: String,
+    /// The id of that record (a message id, a transcription uuid, an appointment id, a job id).
+    pub subject_id: Option<String>,
+    /// For `message.received`: the message.
     pub message_id: Option<i64>,
     /// Username of who caused it.
     pub by: String,
@@ -28,6 +36,8 @@ impl From<NotificationRow> for Notification {
         Self {
             id: r.id,
             kind: r.kind,
+            subject: r.subject,
+            subject_id: r.subject_id,
             message_id: r.message_id,
             by: r.actor,
             created_at: r.created_at,

@@ -15,6 +15,7 @@ use crate::{
         event::{Event, Kind, NewEvent, Topic},
         messaging::{
             message::{self, Change, Lists, Mailbox, MessageInput, Reply},
+            notification::{NotificationKind, Subject},
             thread,
         },
         patient::Pid,
@@ -228,7 +229,16 @@ pub async fn create(state: &AppState, caller: &Caller, input: MessageInput) -> R
         let id = pnotes::insert(&mut tx, &row).await?;
         let comments = format!("mmt-sidecar sent message {id} to {username}");
         audit_log::record(&mut tx, &entry(caller, "patient-record-insert", msg.pid, comments)).await?;
-        live.push(notifications::notify(&mut tx, *user_id, "message.received", id, &caller.username).await?);
+        live.push(
+            notifications::notify(
+                &mut tx,
+                *user_id,
+                NotificationKind::MessageReceived,
+                &Subject::Message(id),
+                &caller.username,
+            )
+            .await?,
+        );
         let change = WebhookChange {
             event: ChangeEvent::MessageCreated,
             pid: (msg.pid > 0).then_some(msg.pid),
@@ -373,7 +383,14 @@ async fn append(
     receipts::clear(&mut tx, id, &to_name).await?;
     let comments = format!("mmt-sidecar appended to message {id}, now assigned to {to_name}");
     audit_log::record(&mut tx, &entry(caller, "patient-record-update", s.pid(), comments)).await?;
-    let live = notifications::notify(&mut tx, to_id, "message.received", id, &caller.username).await?;
+    let live = notifications::notify(
+        &mut tx,
+        to_id,
+        NotificationKind::MessageReceived,
+        &Subject::Message(id),
+        &caller.username,
+    )
+    .await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
     publish(state, vec![live], Vec::new());
     load(state, id).await

@@ -8,6 +8,7 @@ use crate::{
     app::AppState,
     domain::{
         event::{Event, Kind, NewEvent, Topic},
+        messaging::notification::{NotificationKind, Subject},
         user::{Caller, UserId},
     },
     service::{events, messaging::messages::MessageError, wall_clock_now},
@@ -21,19 +22,51 @@ use crate::{
 pub async fn notify(
     conn: &mut MySqlConnection,
     user_id: i64,
-    kind: &str,
-    message_id: i64,
+    kind: NotificationKind,
+    subject: &Subject,
     actor: &str,
 ) -> Result<Event, StorageError> {
-    let new = NewNotification { user_id, kind, message_id: Some(message_id), actor, at: wall_clock_now() };
+    let subject_id = subject.id();
+    let new = NewNotification {
+        user_id,
+        kind: kind.as_str(),
+        message_id: subject.message_id(),
+        subject: subject.kind(),
+        subject_id: &subject_id,
+        actor,
+        at: wall_clock_now(),
+    };
     let id = notifications::insert(conn, &new).await?;
+    let mut data = json!({ "id": id, "subject": subject.kind(), "subject_id": subject_id, "by": actor });
+    if let Some(message_id) = subject.message_id() {
+        data["message_id"] = json!(message_id);
+    }
     let event = NewEvent {
         topic: Topic::parse("notification").expect("a valid topic"),
-        kind: Kind::parse(kind).expect("notification kinds are valid names"),
+        kind: Kind::parse(kind.as_str()).expect("notification kinds are valid names"),
         recipient: Some(UserId(user_id)),
-        data: json!({ "id": id, "message_id": message_id, "by": actor }),
+        data,
     };
     events::write(conn, event).await
+}
+
+/// Notifies `user_id` on a connection of its own and publishes at once, for changes that
+/// already committed. Best effort: a notification is no reason to fail the change.
+pub async fn notify_now(
+    state: &AppState,
+    user_id: i64,
+    kind: NotificationKind,
+    subject: &Subject,
+    actor: &str,
+) {
+    let told = async {
+        let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
+        notify(&mut conn, user_id, kind, subject, actor).await
+    };
+    match told.await {
+        Ok(event) => events::publish_committed(state, event),
+        Err(err) => tracing::warn!(error = %err, kind = kind.as_str(), "could not store a notification"),
+    }
 }
 
 fn own(caller: &Caller) -> Result<i64, MessageError> {

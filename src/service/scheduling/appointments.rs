@@ -12,6 +12,7 @@ use crate::{
         acl::{AclLevel, Aco},
         audit::AuditEntry,
         encounter::NewEncounter,
+        messaging::notification::{NotificationKind, Subject, worth_telling},
         patient::Pid,
         scheduling::{
             appointment::{
@@ -25,7 +26,9 @@ use crate::{
         webhook::ChangeEvent,
     },
     service::{
-        audit, permission,
+        audit,
+        messaging::notifications,
+        permission,
         scheduling::{
             SchedulingError, Statuses,
             availability::{Calendar, Repeating},
@@ -336,8 +339,8 @@ pub async fn book(
         Request { booking: &booking, category: &category, key, hash: &hash, overriding, statuses: &statuses };
     let result = book_locked(state, caller, &request, held.conn()).await;
     held.release().await?;
-    let (booked, event) = result?;
-    if let Some(event) = event {
+    let (booked, events) = result?;
+    for event in events {
         webhooks::committed(state, event);
     }
     Ok(booked)
@@ -358,7 +361,7 @@ async fn book_locked(
     caller: &Caller,
     request: &Request<'_>,
     conn: &mut MySqlConnection,
-) -> Result<(Booked, Option<crate::domain::event::Event>), SchedulingError> {
+) -> Result<(Booked, Vec<crate::domain::event::Event>), SchedulingError> {
     let Request { booking, category, key, hash, overriding, statuses } = *request;
     if let Some(key) = key
         && let Some(previous) = own::request(conn, caller.user_id.0, key).await?
@@ -366,7 +369,7 @@ async fn book_locked(
         if previous.request_hash != hash[..] {
             return Err(SchedulingError::KeyReused(key.to_string()));
         }
-        return Ok((Booked::Replayed(load(state, conn, previous.pc_eid).await?), None));
+        return Ok((Booked::Replayed(load(state, conn, previous.pc_eid).await?), Vec::new()));
     }
     let date = booking.when.date;
     let settings = settings(state).await?;
@@ -434,9 +437,12 @@ async fn book_locked(
         pid: Some(booking.pid.0),
         data: json!({ "appointment": eid, "provider_id": booking.provider_id, "start": booking.when.at(), "status": status.as_str() }),
     };
-    let event = webhooks::record(&mut tx, change).await?;
+    let mut events = vec![webhooks::record(&mut tx, change).await?];
+    events.extend(
+        tell_provider(&mut tx, caller, booking.provider_id, NotificationKind::AppointmentBooked, eid).await?,
+    );
     tx.commit().await.map_err(StorageError::from_sqlx)?;
-    Ok((Booked::Created(load(state, conn, eid).await?), Some(event)))
+    Ok((Booked::Created(load(state, conn, eid).await?), events))
 }
 
 /// Changes an appointment: status (through the flow board, opening the visit's encounter at
@@ -592,8 +598,29 @@ async fn change_locked(
         data: json!({ "appointment": eid, "status": status, "start": date.and_time(start), "provider_id": provider }),
     };
     produced.push(webhooks::record(&mut tx, change).await?);
+    if to_phase == Phase::Cancelled {
+        produced.extend(
+            tell_provider(&mut tx, caller, provider, NotificationKind::AppointmentCancelled, eid).await?,
+        );
+    }
     tx.commit().await.map_err(StorageError::from_sqlx)?;
     Ok((load(state, conn, eid).await?, produced))
+}
+
+/// The provider hears of a booking or cancellation someone else made in their calendar.
+async fn tell_provider(
+    tx: &mut MySqlConnection,
+    caller: &Caller,
+    provider: i64,
+    kind: NotificationKind,
+    eid: u32,
+) -> Result<Option<crate::domain::event::Event>, StorageError> {
+    if !worth_telling(provider, caller.user_id.0) {
+        return Ok(None);
+    }
+    notifications::notify(tx, provider, kind, &Subject::Appointment(eid.into()), &caller.username)
+        .await
+        .map(Some)
 }
 
 /// The encounter a check-in opens, as the flow board's `todaysEncounterCheck()` does: today's

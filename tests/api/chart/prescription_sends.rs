@@ -262,6 +262,14 @@ async fn a_refused_recipient_fails_the_send_at_once_and_the_failure_is_audited()
     assert_eq!(mail.api.db.scalar(&sql).await, 1, "the job fails too, without further attempts");
     let audit = audit_comments(&mail.api.db, &format!("could not e-mail prescription {rx}")).await;
     assert_eq!(audit, vec![("drgarcia".to_string(), 0)]);
+    let (_, page) = mail.call("GET", "/api/notifications/", None).await;
+    let told = &page["items"][0];
+    assert_eq!(
+        (told["kind"].as_str(), told["subject"].as_str()),
+        (Some("job.failed"), Some("job")),
+        "{page}"
+    );
+    assert_eq!(told["subject_id"], send["job_id"]);
     mail.stop().await;
 }
 

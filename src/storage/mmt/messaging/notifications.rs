@@ -10,28 +10,35 @@ pub struct NotificationRow {
     pub id: u64,
     pub kind: String,
     pub message_id: Option<i64>,
+    pub subject: String,
+    pub subject_id: Option<String>,
     pub actor: String,
     pub created_at: NaiveDateTime,
     pub read_at: Option<NaiveDateTime>,
 }
 
-const COLUMNS: &str = "id, kind, message_id, actor, created_at, read_at";
+const COLUMNS: &str = "id, kind, message_id, subject, subject_id, actor, created_at, read_at";
 
 pub struct NewNotification<'a> {
     pub user_id: i64,
     pub kind: &'a str,
     pub message_id: Option<i64>,
+    pub subject: &'a str,
+    pub subject_id: &'a str,
     pub actor: &'a str,
     pub at: NaiveDateTime,
 }
 
 pub async fn insert(conn: &mut MySqlConnection, n: &NewNotification<'_>) -> Result<u64, StorageError> {
     let done = sqlx::query(
-        "INSERT INTO mmt_notifications (user_id, kind, message_id, actor, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO mmt_notifications (user_id, kind, message_id, subject, subject_id, actor, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(n.user_id)
     .bind(n.kind)
     .bind(n.message_id)
+    .bind(n.subject)
+    .bind(n.subject_id)
     .bind(n.actor)
     .bind(n.at)
     .execute(conn)
