@@ -106,7 +106,8 @@ macro_rules! string_conversions {
 string_conversions!(Topic);
 string_conversions!(Kind);
 
-/// An event to be written. `data` holds ids and small state only, never PHI beyond ids.
+/// An event to be written. `data` holds ids and small state only, never PHI beyond ids; a chat
+/// message's event, addressed to one room member, carries its text.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub topic: Topic,
