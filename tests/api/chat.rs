@@ -292,6 +292,10 @@ async fn non_members_cannot_join_read_or_post_and_cannot_tell_whether_a_room_exi
     // Only the creator (or an administrator) removes others; anyone may leave.
     let garcia_out = format!("/api/chat/rooms/{room}/members/drgarcia/");
     assert_eq!(nurse.call("DELETE", &garcia_out, None).await.0, 403);
+    assert_eq!(
+        garcia.call("DELETE", &format!("/api/chat/rooms/{room}/members/drokafor/"), None).await.0,
+        404
+    );
     assert_eq!(nurse.call("DELETE", &format!("/api/chat/rooms/{room}/members/nkim/"), None).await.0, 204);
     assert_eq!(nurse.call("GET", &format!("/api/chat/rooms/{room}/messages/"), None).await.0, 403);
     let (_, left) = garcia.call("GET", &format!("/api/chat/rooms/{room}/"), None).await;

@@ -12,7 +12,9 @@ impl From<ChatError> for ApiError {
             ChatError::NotMember(_) | ChatError::Forbidden(_) | ChatError::Guest => {
                 Self::new(StatusCode::FORBIDDEN, err.to_string())
             }
-            ChatError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            ChatError::NotFound(_) | ChatError::NoMember(..) => {
+                Self::new(StatusCode::NOT_FOUND, err.to_string())
+            }
             ChatError::Invalid(issues) => issues.into(),
             ChatError::TooLarge => Self::new(StatusCode::PAYLOAD_TOO_LARGE, err.to_string()),
             ChatError::RateLimited(secs) => Self::too_many_requests(err.to_string(), secs),

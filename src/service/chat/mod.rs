@@ -35,6 +35,8 @@ pub enum ChatError {
     NotMember(u64),
     #[error("no chat room {0}")]
     NotFound(u64),
+    #[error("{0} is not a member of chat room {1}")]
+    NoMember(String, u64),
     #[error("{0}")]
     Forbidden(String),
     #[error("guests cannot chat")]

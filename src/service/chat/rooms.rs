@@ -13,6 +13,7 @@ use crate::{
         acl::{AclLevel, Aco},
         audit::AuditEntry,
         chat::{self, RoomInput, Subject},
+        event::Event,
         patient::Pid,
         user::Caller,
         validation::Issues,
@@ -85,7 +86,7 @@ async fn add(
     caller: &Caller,
     room_id: u64,
     users: &[(i64, String)],
-) -> Result<(Room, Vec<crate::domain::event::Event>)> {
+) -> Result<(Room, Vec<Event>)> {
     let at = now();
     let mut added = Vec::new();
     for (user_id, username) in users {
@@ -207,8 +208,7 @@ pub async fn remove_member(state: &AppState, caller: &Caller, id: u64, username:
         )));
     }
     let member = room.members.iter().find(|m| m.username == username);
-    let member =
-        member.ok_or_else(|| ChatError::Conflict(format!("{username} is not a member of room {id}")))?;
+    let member = member.ok_or_else(|| ChatError::NoMember(username.into(), id))?;
     let written =
         deliver(&mut tx, state, &room, None, |to| chat::member_event(room.id(), username, false, to)).await?;
     store::remove_member(&mut tx, id, member.user_id).await?;
