@@ -35,7 +35,7 @@ use crate::{
         problem::ApiError,
     },
     service::{
-        chat::conversation,
+        chat::{self, conversation},
         events::{self, Subscription},
     },
 };
@@ -117,10 +117,12 @@ impl EventsApi {
         /// The last event id received, for clients that cannot set headers.
         after: Query<Option<u64>>,
         /// Comma-separated topics (`job,notification`); a family (`chat`) selects each of its
-        /// instances (`chat:42`). All topics when absent.
+        /// instances (`chat:42`). All topics when absent. Naming a chat room (`chat:42`) joins
+        /// it: only its members may (403 otherwise, whether it exists or not).
         topics: Query<Option<String>>,
     ) -> Result<EventStream<BoxStream<'static, EventView>>, ApiError> {
         let topics = topic_filter(topics.0.as_deref().unwrap_or_default())?;
+        chat::rooms::join(&state, &auth.0, &topics).await?;
         let credential = Credential::of(&state, req)?;
         let subscription = events::subscribe(&state, auth.0, last_event_id.0.or(after.0), topics).await?;
         let feed = Feed::new(state.clone(), credential, subscription);
@@ -178,19 +180,28 @@ impl Feed {
     /// Posts a chat message as the stream's user, whose sign-in is checked again first. A refusal
     /// carries the problem document the REST operation would answer with.
     async fn post(&self, chat: ChatSend) -> Result<serde_json::Value, serde_json::Value> {
-        let posted = match self.credential.caller(&self.state).await {
-            Ok(caller) => {
-                conversation::post(&self.state, &caller, chat.room, &chat.text).await.map_err(ApiError::from)
-            }
-            Err(err) => Err(err),
+        let caller = match self.credential.caller(&self.state).await {
+            Ok(caller) => caller,
+            Err(err) => return Err(refusal(err).await),
         };
-        match posted {
+        match conversation::post(&self.state, &caller, chat.room, &chat.text).await {
             Ok(m) => Ok(serde_json::json!({ "chat": { "room": m.room_id, "id": m.id } })),
-            Err(err) => {
-                let problem: serde_json::Value =
-                    err.into_response().into_body().into_json().await.unwrap_or_default();
-                Err(serde_json::json!({ "error": problem["detail"], "problem": problem }))
-            }
+            Err(err) => Err(refusal(err.into()).await),
+        }
+    }
+
+    /// Chat rooms named among the topics are joined: only their members may subscribe.
+    async fn join(&self, topics: &TopicFilter) -> Result<(), serde_json::Value> {
+        if topics.instances("chat").next().is_none() {
+            return Ok(());
+        }
+        let caller = match self.credential.caller(&self.state).await {
+            Ok(caller) => caller,
+            Err(err) => return Err(refusal(err).await),
+        };
+        match chat::rooms::join(&self.state, &caller, topics).await {
+            Ok(()) => Ok(()),
+            Err(err) => Err(refusal(err.into()).await),
         }
     }
 
@@ -282,6 +293,7 @@ async fn apply(feed: &mut Feed, text: &str) -> Result<Option<serde_json::Value>,
     if let Some(topics) = message.topics {
         let filter =
             TopicFilter::parse(topics.iter().map(String::as_str)).map_err(|e| error(e.to_string()))?;
+        feed.join(&filter).await?;
         feed.subscription.set_topics(filter);
     }
     if let Some(id) = message.resume_after {
@@ -291,4 +303,11 @@ async fn apply(feed: &mut Feed, text: &str) -> Result<Option<serde_json::Value>,
         Some(chat) => feed.post(chat).await.map(Some),
         None => Ok(None),
     }
+}
+
+/// What a WebSocket client is told when the server refuses a message: the problem document the
+/// REST operation would have answered with, and its `detail` as `error`.
+async fn refusal(err: ApiError) -> serde_json::Value {
+    let problem: serde_json::Value = err.into_response().into_body().into_json().await.unwrap_or_default();
+    serde_json::json!({ "error": problem["detail"], "problem": problem })
 }

@@ -267,7 +267,18 @@ async fn non_members_cannot_join_read_or_post_and_cannot_tell_whether_a_room_exi
             "the same answer whether the room exists or not"
         );
     }
-    // Nor over the WebSocket: posting is refused, and the room's messages never reach him.
+    // Nor over the event channel: joining the room's topic and posting are refused, and the
+    // room's messages never reach him.
+    let resp = reqwest::Client::new()
+        .get(server.url(&format!("/api/events/?topics=chat:{room}")))
+        .bearer_auth(&okafor.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    send(&mut ws, json!({ "topics": [format!("chat:{room}")] })).await;
+    let refused = frame(&mut ws).await;
+    assert_eq!(refused["problem"]["status"], 403, "{refused}");
     send(&mut ws, json!({ "chat": { "room": room, "text": "let me in" } })).await;
     let refused = frame(&mut ws).await;
     assert_eq!(refused["problem"]["status"], 403, "{refused}");

@@ -13,7 +13,7 @@ use crate::{
         acl::{AclLevel, Aco},
         audit::AuditEntry,
         chat::{self, RoomInput, Subject},
-        event::Event,
+        event::{Event, TopicFilter},
         patient::Pid,
         user::Caller,
         validation::Issues,
@@ -144,6 +144,17 @@ pub async fn mine(
     let audit = AuditEntry::phi(caller, "patient-record-select", super::CATEGORY, None, comments);
     audit::record(state, &audit).await?;
     Ok(rows)
+}
+
+/// Subscribing to a room by name (`chat:<id>`) is joining it: only its members may, with
+/// `patients|notes` for a patient room. Family-wide `chat` subscriptions need no check: events
+/// are addressed to members only.
+pub async fn join(state: &AppState, caller: &Caller, topics: &TopicFilter) -> Result<()> {
+    // Room ids are numbers; another name can match no room's events.
+    for id in topics.instances("chat").filter_map(|i| i.parse().ok()) {
+        as_member(state, caller, id, AclLevel::View).await?;
+    }
+    Ok(())
 }
 
 /// A room and its members, for a member or an administrator.
