@@ -6,12 +6,17 @@
 //! then fanned out through Redis. For every event and client, the time from the commit of the
 //! event's row to the client parsing it off the stream is one sample. Two runs: paced at
 //! BENCH_RATE events per second, then a burst (each publish right after the previous commit).
-//! Prints p50/p99/max over all deliveries and any event a client never got. Everything it starts
-//! it stops.
+//! Prints p50/p99/max over all deliveries and any event a client never got. Then chat: BENCH_ROOMS
+//! rooms (about an appointment) of 4 members each, every member subscribed on replica B; members
+//! post BENCH_CHAT_MESSAGES messages through the chat service on replica A, round-robin over the
+//! rooms, paced at BENCH_CHAT_RATE per second and then back to back; a sample is the time from a
+//! post returning (committed and published) to a member's subscription yielding it. Everything it
+//! starts it stops.
 //!
 //!   cargo bench --bench event_fanout
 //!
-//! BENCH_CLIENTS (default 50), BENCH_EVENTS (2000), BENCH_RATE (500). Needs `redis-server`
+//! BENCH_CLIENTS (default 50), BENCH_EVENTS (2000), BENCH_RATE (500), BENCH_ROOMS (50),
+//! BENCH_CHAT_MESSAGES (2000), BENCH_CHAT_RATE (100). Needs `redis-server`
 //! (Debian's redis-server package; scripts/test.sh installs it). BENCH_KEEP_DIR keeps the MariaDB
 //! data directory.
 
@@ -28,8 +33,13 @@ use futures_util::StreamExt;
 use mmt_sidecar::{
     app::{self, AppState},
     config::Config,
-    domain::{event::NewEvent, user::UserId},
+    domain::{
+        chat::RoomInput,
+        event::{NewEvent, TopicFilter},
+        user::{Caller, SignInMethod, UserId},
+    },
     service::{
+        chat::{conversation, rooms},
         events,
         sign_in::{self, LoginAttempt},
     },
@@ -133,19 +143,25 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank - 1].as_secs_f64() * 1000.0
 }
 
-/// One table row: the samples of every delivery of `committed`'s events to every client.
-fn row(label: &str, committed: &HashMap<u64, Instant>, arrivals: &[Vec<(u64, Instant)>]) -> String {
+/// One table row: the samples of every delivery of `committed`'s events (or messages) to the
+/// clients (`audience` names them), `expected` deliveries in all.
+fn row(
+    label: &str,
+    committed: &HashMap<u64, Instant>,
+    arrivals: &[Vec<(u64, Instant)>],
+    audience: &str,
+    expected: usize,
+) -> String {
     let mut samples: Vec<Duration> = arrivals
         .iter()
         .flatten()
         .filter_map(|(id, at)| committed.get(id).map(|c| at.duration_since(*c)))
         .collect();
     samples.sort_unstable();
-    let expected = committed.len() * arrivals.len();
     format!(
         "| {label} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} |",
         committed.len(),
-        arrivals.len(),
+        audience,
         samples.len(),
         expected - samples.len(),
         percentile(&samples, 0.50),
@@ -207,6 +223,7 @@ async fn main() {
     for task in tasks {
         arrivals.push(task.await.unwrap());
     }
+    let chat_rows = chat(&replica_a, &replica_b, &dir, &issued.caller).await;
     let _ = stop.send(());
     let _ = server.await;
     let redis_version = Command::new("redis-server").arg("--version").output().unwrap().stdout;
@@ -224,8 +241,144 @@ async fn main() {
     println!();
     println!("| run | events | clients | deliveries | missing | p50 ms | p99 ms | max ms |");
     println!("|---|--:|--:|--:|--:|--:|--:|--:|");
-    println!("{}", row(&format!("paced, {rate}/s"), &paced, &arrivals));
-    println!("{}", row(&format!("burst, {burst_rate:.0}/s"), &burst, &arrivals));
+    let expected = count as usize * clients;
+    let audience = clients.to_string();
+    println!("{}", row(&format!("paced, {rate}/s"), &paced, &arrivals, &audience, expected));
+    println!("{}", row(&format!("burst, {burst_rate:.0}/s"), &burst, &arrivals, &audience, expected));
+    println!();
+    println!(
+        "chat: members subscribed on replica B, posts through the chat service on replica A; latency from \
+         the post returning to a member's subscription yielding the message"
+    );
+    println!();
+    println!("| run | messages | rooms × members | deliveries | missing | p50 ms | p99 ms | max ms |");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+    for chat_row in chat_rows {
+        println!("{chat_row}");
+    }
     drop(redis);
     drop(guard);
+}
+
+const MEMBERS: usize = 4;
+
+fn member(id: i64, username: String) -> Caller {
+    Caller {
+        user_id: UserId(id),
+        username,
+        first_name: "Chat".into(),
+        last_name: "Bench".into(),
+        auth_group: "Default".into(),
+        facility_id: 0,
+        facility: None,
+        method: SignInMethod::Password,
+        token_family: None,
+        credential: None,
+    }
+}
+
+/// Collects when each `chat.message` reaches one member, until it has `expected` of them.
+async fn member_feed(replica: AppState, caller: Caller, expected: usize) -> Vec<(u64, Instant)> {
+    let topics = TopicFilter::parse(["chat"]).unwrap();
+    let mut feed = events::subscribe(&replica, caller, None, topics).await.expect("subscribed");
+    let mut arrivals = Vec::with_capacity(expected);
+    while arrivals.len() < expected {
+        let Ok(Ok(Some(event))) = timeout(SETTLE, feed.next()).await else { break };
+        if event.kind.as_str() == "chat.message" {
+            arrivals.push((event.data["id"].as_u64().unwrap(), Instant::now()));
+        }
+    }
+    arrivals
+}
+
+/// Members post `count` messages round-robin over `rooms`, paced at `rate` per second or back to
+/// back; returns when each post returned, by message id.
+async fn post_all(
+    replica: &AppState,
+    rooms: &[(u64, Vec<Caller>)],
+    count: u64,
+    rate: Option<u64>,
+) -> HashMap<u64, Instant> {
+    let mut committed = HashMap::new();
+    let started = Instant::now();
+    for n in 0..count as usize {
+        if let Some(rate) = rate {
+            sleep_until(started + Duration::from_secs_f64(n as f64 / rate as f64)).await;
+        }
+        let (room, members) = &rooms[n % rooms.len()];
+        let author = &members[n / rooms.len() % MEMBERS];
+        let posted =
+            conversation::post(replica, author, *room, &format!("message {n}")).await.expect("posted");
+        committed.insert(posted.id, Instant::now());
+    }
+    committed
+}
+
+/// The chat fan-out runs; their table rows.
+async fn chat(
+    replica_a: &AppState,
+    replica_b: &AppState,
+    dir: &std::path::Path,
+    opener: &Caller,
+) -> Vec<String> {
+    let room_count = env_number("BENCH_ROOMS", 50) as usize;
+    let count = env_number("BENCH_CHAT_MESSAGES", 2000);
+    let rate = env_number("BENCH_CHAT_RATE", 100);
+    let values: Vec<String> =
+        (0..room_count * MEMBERS).map(|i| format!("('chatbench{i}', 'Chat', 'Bench', 1, 1)")).collect();
+    sql(
+        dir,
+        &format!(
+            "INSERT INTO users (username, fname, lname, active, authorized) VALUES {}",
+            values.join(",")
+        ),
+    );
+    let users: Vec<Caller> =
+        sql(dir, "SELECT id, username FROM users WHERE username LIKE 'chatbench%' ORDER BY id")
+            .lines()
+            .map(|l| {
+                let (id, name) = l.split_once('\t').unwrap();
+                member(id.parse().unwrap(), name.into())
+            })
+            .collect();
+    let eid: i64 =
+        sql(dir, "SELECT pc_eid FROM openemr_postcalendar_events WHERE pc_pid = '' LIMIT 1").parse().unwrap();
+    let mut rooms = Vec::new();
+    for members in users.chunks(MEMBERS) {
+        let input = RoomInput {
+            pid: None,
+            appointment_id: Some(eid),
+            title: None,
+            members: members.iter().map(|m| m.username.clone()).collect(),
+        };
+        let room = rooms::create(replica_a, opener, input).await.expect("room opened");
+        let id = room.row.id;
+        rooms::remove_member(replica_a, opener, id, &opener.username).await.expect("opener leaves");
+        rooms.push((id, members.to_vec()));
+    }
+    let per_member = 2 * count as usize / room_count;
+    let feeds: Vec<_> =
+        users.iter().map(|u| tokio::spawn(member_feed(replica_b.clone(), u.clone(), per_member))).collect();
+    sleep_until(Instant::now() + Duration::from_millis(500)).await;
+    eprintln!(
+        "{room_count} rooms × {MEMBERS} members on replica B; posting {count} messages on replica A at {rate}/s"
+    );
+    let paced = post_all(replica_a, &rooms, count, Some(rate)).await;
+    sleep_until(Instant::now() + Duration::from_secs(1)).await;
+    eprintln!("posting {count} messages on replica A back to back");
+    let started = Instant::now();
+    let burst = post_all(replica_a, &rooms, count, None).await;
+    let burst_rate = count as f64 / started.elapsed().as_secs_f64();
+    let mut arrivals = Vec::new();
+    for feed in feeds {
+        arrivals.push(feed.await.unwrap());
+    }
+    let shape = format!("{room_count} × {MEMBERS}");
+    let expected = count as usize * MEMBERS;
+    [("paced", rate as f64, &paced), ("burst", burst_rate, &burst)]
+        .into_iter()
+        .map(|(run, per_sec, committed)| {
+            row(&format!("{run}, {per_sec:.0}/s"), committed, &arrivals, &shape, expected)
+        })
+        .collect()
 }

@@ -106,7 +106,8 @@ macro_rules! string_conversions {
 string_conversions!(Topic);
 string_conversions!(Kind);
 
-/// An event to be written. `data` holds ids and small state only, never PHI beyond ids.
+/// An event to be written. `data` holds ids and small state only, never PHI beyond ids; a chat
+/// message's event, addressed to one room member, carries its text.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub topic: Topic,
@@ -165,6 +166,14 @@ impl TopicFilter {
             return Err(NameError::TooManyTopics);
         }
         Ok(Self(topics))
+    }
+
+    /// The instances asked for by name in `family` (`42` for `chat:42`).
+    pub fn instances<'a>(&'a self, family: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0
+            .iter()
+            .filter(move |t| t.family() == family)
+            .filter_map(|t| t.0.split_once(':').map(|(_, i)| i))
     }
 
     pub fn matches(&self, topic: &Topic) -> bool {
@@ -290,6 +299,13 @@ mod tests {
         assert!(room.matches(&topic("chat:1")));
         assert!(!room.matches(&topic("chat:2")));
         assert!(!room.matches(&topic("chat")));
+        assert_eq!(
+            TopicFilter::parse(["chat:1", "job", "chat", "chat:x"])
+                .unwrap()
+                .instances("chat")
+                .collect::<Vec<_>>(),
+            ["1", "x"]
+        );
         assert!(TopicFilter::parse(["job", "Bad"]).is_err());
         assert_eq!(TopicFilter::parse(["job"; 33]).unwrap_err(), NameError::TooManyTopics);
     }

@@ -4,6 +4,7 @@ pub mod acl;
 pub mod audio;
 pub mod audit;
 pub mod chart;
+pub mod chat;
 pub mod compatibility;
 pub mod dashboard;
 pub mod encounter;

@@ -34,7 +34,10 @@ use crate::{
         auth::{Auth, Credential, require_origin},
         problem::ApiError,
     },
-    service::events::{self, Subscription},
+    service::{
+        chat::{self, conversation},
+        events::{self, Subscription},
+    },
 };
 
 /// An SSE comment or a WebSocket ping this often keeps proxies from closing an idle connection.
@@ -43,8 +46,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const RECHECK_EVERY: Duration = Duration::from_secs(60);
 /// A WebSocket client that does not take a frame within this is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-/// Client messages are a few ids and topic names.
-const MAX_CLIENT_MESSAGE: usize = 4096;
+/// Client messages are a few ids and topic names, or one chat message (4000 characters of up to
+/// 4 bytes each).
+const MAX_CLIENT_MESSAGE: usize = 20 * 1024;
 
 /// One live update.
 #[derive(Object, Debug)]
@@ -55,7 +59,8 @@ pub struct EventView {
     pub topic: String,
     /// What happened, e.g. `job.progress`.
     pub kind: String,
-    /// Ids and small state, never PHI beyond ids.
+    /// Ids and small state, never PHI beyond ids; except `chat.message`, which carries the
+    /// message's text to the room's members.
     pub data: serde_json::Value,
     pub at: DateTime<Utc>,
 }
@@ -95,8 +100,11 @@ impl EventsApi {
     /// credentials (a cookie-authenticated upgrade must come from this server's own pages). The
     /// server sends JSON text frames `{"id", "topic", "kind", "data", "at"}` and pings; the client
     /// may send `{"resume_after": <id>}` (what came after that id is sent next) and
-    /// `{"topics": ["job", "chat"]}` (only these from now on; `[]` for all). A message the server
-    /// cannot use is answered with `{"error": "…"}`.
+    /// `{"topics": ["job", "chat"]}` (only these from now on; `[]` for all) and
+    /// `{"chat": {"room": <id>, "text": "…"}}` (posts to a chat room as `POST
+    /// /api/chat/rooms/{id}/messages/` does, answered with `{"chat": {"room", "id"}}`). A message
+    /// the server cannot use is answered with `{"error": "…"}` (and `"problem"`, the problem
+    /// document the REST operation would have answered with).
     #[oai(path = "/events/", method = "get", operation_id = "events")]
     async fn events(
         &self,
@@ -109,10 +117,12 @@ impl EventsApi {
         /// The last event id received, for clients that cannot set headers.
         after: Query<Option<u64>>,
         /// Comma-separated topics (`job,notification`); a family (`chat`) selects each of its
-        /// instances (`chat:42`). All topics when absent.
+        /// instances (`chat:42`). All topics when absent. Naming a chat room (`chat:42`) joins
+        /// it: only its members may (403 otherwise, whether it exists or not).
         topics: Query<Option<String>>,
     ) -> Result<EventStream<BoxStream<'static, EventView>>, ApiError> {
         let topics = topic_filter(topics.0.as_deref().unwrap_or_default())?;
+        chat::rooms::join(&state, &auth.0, &topics).await?;
         let credential = Credential::of(&state, req)?;
         let subscription = events::subscribe(&state, auth.0, last_event_id.0.or(after.0), topics).await?;
         let feed = Feed::new(state.clone(), credential, subscription);
@@ -167,6 +177,34 @@ impl Feed {
         Self { state, credential, subscription, recheck }
     }
 
+    /// Posts a chat message as the stream's user, whose sign-in is checked again first. A refusal
+    /// carries the problem document the REST operation would answer with.
+    async fn post(&self, chat: ChatSend) -> Result<serde_json::Value, serde_json::Value> {
+        let caller = match self.credential.caller(&self.state).await {
+            Ok(caller) => caller,
+            Err(err) => return Err(refusal(err).await),
+        };
+        match conversation::post(&self.state, &caller, chat.room, &chat.text).await {
+            Ok(m) => Ok(serde_json::json!({ "chat": { "room": m.room_id, "id": m.id } })),
+            Err(err) => Err(refusal(err.into()).await),
+        }
+    }
+
+    /// Chat rooms named among the topics are joined: only their members may subscribe.
+    async fn join(&self, topics: &TopicFilter) -> Result<(), serde_json::Value> {
+        if topics.instances("chat").next().is_none() {
+            return Ok(());
+        }
+        let caller = match self.credential.caller(&self.state).await {
+            Ok(caller) => caller,
+            Err(err) => return Err(refusal(err).await),
+        };
+        match chat::rooms::join(&self.state, &caller, topics).await {
+            Ok(()) => Ok(()),
+            Err(err) => Err(refusal(err.into()).await),
+        }
+    }
+
     /// Cancel-safe, like [`Subscription::next`].
     async fn next(&mut self) -> Option<Arc<Event>> {
         loop {
@@ -194,6 +232,14 @@ impl Feed {
 struct ClientMessage {
     resume_after: Option<u64>,
     topics: Option<Vec<String>>,
+    chat: Option<ChatSend>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatSend {
+    room: u64,
+    text: String,
 }
 
 async fn converse(socket: WebSocketStream, mut feed: Feed) {
@@ -207,9 +253,10 @@ async fn converse(socket: WebSocketStream, mut feed: Feed) {
                 None => Message::close_with(CloseCode::Away, "the stream ended; reconnect and resume"),
             },
             message = incoming.next() => match message {
-                Some(Ok(Message::Text(text))) => match apply(&mut feed, &text) {
-                    Ok(()) => continue,
-                    Err(error) => Message::text(serde_json::json!({ "error": error }).to_string()),
+                Some(Ok(Message::Text(text))) => match apply(&mut feed, &text).await {
+                    Ok(None) => continue,
+                    Ok(Some(reply)) => Message::text(reply.to_string()),
+                    Err(error) => Message::text(error.to_string()),
                 },
                 Some(Ok(Message::Pong(_))) => {
                     awaiting_pong = false;
@@ -234,15 +281,33 @@ async fn converse(socket: WebSocketStream, mut feed: Feed) {
     }
 }
 
-fn apply(feed: &mut Feed, text: &str) -> Result<(), String> {
-    let message: ClientMessage = serde_json::from_str(text)
-        .map_err(|_| "expected {\"resume_after\": <event id>} or {\"topics\": [\"job\", …]}".to_string())?;
+/// Applies a client message; what to answer, if anything.
+async fn apply(feed: &mut Feed, text: &str) -> Result<Option<serde_json::Value>, serde_json::Value> {
+    let error = |error: String| serde_json::json!({ "error": error });
+    let message: ClientMessage = serde_json::from_str(text).map_err(|_| {
+        error(
+            "expected {\"resume_after\": <event id>}, {\"topics\": [\"job\", …]} or {\"chat\": {\"room\": <id>, \"text\": \"…\"}}"
+                .into(),
+        )
+    })?;
     if let Some(topics) = message.topics {
-        let filter = TopicFilter::parse(topics.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+        let filter =
+            TopicFilter::parse(topics.iter().map(String::as_str)).map_err(|e| error(e.to_string()))?;
+        feed.join(&filter).await?;
         feed.subscription.set_topics(filter);
     }
     if let Some(id) = message.resume_after {
         feed.subscription.resume_after(id);
     }
-    Ok(())
+    match message.chat {
+        Some(chat) => feed.post(chat).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// What a WebSocket client is told when the server refuses a message: the problem document the
+/// REST operation would have answered with, and its `detail` as `error`.
+async fn refusal(err: ApiError) -> serde_json::Value {
+    let problem: serde_json::Value = err.into_response().into_body().into_json().await.unwrap_or_default();
+    serde_json::json!({ "error": problem["detail"], "problem": problem })
 }

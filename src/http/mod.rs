@@ -5,6 +5,7 @@ pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
 pub mod chart;
+pub mod chat;
 pub mod dashboard;
 pub mod encounters_api;
 pub mod events_api;
@@ -54,6 +55,8 @@ pub enum ApiTags {
     Chart,
     /// The signed-in clinician's dashboard: appointments, recently viewed patients, counts, notifications.
     Dashboard,
+    /// Live chat rooms about a patient or an appointment: members, history, read markers, typing, transcripts.
+    Chat,
 }
 
 /// The operations, grouped by capability (a tuple holds at most twelve).
@@ -71,7 +74,11 @@ pub type Apis = (
         webhooks_api::WebhooksApi,
     ),
     (scheduling::appointments_api::AppointmentsApi, scheduling::schedule_api::ScheduleApi),
-    (messaging::messages_api::MessagesApi, messaging::notifications_api::NotificationsApi),
+    (
+        messaging::messages_api::MessagesApi,
+        messaging::notifications_api::NotificationsApi,
+        chat::chat_api::ChatApi,
+    ),
     (
         chart::vitals_api::VitalsApi,
         chart::issues_api::IssuesApi,

@@ -5,6 +5,7 @@ pub mod audio;
 pub mod audit;
 pub mod cached;
 pub mod chart;
+pub mod chat;
 pub mod credentials;
 pub mod dashboard;
 pub mod encounters;

@@ -115,9 +115,10 @@ fn parse(block: &str) -> Option<Message> {
     })
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn websocket(server: &RunningServer, token: &str) -> Ws {
+pub(crate) async fn websocket(server: &RunningServer, token: &str) -> Ws {
     let mut request = format!("ws://{}/api/ws/", server.addr).into_client_request().unwrap();
     request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
@@ -129,7 +130,7 @@ async fn websocket(server: &RunningServer, token: &str) -> Ws {
 }
 
 /// The next text frame as JSON (pings are answered by the client library).
-async fn frame(ws: &mut Ws) -> Value {
+pub(crate) async fn frame(ws: &mut Ws) -> Value {
     loop {
         let message = tokio::time::timeout(WAIT, ws.next()).await.expect("a frame in time").unwrap().unwrap();
         if let tungstenite::Message::Text(text) = message {
@@ -138,7 +139,7 @@ async fn frame(ws: &mut Ws) -> Value {
     }
 }
 
-async fn send(ws: &mut Ws, message: Value) {
+pub(crate) async fn send(ws: &mut Ws, message: Value) {
     ws.send(tungstenite::Message::text(message.to_string())).await.unwrap();
 }
 

@@ -10,6 +10,7 @@ mod audit_log;
 mod auth;
 mod bridge;
 mod chart;
+mod chat;
 mod cli;
 mod connections;
 mod dashboard;

@@ -13,6 +13,8 @@ pub enum NotificationKind {
     AppointmentCancelled,
     /// A job the user queued ended failed.
     JobFailed,
+    /// A new chat message in a room whose messages the user had all read.
+    ChatMessage,
 }
 
 impl NotificationKind {
@@ -23,6 +25,7 @@ impl NotificationKind {
             Self::AppointmentBooked => "appointment.booked",
             Self::AppointmentCancelled => "appointment.cancelled",
             Self::JobFailed => "job.failed",
+            Self::ChatMessage => "chat.message",
         }
     }
 }
@@ -38,6 +41,8 @@ pub enum Subject {
     Appointment(i64),
     /// `mmt_jobs.id`
     Job(String),
+    /// `mmt_chat_rooms.id`
+    ChatRoom(u64),
 }
 
 impl Subject {
@@ -47,6 +52,7 @@ impl Subject {
             Self::Transcription(_) => "transcription",
             Self::Appointment(_) => "appointment",
             Self::Job(_) => "job",
+            Self::ChatRoom(_) => "chat_room",
         }
     }
 
@@ -54,6 +60,7 @@ impl Subject {
         match self {
             Self::Message(id) | Self::Appointment(id) => id.to_string(),
             Self::Transcription(id) | Self::Job(id) => id.clone(),
+            Self::ChatRoom(id) => id.to_string(),
         }
     }
 
@@ -82,6 +89,7 @@ mod tests {
             NotificationKind::AppointmentBooked,
             NotificationKind::AppointmentCancelled,
             NotificationKind::JobFailed,
+            NotificationKind::ChatMessage,
         ] {
             assert!(crate::domain::event::Kind::parse(kind.as_str()).is_ok(), "{kind:?}");
         }

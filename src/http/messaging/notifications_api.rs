@@ -17,9 +17,10 @@ pub struct Notification {
     /// `message.received` (a message was sent or replied to you), `transcription.changes_requested`
     /// (a reviewer sent your transcription back), `appointment.booked` / `appointment.cancelled`
     /// (someone else booked or cancelled one of your appointments), `job.failed` (a job you queued
-    /// failed, e.g. an e-mailed prescription).
+    /// failed, e.g. an e-mailed prescription), `chat.message` (a new message in a chat room whose
+    /// messages you had all read).
     pub kind: String,
-    /// What it is about: `message`, `transcription`, `appointment` or `job`.
+    /// What it is about: `message`, `transcription`, `appointment`, `job` or `chat_room`.
     pub subject: String,
     /// The id of that record (a message id, a transcription uuid, an appointment id, a job id).
     pub subject_id: Option<String>,

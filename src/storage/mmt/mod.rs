@@ -1,6 +1,7 @@
 //! The sidecar's own `mmt_`-prefixed tables.
 
 pub mod appointments;
+pub mod chat;
 pub mod dashboard;
 pub mod events;
 pub mod jobs;
