@@ -34,6 +34,8 @@ pub struct AppState {
     pub scheduling: Arc<crate::service::scheduling::Shared>,
     /// Provider panel sizes this replica keeps for dashboards.
     pub dashboard: Arc<crate::service::dashboard::Shared>,
+    /// Writes the audit rows of reads in batches (group commit).
+    pub audit: Arc<crate::service::audit::AuditWriter>,
     /// The last health check, refreshed in the background.
     pub health: crate::service::cached::Cached<crate::service::status::Snapshot>,
     /// The SMTP transport; `None` when `SMTP_URL` is unset.
@@ -58,6 +60,7 @@ impl AppState {
             scheduling: Arc::default(),
             dashboard: Arc::default(),
             health: crate::service::status::health_cache(),
+            audit: Arc::default(),
             mail: crate::service::mail::Mailer::from_config(&config.mail).map(Arc::new),
             sessions: SessionStore::new(&config.auth.session_source, &pool).map(Arc::new),
             pool,

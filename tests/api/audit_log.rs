@@ -95,3 +95,87 @@ async fn inside_a_transaction_the_audit_commits_or_rolls_back_with_it() {
     tx.commit().await.unwrap();
     assert_eq!((count(&db, "log").await, count(&db, "log_comment_encrypt").await), (1, 1));
 }
+
+async fn sidecar_rows(db: &TestDb) -> Vec<(u64, LogRow, String)> {
+    let ids: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT l.id, c.checksum FROM log l JOIN log_comment_encrypt c ON c.log_id = l.id \
+         WHERE l.log_from = 'mmt-sidecar' AND l.event = 'patient-record-select' ORDER BY l.id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let mut rows = Vec::new();
+    for (id, sum) in ids {
+        let id = id as u64;
+        rows.push((id, log_row(db, id).await, sum));
+    }
+    rows
+}
+
+/// Reads are audited by one writer per replica that commits waiting rows together; every one of
+/// a burst of 1,000 concurrent reads still gets its own row, with a checksum OpenEMR verifies.
+#[tokio::test]
+async fn a_burst_of_a_thousand_concurrent_reads_leaves_a_thousand_valid_audit_rows() {
+    let api = crate::patients::Api::as_user(("drgarcia", "Physician-Garcia-2")).await;
+    let client = poem::test::TestClient::new(mmt_sidecar::app::build_app(api.db.state()));
+    let before = sidecar_rows(&api.db).await.len();
+    let reads = (0..1000).map(|i| {
+        let (client, token) = (&client, &api.token);
+        async move {
+            let pid = 1 + i % 200;
+            let resp = client
+                .get(format!("/api/patients/{pid}/"))
+                .header("authorization", format!("Bearer {token}"))
+                .send()
+                .await;
+            resp.0.status()
+        }
+    });
+    let statuses = futures_util::future::join_all(reads).await;
+    assert!(statuses.iter().all(|s| s.is_success()), "{:?}", statuses.iter().find(|s| !s.is_success()));
+    let rows = sidecar_rows(&api.db).await;
+    let reads: Vec<_> = rows
+        .iter()
+        .skip(before)
+        .filter(|(_, r, _)| {
+            BASE64
+                .decode(&r.comments)
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("read demographics"))
+        })
+        .collect();
+    assert_eq!(reads.len(), 1000);
+    for (id, row, sum) in reads {
+        assert_eq!(&audit_log::checksum(row), sum, "log row {id}");
+    }
+}
+
+/// A request is answered only once its audit row is committed: when the row cannot be written,
+/// the read fails with 503 and discloses nothing.
+#[tokio::test]
+async fn a_read_whose_audit_row_cannot_be_written_is_503_and_shows_nothing() {
+    let api = crate::patients::Api::as_user(("drgarcia", "Physician-Garcia-2")).await;
+    let fname: String = sqlx::query_scalar("SELECT fname FROM patient_data WHERE pid = 1")
+        .fetch_one(&api.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("RENAME TABLE log_comment_encrypt TO log_comment_encrypt_away")
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    let (status, body) = api.get("/api/patients/1/").await;
+    sqlx::query("RENAME TABLE log_comment_encrypt_away TO log_comment_encrypt")
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, poem::http::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(!body.to_string().contains(&fname), "{body}");
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM log l LEFT JOIN log_comment_encrypt c ON c.log_id = l.id WHERE c.log_id IS NULL AND l.log_from = 'mmt-sidecar'",
+    )
+    .fetch_one(&api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0, "the failed batch left no half-written audit row");
+    let (status, _) = api.get("/api/patients/1/").await;
+    assert_eq!(status, poem::http::StatusCode::OK);
+}

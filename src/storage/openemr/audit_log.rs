@@ -75,9 +75,37 @@ pub fn checksum(row: &LogRow) -> String {
 /// Pass `&mut tx` to make the audit commit or roll back with the caller's own writes (it nests as
 /// a savepoint); pass `&mut pool.acquire().await?` for reads and sign-ins.
 pub async fn record(conn: &mut MySqlConnection, entry: &AuditEntry) -> Result<u64, StorageError> {
-    let row = LogRow::new(entry, chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
     let mut tx = conn.begin().await.map_err(StorageError::from_sqlx)?;
-    let log_id = sqlx::query(
+    let ids = insert(&mut tx, std::slice::from_ref(entry)).await?;
+    tx.commit().await.map_err(StorageError::from_sqlx)?;
+    Ok(ids[0])
+}
+
+/// Writes every entry's `log` row and then all their checksum rows in one statement, on the
+/// caller's connection: run it inside a transaction, which makes the rows visible together.
+pub async fn insert(conn: &mut MySqlConnection, entries: &[AuditEntry]) -> Result<Vec<u64>, StorageError> {
+    let date = chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    let mut written = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let row = LogRow::new(entry, date.clone());
+        let id = insert_log(conn, &row).await?;
+        written.push((id, checksum(&row)));
+    }
+    if written.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = sqlx::QueryBuilder::new(
+        "INSERT INTO log_comment_encrypt (log_id, encrypt, checksum, checksum_api, version) ",
+    );
+    q.push_values(&written, |mut b, (id, sum)| {
+        b.push_bind(*id).push("'No'").push_bind(sum).push("''").push("4");
+    });
+    q.build().execute(&mut *conn).await.map_err(StorageError::from_sqlx)?;
+    Ok(written.into_iter().map(|(id, _)| id).collect())
+}
+
+async fn insert_log(conn: &mut MySqlConnection, row: &LogRow) -> Result<u64, StorageError> {
+    Ok(sqlx::query(
         "INSERT INTO log (date, event, category, user, groupname, comments, user_notes, patient_id, \
          success, crt_user, log_from, menu_item_id, ccda_doc_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -94,21 +122,10 @@ pub async fn record(conn: &mut MySqlConnection, entry: &AuditEntry) -> Result<u6
     .bind(&row.log_from)
     .bind(row.menu_item_id)
     .bind(row.ccda_doc_id)
-    .execute(&mut *tx)
+    .execute(conn)
     .await
     .map_err(StorageError::from_sqlx)?
-    .last_insert_id();
-    sqlx::query(
-        "INSERT INTO log_comment_encrypt (log_id, encrypt, checksum, checksum_api, version) \
-         VALUES (?, 'No', ?, '', 4)",
-    )
-    .bind(log_id)
-    .bind(checksum(&row))
-    .execute(&mut *tx)
-    .await
-    .map_err(StorageError::from_sqlx)?;
-    tx.commit().await.map_err(StorageError::from_sqlx)?;
-    Ok(log_id)
+    .last_insert_id())
 }
 
 #[cfg(test)]
