@@ -6,6 +6,7 @@ pub mod audit;
 pub mod chart;
 pub mod compatibility;
 pub mod dashboard;
+pub mod documents;
 pub mod encounter;
 pub mod event;
 pub mod job;

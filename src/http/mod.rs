@@ -6,6 +6,7 @@ pub mod auth;
 pub mod auth_api;
 pub mod chart;
 pub mod dashboard;
+pub mod documents;
 pub mod encounters_api;
 pub mod events_api;
 pub mod health;
@@ -54,6 +55,8 @@ pub enum ApiTags {
     Chart,
     /// The signed-in clinician's dashboard: appointments, recently viewed patients, counts, notifications.
     Dashboard,
+    /// Patients' documents in OpenEMR's own store (encrypted as OpenEMR encrypts them) and their categories.
+    Documents,
 }
 
 /// The operations, grouped by capability (a tuple holds at most twelve).
@@ -78,6 +81,7 @@ pub type Apis = (
         dashboard::profile_api::ProfileApi,
         dashboard::sessions_api::SessionsApi,
     ),
+    documents::documents_api::DocumentsApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

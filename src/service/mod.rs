@@ -6,6 +6,7 @@ pub mod audit;
 pub mod chart;
 pub mod credentials;
 pub mod dashboard;
+pub mod documents;
 pub mod encounters;
 pub mod events;
 pub mod housekeeping;

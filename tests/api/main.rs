@@ -13,6 +13,7 @@ mod chart;
 mod cli;
 mod connections;
 mod dashboard;
+mod documents;
 mod encounters;
 mod events;
 mod explorer_and_spec;

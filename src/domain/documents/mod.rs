@@ -1,0 +1,4 @@
+//! Patient documents in OpenEMR's own store.
+
+pub mod category;
+pub mod document;

@@ -1,0 +1,4 @@
+//! Patient documents: OpenEMR's document store, read and written as OpenEMR does.
+
+pub mod keys;
+pub mod records;
