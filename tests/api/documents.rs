@@ -467,3 +467,75 @@ async fn categories_come_as_openemrs_tree() {
         directive["children"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Do Not Resuscitate Order", "Durable Power of Attorney", "Living Will"]);
 }
+
+/// A document tagged to a high-sensitivity encounter needs `sensitivities|high` too.
+#[tokio::test]
+async fn a_document_tagged_to_a_sensitive_encounter_needs_that_sensitivity() {
+    let docs = Docs::new().await;
+    let (garcia, nurse) = (docs.token(GARCIA).await, docs.token(NURSE).await);
+    let encounter =
+        docs.db.scalar(&format!("SELECT MIN(encounter) FROM form_encounter WHERE pid = {PID}")).await;
+    sqlx::query("UPDATE form_encounter SET sensitivity = 'high' WHERE encounter = ?")
+        .bind(encounter)
+        .execute(&docs.db.pool)
+        .await
+        .unwrap();
+    let form = TestForm::new()
+        .text("category", MEDICAL_RECORD.to_string())
+        .text("encounter", encounter.to_string())
+        .field(
+            TestFormField::bytes(pdf("sensitive"))
+                .name("file")
+                .filename("s.pdf")
+                .content_type("application/pdf"),
+        );
+    let reply =
+        docs.send(&garcia, Method::POST, &format!("/api/patients/{PID}/documents/"), Some(form), None).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    assert_eq!(reply.json()["encounter"], encounter);
+    let id = reply.json()["id"].as_i64().unwrap();
+
+    let refused = docs.get(&nurse, &format!("/api/documents/{id}/content")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.json());
+    let list = docs.get(&nurse, &format!("/api/patients/{PID}/documents/?encounter={encounter}")).await;
+    assert_eq!(list.json()["items"], json!([]));
+    let list = docs.get(&garcia, &format!("/api/patients/{PID}/documents/?encounter={encounter}")).await;
+    assert_eq!(list.json()["items"][0]["id"], id);
+
+    let elsewhere = TestForm::new()
+        .text("category", MEDICAL_RECORD.to_string())
+        .text("encounter", "999999")
+        .field(TestFormField::bytes(pdf("x")).name("file").filename("x.pdf").content_type("application/pdf"));
+    let bad = docs
+        .send(&garcia, Method::POST, &format!("/api/patients/{PID}/documents/"), Some(elsewhere), None)
+        .await;
+    assert_eq!(field_errors(&bad.json()), ["encounter"]);
+}
+
+#[tokio::test]
+async fn check_reports_the_document_folder_and_the_keys() {
+    let docs = Docs::new().await;
+    let out = Command::new(crate::helpers::binary())
+        .arg("check")
+        .env_clear()
+        .envs(docs.db.env())
+        .envs(docs.env())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let line = format!(
+        "documents: {} reachable and writable; encryption keys: absent",
+        docs.site.documents().display()
+    );
+    assert!(report.contains(&line), "{report}");
+    let token = docs.token(GARCIA).await;
+    docs.uploaded(&token, MEDICAL_RECORD, "a.pdf", pdf("a")).await;
+    let out = Command::new(crate::helpers::binary())
+        .arg("check")
+        .env_clear()
+        .envs(docs.db.env())
+        .envs(docs.env())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("encryption keys: present"));
+}
