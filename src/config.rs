@@ -107,6 +107,8 @@ pub struct ConnectionLimits {
 pub struct DocumentsConfig {
     /// The largest file one upload may carry.
     pub max_bytes: u64,
+    /// How long a preview link works.
+    pub view_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -260,11 +262,11 @@ impl Config {
             parse_or(&get, "MMT_ALLOW_PATIENT_DELETE", "false", &mut errors, parse_flag);
         let audio = audio_from(&get, &mut errors);
         let openemr_site_dir = site_dir_from(&get, &mut errors);
-        let documents = parse_or(&get, "MMT_DOCUMENT_MAX_BYTES", "67108864", &mut errors, |v| {
-            let max_bytes =
-                v.parse::<u64>().ok().filter(|n| *n > 0).ok_or("expected a positive number of bytes")?;
-            Ok(DocumentsConfig { max_bytes })
+        let document_max = parse_or(&get, "MMT_DOCUMENT_MAX_BYTES", "67108864", &mut errors, |v| {
+            Ok(v.parse::<u64>().ok().filter(|n| *n > 0).ok_or("expected a positive number of bytes")?)
         });
+        let document_view_ttl =
+            parse_or(&get, "MMT_DOCUMENT_VIEW_TTL_SECS", "600", &mut errors, positive_secs);
 
         let metrics_token = get("MMT_METRICS_TOKEN");
         if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
@@ -296,7 +298,7 @@ impl Config {
                 metrics_token,
                 metrics_addr,
                 openemr_site_dir,
-                documents: documents?,
+                documents: DocumentsConfig { max_bytes: document_max?, view_ttl: document_view_ttl? },
                 connections: connections?,
                 events: events?,
                 jobs: jobs?,

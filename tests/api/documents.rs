@@ -539,3 +539,67 @@ async fn check_reports_the_document_folder_and_the_keys() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("encryption keys: present"));
 }
+
+/// A preview link needs no token, acts as its maker only, and stops with expiry or a new password.
+#[tokio::test]
+async fn a_preview_link_works_briefly_and_only_as_its_maker() {
+    let docs = Docs::new().await;
+    let token = docs.token(GARCIA).await;
+    let bytes = pdf("preview me");
+    let id = docs.uploaded(&token, MEDICAL_RECORD, "p.pdf", bytes.clone()).await;
+    let made = docs.send(&token, Method::POST, &format!("/api/documents/{id}/view/"), None, None).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.json());
+    let url = made.json()["url"].as_str().unwrap().to_string();
+    assert!(made.json()["expires_at"].as_str().is_some());
+
+    let env = docs.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let open = |range: Option<&'static str>| {
+        let client = docs.db.client_with(&env);
+        let url = url.clone();
+        async move {
+            let mut req = client.get(&url);
+            if let Some(range) = range {
+                req = req.header("range", range);
+            }
+            let resp = req.send().await;
+            let status = resp.0.status();
+            let disposition = resp.0.headers().get("content-disposition").cloned();
+            (status, disposition, resp.0.into_body().into_vec().await.unwrap())
+        }
+    };
+    let (status, disposition, body) = open(None).await;
+    assert_eq!((status, body), (StatusCode::OK, bytes.clone()));
+    assert!(disposition.unwrap().to_str().unwrap().starts_with("inline;"));
+    let (status, _, body) = open(Some("bytes=0-3")).await;
+    assert_eq!((status, body), (StatusCode::PARTIAL_CONTENT, b"%PDF".to_vec()));
+    let dir = docs.site.documents().join(PID.to_string());
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1, "no decrypted copy is written");
+    let viewed =
+        docs.db.scalar("SELECT COUNT(*) FROM log WHERE event = 'other-select' AND user = 'drgarcia'").await;
+    assert!(viewed >= 3, "making and using the link are audited as the maker");
+
+    sqlx::query("UPDATE users_secure SET password = CONCAT(password, 'x') WHERE username = 'drgarcia'")
+        .execute(&docs.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(open(None).await.0, StatusCode::NOT_FOUND, "a new password ends the link");
+    sqlx::query(
+        "UPDATE users_secure SET password = LEFT(password, LENGTH(password) - 1) WHERE username = 'drgarcia'",
+    )
+    .execute(&docs.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(open(None).await.0, StatusCode::OK);
+    sqlx::query("UPDATE mmt_document_views SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND")
+        .execute(&docs.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(open(None).await.0, StatusCode::NOT_FOUND, "an expired link is gone");
+
+    let nurse = docs.token(NURSE).await;
+    let hidden = docs.uploaded(&docs.token(ADMIN).await, FHIR_EXPORT, "f.pdf", pdf("f")).await;
+    let refused =
+        docs.send(&nurse, Method::POST, &format!("/api/documents/{hidden}/view/"), None, None).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no link to what the caller may not open");
+}

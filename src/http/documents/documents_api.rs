@@ -1,4 +1,4 @@
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use poem::{http::StatusCode, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -18,7 +18,10 @@ use crate::{
         documents::form::DocumentForm,
         problem::{ApiError, Problem},
     },
-    service::documents::records::{self, DocumentView},
+    service::documents::{
+        records::{self, Content, DocumentView},
+        views,
+    },
     storage::openemr::uuid_registry,
 };
 
@@ -114,6 +117,20 @@ pub enum CreatedResponse {
     Created(Json<Document>, #[oai(header = "Location")] String),
 }
 
+/// A link that shows the document in a browser without credentials, for its maker alone.
+#[derive(Object)]
+pub struct ViewLink {
+    /// Open this (a tab, an `<iframe>`); it acts as you, with your current permissions.
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum ViewCreated {
+    #[oai(status = 201)]
+    Created(Json<ViewLink>),
+}
+
 #[derive(ApiResponse)]
 pub enum Deleted {
     #[oai(status = 204)]
@@ -142,6 +159,32 @@ pub enum ContentResponse {
     /// The range lies outside the file; `Content-Range` gives its size.
     #[oai(status = 416, content_type = "application/problem+json")]
     Unsatisfiable(Json<Problem>, #[oai(header = "Content-Range")] String),
+}
+
+/// The bytes, or the one range asked for.
+fn serve(content: Content, range: Option<&str>, inline: bool) -> ContentResponse {
+    let len = content.bytes.len() as u64;
+    let disposition = content_disposition(&content.name, inline);
+    let ranges = "bytes".to_string();
+    match byte_range(range, len) {
+        ByteRange::Whole => {
+            ContentResponse::Whole(Binary(content.bytes), content.mimetype, disposition, ranges)
+        }
+        ByteRange::Part(first, last) => ContentResponse::Part(
+            Binary(content.bytes[first as usize..=last as usize].to_vec()),
+            content.mimetype,
+            disposition,
+            ranges,
+            format!("bytes {first}-{last}/{len}"),
+        ),
+        ByteRange::Unsatisfiable => ContentResponse::Unsatisfiable(
+            Json(Problem::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("the requested range is outside the document's {len} bytes"),
+            )),
+            format!("bytes */{len}"),
+        ),
+    }
 }
 
 #[derive(Default)]
@@ -212,28 +255,37 @@ impl DocumentsApi {
         #[oai(name = "Range")] range: Header<Option<String>>,
     ) -> Result<ContentResponse, ApiError> {
         let content = records::content(&state, &auth.0, id.0).await?;
-        let len = content.bytes.len() as u64;
-        let disposition = content_disposition(&content.name, false);
-        let ranges = "bytes".to_string();
-        Ok(match byte_range(range.0.as_deref(), len) {
-            ByteRange::Whole => {
-                ContentResponse::Whole(Binary(content.bytes), content.mimetype, disposition, ranges)
-            }
-            ByteRange::Part(first, last) => ContentResponse::Part(
-                Binary(content.bytes[first as usize..=last as usize].to_vec()),
-                content.mimetype,
-                disposition,
-                ranges,
-                format!("bytes {first}-{last}/{len}"),
-            ),
-            ByteRange::Unsatisfiable => ContentResponse::Unsatisfiable(
-                Json(Problem::new(
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    format!("the requested range is outside the document's {len} bytes"),
-                )),
-                format!("bytes */{len}"),
-            ),
-        })
+        Ok(serve(content, range.0.as_deref(), false))
+    }
+
+    /// A short-lived link (`MMT_DOCUMENT_VIEW_TTL_SECS`, 10 minutes by default) that previews the
+    /// document in a browser, which cannot send a bearer token. It works only as the caller: each use
+    /// re-checks their permissions and is audited under their name. Nothing decrypted is stored.
+    #[oai(path = "/documents/:id/view/", method = "post", operation_id = "document_view_link")]
+    async fn view_link(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<i64>,
+    ) -> Result<ViewCreated, ApiError> {
+        let link = views::create(&state, &auth.0, id.0).await?;
+        Ok(ViewCreated::Created(Json(ViewLink {
+            url: format!("/api/document-views/{}", link.token),
+            expires_at: link.expires_at.and_utc(),
+        })))
+    }
+
+    /// The document behind a preview link, shown inline; one `Range: bytes=…` gives a 206. An
+    /// expired or unknown link is a 404.
+    #[oai(path = "/document-views/:token", method = "get", operation_id = "document_view")]
+    async fn view(
+        &self,
+        state: Data<&AppState>,
+        token: Path<String>,
+        #[oai(name = "Range")] range: Header<Option<String>>,
+    ) -> Result<ContentResponse, ApiError> {
+        let content = views::open(&state, &token.0).await?;
+        Ok(serve(content, range.0.as_deref(), true))
     }
 
     /// Delete a document as OpenEMR does: marked deleted and taken out of its categories; the file

@@ -13,7 +13,9 @@ impl From<DocumentError> for ApiError {
             DocumentError::Acl(inner) => return inner.into(),
             DocumentError::Storage(inner) => return inner.into(),
             DocumentError::Invalid(issues) => return issues.into(),
-            DocumentError::NotFound(_) | DocumentError::NoPatient(_) => StatusCode::NOT_FOUND,
+            DocumentError::NotFound(_) | DocumentError::NoPatient(_) | DocumentError::LinkGone => {
+                StatusCode::NOT_FOUND
+            }
             DocumentError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             DocumentError::CategoryDenied(_) => StatusCode::FORBIDDEN,
             DocumentError::Unavailable(_) | DocumentError::Disk(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -46,6 +46,8 @@ pub enum DocumentError {
     NotFound(i64),
     #[error("no patient {0}")]
     NoPatient(i64),
+    #[error("this preview link has expired or does not exist")]
+    LinkGone,
     #[error("invalid document")]
     Invalid(Issues),
     #[error("the file is larger than the {0}-byte limit (MMT_DOCUMENT_MAX_BYTES)")]
@@ -85,7 +87,7 @@ pub struct Content {
     pub bytes: Vec<u8>,
 }
 
-fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> AuditEntry {
+pub(super) fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> AuditEntry {
     AuditEntry::phi(caller, event, AUDIT_CATEGORY, Some(pid), comments)
 }
 
@@ -158,7 +160,7 @@ async fn require_encounter(state: &AppState, caller: &Caller, pid: i64, encounte
 }
 
 /// The document, if it exists and the caller may open it.
-async fn readable(state: &AppState, caller: &Caller, id: i64) -> Result<(DocumentView, Tree)> {
+pub(super) async fn readable(state: &AppState, caller: &Caller, id: i64) -> Result<(DocumentView, Tree)> {
     let row = rows::get(&state.pool, id).await?.ok_or(DocumentError::NotFound(id))?;
     let pid = row.foreign_id.unwrap_or_default();
     permission::require_on(state, caller, Aco::PATIENTS_DOCS, AclLevel::View, pid).await?;

@@ -2,6 +2,7 @@
 
 pub mod appointments;
 pub mod dashboard;
+pub mod documents;
 pub mod events;
 pub mod jobs;
 pub mod login_failures;

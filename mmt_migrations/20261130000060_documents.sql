@@ -1,0 +1,13 @@
+-- Short-lived links that let one user's browser preview one document without sending a token
+-- (an <iframe> or a new tab cannot). The link's secret is kept only as its SHA-256; the link is
+-- bound to the user and to the password they signed in with, and every use re-checks their
+-- OpenEMR permissions. Nothing decrypted is written anywhere: each view streams from memory.
+CREATE TABLE IF NOT EXISTS mmt_document_views (
+    token_sha256  BINARY(32)  NOT NULL COMMENT 'SHA-256 of the link secret',
+    document_id   BIGINT      NOT NULL COMMENT 'OpenEMR documents.id',
+    user_id       BIGINT      NOT NULL COMMENT 'OpenEMR users.id the link was made for',
+    credential    BINARY(32)  NOT NULL COMMENT 'SHA-256 of that user''s password hash at the time',
+    expires_at    DATETIME(3) NOT NULL COMMENT 'UTC',
+    PRIMARY KEY (token_sha256),
+    KEY mmt_document_views_expiry (expires_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
