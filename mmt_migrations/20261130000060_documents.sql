@@ -11,3 +11,15 @@ CREATE TABLE IF NOT EXISTS mmt_document_views (
     PRIMARY KEY (token_sha256),
     KEY mmt_document_views_expiry (expires_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+
+-- Text extracted from a document, one row per page: from the PDF's own text layer, or by
+-- Tesseract with its mean word confidence. A new extraction replaces the document's rows.
+CREATE TABLE IF NOT EXISTS mmt_document_text (
+    document_id  BIGINT      NOT NULL COMMENT 'OpenEMR documents.id',
+    page         INT         NOT NULL COMMENT '1-based',
+    method       VARCHAR(8)  NOT NULL COMMENT 'text (the PDF text layer) or ocr (Tesseract)',
+    confidence   DOUBLE      NULL COMMENT 'Tesseract mean word confidence, 0-100; NULL for a text layer',
+    content      MEDIUMTEXT  NOT NULL,
+    created_at   DATETIME(3) NOT NULL COMMENT 'UTC',
+    PRIMARY KEY (document_id, page)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;

@@ -36,16 +36,20 @@ pub enum JobKind {
     WebhookDeliver,
     /// Lapses unconfirmed appointment holds and, when enabled, marks no-shows; scheduled.
     AppointmentSweep,
+    /// Extracts a patient document's text, page by page (text layer, else Tesseract).
+    DocumentOcr,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 3] = [Self::Housekeeping, Self::WebhookDeliver, Self::AppointmentSweep];
+    pub const ALL: [Self; 4] =
+        [Self::Housekeeping, Self::WebhookDeliver, Self::AppointmentSweep, Self::DocumentOcr];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Housekeeping => "housekeeping",
             Self::WebhookDeliver => "webhook.deliver",
             Self::AppointmentSweep => "appointment.sweep",
+            Self::DocumentOcr => "document.ocr",
         }
     }
 
@@ -57,7 +61,7 @@ impl JobKind {
     pub fn max_attempts(self) -> u32 {
         match self {
             // The next period runs it again anyway.
-            Self::Housekeeping | Self::AppointmentSweep => 3,
+            Self::Housekeeping | Self::AppointmentSweep | Self::DocumentOcr => 3,
             // A subscriber may be down for a while: with the default backoff (1 s doubling to
             // the 1 h cap) these attempts span about a day.
             Self::WebhookDeliver => 36,

@@ -32,6 +32,8 @@ pub enum Kind {
     WebhookDeliver,
     #[oai(rename = "appointment.sweep")]
     AppointmentSweep,
+    #[oai(rename = "document.ocr")]
+    DocumentOcr,
 }
 
 impl From<JobKind> for Kind {
@@ -40,6 +42,7 @@ impl From<JobKind> for Kind {
             JobKind::Housekeeping => Self::Housekeeping,
             JobKind::WebhookDeliver => Self::WebhookDeliver,
             JobKind::AppointmentSweep => Self::AppointmentSweep,
+            JobKind::DocumentOcr => Self::DocumentOcr,
         }
     }
 }

@@ -240,6 +240,7 @@ impl Workers {
             .with_handler(JobKind::Housekeeping, housekeeping::job)
             .with_handler(JobKind::WebhookDeliver, webhooks::deliver)
             .with_handler(JobKind::AppointmentSweep, crate::service::scheduling::holds::job)
+            .with_handler(JobKind::DocumentOcr, crate::service::documents::ocr::job)
     }
 
     /// Registers (or replaces) the handler of `kind`.

@@ -603,3 +603,100 @@ async fn a_preview_link_works_briefly_and_only_as_its_maker() {
         docs.send(&nurse, Method::POST, &format!("/api/documents/{hidden}/view/"), None, None).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "no link to what the caller may not open");
 }
+
+/// A one-page PDF whose text layer says `text` in 36 pt Helvetica.
+fn text_pdf(text: &str) -> Vec<u8> {
+    let stream = format!("BT /F1 36 Tf 72 650 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_string(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).into_bytes());
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).into_bytes());
+    for offset in offsets {
+        out.extend(format!("{offset:010} 00000 n \n").into_bytes());
+    }
+    out.extend(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
+            .into_bytes(),
+    );
+    out
+}
+
+/// The page as a scanner would deliver it: pixels only, no text layer.
+fn scanned(pdf: &[u8]) -> Vec<u8> {
+    let site = Site::new();
+    let input = site.0.join("in.pdf");
+    std::fs::write(&input, pdf).unwrap();
+    let stem = site.0.join("scan");
+    let status = Command::new("pdftoppm")
+        .args(["-r", "150", "-gray", "-png", "-singlefile"])
+        .arg(&input)
+        .arg(&stem)
+        .status()
+        .expect("pdftoppm (poppler-utils) is required");
+    assert!(status.success());
+    std::fs::read(stem.with_extension("png")).unwrap()
+}
+
+/// Queues text extraction and runs it on a worker; returns the extracted pages.
+async fn extracted(docs: &Docs, token: &str, id: i64) -> Value {
+    use mmt_sidecar::service::jobs::Workers;
+    let queued = docs.send(token, Method::POST, &format!("/api/documents/{id}/ocr/"), None, None).await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.json());
+    let job = queued.json()["job_id"].as_str().unwrap().to_string();
+    let env = docs.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let workers = Workers::new(docs.db.state_with(&env)).spawn(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let finished = loop {
+        let state = docs.get(token, &format!("/api/jobs/{job}/")).await.json();
+        if ["succeeded", "failed", "cancelled"].contains(&state["state"].as_str().unwrap_or_default()) {
+            break state;
+        }
+        assert!(std::time::Instant::now() < deadline, "the job did not finish: {state}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    workers.shutdown(std::time::Duration::from_secs(5)).await;
+    assert_eq!(finished["state"], "succeeded", "{finished}");
+    assert_eq!(finished["progress_message"], "page 1 of 1", "{finished}");
+    let text = docs.get(token, &format!("/api/documents/{id}/ocr/")).await;
+    assert_eq!(text.status, StatusCode::OK);
+    text.json()["pages"].clone()
+}
+
+#[tokio::test]
+async fn a_pdfs_text_layer_is_taken_as_it_is() {
+    let docs = Docs::new().await;
+    let token = docs.token(GARCIA).await;
+    let id = docs.uploaded(&token, MEDICAL_RECORD, "lab.pdf", text_pdf("GLUCOSE 5.4 NORMAL")).await;
+    let pages = extracted(&docs, &token, id).await;
+    assert_eq!(pages[0]["method"], "text", "{pages}");
+    assert!(pages[0]["text"].as_str().unwrap().contains("GLUCOSE 5.4 NORMAL"), "{pages}");
+    assert!(pages[0].get("confidence").is_none());
+}
+
+/// A scanned page (the known text rendered to pixels) is read back by Tesseract.
+#[tokio::test]
+async fn a_scanned_page_is_read_by_tesseract() {
+    let docs = Docs::new().await;
+    let token = docs.token(GARCIA).await;
+    let png = scanned(&text_pdf("GLUCOSE RESULT NORMAL"));
+    let reply = docs.upload(&token, MEDICAL_RECORD, "scan.png", "image/png", png).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
+    let id = reply.json()["id"].as_i64().unwrap();
+    let pages = extracted(&docs, &token, id).await;
+    assert_eq!(pages[0]["method"], "ocr", "{pages}");
+    assert!(pages[0]["text"].as_str().unwrap().contains("GLUCOSE RESULT NORMAL"), "{pages}");
+    assert!(pages[0]["confidence"].as_f64().unwrap() > 60.0, "{pages}");
+}

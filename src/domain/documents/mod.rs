@@ -2,3 +2,4 @@
 
 pub mod category;
 pub mod document;
+pub mod ocr;

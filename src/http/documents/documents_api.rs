@@ -19,6 +19,7 @@ use crate::{
         problem::{ApiError, Problem},
     },
     service::documents::{
+        ocr,
         records::{self, Content, DocumentView},
         views,
     },
@@ -129,6 +130,37 @@ pub struct ViewLink {
 pub enum ViewCreated {
     #[oai(status = 201)]
     Created(Json<ViewLink>),
+}
+
+#[derive(Object)]
+pub struct OcrQueued {
+    /// Follow it at `/api/jobs/{job_id}/` or live (`job` events, one per page).
+    pub job_id: String,
+}
+
+#[derive(ApiResponse)]
+pub enum OcrAccepted {
+    #[oai(status = 202)]
+    Accepted(Json<OcrQueued>, #[oai(header = "Location")] String),
+}
+
+/// One page of a document's extracted text.
+#[derive(Object)]
+pub struct OcrPage {
+    /// 1-based.
+    pub page: i32,
+    /// `text` (the PDF's own text layer) or `ocr` (Tesseract).
+    pub method: String,
+    /// Tesseract's mean word confidence, 0-100; absent for a text layer.
+    #[oai(skip_serializing_if_is_none)]
+    pub confidence: Option<f64>,
+    pub text: String,
+}
+
+#[derive(Object)]
+pub struct OcrText {
+    /// Empty until an extraction has run.
+    pub pages: Vec<OcrPage>,
 }
 
 #[derive(ApiResponse)]
@@ -286,6 +318,42 @@ impl DocumentsApi {
     ) -> Result<ContentResponse, ApiError> {
         let content = views::open(&state, &token.0).await?;
         Ok(serve(content, range.0.as_deref(), true))
+    }
+
+    /// Extract the document's text in the background: each PDF page's own text layer, else the
+    /// page read by Tesseract; images by Tesseract. Progress arrives per page as `job` events.
+    #[oai(path = "/documents/:id/ocr/", method = "post", operation_id = "document_ocr_start")]
+    async fn ocr_start(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<i64>,
+    ) -> Result<OcrAccepted, ApiError> {
+        let job_id = ocr::request(&state, &auth.0, id.0).await?.to_string();
+        let location = format!("/api/jobs/{job_id}/");
+        Ok(OcrAccepted::Accepted(Json(OcrQueued { job_id }), location))
+    }
+
+    /// The document's extracted text, page by page, with Tesseract's confidence.
+    #[oai(path = "/documents/:id/ocr/", method = "get", operation_id = "document_ocr_text")]
+    async fn ocr_text(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<i64>,
+    ) -> Result<Json<OcrText>, ApiError> {
+        let pages = ocr::text(&state, &auth.0, id.0).await?;
+        Ok(Json(OcrText {
+            pages: pages
+                .into_iter()
+                .map(|p| OcrPage {
+                    page: p.page,
+                    method: p.method,
+                    confidence: p.confidence,
+                    text: p.content,
+                })
+                .collect(),
+        }))
     }
 
     /// Delete a document as OpenEMR does: marked deleted and taken out of its categories; the file

@@ -261,7 +261,7 @@ pub async fn content(state: &AppState, caller: &Caller, id: i64) -> Result<Conte
 }
 
 /// The verified plaintext, or why it cannot be trusted (no PHI in the reason).
-async fn load(state: &AppState, row: &DocumentRow) -> std::result::Result<Vec<u8>, &'static str> {
+pub(super) async fn load(state: &AppState, row: &DocumentRow) -> std::result::Result<Vec<u8>, &'static str> {
     let dir = documents_dir(state).map_err(|_| "OPENEMR_SITE_DIR is not set")?;
     let relative =
         document::relative_path(row.url.as_deref().unwrap_or_default(), row.path_depth.unwrap_or(1).into())

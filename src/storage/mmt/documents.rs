@@ -57,3 +57,51 @@ pub async fn live(
     .await
     .map_err(StorageError::from_sqlx)
 }
+
+/// `mmt_document_text`: one page of extracted text.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PageText {
+    pub page: i32,
+    pub method: String,
+    pub confidence: Option<f64>,
+    pub content: String,
+}
+
+/// Replaces the document's extracted text with `pages`, in one transaction.
+pub async fn replace_text(
+    pool: &MySqlPool,
+    document_id: i64,
+    pages: &[PageText],
+) -> Result<(), StorageError> {
+    let mut tx = pool.begin().await.map_err(StorageError::from_sqlx)?;
+    sqlx::query("DELETE FROM mmt_document_text WHERE document_id = ?")
+        .bind(document_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    for p in pages {
+        sqlx::query(
+            "INSERT INTO mmt_document_text (document_id, page, method, confidence, content, created_at) \
+             VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(3))",
+        )
+        .bind(document_id)
+        .bind(p.page)
+        .bind(&p.method)
+        .bind(p.confidence)
+        .bind(&p.content)
+        .execute(&mut *tx)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    }
+    tx.commit().await.map_err(StorageError::from_sqlx)
+}
+
+pub async fn text(pool: &MySqlPool, document_id: i64) -> Result<Vec<PageText>, StorageError> {
+    sqlx::query_as(
+        "SELECT page, method, confidence, content FROM mmt_document_text WHERE document_id = ? ORDER BY page",
+    )
+    .bind(document_id)
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
