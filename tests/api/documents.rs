@@ -684,6 +684,24 @@ async fn a_pdfs_text_layer_is_taken_as_it_is() {
     assert_eq!(pages[0]["method"], "text", "{pages}");
     assert!(pages[0]["text"].as_str().unwrap().contains("GLUCOSE 5.4 NORMAL"), "{pages}");
     assert!(pages[0].get("confidence").is_none());
+
+    let other = docs.uploaded(&token, MEDICAL_RECORD, "other.pdf", pdf("no text extracted")).await;
+    let found = |q: &'static str| {
+        let (docs, token) = (&docs, &token);
+        async move {
+            let reply = docs.get(token, &format!("/api/patients/{PID}/documents/?q={q}")).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.json());
+            reply.json()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["id"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("glucose%205.4").await, [id], "the patient's documents are searchable by their text");
+    assert_eq!(found("cholesterol").await, Vec::<i64>::new());
+    assert_ne!(id, other);
 }
 
 /// A scanned page (the known text rendered to pixels) is read back by Tesseract.

@@ -20,7 +20,7 @@ use crate::{
     },
     service::documents::{
         ocr,
-        records::{self, Content, DocumentView},
+        records::{self, Content, DocumentView, ListFilter},
         views,
     },
     storage::openemr::uuid_registry,
@@ -225,7 +225,8 @@ pub struct DocumentsApi;
 #[OpenApi(tag = "ApiTags::Documents")]
 impl DocumentsApi {
     /// The patient's documents, newest first, that the caller may open (`patients|docs` and each
-    /// category's own permission). `category` includes the categories below it.
+    /// category's own permission). `category` includes the categories below it; `q` keeps those
+    /// whose extracted text (`POST /api/documents/{id}/ocr/`) contains it, ignoring case.
     #[oai(path = "/patients/:pid/documents/", method = "get", operation_id = "patient_documents")]
     async fn list(
         &self,
@@ -234,8 +235,10 @@ impl DocumentsApi {
         pid: Path<i64>,
         category: Query<Option<i64>>,
         encounter: Query<Option<i64>>,
+        q: Query<Option<String>>,
     ) -> Result<Json<DocumentList>, ApiError> {
-        let found = records::list(&state, &auth.0, pid.0, category.0, encounter.0).await?;
+        let filter = ListFilter { category: category.0, encounter: encounter.0, text: q.0 };
+        let found = records::list(&state, &auth.0, pid.0, filter).await?;
         Ok(Json(DocumentList { items: found.into_iter().map(Into::into).collect() }))
     }
 

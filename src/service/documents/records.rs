@@ -28,6 +28,7 @@ use crate::{
     service::{acl::AclError, audit, documents::keys, permission, wall_clock_now},
     storage::{
         StorageError,
+        mmt::documents as extracted,
         openemr::{
             documents::{
                 files::{self, Staged, Staging},
@@ -178,15 +179,30 @@ pub async fn categories(state: &AppState, caller: &Caller) -> Result<Tree> {
     Ok(Tree::new(rows::categories(&state.pool).await?))
 }
 
+/// Narrows a patient's document list.
+#[derive(Default)]
+pub struct ListFilter {
+    pub category: Option<i64>,
+    pub encounter: Option<i64>,
+    /// Words the document's extracted text must contain.
+    pub text: Option<String>,
+}
+
 /// The patient's documents the caller may open; those in categories or encounters they may not
 /// see are left out, as OpenEMR's document tree leaves them out.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
     pid: i64,
-    category: Option<i64>,
-    encounter: Option<i64>,
+    filter: ListFilter,
 ) -> Result<Vec<DocumentView>> {
+    let ListFilter { category, encounter, text } = filter;
+    let text = text.map(|t| t.trim().to_string());
+    if text.as_ref().is_some_and(|t| t.is_empty() || t.chars().count() > 200) {
+        let mut issues = Issues::default();
+        issues.add("q", "search 1 to 200 characters of the documents' extracted text");
+        return Err(issues.into());
+    }
     permission::require_on(state, caller, Aco::PATIENTS_DOCS, AclLevel::View, pid).await?;
     let perms = permissions(state, caller).await?;
     let tree = Tree::new(rows::categories(&state.pool).await?);
@@ -200,6 +216,11 @@ pub async fn list(
         if allowed && sensitivity_allows(state, &perms, row.encounter_id).await? {
             out.push(DocumentView { categories: cats.iter().map(|c| (*c, tree.path(*c))).collect(), row });
         }
+    }
+    if let Some(text) = text {
+        let ids: Vec<i64> = out.iter().map(|d| d.row.id).collect();
+        let matching = extracted::containing(&state.pool, &ids, &text).await?;
+        out.retain(|d| matching.contains(&d.row.id));
     }
     let listed = out.iter().map(|d| d.row.id.to_string()).collect::<Vec<_>>().join(",");
     let comments = format!("mmt-sidecar listed documents of pid {pid}: [{listed}]");

@@ -105,3 +105,21 @@ pub async fn text(pool: &MySqlPool, document_id: i64) -> Result<Vec<PageText>, S
     .await
     .map_err(StorageError::from_sqlx)
 }
+
+/// Those of `ids` whose extracted text contains `term` (compared as the column's collation does,
+/// so without regard to case).
+pub async fn containing(pool: &MySqlPool, ids: &[i64], term: &str) -> Result<Vec<i64>, StorageError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = sqlx::QueryBuilder::<sqlx::MySql>::new(
+        "SELECT DISTINCT document_id FROM mmt_document_text WHERE content LIKE ",
+    );
+    q.push_bind(format!("%{}%", super::patient_index::escape_like(term))).push(" AND document_id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    q.push(")");
+    q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
