@@ -118,10 +118,10 @@ impl StreamEncryptor {
     pub fn update(&mut self, data: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(data);
         let whole = self.pending.len() - self.pending.len() % 16;
-        let mut out: Vec<u8> = self.pending.drain(..whole).collect();
-        for block in out.chunks_exact_mut(16) {
-            self.cipher.encrypt_block(block.try_into().expect("a 16-byte block"));
-        }
+        let rest = self.pending.split_off(whole);
+        let mut out = std::mem::replace(&mut self.pending, rest);
+        let (blocks, _) = aes::Block::slice_as_chunks_mut(&mut out);
+        self.cipher.encrypt_blocks(blocks);
         self.mac.update(&out);
         out
     }
