@@ -9,7 +9,7 @@ COPY benches ./benches
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates poppler-utils tesseract-ocr tesseract-ocr-eng && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 mmt \
     && mkdir -p /var/lib/mmt-sidecar/audio && chown -R mmt /var/lib/mmt-sidecar
 COPY --from=build /src/target/release/mmt-sidecar /usr/local/bin/mmt-sidecar

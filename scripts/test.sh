@@ -36,6 +36,8 @@ command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 php -m 2>/dev/null | grep -qx pdo_mysql || apt_install php-cli php-mysql
 # The prescription PDF tests read the text back with poppler's pdftotext.
 command -v pdftotext >/dev/null 2>&1 || apt_install poppler-utils
+# Document text extraction runs Tesseract (English) on scanned pages.
+command -v tesseract >/dev/null 2>&1 || apt_install tesseract-ocr tesseract-ocr-eng
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$REDIS_DIR" \
     --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --daemonize yes
 for _ in $(seq 1 50); do

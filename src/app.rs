@@ -74,6 +74,9 @@ pub fn build_app(state: AppState) -> impl Endpoint {
     let allowed = std::sync::Arc::new(http::allow::AllowedMethods::from_spec(&api.spec()));
     let max_body = state.config.max_body_bytes;
     let max_audio_chunk = state.config.audio.max_chunk_bytes;
+    // The form around a document adds its headers and boundaries to the file's own limit.
+    let max_document =
+        usize::try_from(state.config.documents.max_bytes).unwrap_or(usize::MAX).saturating_add(65536);
     let body_timeout = state.config.connections.body_read_timeout;
     Route::new()
         .at("/api/openapi.json", api.spec_endpoint())
@@ -85,7 +88,9 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         .data(state)
         // poem-openapi drops trailing slashes from operation paths; OpenEMR-style clients send them.
         .with(NormalizePath::new(TrailingSlash::Trim))
-        .around(move |ep, req| http::middleware::limit_body(ep, req, max_body, max_audio_chunk, body_timeout))
+        .around(move |ep, req| {
+            http::middleware::limit_body(ep, req, max_body, max_audio_chunk, max_document, body_timeout)
+        })
         .around(http::middleware::observe)
         .around(http::query_utf8::require_utf8_query)
         .around(http::problem::problem_boundary)

@@ -170,12 +170,20 @@ async fn check(state: &AppState) -> ExitCode {
     }
     println!("migrations: {}", status.migrations.summary());
     println!("session source: {}", state.config.auth.session_source.name());
-    if status.problems.is_empty() {
+    let mut problems = status.problems;
+    match service::documents::records::check_store(state).await {
+        Ok((line, problem)) => {
+            println!("{line}");
+            problems.extend(problem);
+        }
+        Err(err) => problems.push(format!("the document store could not be checked: {err}")),
+    }
+    if problems.is_empty() {
         println!("check: OK");
         return ExitCode::SUCCESS;
     }
-    println!("check: {} problem(s):", status.problems.len());
-    for problem in &status.problems {
+    println!("check: {} problem(s):", problems.len());
+    for problem in &problems {
         println!("  - {problem}");
     }
     ExitCode::FAILURE

@@ -34,8 +34,10 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// A separate, internal address serving `/metrics` without credentials.
     pub metrics_addr: Option<SocketAddr>,
-    /// OpenEMR's site folder (`sites/<site>`), for the key files under `documents/logs_and_misc/methods`.
+    /// OpenEMR's site folder (`sites/<site>`): the key files under `documents/logs_and_misc/methods`
+    /// and patient documents under `documents/<pid>/`. Must exist when set.
     pub openemr_site_dir: Option<std::path::PathBuf>,
+    pub documents: DocumentsConfig,
     pub connections: ConnectionLimits,
     pub events: EventsConfig,
     pub jobs: JobsConfig,
@@ -108,6 +110,15 @@ pub struct ConnectionLimits {
     pub keep_alive_timeout: Duration,
     /// Connections beyond this wait in the kernel's backlog until one closes.
     pub max_connections: usize,
+}
+
+/// Patient documents (`service::documents`).
+#[derive(Debug, Clone)]
+pub struct DocumentsConfig {
+    /// The largest file one upload may carry.
+    pub max_bytes: u64,
+    /// How long a preview link works.
+    pub view_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +271,12 @@ impl Config {
         let allow_patient_delete =
             parse_or(&get, "MMT_ALLOW_PATIENT_DELETE", "false", &mut errors, parse_flag);
         let audio = audio_from(&get, &mut errors);
+        let openemr_site_dir = site_dir_from(&get, &mut errors);
+        let document_max = parse_or(&get, "MMT_DOCUMENT_MAX_BYTES", "67108864", &mut errors, |v| {
+            Ok(v.parse::<u64>().ok().filter(|n| *n > 0).ok_or("expected a positive number of bytes")?)
+        });
+        let document_view_ttl =
+            parse_or(&get, "MMT_DOCUMENT_VIEW_TTL_SECS", "600", &mut errors, positive_secs);
 
         let metrics_token = get("MMT_METRICS_TOKEN");
         if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
@@ -291,7 +308,8 @@ impl Config {
                 audio: audio?,
                 metrics_token,
                 metrics_addr,
-                openemr_site_dir: get("OPENEMR_SITE_DIR").map(std::path::PathBuf::from),
+                openemr_site_dir,
+                documents: DocumentsConfig { max_bytes: document_max?, view_ttl: document_view_ttl? },
                 connections: connections?,
                 events: events?,
                 jobs: jobs?,
@@ -458,6 +476,17 @@ fn jobs_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
         backoff_base: backoff_base?,
         backoff_cap: backoff_cap?,
     })
+}
+
+fn site_dir_from(
+    get: &impl Fn(&str) -> Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(get("OPENEMR_SITE_DIR")?);
+    if !dir.is_dir() {
+        errors.push(format!("OPENEMR_SITE_DIR: {} is not a folder this process can reach", dir.display()));
+    }
+    Some(dir)
 }
 
 fn audio_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<AudioConfig> {
@@ -679,6 +708,8 @@ impl std::fmt::Debug for Config {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "(hidden)"))
             .field("metrics_addr", &self.metrics_addr)
             .field("audio", &self.audio)
+            .field("openemr_site_dir", &self.openemr_site_dir)
+            .field("documents", &self.documents)
             .field("events", &self.events)
             .field("jobs", &self.jobs)
             .field("mail", &self.mail)
@@ -886,5 +917,20 @@ mod tests {
         let mut vars = PARTS.to_vec();
         vars.push(("OPENEMR_SITE", "../etc"));
         assert!(config(&vars).unwrap_err().to_string().contains("OPENEMR_SITE"));
+    }
+
+    #[test]
+    fn the_site_folder_must_exist_and_the_document_limit_be_positive() {
+        let mut vars = PARTS.to_vec();
+        vars.push(("OPENEMR_SITE_DIR", "/nonexistent/sites/default"));
+        vars.push(("MMT_DOCUMENT_MAX_BYTES", "0"));
+        let err = config(&vars).unwrap_err().to_string();
+        assert!(err.contains("OPENEMR_SITE_DIR") && err.contains("MMT_DOCUMENT_MAX_BYTES"), "{err}");
+        let tmp = std::env::temp_dir();
+        let mut vars = PARTS.to_vec();
+        vars.push(("OPENEMR_SITE_DIR", tmp.to_str().unwrap()));
+        let ok = config(&vars).unwrap();
+        assert_eq!(ok.openemr_site_dir.as_deref(), Some(tmp.as_path()));
+        assert_eq!(ok.documents.max_bytes, 64 * 1024 * 1024);
     }
 }

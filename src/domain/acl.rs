@@ -53,6 +53,8 @@ impl Aco {
     pub const PATIENTS_RX: Self = Self { section: "patients", value: "rx" };
     pub const PATIENTS_APPT: Self = Self { section: "patients", value: "appt" };
     pub const PATIENTS_NOTES: Self = Self { section: "patients", value: "notes" };
+    pub const PATIENTS_DOCS: Self = Self { section: "patients", value: "docs" };
+    pub const PATIENTS_DOCS_RM: Self = Self { section: "patients", value: "docs_rm" };
     pub const ENCOUNTERS_NOTES: Self = Self { section: "encounters", value: "notes" };
     pub const ENCOUNTERS_NOTES_A: Self = Self { section: "encounters", value: "notes_a" };
     pub const ADMIN_SUPER: Self = Self { section: "admin", value: "super" };
@@ -116,6 +118,17 @@ impl Permissions {
         self.permits(Aco::ADMIN_SUPER, AclLevel::Write) || self.permits(aco, level)
     }
 
+    /// `aclCheckAcoSpec` with no return value: an empty spec passes, else `section|value` at any level.
+    pub fn allows_spec(&self, spec: &str) -> bool {
+        if spec.is_empty() {
+            return true;
+        }
+        let Some((section, value)) = spec.split_once('|') else { return false };
+        let value = value.split('|').next().unwrap_or_default();
+        self.permits(Aco::ADMIN_SUPER, AclLevel::Write)
+            || self.grants.get(&format!("{section}|{value}")).is_some_and(|g| permits(g, AclLevel::View))
+    }
+
     fn permits(&self, aco: Aco, level: AclLevel) -> bool {
         self.grants.get(&aco.to_string()).is_some_and(|grants| permits(grants, level))
     }
@@ -153,6 +166,15 @@ mod tests {
         assert_eq!(all.map(AclLevel::as_str), ["view", "addonly", "wsome", "write"]);
         assert_eq!(AclLevel::parse("Write"), None);
         assert_eq!(AclLevel::parse(""), None);
+    }
+
+    #[test]
+    fn aco_specs_pass_at_any_level_and_an_empty_spec_always() {
+        let p = Permissions::new(vec![], vec![grant(Aco::PATIENTS_DOCS, allow(AclLevel::View))]);
+        assert!(p.allows_spec("patients|docs"));
+        assert!(p.allows_spec(""));
+        assert!(!p.allows_spec("patients|demo"));
+        assert!(!p.allows_spec("patients"));
     }
 
     #[test]

@@ -38,11 +38,18 @@ pub enum JobKind {
     AppointmentSweep,
     /// E-mails one prescription's PDF (`mmt_prescription_sends`).
     PrescriptionSend,
+    /// Extracts a patient document's text, page by page (text layer, else Tesseract).
+    DocumentOcr,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 4] =
-        [Self::Housekeeping, Self::WebhookDeliver, Self::AppointmentSweep, Self::PrescriptionSend];
+    pub const ALL: [Self; 5] = [
+        Self::Housekeeping,
+        Self::WebhookDeliver,
+        Self::AppointmentSweep,
+        Self::PrescriptionSend,
+        Self::DocumentOcr,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +57,7 @@ impl JobKind {
             Self::WebhookDeliver => "webhook.deliver",
             Self::AppointmentSweep => "appointment.sweep",
             Self::PrescriptionSend => "prescription.send",
+            Self::DocumentOcr => "document.ocr",
         }
     }
 
@@ -61,7 +69,7 @@ impl JobKind {
     pub fn max_attempts(self) -> u32 {
         match self {
             // The next period runs it again anyway.
-            Self::Housekeeping | Self::AppointmentSweep => 3,
+            Self::Housekeeping | Self::AppointmentSweep | Self::DocumentOcr => 3,
             // A subscriber may be down for a while: with the default backoff (1 s doubling to
             // the 1 h cap) these attempts span about a day.
             Self::WebhookDeliver => 36,

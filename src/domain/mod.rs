@@ -7,6 +7,7 @@ pub mod chart;
 pub mod chat;
 pub mod compatibility;
 pub mod dashboard;
+pub mod documents;
 pub mod encounter;
 pub mod event;
 pub mod job;

@@ -37,6 +37,8 @@ pub enum Kind {
     AppointmentSweep,
     #[oai(rename = "prescription.send")]
     PrescriptionSend,
+    #[oai(rename = "document.ocr")]
+    DocumentOcr,
 }
 
 impl From<JobKind> for Kind {
@@ -46,6 +48,7 @@ impl From<JobKind> for Kind {
             JobKind::WebhookDeliver => Self::WebhookDeliver,
             JobKind::AppointmentSweep => Self::AppointmentSweep,
             JobKind::PrescriptionSend => Self::PrescriptionSend,
+            JobKind::DocumentOcr => Self::DocumentOcr,
         }
     }
 }

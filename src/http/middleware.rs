@@ -27,11 +27,17 @@ pub async fn limit_body<E: Endpoint>(
     mut req: Request,
     max: usize,
     audio_max: usize,
+    document_max: usize,
     read_timeout: Duration,
 ) -> poem::Result<Response> {
     let path = req.uri().path().trim_end_matches('/');
-    let max =
-        if path.starts_with("/api/transcriptions/") && path.ends_with("/audio") { audio_max } else { max };
+    let max = if path.starts_with("/api/transcriptions/") && path.ends_with("/audio") {
+        audio_max
+    } else if path.starts_with("/api/patients/") && path.ends_with("/documents") {
+        document_max
+    } else {
+        max
+    };
     let too_large = || {
         poem::Error::from(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -7,6 +7,7 @@ pub mod auth_api;
 pub mod chart;
 pub mod chat;
 pub mod dashboard;
+pub mod documents;
 pub mod encounters_api;
 pub mod events_api;
 pub mod health;
@@ -57,6 +58,8 @@ pub enum ApiTags {
     Dashboard,
     /// Live chat rooms about a patient or an appointment: members, history, read markers, typing, transcripts.
     Chat,
+    /// Patients' documents in OpenEMR's own store (encrypted as OpenEMR encrypts them) and their categories.
+    Documents,
 }
 
 /// The operations, grouped by capability (a tuple holds at most twelve).
@@ -90,6 +93,7 @@ pub type Apis = (
         dashboard::profile_api::ProfileApi,
         dashboard::sessions_api::SessionsApi,
     ),
+    documents::documents_api::DocumentsApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -30,10 +30,11 @@ pub enum CryptoError {
 
 /// The key version named by the value's prefix, or None if the value is not encrypted at all
 /// (OpenEMR passes such values through as plaintext).
-pub fn version_of(value: &str) -> Option<u8> {
-    let prefix = value.get(..3)?;
-    let version: u8 = prefix.bytes().all(|b| b.is_ascii_digit()).then(|| prefix.parse().ok())??;
-    (1..=7).contains(&version).then_some(version)
+pub fn version_of(value: impl AsRef<[u8]>) -> Option<u8> {
+    let prefix = value.as_ref().get(..3)?;
+    let version =
+        prefix.iter().try_fold(0u16, |n, b| b.is_ascii_digit().then(|| n * 10 + u16::from(b - b'0')))?;
+    (1..=7).contains(&version).then_some(version as u8)
 }
 
 /// OpenEMR's names for a version's keys (`sevena`/`sevenb` for 007), in the `keys` table and
@@ -50,12 +51,14 @@ fn mac(keys: &KeyPair, iv: &[u8], ct: &[u8]) -> Hmac<Sha384> {
     mac
 }
 
-pub fn decrypt(value: &str, keys: &KeyPair) -> Result<Vec<u8>, CryptoError> {
+/// Decrypts a value or a whole file (OpenEMR stores encrypted documents as this same text).
+pub fn decrypt(value: impl AsRef<[u8]>, keys: &KeyPair) -> Result<Vec<u8>, CryptoError> {
+    let value = value.as_ref();
     let version = version_of(value).ok_or(CryptoError::Malformed)?;
     if version < 4 {
         return Err(CryptoError::UnsupportedVersion(version));
     }
-    let raw = STANDARD.decode(value[3..].trim_end()).map_err(|_| CryptoError::Malformed)?;
+    let raw = STANDARD.decode(value[3..].trim_ascii_end()).map_err(|_| CryptoError::Malformed)?;
     if raw.len() < MAC_LEN + IV_LEN + 16 || !(raw.len() - MAC_LEN - IV_LEN).is_multiple_of(16) {
         return Err(CryptoError::Malformed);
     }
@@ -81,6 +84,55 @@ fn encrypt_with_iv(plain: &[u8], keys: &KeyPair, iv: [u8; IV_LEN]) -> String {
     raw.extend_from_slice(&iv);
     raw.extend_from_slice(&ct);
     format!("{CURRENT_VERSION:03}{}", STANDARD.encode(raw))
+}
+
+/// `encryptStandard` over a stream, for files too large to hold twice: ciphertext comes out block
+/// by block, while the MAC and IV that head the stored value are known only at the end. The stored
+/// value is `"007" + base64(head ‖ every ciphertext piece)`.
+pub struct StreamEncryptor {
+    cipher: cbc::Encryptor<aes::Aes256>,
+    mac: Hmac<Sha384>,
+    iv: [u8; IV_LEN],
+    pending: Vec<u8>,
+}
+
+/// What [`StreamEncryptor::finish`] leaves: the last ciphertext and the value's head.
+pub struct Sealed {
+    pub last: Vec<u8>,
+    /// MAC ‖ IV, the bytes that precede the ciphertext inside the base64.
+    pub head: Vec<u8>,
+}
+
+impl StreamEncryptor {
+    pub const PREFIX: &'static [u8] = b"007";
+
+    pub fn new(keys: &KeyPair) -> Self {
+        let iv: [u8; IV_LEN] = rand::random();
+        let mut mac =
+            <Hmac<Sha384> as KeyInit>::new_from_slice(&keys.hmac).expect("HMAC takes any key length");
+        mac.update(&iv);
+        Self { cipher: cbc::Encryptor::new(&keys.aes.into(), &iv.into()), mac, iv, pending: Vec::new() }
+    }
+
+    /// The ciphertext of every whole block now available.
+    pub fn update(&mut self, data: &[u8]) -> Vec<u8> {
+        self.pending.extend_from_slice(data);
+        let whole = self.pending.len() - self.pending.len() % 16;
+        let rest = self.pending.split_off(whole);
+        let mut out = std::mem::replace(&mut self.pending, rest);
+        let (blocks, _) = aes::Block::slice_as_chunks_mut(&mut out);
+        self.cipher.encrypt_blocks(blocks);
+        self.mac.update(&out);
+        out
+    }
+
+    pub fn finish(mut self) -> Sealed {
+        let last = self.cipher.encrypt_padded_vec::<Pkcs7>(&self.pending);
+        self.mac.update(&last);
+        let mut head = self.mac.finalize().into_bytes().to_vec();
+        head.extend_from_slice(&self.iv);
+        Sealed { last, head }
+    }
 }
 
 #[cfg(test)]
@@ -113,5 +165,21 @@ mod tests {
         assert_eq!(version_of("JBSWY3DPEHPK3PXP"), None);
         assert_eq!(version_of("008xyz"), None);
         assert_eq!(key_labels(7), Some(("sevena".into(), "sevenb".into())));
+    }
+
+    #[test]
+    fn a_streamed_value_is_the_standard_format() {
+        let k = keys(7, 8);
+        let plain: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let mut enc = StreamEncryptor::new(&k);
+        let mut ct = Vec::new();
+        for piece in plain.chunks(37) {
+            ct.extend(enc.update(piece));
+        }
+        let sealed = enc.finish();
+        ct.extend(sealed.last);
+        let value =
+            [StreamEncryptor::PREFIX, STANDARD.encode([sealed.head, ct].concat()).as_bytes()].concat();
+        assert_eq!(decrypt(&value, &k).unwrap(), plain);
     }
 }

@@ -8,6 +8,7 @@ pub mod chart;
 pub mod chat;
 pub mod credentials;
 pub mod dashboard;
+pub mod documents;
 pub mod encounters;
 pub mod events;
 pub mod housekeeping;

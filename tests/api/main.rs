@@ -14,6 +14,7 @@ mod chat;
 mod cli;
 mod connections;
 mod dashboard;
+mod documents;
 mod encounters;
 mod events;
 mod explorer_and_spec;

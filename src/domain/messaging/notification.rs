@@ -15,6 +15,8 @@ pub enum NotificationKind {
     JobFailed,
     /// A new chat message in a room whose messages the user had all read.
     ChatMessage,
+    /// The text of a document the user sent to OCR has been extracted.
+    DocumentTextReady,
 }
 
 impl NotificationKind {
@@ -26,6 +28,7 @@ impl NotificationKind {
             Self::AppointmentCancelled => "appointment.cancelled",
             Self::JobFailed => "job.failed",
             Self::ChatMessage => "chat.message",
+            Self::DocumentTextReady => "document.text_ready",
         }
     }
 }
@@ -43,6 +46,8 @@ pub enum Subject {
     Job(String),
     /// `mmt_chat_rooms.id`
     ChatRoom(u64),
+    /// `documents.id`
+    Document(i64),
 }
 
 impl Subject {
@@ -53,12 +58,13 @@ impl Subject {
             Self::Appointment(_) => "appointment",
             Self::Job(_) => "job",
             Self::ChatRoom(_) => "chat_room",
+            Self::Document(_) => "document",
         }
     }
 
     pub fn id(&self) -> String {
         match self {
-            Self::Message(id) | Self::Appointment(id) => id.to_string(),
+            Self::Message(id) | Self::Appointment(id) | Self::Document(id) => id.to_string(),
             Self::Transcription(id) | Self::Job(id) => id.clone(),
             Self::ChatRoom(id) => id.to_string(),
         }
@@ -90,6 +96,7 @@ mod tests {
             NotificationKind::AppointmentCancelled,
             NotificationKind::JobFailed,
             NotificationKind::ChatMessage,
+            NotificationKind::DocumentTextReady,
         ] {
             assert!(crate::domain::event::Kind::parse(kind.as_str()).is_ok(), "{kind:?}");
         }

@@ -18,9 +18,11 @@ pub struct Notification {
     /// (a reviewer sent your transcription back), `appointment.booked` / `appointment.cancelled`
     /// (someone else booked or cancelled one of your appointments), `job.failed` (a job you queued
     /// failed, e.g. an e-mailed prescription), `chat.message` (a new message in a chat room whose
-    /// messages you had all read).
+    /// messages you had all read), `document.text_ready` (the text of a document you sent to OCR
+    /// is ready).
     pub kind: String,
-    /// What it is about: `message`, `transcription`, `appointment`, `job` or `chat_room`.
+    /// What it is about: `message`, `transcription`, `appointment`, `job`, `chat_room` or
+    /// `document`.
     pub subject: String,
     /// The id of that record (a message id, a transcription uuid, an appointment id, a job id).
     pub subject_id: Option<String>,

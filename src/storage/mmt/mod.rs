@@ -3,6 +3,7 @@
 pub mod appointments;
 pub mod chat;
 pub mod dashboard;
+pub mod documents;
 pub mod events;
 pub mod jobs;
 pub mod login_failures;

@@ -176,7 +176,7 @@ pub struct Filters {
     pub facility_id: Option<i64>,
 }
 
-fn escape_like(term: &str) -> String {
+pub(crate) fn escape_like(term: &str) -> String {
     term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 

@@ -6,6 +6,7 @@ pub mod chart;
 pub mod clinical_notes;
 pub mod columns;
 pub mod dashboard;
+pub mod documents;
 pub mod encounters;
 pub mod facilities;
 pub mod globals;

@@ -8,14 +8,29 @@ pub async fn create(
     table: &str,
     id_column: &str,
 ) -> Result<[u8; 16], StorageError> {
+    register(conn, table, id_column, false).await
+}
+
+/// A document file's name (`new UuidRegistry(['document_drive' => true])`): no table, `document_drive=1`.
+pub async fn create_for_drive(conn: &mut MySqlConnection) -> Result<[u8; 16], StorageError> {
+    register(conn, "", "", true).await
+}
+
+async fn register(
+    conn: &mut MySqlConnection,
+    table: &str,
+    id_column: &str,
+    drive: bool,
+) -> Result<[u8; 16], StorageError> {
     let uuid = *uuid::Uuid::new_v4().as_bytes();
     sqlx::query(
         "INSERT INTO uuid_registry (uuid, table_name, table_id, table_vertical, couchdb, document_drive, mapped, created) \
-         VALUES (?, ?, ?, '', '', 0, 0, NOW())",
+         VALUES (?, ?, ?, '', '', ?, 0, NOW())",
     )
     .bind(&uuid[..])
     .bind(table)
     .bind(id_column)
+    .bind(i8::from(drive))
     .execute(conn)
     .await
     .map_err(StorageError::from_sqlx)?;
