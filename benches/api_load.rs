@@ -85,11 +85,12 @@ enum Scenario {
     ChartSummary,
     PrescriptionPdf,
     Dashboard,
+    InboxList,
     Mixed,
 }
 
 impl Scenario {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::Health,
         Self::Login,
         Self::PatientSearch,
@@ -100,6 +101,7 @@ impl Scenario {
         Self::ChartSummary,
         Self::PrescriptionPdf,
         Self::Dashboard,
+        Self::InboxList,
         Self::Mixed,
     ];
 
@@ -115,6 +117,7 @@ impl Scenario {
             Self::ChartSummary => "chart summary (allergies, problems, medications)",
             Self::PrescriptionPdf => "prescription PDF render",
             Self::Dashboard => "dashboard (a physician's week, 20 recent patients, counts)",
+            Self::InboxList => "inbox list (500 messages in the inbox)",
             Self::Mixed => "mixed",
         }
     }
@@ -132,6 +135,7 @@ impl Scenario {
             Self::ChartSummary => "chart",
             Self::PrescriptionPdf => "rxpdf",
             Self::Dashboard => "dashboard",
+            Self::InboxList => "inbox",
             Self::Mixed => "mixed",
         }
     }
@@ -262,6 +266,7 @@ builders.vitals = function() return wrk.format("GET", "/api/patients/" .. trend_
 builders.chart = function() return wrk.format("GET", "/api/patients/" .. chart_pids[math.random(#chart_pids)] .. "/chart/", reader) end
 builders.rxpdf = function() return wrk.format("GET", "/api/prescriptions/" .. rx_ids[math.random(#rx_ids)] .. "/pdf", reader) end
 builders.dashboard = function() return wrk.format("GET", "/api/dashboard/", writer()) end
+builders.inbox = function() return wrk.format("GET", "/api/messages/?box=inbox", writer()) end
 builders.create = function()
   local body = string.format('{"id":"%s","pid":%d,"title":"Load test","segments":['
     .. '{"seq":0,"start_ms":0,"end_ms":4200,"speaker_label":"SPEAKER_0","speaker_role":"clinician","text":"How is the cough?","confidence":0.97},'
@@ -493,6 +498,21 @@ async fn direct(
 
 /// Gives the patient of the newest generated encounter `n` vitals forms in that encounter, a day
 /// apart, as the vitals form writes them; returns the pid.
+/// Puts `n` messages from the administrator in drgarcia's OpenEMR inbox, about random patients,
+/// as `addPnote` writes them (one `pnotes` row each, the body's first line in OpenEMR's format).
+fn inbox(dir: &Path, n: u32) {
+    sql(
+        dir,
+        &format!(
+            "INSERT INTO pnotes (date, body, pid, user, groupname, activity, authorized, title, assigned_to, deleted, \
+             message_status, update_by, update_date) \
+             SELECT NOW() - INTERVAL seq HOUR, CONCAT(DATE_FORMAT(NOW() - INTERVAL seq HOUR, '%Y-%m-%d %H:%i'), \
+             ' (admin to drgarcia) Please review result ', seq), 1 + seq % 1000, 'admin', 'Default', 1, 1, \
+             'Lab Results', 'drgarcia', 0, IF(seq % 3 = 0, 'Read', 'New'), 1, NOW() - INTERVAL seq HOUR FROM seq_1_to_{n};"
+        ),
+    );
+}
+
 fn vitals_history(dir: &Path, n: u32) -> i64 {
     let pid: i64 = sql(dir, "SELECT pid FROM form_encounter ORDER BY id DESC LIMIT 1").parse().unwrap();
     sql(
@@ -541,6 +561,7 @@ async fn main() {
     assert_eq!(max_pid, patients, "pids are expected to be 1..=count");
     eprintln!("generated in {generate_secs:.1} s: {patients} patients, {encounters} encounters");
     let trend_pid = vitals_history(&dir, 500);
+    inbox(&dir, 500);
     let chart_pids = sql(&dir, "SELECT GROUP_CONCAT(DISTINCT pid ORDER BY pid) FROM lists");
     let rx_ids = sql(&dir, "SELECT GROUP_CONCAT(id ORDER BY id) FROM prescriptions");
 

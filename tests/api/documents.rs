@@ -737,3 +737,187 @@ async fn a_scanned_page_is_read_by_tesseract() {
     assert!(pages[0]["text"].as_str().unwrap().contains("GLUCOSE RESULT NORMAL"), "{pages}");
     assert!(pages[0]["confidence"].as_f64().unwrap() > 60.0, "{pages}");
 }
+
+/// A PDF of scanned pages, as a scanner writes one: each page only an image (8-bit gray, raw),
+/// each saying `"{text} {n}"`, with no text layer.
+fn scanned_pdf(text: &str, pages: usize) -> Vec<u8> {
+    let site = Site::new();
+    let mut images = Vec::new();
+    for n in 1..=pages {
+        let input = site.0.join(format!("p{n}.pdf"));
+        std::fs::write(&input, text_pdf(&format!("{text} {n}"))).unwrap();
+        let stem = site.0.join(format!("p{n}"));
+        let status = Command::new("pdftoppm")
+            .args(["-r", "100", "-gray", "-singlefile"])
+            .arg(&input)
+            .arg(&stem)
+            .status()
+            .expect("pdftoppm (poppler-utils) is required");
+        assert!(status.success());
+        images.push(pgm(&std::fs::read(stem.with_extension("pgm")).unwrap()));
+    }
+    let mut objects = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string().into_bytes(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            (0..pages).map(|i| format!("{} 0 R", 3 + 3 * i)).collect::<Vec<_>>().join(" ")
+        )
+        .into_bytes(),
+    ];
+    for (i, (w, h, pixels)) in images.into_iter().enumerate() {
+        let (content, image) = (4 + 3 * i, 5 + 3 * i);
+        objects.push(
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R \
+                 /Resources << /XObject << /Im0 {image} 0 R >> >> >>"
+            )
+            .into_bytes(),
+        );
+        let draw = "q 612 0 0 792 0 0 cm /Im0 Do Q";
+        objects.push(format!("<< /Length {} >>\nstream\n{draw}\nendstream", draw.len()).into_bytes());
+        let mut xobject = format!(
+            "<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceGray \
+             /BitsPerComponent 8 /Length {} >>\nstream\n",
+            pixels.len()
+        )
+        .into_bytes();
+        xobject.extend(pixels);
+        xobject.extend(b"\nendstream");
+        objects.push(xobject);
+    }
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", i + 1).into_bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).into_bytes());
+    for offset in offsets {
+        out.extend(format!("{offset:010} 00000 n \n").into_bytes());
+    }
+    out.extend(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
+            .into_bytes(),
+    );
+    out
+}
+
+/// Width, height and the raw pixels of a binary PGM (`P5`, 8-bit), as pdftoppm writes it.
+fn pgm(bytes: &[u8]) -> (usize, usize, Vec<u8>) {
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        while bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(String::from_utf8_lossy(&bytes[start..at]).to_string());
+    }
+    assert_eq!((fields[0].as_str(), fields[3].as_str()), ("P5", "255"));
+    let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    (w, h, bytes[at + 1..at + 1 + w * h].to_vec())
+}
+
+/// The job's progress reaches the user who asked, live and in page order; the pages come back
+/// read by Tesseract.
+#[tokio::test]
+async fn ocr_progress_arrives_live_page_by_page_in_order() {
+    use futures_util::StreamExt;
+    use mmt_sidecar::service::jobs::Workers;
+    let docs = Docs::new().await;
+    let token = docs.token(GARCIA).await;
+    let id = docs.uploaded(&token, MEDICAL_RECORD, "scan.pdf", scanned_pdf("POTASSIUM RESULT", 3)).await;
+    let env = docs.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let state = docs.db.state_with(&env);
+    let server = crate::helpers::RunningServer::start(state.clone()).await;
+    let events = reqwest::Client::new()
+        .get(server.url("/api/events/?topics=job"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let queued = docs.send(&token, Method::POST, &format!("/api/documents/{id}/ocr/"), None, None).await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.json());
+    let workers = Workers::new(state).spawn(1);
+    let mut stream = events.bytes_stream();
+    let mut seen = Vec::new();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !seen.iter().any(|m: &String| m == "page 3 of 3") {
+        let chunk =
+            tokio::time::timeout_at(deadline, stream.next()).await.expect("progress within 2 minutes");
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+        while let Some(end) = text.find("\n\n") {
+            let frame: String = text.drain(..end + 2).collect();
+            if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) {
+                let event: Value = serde_json::from_str(data.trim()).unwrap();
+                if event["kind"] == "job.progress"
+                    && let Some(message) = event["data"]["message"].as_str()
+                {
+                    seen.push(message.to_string());
+                }
+            }
+        }
+    }
+    workers.shutdown(std::time::Duration::from_secs(5)).await;
+    let pages: Vec<&String> = seen.iter().filter(|m| m.starts_with("page ")).collect();
+    assert_eq!(pages, ["page 1 of 3", "page 2 of 3", "page 3 of 3"], "{seen:?}");
+    let read = docs.get(&token, &format!("/api/documents/{id}/ocr/")).await.json();
+    for n in 1..=3 {
+        let page = &read["pages"][n - 1];
+        assert_eq!((page["page"].as_u64(), page["method"].as_str()), (Some(n as u64), Some("ocr")), "{read}");
+        assert!(page["text"].as_str().unwrap().contains(&format!("POTASSIUM RESULT {n}")), "{read}");
+    }
+}
+
+/// A worker that dies mid-OCR (its Tesseract killed with it) leaves the job to another, which
+/// finishes it once the first one's lease lapses.
+#[tokio::test]
+async fn a_worker_killed_mid_ocr_leaves_the_job_to_another() {
+    use mmt_sidecar::service::jobs::Workers;
+    let docs = Docs::new().await;
+    let token = docs.token(GARCIA).await;
+    let id = docs.uploaded(&token, MEDICAL_RECORD, "scan.pdf", scanned_pdf("SODIUM RESULT", 3)).await;
+    let queued = docs.send(&token, Method::POST, &format!("/api/documents/{id}/ocr/"), None, None).await;
+    let job = queued.json()["job_id"].as_str().unwrap().to_string();
+    let mut env = docs.env();
+    env.extend([("MMT_JOB_LEASE_SECS", "1".into()), ("MMT_JOB_POLL_MS", "50".into())]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let state_of = |env: &[(&str, &str)]| docs.db.state_with(env);
+    let first = Workers::new(state_of(&env)).spawn(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let now = docs.get(&token, &format!("/api/jobs/{job}/")).await.json();
+        if now["progress_message"] == "page 1 of 3" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no page done: {now}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    first.abort();
+    let second = Workers::new(state_of(&env)).spawn(1);
+    let finished = loop {
+        let now = docs.get(&token, &format!("/api/jobs/{job}/")).await.json();
+        if ["succeeded", "failed"].contains(&now["state"].as_str().unwrap_or_default()) {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "not finished: {now}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    second.shutdown(std::time::Duration::from_secs(5)).await;
+    assert_eq!(
+        (finished["state"].as_str(), finished["attempts"].as_u64()),
+        (Some("succeeded"), Some(2)),
+        "{finished}"
+    );
+    let read = docs.get(&token, &format!("/api/documents/{id}/ocr/")).await.json();
+    assert_eq!(read["pages"].as_array().unwrap().len(), 3, "{read}");
+}
