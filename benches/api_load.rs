@@ -29,7 +29,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use http_support::{percentile, sign_in, start_sidecar, wait_until};
+use http_support::{peak_rss_mib, percentile, sign_in, start_sidecar, wait_until};
 use mmt_sidecar::{
     domain::{audit::AuditEntry, patient::Pid, patient_search::parse_query},
     storage::{
@@ -47,13 +47,6 @@ const PAGE: u32 = 25;
 
 fn env_secs(name: &str, default: u64) -> Duration {
     Duration::from_secs(std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
-}
-
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 /// `wrk` from the Debian package, installed with apt-get (as scripts/db.sh does for MariaDB).

@@ -29,7 +29,7 @@ use std::{
 };
 
 use chrono::{Datelike, Days, Local, NaiveDate, Weekday};
-use http_support::{percentile, sign_in, start_sidecar};
+use http_support::{peak_rss_mib, percentile, sign_in, start_sidecar};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use reqwest::{Method, StatusCode};
 use support::{Guard, ROOT, free_ports, machine, run, sql};
@@ -179,7 +179,7 @@ async fn main() {
 
     let base = format!("http://127.0.0.1:{http_port}");
     let database_url = format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr");
-    start_sidecar(&mut guard, http_port, &database_url, &[("MMT_WORKERS", "0")]).await;
+    let server_pid = start_sidecar(&mut guard, http_port, &database_url, &[("MMT_WORKERS", "0")]).await;
     let token = sign_in(&reqwest::Client::new(), &base, "admin", "Sidecar-Admin-1").await;
     let mut first_monday = Local::now().date_naive() + Days::new(7);
     while first_monday.weekday() != Weekday::Mon {
@@ -242,6 +242,9 @@ async fn main() {
     );
     println!();
     print!("{table}");
+    if let Some(peak) = peak_rss_mib(server_pid) {
+        println!("sidecar peak RSS (VmHWM), repeating events cached: {peak:.1} MiB");
+    }
     for e in &first_errors {
         println!("first error: {e}");
     }
