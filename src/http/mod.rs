@@ -93,7 +93,7 @@ pub type Apis = (
         dashboard::profile_api::ProfileApi,
         dashboard::sessions_api::SessionsApi,
     ),
-    documents::documents_api::DocumentsApi,
+    (documents::documents_api::DocumentsApi, documents::context_api::TranscriptionContextApi),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

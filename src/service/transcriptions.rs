@@ -345,6 +345,19 @@ pub(crate) async fn require_author(state: &AppState, caller: &Caller, row: &Tran
     Ok(())
 }
 
+/// The transcription, once the caller may change it (its author, or an administrator) and it is
+/// still a draft.
+pub(crate) async fn editable_by_author(
+    state: &AppState,
+    caller: &Caller,
+    id: TranscriptionId,
+) -> Result<TranscriptionRow> {
+    let row = store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
+    require_author(state, caller, &row).await?;
+    ensure_editable(&row)?;
+    Ok(row)
+}
+
 fn ensure_editable(row: &TranscriptionRow) -> Result<()> {
     if row.status().is_editable() {
         return Ok(());

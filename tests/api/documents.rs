@@ -130,6 +130,22 @@ impl Docs {
         self.send(token, Method::GET, path, None, None).await
     }
 
+    async fn json(&self, token: &str, method: Method, path: &str, body: Value) -> Reply {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let client = self.db.client_with(&env);
+        let resp = client
+            .request(method, path)
+            .header("authorization", format!("Bearer {token}"))
+            .body_json(&body)
+            .send()
+            .await;
+        let status = resp.0.status();
+        let headers = resp.0.headers().clone();
+        let body = resp.0.into_body().into_vec().await.unwrap();
+        Reply { status, headers, body }
+    }
+
     async fn key(&self, name: &str) -> String {
         sqlx::query_scalar("SELECT value FROM `keys` WHERE name = ?")
             .bind(name)
@@ -920,4 +936,65 @@ async fn a_worker_killed_mid_ocr_leaves_the_job_to_another() {
     );
     let read = docs.get(&token, &format!("/api/documents/{id}/ocr/")).await.json();
     assert_eq!(read["pages"].as_array().unwrap().len(), 3, "{read}");
+}
+
+/// A scanned lab report attached to a dictation as context: its author attaches documents of the
+/// same patient while the note is a draft, and readers of the note see them with their text.
+#[tokio::test]
+async fn a_lab_report_is_attached_to_a_transcription_as_context() {
+    let docs = Docs::new().await;
+    let token = docs.token(GARCIA).await;
+    let transcription = uuid::Uuid::new_v4().to_string();
+    let created = docs
+        .json(&token, Method::POST, "/api/transcriptions/", json!({"id": transcription, "pid": PID}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json());
+    let lab = docs.uploaded(&token, MEDICAL_RECORD, "lab.pdf", text_pdf("HBA1C 6.1 PERCENT")).await;
+    extracted(&docs, &token, lab).await;
+    let path = format!("/api/transcriptions/{transcription}/documents/");
+
+    let attached = docs.json(&token, Method::POST, &path, json!({"document_id": lab})).await;
+    assert_eq!(attached.status, StatusCode::CREATED, "{}", attached.json());
+    let item = &attached.json()["items"][0];
+    assert_eq!(item["document"]["id"], lab);
+    assert!(item["text"][0]["text"].as_str().unwrap().contains("HBA1C 6.1 PERCENT"), "{item}");
+    let again = docs.json(&token, Method::POST, &path, json!({"document_id": lab})).await;
+    assert_eq!((again.status, again.json()["items"].as_array().unwrap().len()), (StatusCode::OK, 1));
+
+    let other_pid: i64 =
+        docs.db.scalar(&format!("SELECT MIN(pid) FROM patient_data WHERE pid <> {PID}")).await;
+    let form = TestForm::new()
+        .text("category", MEDICAL_RECORD.to_string())
+        .field(TestFormField::bytes(pdf("x")).name("file").filename("x.pdf").content_type("application/pdf"));
+    let elsewhere = docs
+        .send(&token, Method::POST, &format!("/api/patients/{other_pid}/documents/"), Some(form), None)
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.json());
+    let wrong = docs.json(&token, Method::POST, &path, json!({"document_id": elsewhere.json()["id"]})).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.json());
+    assert_eq!(field_errors(&wrong.json()), ["document_id"]);
+
+    let nurse = docs.token(NURSE).await;
+    let refused = docs.json(&nurse, Method::POST, &path, json!({"document_id": lab})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "only the author (or an administrator) attaches");
+
+    let detached = docs.send(&token, Method::DELETE, &format!("{path}{lab}/"), None, None).await;
+    assert_eq!(detached.status, StatusCode::NO_CONTENT);
+    assert_eq!(docs.get(&token, &path).await.json()["items"], json!([]));
+    docs.json(&token, Method::POST, &path, json!({"document_id": lab})).await;
+    let submitted = docs
+        .json(&token, Method::POST, &format!("/api/transcriptions/{transcription}/submit/"), json!({}))
+        .await;
+    assert_eq!(submitted.status, StatusCode::OK, "{}", submitted.json());
+    let late = docs.send(&token, Method::DELETE, &format!("{path}{lab}/"), None, None).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "a submitted note's context is fixed");
+    let audited = |like: &'static str| {
+        let sql = format!(
+            "SELECT COUNT(*) FROM log WHERE event = 'other-update' AND FROM_BASE64(comments) LIKE '%{like}%'"
+        );
+        let db = docs.db.clone_handle();
+        async move { db.scalar(&sql).await }
+    };
+    assert_eq!(audited("to transcription").await, 3, "every attach request");
+    assert_eq!(audited("from transcription").await, 1);
 }

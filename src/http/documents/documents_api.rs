@@ -23,7 +23,7 @@ use crate::{
         records::{self, Content, DocumentView, ListFilter},
         views,
     },
-    storage::openemr::uuid_registry,
+    storage::{mmt::documents::PageText, openemr::uuid_registry},
 };
 
 #[derive(Object)]
@@ -155,6 +155,12 @@ pub struct OcrPage {
     #[oai(skip_serializing_if_is_none)]
     pub confidence: Option<f64>,
     pub text: String,
+}
+
+impl From<PageText> for OcrPage {
+    fn from(p: PageText) -> Self {
+        Self { page: p.page, method: p.method, confidence: p.confidence, text: p.content }
+    }
 }
 
 #[derive(Object)]
@@ -346,17 +352,7 @@ impl DocumentsApi {
         id: Path<i64>,
     ) -> Result<Json<OcrText>, ApiError> {
         let pages = ocr::text(&state, &auth.0, id.0).await?;
-        Ok(Json(OcrText {
-            pages: pages
-                .into_iter()
-                .map(|p| OcrPage {
-                    page: p.page,
-                    method: p.method,
-                    confidence: p.confidence,
-                    text: p.content,
-                })
-                .collect(),
-        }))
+        Ok(Json(OcrText { pages: pages.into_iter().map(Into::into).collect() }))
     }
 
     /// Delete a document as OpenEMR does: marked deleted and taken out of its categories; the file

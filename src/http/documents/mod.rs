@@ -1,5 +1,6 @@
 //! Patient document endpoints.
 
+pub mod context_api;
 pub mod documents_api;
 mod form;
 

@@ -88,7 +88,7 @@ pub struct Content {
     pub bytes: Vec<u8>,
 }
 
-pub(super) fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> AuditEntry {
+pub(crate) fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> AuditEntry {
     AuditEntry::phi(caller, event, AUDIT_CATEGORY, Some(pid), comments)
 }
 
@@ -161,7 +161,7 @@ async fn require_encounter(state: &AppState, caller: &Caller, pid: i64, encounte
 }
 
 /// The document, if it exists and the caller may open it.
-pub(super) async fn readable(state: &AppState, caller: &Caller, id: i64) -> Result<(DocumentView, Tree)> {
+pub(crate) async fn readable(state: &AppState, caller: &Caller, id: i64) -> Result<(DocumentView, Tree)> {
     let row = rows::get(&state.pool, id).await?.ok_or(DocumentError::NotFound(id))?;
     let pid = row.foreign_id.unwrap_or_default();
     permission::require_on(state, caller, Aco::PATIENTS_DOCS, AclLevel::View, pid).await?;

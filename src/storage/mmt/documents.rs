@@ -123,3 +123,61 @@ pub async fn containing(pool: &MySqlPool, ids: &[i64], term: &str) -> Result<Vec
     q.push(")");
     q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
+
+/// A document attached to a transcription (`mmt_transcription_documents`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Attached {
+    pub document_id: i64,
+    pub attached_by: i64,
+    pub attached_at: NaiveDateTime,
+}
+
+/// Attaches the document; false when it already was.
+pub async fn attach(
+    pool: &MySqlPool,
+    transcription: &[u8; 16],
+    document_id: i64,
+    by: i64,
+    at: NaiveDateTime,
+) -> Result<bool, StorageError> {
+    let done = sqlx::query(
+        "INSERT IGNORE INTO mmt_transcription_documents (transcription_id, document_id, attached_by, attached_at) \
+         VALUES (?, ?, ?, ?)",
+    )
+    .bind(&transcription[..])
+    .bind(document_id)
+    .bind(by)
+    .bind(at)
+    .execute(pool)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Detaches the document; false when it was not attached.
+pub async fn detach(
+    pool: &MySqlPool,
+    transcription: &[u8; 16],
+    document_id: i64,
+) -> Result<bool, StorageError> {
+    let done =
+        sqlx::query("DELETE FROM mmt_transcription_documents WHERE transcription_id = ? AND document_id = ?")
+            .bind(&transcription[..])
+            .bind(document_id)
+            .execute(pool)
+            .await
+            .map_err(StorageError::from_sqlx)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What is attached to the transcription, in the order it was attached.
+pub async fn attached(pool: &MySqlPool, transcription: &[u8; 16]) -> Result<Vec<Attached>, StorageError> {
+    sqlx::query_as(
+        "SELECT CAST(document_id AS SIGNED) AS document_id, attached_by, attached_at FROM mmt_transcription_documents \
+         WHERE transcription_id = ? ORDER BY attached_at, document_id",
+    )
+    .bind(&transcription[..])
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
