@@ -643,11 +643,18 @@ fn text_pdf(text: &str) -> Vec<u8> {
         format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
     ];
+    assemble_pdf(objects.map(String::into_bytes).to_vec())
+}
+
+/// A PDF file of these objects (numbered from 1, the first the catalog), with its xref table.
+fn assemble_pdf(objects: Vec<Vec<u8>>) -> Vec<u8> {
     let mut out = b"%PDF-1.4\n".to_vec();
     let mut offsets = Vec::new();
     for (i, body) in objects.iter().enumerate() {
         offsets.push(out.len());
-        out.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).into_bytes());
+        out.extend(format!("{} 0 obj\n", i + 1).into_bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
     }
     let xref = out.len();
     out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).into_bytes());
@@ -661,20 +668,27 @@ fn text_pdf(text: &str) -> Vec<u8> {
     out
 }
 
-/// The page as a scanner would deliver it: pixels only, no text layer.
-fn scanned(pdf: &[u8]) -> Vec<u8> {
+/// The PDF's page rendered gray by pdftoppm at `dpi`, as `png` or else as a binary PGM.
+fn rasterise(pdf: &[u8], dpi: u32, png: bool) -> Vec<u8> {
     let site = Site::new();
     let input = site.0.join("in.pdf");
     std::fs::write(&input, pdf).unwrap();
     let stem = site.0.join("scan");
+    let format: &[&str] = if png { &["-png"] } else { &[] };
     let status = Command::new("pdftoppm")
-        .args(["-r", "150", "-gray", "-png", "-singlefile"])
+        .args(["-r", &dpi.to_string(), "-gray", "-singlefile"])
+        .args(format)
         .arg(&input)
         .arg(&stem)
         .status()
         .expect("pdftoppm (poppler-utils) is required");
     assert!(status.success());
-    std::fs::read(stem.with_extension("png")).unwrap()
+    std::fs::read(stem.with_extension(if png { "png" } else { "pgm" })).unwrap()
+}
+
+/// The page as a scanner would deliver it: pixels only, no text layer.
+fn scanned(pdf: &[u8]) -> Vec<u8> {
+    rasterise(pdf, 150, true)
 }
 
 /// Queues text extraction and runs it on a worker; returns the extracted pages.
@@ -757,21 +771,7 @@ async fn a_scanned_page_is_read_by_tesseract() {
 /// A PDF of scanned pages, as a scanner writes one: each page only an image (8-bit gray, raw),
 /// each saying `"{text} {n}"`, with no text layer.
 fn scanned_pdf(text: &str, pages: usize) -> Vec<u8> {
-    let site = Site::new();
-    let mut images = Vec::new();
-    for n in 1..=pages {
-        let input = site.0.join(format!("p{n}.pdf"));
-        std::fs::write(&input, text_pdf(&format!("{text} {n}"))).unwrap();
-        let stem = site.0.join(format!("p{n}"));
-        let status = Command::new("pdftoppm")
-            .args(["-r", "100", "-gray", "-singlefile"])
-            .arg(&input)
-            .arg(&stem)
-            .status()
-            .expect("pdftoppm (poppler-utils) is required");
-        assert!(status.success());
-        images.push(pgm(&std::fs::read(stem.with_extension("pgm")).unwrap()));
-    }
+    let images = (1..=pages).map(|n| pgm(&rasterise(&text_pdf(&format!("{text} {n}")), 100, false)));
     let mut objects = vec![
         "<< /Type /Catalog /Pages 2 0 R >>".to_string().into_bytes(),
         format!(
@@ -780,7 +780,7 @@ fn scanned_pdf(text: &str, pages: usize) -> Vec<u8> {
         )
         .into_bytes(),
     ];
-    for (i, (w, h, pixels)) in images.into_iter().enumerate() {
+    for (i, (w, h, pixels)) in images.enumerate() {
         let (content, image) = (4 + 3 * i, 5 + 3 * i);
         objects.push(
             format!(
@@ -801,24 +801,7 @@ fn scanned_pdf(text: &str, pages: usize) -> Vec<u8> {
         xobject.extend(b"\nendstream");
         objects.push(xobject);
     }
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend(format!("{} 0 obj\n", i + 1).into_bytes());
-        out.extend(body);
-        out.extend(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).into_bytes());
-    for offset in offsets {
-        out.extend(format!("{offset:010} 00000 n \n").into_bytes());
-    }
-    out.extend(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
-            .into_bytes(),
-    );
-    out
+    assemble_pdf(objects)
 }
 
 /// Width, height and the raw pixels of a binary PGM (`P5`, 8-bit), as pdftoppm writes it.
