@@ -31,10 +31,14 @@ async fn check_health(pool: MySqlPool) -> Result<Snapshot, StorageError> {
     Ok(checked)
 }
 
+/// A request starts a check itself only when the background one is this late (or, outside
+/// `launch`, not running), so with the ticker each check runs once.
+const READ_REFRESH_AFTER: Duration = Duration::from_secs(2 * HEALTH_EVERY.as_secs());
+
 /// The latest health check and how long ago it finished (a request with no check yet runs one).
 pub async fn latest_health(state: &AppState) -> (Arc<Snapshot>, Duration) {
     let pool = state.pool.clone();
-    match state.health.get_aged(HEALTH_EVERY, || check_health(pool)).await {
+    match state.health.get_aged(READ_REFRESH_AFTER, || check_health(pool)).await {
         Ok(found) => found,
         Err(err) => (Arc::new(Err(err)), Duration::ZERO),
     }
