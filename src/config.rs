@@ -43,6 +43,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub scheduling: SchedulingConfig,
     pub mail: MailConfig,
+    /// `MMT_PATIENT_ACCESS` and its settings (`service::patient_access`).
+    pub patient_access: crate::domain::patient_access::Policy,
 }
 
 /// Outgoing e-mail (`service::mail`); unset `smtp_url` turns sending off.
@@ -287,6 +289,7 @@ impl Config {
         let jobs = jobs_from(&get, &mut errors);
         let scheduling = scheduling_from(&get, &mut errors);
         let mail = mail_from(&get, &mut errors);
+        let patient_access = patient_access_from(&get, &mut errors);
         let metrics_addr = get("MMT_METRICS_ADDR").and_then(|v| {
             v.parse::<SocketAddr>()
                 .map_err(|_| errors.push("MMT_METRICS_ADDR: expected host:port, e.g. 127.0.0.1:9101".into()))
@@ -315,6 +318,7 @@ impl Config {
                 jobs: jobs?,
                 scheduling: scheduling?,
                 mail,
+                patient_access: patient_access?,
             })
         })();
         match config {
@@ -662,6 +666,19 @@ fn mail_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
     MailConfig { smtp_url: smtp_url.map(SecretString::from), from }
 }
 
+fn patient_access_from(
+    get: &impl Fn(&str) -> Option<String>,
+    errors: &mut Vec<String>,
+) -> Option<crate::domain::patient_access::Policy> {
+    let whole = |v: &str| v.parse::<u32>().map_err(|_| "expected a whole number".to_string());
+    let days = parse_or(get, "MMT_PATIENT_ACCESS_RECENT_DAYS", "30", errors, whole);
+    let hours = parse_or(get, "MMT_BREAK_GLASS_HOURS", "4", errors, whole);
+    let (days, hours) = (days?, hours?);
+    parse_or(get, "MMT_PATIENT_ACCESS", "all", errors, |v| {
+        crate::domain::patient_access::Policy::parse(v, days, hours)
+    })
+}
+
 fn positive_secs(v: &str) -> Result<Duration, String> {
     v.parse::<u64>()
         .ok()
@@ -713,6 +730,7 @@ impl std::fmt::Debug for Config {
             .field("events", &self.events)
             .field("jobs", &self.jobs)
             .field("mail", &self.mail)
+            .field("patient_access", &self.patient_access)
             .finish()
     }
 }

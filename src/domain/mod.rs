@@ -16,6 +16,7 @@ pub mod messaging;
 pub mod migration_state;
 pub mod openemr_version;
 pub mod patient;
+pub mod patient_access;
 pub mod patient_search;
 pub mod scheduling;
 pub mod throttle;

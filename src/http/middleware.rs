@@ -114,13 +114,15 @@ fn with_read_timeout(body: Body, timeout: Duration) -> (Body, Arc<AtomicBool>) {
     (Body::from_bytes_stream(stream), stalled)
 }
 
-/// One log line and the metrics per request. The path is logged with numeric segments masked and
+/// One log line and the metrics per request, which runs with its own memory of the patients it
+/// reached (`patient_access::per_request`). The path is logged with numeric segments masked and
 /// without the query string, since both can identify a patient; metrics are labelled by operation.
 pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let method = req.method().clone();
     let path = mask_ids(req.uri().path());
     let started = Instant::now();
-    let result = next.call(req).await.map(IntoResponse::into_response);
+    let call = async { next.call(req).await.map(IntoResponse::into_response) };
+    let result = crate::service::patient_access::per_request(call).await;
     let (status, operation) = match &result {
         Ok(resp) => (resp.status(), resp.data::<OperationId>()),
         Err(err) => (err.status(), err.data::<OperationId>()),

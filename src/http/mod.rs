@@ -15,6 +15,7 @@ pub mod jobs_api;
 pub mod messaging;
 pub mod metrics;
 pub mod middleware;
+pub mod patient_access_api;
 pub mod patients_api;
 pub mod problem;
 pub mod query_utf8;
@@ -68,6 +69,7 @@ pub type Apis = (
         health::HealthApi,
         auth_api::AuthApi,
         patients_api::PatientsApi,
+        patient_access_api::PatientAccessApi,
         encounters_api::EncountersApi,
         reference_api::ReferenceApi,
         transcriptions_api::TranscriptionsApi,

@@ -132,6 +132,14 @@ pub struct PatientPage {
     pub next_cursor: Option<String>,
 }
 
+/// Whose panel to list.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Assigned {
+    /// The caller's own patients: primary provider or care team member.
+    #[oai(rename = "me")]
+    Me,
+}
+
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum PatientSort {
     #[oai(rename = "name")]
@@ -230,6 +238,9 @@ impl PatientsApi {
         facility: Query<Option<i64>>,
         /// Patients whose provider is this OpenEMR user id.
         provider: Query<Option<i64>>,
+        /// `me`: only the caller's own panel (primary provider or care team), whatever
+        /// `MMT_PATIENT_ACCESS` says.
+        assigned: Query<Option<Assigned>>,
         sort: Query<Option<PatientSort>>,
         cursor: Query<Option<String>>,
         /// 1-based page number, as an alternative to `cursor`.
@@ -237,14 +248,18 @@ impl PatientsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<Option<u32>>,
     ) -> Result<PageResponse, ApiError> {
         let mut issues = Issues::default();
-        let filters = Filters {
+        let mut filters = Filters {
             needles: search.0.as_deref().map(parse_query).unwrap_or_default(),
             sex: sex.0,
             dob_from: issues.optional_date("dob_from", dob_from.0),
             dob_to: issues.optional_date("dob_to", dob_to.0),
             provider_id: provider.0,
             facility_id: facility.0,
+            reaches: Vec::new(),
         };
+        if assigned.0 == Some(Assigned::Me) {
+            filters.reaches.push(crate::service::patient_access::assigned_to(&auth.0));
+        }
         issues.into_result(())?;
         let sort = sort.0.unwrap_or(PatientSort::Name);
         let (key, descending) = sort.key();
@@ -273,7 +288,7 @@ impl PatientsApi {
             })));
         }
         let query = Page { sort: key, descending, after, offset, limit: u64::from(page_size) };
-        let found = patients::search(&state, &auth.0, &filters, &query).await?;
+        let found = patients::search(&state, &auth.0, filters, &query).await?;
         let full_page = found.rows.len() == page_size as usize;
         Ok(PageResponse::Ok(Json(PatientPage {
             next_cursor: found.last_key.filter(|_| full_page).map(|k| encode_cursor(sort, &k)),

@@ -266,7 +266,10 @@ impl From<MfaError> for ApiError {
 impl From<crate::service::acl::AclError> for ApiError {
     fn from(err: crate::service::acl::AclError) -> Self {
         match err {
-            crate::service::acl::AclError::Denied { .. } => Self::new(StatusCode::FORBIDDEN, err.to_string()),
+            crate::service::acl::AclError::Denied { .. }
+            | crate::service::acl::AclError::OutOfPanel { .. } => {
+                Self::new(StatusCode::FORBIDDEN, err.to_string())
+            }
             crate::service::acl::AclError::Storage(inner) => inner.into(),
         }
     }
@@ -371,6 +374,23 @@ impl From<crate::service::chart::ChartError> for ApiError {
             E::Disabled(_) => Self::new(StatusCode::FORBIDDEN, err.to_string()),
             E::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
             E::Invalid(issues) => issues.into(),
+            E::Acl(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<crate::service::patient_access::BreakGlassError> for ApiError {
+    fn from(err: crate::service::patient_access::BreakGlassError) -> Self {
+        use crate::service::patient_access::BreakGlassError as E;
+        match err {
+            E::Invalid(message) => {
+                let mut issues = crate::domain::validation::Issues::default();
+                issues.add("reason", message);
+                issues.into()
+            }
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::PolicyOff => Self::new(StatusCode::CONFLICT, err.to_string()),
             E::Acl(inner) => inner.into(),
             E::Storage(inner) => inner.into(),
         }

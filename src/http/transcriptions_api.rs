@@ -409,6 +409,7 @@ impl TranscriptionsApi {
             created_from: from.and_then(|d| d.and_hms_opt(0, 0, 0)),
             created_to: to.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)),
             only_author: None,
+            reach: None,
         };
         let page = page.0.unwrap_or(1).max(1);
         let page_size = page_size.0.unwrap_or(25);

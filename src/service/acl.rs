@@ -20,6 +20,9 @@ const TTL: Duration = Duration::from_secs(30);
 pub enum AclError {
     #[error("requires OpenEMR permission {aco} ({level})")]
     Denied { aco: Aco, level: AclLevel },
+    /// The ACL allows the operation but the assigned-patient policy keeps this patient out of reach.
+    #[error("{}", crate::domain::patient_access::denial(*pid))]
+    OutOfPanel { pid: i64 },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

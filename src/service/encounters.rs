@@ -82,6 +82,7 @@ pub async fn list_for_patient(
     offset: u64,
 ) -> Result<EncounterPage, EncounterError> {
     let scope = scope(state, caller, AclLevel::View).await?;
+    permission::reach(state, caller, pid.0).await?;
     if patients::get(&state.pool, pid).await?.is_none() {
         return Err(EncounterError::PatientNotFound(pid));
     }
@@ -158,7 +159,7 @@ pub async fn create(
     } else {
         Aco::ENCOUNTERS_NOTES_A
     };
-    permission::require(state, caller, aco, AclLevel::Addonly).await?;
+    permission::require_on(state, caller, aco, AclLevel::Addonly, encounter.pid.0).await?;
     check_references(state, &encounter).await?;
     let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
     let number = sequences::next_id(&mut conn).await?;

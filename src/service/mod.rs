@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod mail;
 pub mod messaging;
 pub mod mfa;
+pub mod patient_access;
 pub mod patient_index;
 pub mod patients;
 pub mod permission;

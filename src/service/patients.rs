@@ -66,13 +66,14 @@ fn phi_entry(caller: &Caller, event: &str, patient: Option<Pid>, comments: Strin
 pub async fn search(
     state: &AppState,
     caller: &Caller,
-    filters: &Filters,
+    mut filters: Filters,
     page: &Page,
 ) -> Result<SearchResult, PatientError> {
     permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::View).await?;
+    filters.reaches.extend(super::patient_access::list_filter(state, caller).await?);
     state.patient_index.ready_for_search(state).await?;
-    let total = index::total(&state.pool, filters).await?;
-    let hits = index::search(&state.pool, filters, page).await?;
+    let total = index::total(&state.pool, &filters).await?;
+    let hits = index::search(&state.pool, &filters, page).await?;
     let pids: Vec<i64> = hits.iter().map(|(pid, _)| *pid).collect();
     let rows = patients::get_many(&state.pool, &pids).await?;
     let listed = pids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
@@ -83,7 +84,7 @@ pub async fn search(
 }
 
 pub async fn get(state: &AppState, caller: &Caller, pid: Pid) -> Result<PatientRow, PatientError> {
-    permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::View).await?;
+    permission::require_on(state, caller, Aco::PATIENTS_DEMO, AclLevel::View, pid.0).await?;
     let row = patients::get(&state.pool, pid).await?.ok_or(PatientError::NotFound(pid))?;
     let entry = phi_entry(
         caller,
@@ -192,7 +193,7 @@ pub async fn update(
     pid: Pid,
     input: DemographicsInput,
 ) -> Result<PatientRow, PatientError> {
-    permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::Write).await?;
+    permission::require_on(state, caller, Aco::PATIENTS_DEMO, AclLevel::Write, pid.0).await?;
     let demographics = validated(state, input, false).await?;
     let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
     if let Some(pubpid) = &demographics.pubpid
@@ -211,7 +212,7 @@ pub async fn update(
 
 /// Deletes only an empty chart: OpenEMR keeps charts with clinical history.
 pub async fn delete(state: &AppState, caller: &Caller, pid: Pid) -> Result<(), PatientError> {
-    permission::require(state, caller, Aco::ADMIN_SUPER, AclLevel::Write).await?;
+    permission::require_on(state, caller, Aco::ADMIN_SUPER, AclLevel::Write, pid.0).await?;
     let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
     if patients::has_clinical_history(&mut tx, pid).await? {
         return Err(PatientError::Conflict(format!(

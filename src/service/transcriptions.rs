@@ -132,7 +132,7 @@ pub async fn create(
     caller: &Caller,
     input: NewTranscriptionInput,
 ) -> Result<(TranscriptionRow, bool)> {
-    permission::require(state, caller, Aco::ENCOUNTERS_NOTES, AclLevel::Addonly).await?;
+    permission::require_on(state, caller, Aco::ENCOUNTERS_NOTES, AclLevel::Addonly, input.pid).await?;
     let mut issues = Issues::default();
     let segments = transcription::validate_segments(input.segments, &mut issues);
     let mut details = Details {
@@ -297,6 +297,10 @@ pub async fn list(
         permission::require(state, caller, Aco::ENCOUNTERS_NOTES, AclLevel::View).await?;
         filters.only_author = Some(caller.user_id.0);
     }
+    if let Some(pid) = filters.pid {
+        permission::reach(state, caller, pid).await?;
+    }
+    filters.reach = super::patient_access::list_filter(state, caller).await?;
     let total = store::count(&state.pool, &filters).await?;
     let rows = store::list(&state.pool, &filters, limit, offset).await?;
     let ids = rows
@@ -441,6 +445,7 @@ pub async fn put_segments(
 /// May the caller sign off on this note? `encounters|notes_a`, or `encounters|notes` when the
 /// encounter is theirs (or, with no encounter yet, the note is).
 async fn require_reviewer(state: &AppState, caller: &Caller, row: &TranscriptionRow) -> Result<()> {
+    permission::reach(state, caller, row.pid).await?;
     if !caller.is_guest()
         && state.acl.permissions(&caller.username).await?.allows(Aco::ENCOUNTERS_NOTES_A, AclLevel::Write)
     {

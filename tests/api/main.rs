@@ -27,6 +27,7 @@ mod housekeeping;
 mod jobs;
 mod messaging;
 mod metrics;
+mod patient_access;
 mod patients;
 mod permissions;
 mod problems;

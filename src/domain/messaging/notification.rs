@@ -17,6 +17,9 @@ pub enum NotificationKind {
     ChatMessage,
     /// The text of a document the user sent to OCR has been extracted.
     DocumentTextReady,
+    /// A clinician broke the glass to reach a patient outside their panel (to the patient's
+    /// primary provider and the administrators).
+    BreakGlass,
 }
 
 impl NotificationKind {
@@ -29,6 +32,7 @@ impl NotificationKind {
             Self::JobFailed => "job.failed",
             Self::ChatMessage => "chat.message",
             Self::DocumentTextReady => "document.text_ready",
+            Self::BreakGlass => "patient.break_glass",
         }
     }
 }
@@ -48,6 +52,8 @@ pub enum Subject {
     ChatRoom(u64),
     /// `documents.id`
     Document(i64),
+    /// `patient_data.pid`
+    Patient(i64),
 }
 
 impl Subject {
@@ -59,12 +65,15 @@ impl Subject {
             Self::Job(_) => "job",
             Self::ChatRoom(_) => "chat_room",
             Self::Document(_) => "document",
+            Self::Patient(_) => "patient",
         }
     }
 
     pub fn id(&self) -> String {
         match self {
-            Self::Message(id) | Self::Appointment(id) | Self::Document(id) => id.to_string(),
+            Self::Message(id) | Self::Appointment(id) | Self::Document(id) | Self::Patient(id) => {
+                id.to_string()
+            }
             Self::Transcription(id) | Self::Job(id) => id.clone(),
             Self::ChatRoom(id) => id.to_string(),
         }
@@ -97,6 +106,7 @@ mod tests {
             NotificationKind::JobFailed,
             NotificationKind::ChatMessage,
             NotificationKind::DocumentTextReady,
+            NotificationKind::BreakGlass,
         ] {
             assert!(crate::domain::event::Kind::parse(kind.as_str()).is_ok(), "{kind:?}");
         }

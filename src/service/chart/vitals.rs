@@ -268,6 +268,7 @@ pub async fn trend(
     to: Option<String>,
 ) -> Result<Vec<Reading>> {
     let scope = scope(state, caller, AclLevel::View).await?;
+    crate::service::permission::reach(state, caller, pid.0).await?;
     let mut issues = Issues::default();
     let mut when = |field: &str, raw: Option<String>| {
         raw.and_then(|r| {

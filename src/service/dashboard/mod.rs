@@ -129,7 +129,9 @@ pub async fn overview(state: &AppState, caller: &Caller) -> Result<Dashboard> {
         (Vec::new(), false)
     };
     let recent = if may(Aco::PATIENTS_DEMO, AclLevel::View) {
-        recent_store::list(&state.pool, caller.user_id.0).await?
+        let mut recent = recent_store::list(&state.pool, caller.user_id.0).await?;
+        crate::service::patient_access::retain_reachable(state, caller, &mut recent, |r| Some(r.pid)).await?;
+        recent
     } else {
         Vec::new()
     };

@@ -290,7 +290,9 @@ pub async fn list(state: &AppState, caller: &Caller, q: ListQuery) -> Result<Lis
         before: q.before,
         limit: q.limit,
     };
-    let rows = pnotes::list(&state.pool, &filter).await?;
+    let mut rows = pnotes::list(&state.pool, &filter).await?;
+    let about = |r: &pnotes::Summary| r.pid.filter(|pid| *pid > 0);
+    crate::service::patient_access::retain_reachable(state, caller, &mut rows, about).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let receipts = receipts::for_threads(&state.pool, &ids).await?;
     let listed = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");

@@ -28,7 +28,7 @@ use crate::{
     service::{
         audit,
         messaging::notifications,
-        permission,
+        patient_access, permission,
         scheduling::{
             SchedulingError, Statuses,
             availability::{Calendar, Repeating},
@@ -105,6 +105,9 @@ pub async fn list(state: &AppState, caller: &Caller, input: ListInput) -> Result
     let (Some(from), Some(to)) = (from, to) else { return Err(issues.into()) };
     issues.into_result(())?;
     let mut filter = input.filter;
+    if let Some(pid) = filter.patient {
+        permission::reach(state, caller, pid.0).await?;
+    }
     if let Some(me) = own_only {
         if filter.provider.is_some_and(|p| p != me) {
             return Err(SchedulingError::OtherCalendar);
@@ -138,6 +141,7 @@ pub async fn list(state: &AppState, caller: &Caller, input: ListInput) -> Result
         })
         .collect();
     all.sort_by_key(|a| (a.date, a.row.start_time, a.row.pc_eid));
+    patient_access::retain_reachable(state, caller, &mut all, |a| a.row.patient().map(|p| p.0)).await?;
     let total = all.len();
     let mut items: Vec<Appointment> = all
         .into_iter()
@@ -188,6 +192,9 @@ pub async fn get(state: &AppState, caller: &Caller, eid: u32) -> Result<Appointm
     let appointment = load(state, &mut conn, eid).await?;
     require_calendar(state, caller, &appointment.row).await?;
     let pid = appointment.row.patient().map(|p| p.0);
+    if let Some(pid) = pid {
+        permission::reach(state, caller, pid).await?;
+    }
     audit::record(
         state,
         &entry(caller, "scheduling-select", pid, format!("mmt-sidecar read appointment {eid}")),

@@ -1,6 +1,7 @@
 //! The sidecar's own `mmt_`-prefixed tables.
 
 pub mod appointments;
+pub mod break_glass;
 pub mod chat;
 pub mod dashboard;
 pub mod documents;

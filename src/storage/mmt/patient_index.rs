@@ -174,6 +174,9 @@ pub struct Filters {
     pub dob_to: Option<NaiveDate>,
     pub provider_id: Option<i64>,
     pub facility_id: Option<i64>,
+    /// Each must tie its user to the patient: the caller's panel under the assigned-patient
+    /// policy, and `?assigned=me`.
+    pub reaches: Vec<crate::storage::openemr::patient_access::Reach>,
 }
 
 pub(crate) fn escape_like(term: &str) -> String {
@@ -198,6 +201,14 @@ fn push_filters(q: &mut QueryBuilder<MySql>, f: &Filters) {
         q.push(" AND EXISTS (SELECT 1 FROM form_encounter fe WHERE fe.pid = i.pid AND fe.facility_id = ")
             .push_bind(facility)
             .push(")");
+    }
+    for reach in &f.reaches {
+        q.push(" AND ");
+        crate::storage::openemr::patient_access::push_reaches(
+            q,
+            crate::storage::openemr::patient_access::PidOf::Column("i.pid"),
+            reach,
+        );
     }
     for needle in &f.needles {
         match needle {

@@ -119,6 +119,8 @@ pub struct ListFilters {
     pub created_to: Option<NaiveDateTime>,
     /// Limits the list to one author's transcriptions, for callers who may see only their own.
     pub only_author: Option<i64>,
+    /// Limits the list to patients the caller reaches under the assigned-patient policy.
+    pub reach: Option<crate::storage::openemr::patient_access::Reach>,
 }
 
 fn push_filters(q: &mut QueryBuilder<MySql>, f: &ListFilters) {
@@ -138,6 +140,14 @@ fn push_filters(q: &mut QueryBuilder<MySql>, f: &ListFilters) {
     }
     if let Some(to) = f.created_to {
         q.push(" AND created_at < ").push_bind(to);
+    }
+    if let Some(reach) = &f.reach {
+        q.push(" AND ");
+        crate::storage::openemr::patient_access::push_reaches(
+            q,
+            crate::storage::openemr::patient_access::PidOf::Column("mmt_transcriptions.pid"),
+            reach,
+        );
     }
 }
 

@@ -56,3 +56,19 @@ pub async fn grants(
         })
         .collect())
 }
+
+/// `users.id` of the active users in ARO group `group` (directly or in a group below it).
+pub async fn active_members(pool: &MySqlPool, group: &str) -> Result<Vec<i64>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT u.id FROM gacl_aro_groups g2 \
+         JOIN gacl_aro_groups g1 ON g2.lft <= g1.lft AND g2.rgt >= g1.rgt \
+         JOIN gacl_groups_aro_map gm ON gm.group_id = g1.id \
+         JOIN gacl_aro o ON o.id = gm.aro_id AND o.section_value = 'users' \
+         JOIN users u ON BINARY u.username = o.value \
+         WHERE g2.value = ? AND u.active = 1 ORDER BY u.id",
+    )
+    .bind(group)
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}

@@ -13,6 +13,7 @@ pub mod globals;
 pub mod login_counters;
 pub mod messaging;
 pub mod mfa;
+pub mod patient_access;
 pub mod patients;
 pub mod php_sessions;
 pub mod providers;

@@ -57,12 +57,17 @@ pub async fn of(pool: &MySqlPool, w: &Whose<'_>) -> Result<Counts, StorageError>
     .map_err(StorageError::from_sqlx)
 }
 
-/// How many patients name each provider as their primary (`patient_data.providerID`). OpenEMR has
-/// no index on that column, so this reads the whole table: callers keep the answer for a while.
+/// How many patients each user cares for: as primary provider (`patient_data.providerID`) or as an
+/// active member of the patient's active care team. OpenEMR indexes neither, so this reads both
+/// tables whole: callers keep the answer for a while.
 pub async fn panel_sizes(pool: &MySqlPool) -> Result<HashMap<i64, i64>, StorageError> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT CAST(providerID AS SIGNED), COUNT(*) FROM patient_data WHERE providerID IS NOT NULL \
-         AND providerID <> 0 GROUP BY providerID",
+        "SELECT user_id, COUNT(DISTINCT pid) FROM ( \
+           SELECT CAST(providerID AS SIGNED) AS user_id, pid FROM patient_data \
+           WHERE providerID IS NOT NULL AND providerID <> 0 \
+           UNION ALL SELECT m.user_id, t.pid FROM care_team_member m JOIN care_teams t ON t.id = m.care_team_id \
+           WHERE m.status = 'active' AND t.status = 'active' AND m.user_id IS NOT NULL \
+         ) panel GROUP BY user_id",
     )
     .fetch_all(pool)
     .await

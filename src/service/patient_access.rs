@@ -1,0 +1,188 @@
+//! The assigned-patient policy (`MMT_PATIENT_ACCESS`), applied after OpenEMR's ACL by
+//! `permission::require_on` for every operation on one patient, and by `list_filter` for lists.
+//! A decision costs one query and is remembered for the rest of the request, never longer, so a
+//! care team change or an expired grant takes effect on the next request on every replica.
+
+use std::{cell::RefCell, future::Future};
+
+use chrono::NaiveDateTime;
+
+use crate::{
+    app::AppState,
+    domain::{
+        acl::{AclLevel, Aco},
+        audit::AuditEntry,
+        messaging::notification::{NotificationKind, Subject},
+        patient::Pid,
+        patient_access::{self, EMERGENCY_LOGIN_GROUP, Exemption, Policy},
+        user::Caller,
+    },
+    service::{acl::AclError, audit, messaging::notifications, permission, wall_clock_now},
+    storage::{
+        StorageError,
+        mmt::break_glass,
+        openemr::{
+            acl, audit_log,
+            patient_access::{self as store, Reach},
+            patients,
+        },
+    },
+};
+
+tokio::task_local! {
+    /// `(user, pid)` pairs already allowed during this request.
+    static ALLOWED: RefCell<Vec<(i64, i64)>>;
+}
+
+/// Runs one request with its own memory of allowed patients.
+pub async fn per_request<F: Future>(request: F) -> F::Output {
+    ALLOWED.scope(RefCell::new(Vec::new()), request).await
+}
+
+fn remembered(user: i64, pid: i64) -> bool {
+    ALLOWED.try_with(|allowed| allowed.borrow().contains(&(user, pid))).unwrap_or(false)
+}
+
+fn remember(user: i64, pid: i64) {
+    let _ = ALLOWED.try_with(|allowed| allowed.borrow_mut().push((user, pid)));
+}
+
+/// How the policy treats one caller.
+enum Standing {
+    Unrestricted,
+    Exempt(Exemption),
+    Restricted(Reach),
+}
+
+async fn standing(state: &AppState, caller: &Caller, now: NaiveDateTime) -> Result<Standing, StorageError> {
+    let Policy::Assigned(rule) = state.config.patient_access else { return Ok(Standing::Unrestricted) };
+    let permissions = state.acl.permissions(&caller.username).await?;
+    // Emergency Login holds administrator rights too; its accesses must still be audited.
+    if permissions.groups.iter().any(|g| g.value == EMERGENCY_LOGIN_GROUP) {
+        return Ok(Standing::Exempt(Exemption::EmergencyLogin));
+    }
+    if permissions.allows(Aco::ADMIN_SUPER, AclLevel::Write) {
+        return Ok(Standing::Exempt(Exemption::Administrator));
+    }
+    let user_id = caller.user_id.0;
+    Ok(Standing::Restricted(Reach { user_id, now, recent: rule.window(now), grants: true }))
+}
+
+/// Allows `caller` to reach patient `pid` under the policy, after the ACL has allowed the operation.
+pub async fn require(state: &AppState, caller: &Caller, pid: i64) -> Result<(), AclError> {
+    let user = caller.user_id.0;
+    if remembered(user, pid) {
+        return Ok(());
+    }
+    match standing(state, caller, wall_clock_now()).await? {
+        Standing::Unrestricted | Standing::Exempt(Exemption::Administrator) => {}
+        Standing::Exempt(Exemption::EmergencyLogin) => {
+            let comments = format!("mmt-sidecar Emergency Login access to pid {pid}");
+            audit::record(state, &breakglass_entry(caller, pid, comments)).await?;
+        }
+        Standing::Restricted(reach) => {
+            if !store::reaches(&state.pool, pid, &reach).await? {
+                return Err(AclError::OutOfPanel { pid });
+            }
+        }
+    }
+    remember(user, pid);
+    Ok(())
+}
+
+/// The condition a list must add so it shows only patients the caller reaches; `None`: no filter.
+pub async fn list_filter(state: &AppState, caller: &Caller) -> Result<Option<Reach>, StorageError> {
+    Ok(match standing(state, caller, wall_clock_now()).await? {
+        Standing::Restricted(reach) => Some(reach),
+        Standing::Unrestricted | Standing::Exempt(_) => None,
+    })
+}
+
+/// The caller's own panel (primary provider or care team), whatever the policy.
+pub fn assigned_to(caller: &Caller) -> Reach {
+    Reach::assigned(caller.user_id.0, wall_clock_now())
+}
+
+fn breakglass_entry(caller: &Caller, pid: i64, comments: String) -> AuditEntry {
+    AuditEntry::phi(caller, "breakglass", "Security", Some(pid), comments)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BreakGlassError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("patient {0} was not found")]
+    NotFound(Pid),
+    #[error(
+        "the assigned-patient policy is off (MMT_PATIENT_ACCESS=all): your role already reaches every chart it allows"
+    )]
+    PolicyOff,
+    #[error(transparent)]
+    Acl(#[from] AclError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+pub struct Granted {
+    pub id: u64,
+    pub pid: Pid,
+    pub granted_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+/// Grants the caller one patient outside their panel for the configured time: the grant, its
+/// `breakglass` audit row and the notices to the primary provider and administrators.
+pub async fn break_glass(
+    state: &AppState,
+    caller: &Caller,
+    pid: Pid,
+    reason: &str,
+) -> Result<Granted, BreakGlassError> {
+    let Policy::Assigned(rule) = state.config.patient_access else { return Err(BreakGlassError::PolicyOff) };
+    // Breaking the glass widens the panel, never the role: the ACL must already allow the chart.
+    permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::View).await?;
+    let reason = patient_access::reason(reason).map_err(BreakGlassError::Invalid)?;
+    let patient = patients::get(&state.pool, pid).await?.ok_or(BreakGlassError::NotFound(pid))?;
+    let granted_at = wall_clock_now();
+    let expires_at = rule.grant_expires(granted_at);
+    let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
+    let grant =
+        break_glass::Grant { pid: pid.0, user_id: caller.user_id.0, reason: &reason, granted_at, expires_at };
+    let id = break_glass::insert(&mut tx, &grant).await?;
+    let comments = format!("mmt-sidecar break-glass grant {id} for pid {pid} until {expires_at}: {reason}");
+    audit_log::record(&mut tx, &breakglass_entry(caller, pid.0, comments)).await?;
+    tx.commit().await.map_err(StorageError::from_sqlx)?;
+    tell(state, caller, pid, patient.provider_id.map(i64::from)).await;
+    Ok(Granted { id, pid, granted_at, expires_at })
+}
+
+async fn tell(state: &AppState, caller: &Caller, pid: Pid, provider: Option<i64>) {
+    let mut recipients = acl::active_members(&state.pool, "admin").await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not list the administrators to tell of a break-glass access");
+        Vec::new()
+    });
+    recipients.extend(provider.filter(|p| *p > 0));
+    recipients.sort_unstable();
+    recipients.dedup();
+    let subject = Subject::Patient(pid.0);
+    for user in recipients.into_iter().filter(|u| *u != caller.user_id.0) {
+        notifications::notify_now(state, user, NotificationKind::BreakGlass, &subject, &caller.username)
+            .await;
+    }
+}
+
+/// Keeps the items whose patient (`pid_of`; `None`: about no patient) the caller reaches.
+pub async fn retain_reachable<T>(
+    state: &AppState,
+    caller: &Caller,
+    items: &mut Vec<T>,
+    pid_of: impl Fn(&T) -> Option<i64>,
+) -> Result<(), StorageError> {
+    let Some(reach) = list_filter(state, caller).await? else { return Ok(()) };
+    let mut pids: Vec<i64> = items.iter().filter_map(&pid_of).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let reached = store::reachable_among(&state.pool, &pids, &reach).await?;
+    items.retain(|item| pid_of(item).is_none_or(|pid| reached.binary_search(&pid).is_ok()));
+    Ok(())
+}

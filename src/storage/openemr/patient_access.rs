@@ -1,0 +1,126 @@
+//! The assigned-patient rule as SQL, over what OpenEMR records about who cares for a patient
+//! (`patient_data.providerID`, `care_team_provider`, `care_teams` + `care_team_member`, encounters,
+//! appointments) and the sidecar's break-glass grants, so one check is one query and a list is
+//! filtered, totals included, in the database.
+
+use chrono::NaiveDateTime;
+use sqlx::{MySql, MySqlPool, QueryBuilder};
+
+use crate::{domain::patient_access::Window, storage::StorageError};
+
+/// What ties `user_id` to a patient.
+#[derive(Debug, Clone, Copy)]
+pub struct Reach {
+    pub user_id: i64,
+    pub now: NaiveDateTime,
+    /// Encounters and appointments within this window tie the user too.
+    pub recent: Option<Window>,
+    /// Unexpired break-glass grants count.
+    pub grants: bool,
+}
+
+impl Reach {
+    /// The clinician's own panel: primary provider or care team, nothing temporary.
+    pub fn assigned(user_id: i64, now: NaiveDateTime) -> Self {
+        Self { user_id, now, recent: None, grants: false }
+    }
+}
+
+/// Where the patient's pid comes from in the query being built.
+#[derive(Debug, Clone, Copy)]
+pub enum PidOf {
+    /// A column of the enclosing query, such as `i.pid`; code-supplied, never user input.
+    Column(&'static str),
+    Value(i64),
+}
+
+impl PidOf {
+    fn push(self, q: &mut QueryBuilder<MySql>) {
+        match self {
+            Self::Column(column) => {
+                q.push(column);
+            }
+            Self::Value(pid) => {
+                q.push_bind(pid);
+            }
+        }
+    }
+}
+
+/// Pushes a condition true when `reach` ties its user to the patient `pid`. The cheap,
+/// indexed tie (primary provider, by primary key) comes first, and MariaDB stops at the first
+/// true one.
+pub fn push_reaches(q: &mut QueryBuilder<MySql>, pid: PidOf, reach: &Reach) {
+    q.push("(EXISTS (SELECT 1 FROM patient_data pa WHERE pa.pid = ");
+    pid.push(q);
+    q.push(" AND (pa.providerID = ")
+        .push_bind(reach.user_id)
+        .push(" OR FIND_IN_SET(")
+        .push_bind(reach.user_id.to_string())
+        .push(", REPLACE(pa.care_team_provider, '|', ',')) > 0))");
+    if reach.grants {
+        q.push(" OR ");
+        pid.push(q);
+        q.push(" IN (SELECT b.pid FROM mmt_break_glass b WHERE b.user_id = ")
+            .push_bind(reach.user_id)
+            .push(" AND b.expires_at > ")
+            .push_bind(reach.now)
+            .push(")");
+    }
+    q.push(" OR ");
+    pid.push(q);
+    q.push(
+        " IN (SELECT t.pid FROM care_team_member m JOIN care_teams t ON t.id = m.care_team_id \
+         WHERE m.status = 'active' AND t.status = 'active' AND m.user_id = ",
+    )
+    .push_bind(reach.user_id)
+    .push(")");
+    if let Some(window) = reach.recent {
+        q.push(" OR ");
+        pid.push(q);
+        q.push(" IN (SELECT e.pid FROM form_encounter e WHERE e.provider_id = ")
+            .push_bind(reach.user_id)
+            .push(" AND e.date BETWEEN ")
+            .push_bind(window.from)
+            .push(" AND ")
+            .push_bind(window.until)
+            .push(") OR ");
+        pid.push(q);
+        q.push(" IN (SELECT CAST(a.pc_pid AS SIGNED) FROM openemr_postcalendar_events a WHERE a.pc_aid = ")
+            .push_bind(reach.user_id.to_string())
+            .push(" AND a.pc_eventDate BETWEEN ")
+            .push_bind(window.from.date())
+            .push(" AND ")
+            .push_bind(window.until.date())
+            .push(")");
+    }
+    q.push(")");
+}
+
+/// Whether `reach` ties its user to patient `pid`: one round trip.
+pub async fn reaches(pool: &MySqlPool, pid: i64, reach: &Reach) -> Result<bool, StorageError> {
+    let mut q = QueryBuilder::new("SELECT ");
+    push_reaches(&mut q, PidOf::Value(pid), reach);
+    let tied: i64 = q.build_query_scalar().fetch_one(pool).await.map_err(StorageError::from_sqlx)?;
+    Ok(tied != 0)
+}
+
+/// Those of `pids` that `reach` ties its user to, for lists assembled outside one query.
+pub async fn reachable_among(
+    pool: &MySqlPool,
+    pids: &[i64],
+    reach: &Reach,
+) -> Result<Vec<i64>, StorageError> {
+    if pids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::new("SELECT p.pid FROM patient_data p WHERE p.pid IN (");
+    let mut listed = q.separated(", ");
+    for pid in pids {
+        listed.push_bind(*pid);
+    }
+    q.push(") AND ");
+    push_reaches(&mut q, PidOf::Column("p.pid"), reach);
+    q.push(" ORDER BY p.pid");
+    q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}

@@ -1,0 +1,386 @@
+//! The assigned-patient policy on the demo data: a physician reaches their panel and nothing else,
+//! across every patient-keyed operation the spec lists; break-glass opens one chart for a while.
+
+use poem::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::{
+    auth::{ADMIN, tokens},
+    helpers::TestDb,
+    patients::send,
+    transcriptions::new_transcription,
+};
+
+const ASSIGNED: &[(&str, &str)] = &[("MMT_PATIENT_ACCESS", "assigned")];
+const GARCIA: (&str, &str) = ("drgarcia", "Physician-Garcia-2");
+const GARCIA_ID: i64 = 2;
+const EMERGENCY: (&str, &str) = ("emergency", "Break-Glass-9");
+const OUT_OF_PANEL: &str = "is not on your panel";
+
+struct Practice {
+    db: TestDb,
+    env: &'static [(&'static str, &'static str)],
+    garcia: String,
+    admin: String,
+}
+
+impl Practice {
+    async fn open(env: &'static [(&'static str, &'static str)]) -> Self {
+        let db = TestDb::migrated().await;
+        let (garcia, _) = tokens(&db, GARCIA).await;
+        let (admin, _) = tokens(&db, ADMIN).await;
+        Self { db, env, garcia, admin }
+    }
+
+    async fn as_token(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        // Boxed: a whole request's future, inlined dozens of times, overflows a test thread's stack.
+        Box::pin(send(&self.db, self.env, Some(token), method, path, body)).await
+    }
+
+    async fn garcia(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.as_token(&self.garcia, method, path, body).await
+    }
+
+    async fn admin_creates(&self, path: &str, body: Value) -> Value {
+        let (status, created) = self.as_token(&self.admin, "POST", path, Some(body)).await;
+        assert!(status.is_success(), "{path}: {status} {created}");
+        created
+    }
+
+    async fn pids(&self, sql: &str) -> Vec<i64> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&self.db.pool).await.unwrap()
+    }
+
+    /// A patient of Dr Okafor's with none of Dr Garcia's encounters or appointments near today.
+    async fn outside(&self) -> i64 {
+        self.pids(
+            "SELECT p.pid FROM patient_data p WHERE p.providerID = 3 \
+             AND NOT EXISTS (SELECT 1 FROM form_encounter e WHERE e.pid = p.pid AND e.provider_id = 2 \
+                             AND e.date > NOW() - INTERVAL 31 DAY) \
+             AND NOT EXISTS (SELECT 1 FROM openemr_postcalendar_events a WHERE a.pc_pid = p.pid AND a.pc_aid = '2') \
+             ORDER BY p.pid LIMIT 1",
+        )
+        .await[0]
+    }
+
+    async fn inside(&self) -> i64 {
+        self.pids("SELECT MIN(pid) FROM patient_data WHERE providerID = 2").await[0]
+    }
+}
+
+/// One id of each kind of record of patient `pid`, made by the administrator where the demo data
+/// has none, keyed by the spec's path parameter pattern.
+async fn records_of(practice: &Practice, pid: i64) -> Vec<(&'static str, String)> {
+    let encounter =
+        practice.admin_creates("/api/encounters/", json!({"pid": pid, "facility_id": 3})).await["encounter"]
+            .as_i64()
+            .unwrap();
+    let transcription =
+        practice.admin_creates("/api/transcriptions/", new_transcription(pid, Some(encounter))).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let vitals = practice
+        .admin_creates(
+            &format!("/api/encounters/{encounter}/vitals/"),
+            json!({"units": "metric", "weight": 70.0}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let issue = practice
+        .admin_creates(&format!("/api/patients/{pid}/problems/"), json!({"title": "Gout"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let rx = json!({"drug": "Amoxicillin", "dosage": "1", "quantity": "21"});
+    let prescription = practice.admin_creates(&format!("/api/patients/{pid}/prescriptions/"), rx).await["id"]
+        .as_i64()
+        .unwrap();
+    let message =
+        json!({"to": ["drgarcia"], "pid": pid, "title": "Lab Results", "text": "About this patient."});
+    let message = practice.admin_creates("/api/messages/", message).await["items"][0]["id"].as_i64().unwrap();
+    let room = json!({"pid": pid, "members": ["drgarcia"]});
+    let room = practice.admin_creates("/api/chat/rooms/", room).await["id"].as_u64().unwrap();
+    let tomorrow = chrono::Local::now().date_naive() + chrono::Days::new(1);
+    let booking = json!({"pid": pid, "provider_id": 3, "facility_id": 3, "category_id": 5,
+        "start": format!("{tomorrow}T11:00"), "override_availability": true});
+    let appointment = practice.admin_creates("/api/appointments/", booking).await["id"].as_i64().unwrap();
+    // The patient check comes before the file is read, so a row without a file will do.
+    let document = sqlx::query(
+        "INSERT INTO documents (type, size, date, url, mimetype, foreign_id, name, revision) \
+         VALUES ('file_url', 3, NOW(), 'file:///nowhere/x.pdf', 'application/pdf', ?, 'x.pdf', NOW())",
+    )
+    .bind(pid)
+    .execute(&practice.db.pool)
+    .await
+    .unwrap()
+    .last_insert_id();
+    vec![
+        ("/encounters/{encounter}", encounter.to_string()),
+        ("/transcriptions/{id}", transcription),
+        ("/vitals/{id}", vitals.to_string()),
+        ("/issues/{id}", issue.to_string()),
+        ("/prescriptions/{id}", prescription.to_string()),
+        ("/messages/{id}", message.to_string()),
+        ("/chat/rooms/{id}", room.to_string()),
+        ("/appointments/{id}", appointment.to_string()),
+        ("/documents/{id}", document.to_string()),
+    ]
+}
+
+/// Path parameters that name no patient's record (the caller's own sessions, jobs, notifications,
+/// webhooks, providers, a view token minted after the check, a member's username).
+const NOT_PATIENT_KEYED: &[&str] =
+    &["/auth/", "/jobs/", "/notifications/", "/webhooks/", "/openemr/providers/", "/document-views/"];
+
+/// Every operation in the spec whose path names a patient or a patient's record, with that patient
+/// (or `pid`'s record) filled in; an operation whose path parameter is not classified fails the test.
+fn patient_keyed_operations(pid: i64, records: &[(&'static str, String)]) -> Vec<(String, String)> {
+    let spec: Value = serde_json::from_str(include_str!("../snapshots/openapi.json")).unwrap();
+    let mut operations = Vec::new();
+    for (path, methods) in spec["paths"].as_object().unwrap() {
+        if !path.contains('{') || NOT_PATIENT_KEYED.iter().any(|prefix| path.starts_with(prefix)) {
+            continue;
+        }
+        let concrete = if path.starts_with("/patients/{pid}") {
+            path.replace("{pid}", &pid.to_string())
+        } else {
+            let (pattern, id) = records
+                .iter()
+                .find(|(pattern, _)| path.starts_with(pattern))
+                .unwrap_or_else(|| panic!("{path}: say whether this operation is patient-keyed"));
+            path.replacen(&pattern[pattern.find('{').unwrap()..], id, 1)
+        };
+        // The remaining parameters name sub-records; any value reaches the patient check first.
+        let concrete = concrete.replace("{document_id}", "1").replace("{username}", "drgarcia");
+        for method in methods.as_object().unwrap().keys() {
+            operations.push((method.to_uppercase(), format!("/api{concrete}/")));
+        }
+    }
+    operations
+}
+
+fn body_for(method: &str) -> Option<Value> {
+    (method != "GET" && method != "DELETE").then(|| json!({}))
+}
+
+#[tokio::test]
+async fn a_physician_reaches_no_patient_keyed_operation_outside_their_panel() {
+    let practice = Practice::open(ASSIGNED).await;
+    let outside = practice.outside().await;
+    let records = records_of(&practice, outside).await;
+    let operations = patient_keyed_operations(outside, &records);
+    assert!(operations.len() > 60, "only {} operations found", operations.len());
+    let (mut leaks, mut by_panel) = (Vec::new(), 0);
+    for (method, path) in &operations {
+        let (status, body) = practice.garcia(method, path, body_for(method)).await;
+        // An empty body may be refused as invalid (or by another ACL) before the patient is looked
+        // at; that is still a refusal. A success, or a 404 that tells existence, is a leak.
+        if body["detail"].as_str().unwrap_or("").contains(OUT_OF_PANEL) && status == StatusCode::FORBIDDEN {
+            by_panel += 1;
+        } else if !status.is_client_error() || status == StatusCode::NOT_FOUND {
+            leaks.push(format!("{method} {path}: {status} {body}"));
+        }
+    }
+    assert!(leaks.is_empty(), "operations that skip the assigned-patient check:\n{}", leaks.join("\n"));
+    assert!(
+        by_panel * 5 >= operations.len() * 3,
+        "only {by_panel} of {} refused by the panel rule",
+        operations.len()
+    );
+}
+
+#[tokio::test]
+async fn body_keyed_creates_refuse_a_patient_outside_the_panel() {
+    let practice = Practice::open(ASSIGNED).await;
+    let outside = practice.outside().await;
+    let tomorrow = chrono::Local::now().date_naive() + chrono::Days::new(2);
+    for (path, body) in [
+        ("/api/encounters/", json!({"pid": outside, "facility_id": 3})),
+        ("/api/transcriptions/", new_transcription(outside, None)),
+        ("/api/messages/", json!({"to": ["nkim"], "pid": outside, "title": "Lab Results", "text": "x"})),
+        ("/api/chat/rooms/", json!({"pid": outside, "members": ["nkim"]})),
+        (
+            "/api/appointments/",
+            json!({"pid": outside, "provider_id": 2, "facility_id": 3, "category_id": 5,
+                   "start": format!("{tomorrow}T09:00"), "override_availability": true}),
+        ),
+    ] {
+        let (status, body) = practice.garcia("POST", path, Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains(OUT_OF_PANEL), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn the_panel_is_reached_and_a_missing_patient_looks_the_same_as_someone_elses() {
+    let practice = Practice::open(ASSIGNED).await;
+    let inside = practice.inside().await;
+    let (status, body) = practice.garcia("GET", &format!("/api/patients/{inside}/"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = practice.garcia("GET", &format!("/api/patients/{inside}/encounters/"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let outside = practice.outside().await;
+    let (_, theirs) = practice.garcia("GET", &format!("/api/patients/{outside}/"), None).await;
+    let (status, missing) = practice.garcia("GET", "/api/patients/987654/", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        theirs["detail"].as_str().unwrap().replace(&outside.to_string(), "N"),
+        missing["detail"].as_str().unwrap().replace("987654", "N")
+    );
+    assert!(missing["detail"].as_str().unwrap().contains("break-glass"));
+}
+
+#[tokio::test]
+async fn search_results_and_totals_hold_only_the_panel() {
+    let practice = Practice::open(ASSIGNED).await;
+    let (status, page) = practice.garcia("GET", "/api/patients/?page_size=100", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let shown: Vec<i64> =
+        page["items"].as_array().unwrap().iter().map(|p| p["pid"].as_i64().unwrap()).collect();
+    let reachable = practice
+        .pids(
+            "SELECT p.pid FROM patient_data p WHERE p.providerID = 2 \
+             OR p.pid IN (SELECT e.pid FROM form_encounter e WHERE e.provider_id = 2 \
+                          AND e.date BETWEEN NOW() - INTERVAL 30 DAY AND NOW() + INTERVAL 30 DAY) \
+             OR p.pid IN (SELECT a.pc_pid FROM openemr_postcalendar_events a WHERE a.pc_aid = '2' \
+                          AND a.pc_eventDate BETWEEN CURDATE() - INTERVAL 30 DAY AND CURDATE() + INTERVAL 30 DAY) \
+             ORDER BY p.pid",
+        )
+        .await;
+    assert_eq!(page["total"].as_i64().unwrap(), reachable.len() as i64);
+    assert!(shown.iter().all(|pid| reachable.contains(pid)), "{shown:?} not within {reachable:?}");
+    let everyone = practice.pids("SELECT pid FROM patient_data").await.len() as i64;
+    assert!(page["total"].as_i64().unwrap() < everyone);
+    // The administrator is exempt and sees every patient.
+    let (_, all) = practice.as_token(&practice.admin, "GET", "/api/patients/?page_size=1", None).await;
+    assert_eq!(all["total"].as_i64().unwrap(), everyone);
+}
+
+#[tokio::test]
+async fn assigned_me_lists_the_callers_own_panel_whatever_the_policy() {
+    let practice = Practice::open(&[]).await;
+    let (status, page) = practice.garcia("GET", "/api/patients/?assigned=me&page_size=100", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let own = practice.pids("SELECT pid FROM patient_data WHERE providerID = 2").await;
+    assert_eq!(page["total"].as_i64().unwrap(), own.len() as i64);
+    let (_, everyone) = practice.garcia("GET", "/api/patients/?page_size=1", None).await;
+    assert!(everyone["total"].as_i64().unwrap() > own.len() as i64);
+}
+
+#[tokio::test]
+async fn the_policy_off_changes_nothing() {
+    let practice = Practice::open(&[]).await;
+    let outside = practice.outside().await;
+    let (status, body) = practice.garcia("GET", &format!("/api/patients/{outside}/"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = practice.garcia("GET", "/api/patients/987654/", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = practice
+        .garcia(
+            "POST",
+            &format!("/api/patients/{outside}/break-glass/"),
+            Some(json!({"reason": "unconscious in ED"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test]
+async fn break_glass_opens_one_chart_until_it_expires_audited_and_notified() {
+    let practice = Practice::open(ASSIGNED).await;
+    let outside = practice.outside().await;
+    let chart = format!("/api/patients/{outside}/");
+    let path = format!("/api/patients/{outside}/break-glass/");
+    let (status, body) = practice.garcia("POST", &path, Some(json!({"reason": "  "}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "reason");
+    let reason = "Unconscious in ED, primary unreachable";
+    let (status, grant) = practice.garcia("POST", &path, Some(json!({"reason": reason}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let (status, body) = practice.garcia("GET", &chart, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Only that patient: another of Dr Okafor's stays closed.
+    let other = practice
+        .pids(&format!(
+            "SELECT pid FROM patient_data WHERE providerID = 3 AND pid <> {outside} \
+             AND pid NOT IN (SELECT pid FROM form_encounter WHERE provider_id = 2) \
+             AND pid NOT IN (SELECT pc_pid FROM openemr_postcalendar_events WHERE pc_aid = '2') ORDER BY pid LIMIT 1"
+        ))
+        .await[0];
+    let (status, _) = practice.garcia("GET", &format!("/api/patients/{other}/"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The audit row the viewer can filter on, with the reason, under the physician.
+    let logged = practice
+        .db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM log WHERE event = 'breakglass' AND user = 'drgarcia' AND patient_id = {outside}"
+        ))
+        .await;
+    assert_eq!(logged, 1);
+    // The primary provider and the administrator are told.
+    let told = practice
+        .pids(&format!(
+            "SELECT user_id FROM mmt_notifications WHERE kind = 'patient.break_glass' AND subject_id = '{outside}' \
+             ORDER BY user_id"
+        ))
+        .await;
+    assert_eq!(told, vec![1, 3]);
+    // Four hours by default; once expired, the chart closes again.
+    let hours = practice
+        .db
+        .scalar(&format!(
+            "SELECT TIMESTAMPDIFF(MINUTE, granted_at, expires_at) FROM mmt_break_glass WHERE id = {}",
+            grant["id"]
+        ))
+        .await;
+    assert_eq!(hours, 240);
+    sqlx::query("UPDATE mmt_break_glass SET expires_at = NOW() - INTERVAL 1 SECOND WHERE user_id = ?")
+        .bind(GARCIA_ID)
+        .execute(&practice.db.pool)
+        .await
+        .unwrap();
+    let (status, _) = practice.garcia("GET", &chart, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn emergency_login_reaches_every_chart_and_each_access_is_audited_as_break_glass() {
+    let practice = Practice::open(ASSIGNED).await;
+    let (emergency, _) = tokens(&practice.db, EMERGENCY).await;
+    let outside = practice.outside().await;
+    let (status, body) =
+        practice.as_token(&emergency, "GET", &format!("/api/patients/{outside}/"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let logged = practice
+        .db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM log WHERE event = 'breakglass' AND user = 'emergency' AND patient_id = {outside}"
+        ))
+        .await;
+    assert_eq!(logged, 1);
+}
+
+#[tokio::test]
+async fn a_denial_is_written_to_openemrs_audit_log() {
+    let practice = Practice::open(ASSIGNED).await;
+    let outside = practice.outside().await;
+    let (status, _) = practice.garcia("GET", &format!("/api/patients/{outside}/"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let denied = practice
+        .db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM log WHERE user = 'drgarcia' AND patient_id = {outside} AND success = 0 \
+             AND event = 'security-administration-select'"
+        ))
+        .await;
+    assert_eq!(denied, 1);
+}
