@@ -34,9 +34,10 @@ tokio::task_local! {
     static ALLOWED: RefCell<Vec<(i64, i64)>>;
 }
 
-/// Runs one request with its own memory of allowed patients.
+/// Runs one request with its own memory of allowed patients. The request is boxed so that the
+/// scope does not add the whole request's state to the caller's future.
 pub async fn per_request<F: Future>(request: F) -> F::Output {
-    ALLOWED.scope(RefCell::new(Vec::new()), request).await
+    ALLOWED.scope(RefCell::new(Vec::new()), Box::pin(request)).await
 }
 
 fn remembered(user: i64, pid: i64) -> bool {
