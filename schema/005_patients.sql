@@ -1,4 +1,4 @@
--- patients: patient_data (column subset) and history_data (column subset)
+-- patients: patient_data (column subset), history_data (column subset), care_teams and care_team_member
 
 -- Demographics. SUBSET of OpenEMR's ~130 columns (the real table also has the omitted ones,
 -- all nullable or defaulted). pid is the patient key; id is only an auto-increment KEY, not a PRIMARY KEY.
@@ -96,4 +96,41 @@ CREATE TABLE `history_data` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `uuid` (`uuid`),
   KEY `pid` (`pid`)
+) ENGINE=InnoDB;
+
+-- A patient's care team(s), as OpenEMR 8.2's care team card keeps them. status is an option id of
+-- list Care_Team_Status; created_by/updated_by are users.id.
+CREATE TABLE `care_teams` (
+  `id`            int(11) NOT NULL AUTO_INCREMENT,
+  `uuid`          binary(16) DEFAULT NULL,
+  `pid`           int(11) NOT NULL,
+  `status`        varchar(100) DEFAULT 'active',
+  `team_name`     varchar(255) DEFAULT NULL,
+  `note`          text DEFAULT NULL,
+  `date_created`  datetime DEFAULT current_timestamp(),
+  `date_updated`  datetime DEFAULT current_timestamp() ON UPDATE current_timestamp(),
+  `created_by`    bigint(20) DEFAULT NULL,
+  `updated_by`    bigint(20) DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `uuid` (`uuid`)
+) ENGINE=InnoDB;
+
+-- A team's members: a user (or a contact or facility, which the sidecar does not write), a role from
+-- list care_team_roles, a Care_Team_Status status. Removal sets status 'inactive'; rows are kept.
+CREATE TABLE `care_team_member` (
+  `id`              int(11) NOT NULL AUTO_INCREMENT,
+  `care_team_id`    int(11) NOT NULL,
+  `user_id`         bigint(20) DEFAULT NULL,
+  `contact_id`      bigint(20) DEFAULT NULL,
+  `role`            varchar(50) NOT NULL,
+  `facility_id`     bigint(20) DEFAULT NULL,
+  `provider_since`  date DEFAULT NULL,
+  `status`          varchar(100) DEFAULT 'active',
+  `date_created`    datetime DEFAULT current_timestamp(),
+  `date_updated`    datetime DEFAULT current_timestamp() ON UPDATE current_timestamp(),
+  `created_by`      bigint(20) DEFAULT NULL,
+  `updated_by`      bigint(20) DEFAULT NULL,
+  `note`            text DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `care_team_member_unique` (`care_team_id`,`user_id`,`facility_id`,`contact_id`)
 ) ENGINE=InnoDB;

@@ -4,6 +4,7 @@ pub mod allow;
 pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
+pub mod care_team_api;
 pub mod chart;
 pub mod chat;
 pub mod dashboard;
@@ -68,6 +69,7 @@ pub type Apis = (
         health::HealthApi,
         auth_api::AuthApi,
         patients_api::PatientsApi,
+        care_team_api::CareTeamApi,
         encounters_api::EncountersApi,
         reference_api::ReferenceApi,
         transcriptions_api::TranscriptionsApi,
