@@ -1081,6 +1081,86 @@ def documents_sql():
     return "\n".join(parts)
 
 
+# ----------------------------------------------------------------------------- 110 care teams
+CARE_TEAM_ROLES = [
+    # (option_id, title, seq, codes) as database.sql seeds list care_team_roles
+    ("family_medicine_specialist", "Family Medicine Specialist", 10, "SNOMED-CT:62247001"),
+    ("case_manager", "Case Manager", 20, "SNOMED-CT:133932002"),
+    ("caregiver", "Caregiver", 30, "SNOMED-CT:224931005"),
+    ("nurse", "Nurse", 40, "SNOMED-CT:224565007"),
+    ("social_worker", "Social Worker", 50, "SNOMED-CT:159033005"),
+    ("pharmacist", "Pharmacist", 60, "SNOMED-CT:46255001"),
+    ("specialist", "Specialist", 70, "SNOMED-CT:419772000"),
+    ("other", "Other", 80, "SNOMED-CT:106292003"),
+    ("physician", "Physician", 90, "SNOMED-CT:158965000"),
+    ("nurse_practitioner", "Nurse Practitioner", 100, "SNOMED-CT:224571005"),
+    ("physician_assistant", "Physician Assistant", 110, "SNOMED-CT:449161006"),
+    ("therapist", "Clinical Therapist", 120, "SNOMED-CT:224538006"),
+    ("primary_care_provider", "Primary Care Provider", 130, "SNOMED-CT:446050000"),
+    ("dietitian", "Dietitian", 140, "SNOMED-CT:159033005"),
+    ("mental_health", "Mental Health Professional", 150, "SNOMED-CT:224597008"),
+    ("healthcare_professional", "Healthcare Professional", 160, "SNOMED-CT:223366009"),
+]
+
+CARE_TEAM_STATUSES = [
+    # (option_id, title, seq, is_default, notes) as database.sql seeds list Care_Team_Status
+    ("proposed", "Proposed", 10, 0, "The care team has been drafted and proposed, but not yet participating in the "
+                                    "coordination and delivery of patient care."),
+    ("active", "Active", 20, 1, "The care team is currently participating in the coordination and delivery of care."),
+    ("suspended", "Suspended", 30, 0, "The care team is temporarily on hold or suspended and not participating in the "
+                                      "coordination and delivery of care."),
+    ("inactive", "Inactive", 40, 0, "The care team was, but is no longer, participating in the coordination and "
+                                    "delivery of care."),
+    ("entered-in-error", "Entered In Error", 50, 0, "The care team should have never existed."),
+]
+
+# (pid, [(username, role, status, provider_since)]): members are never the patient's providerID, so
+# they reach the chart through the team alone (pid 1: drgarcia's, 2 and 3: drokafor's / drgarcia's).
+CARE_TEAMS = [
+    (1, [("nkim", "nurse", "active", date(2024, 11, 12))]),
+    (2, [("nkim", "nurse", "active", date(2023, 2, 6)), ("drgarcia", "physician", "inactive", None)]),
+    (3, [("drokafor", "specialist", "active", date(2020, 2, 3))]),
+]
+
+
+def care_teams_sql(users, pats):
+    by_name = {u["username"]: u for u in users}
+    provider = {p["pid"]: p["providerID"] for p in pats}
+    lo_cols = ["list_id", "option_id", "title", "seq", "is_default", "option_value", "notes", "codes", "activity"]
+    lo = [dict(list_id="lists", option_id="Care_Team_Status", title="Care Team Status", seq=1, is_default=0,
+               option_value=0, notes="This list originally comes from "
+                                     "http://hl7.org/fhir/R4/valueset-care-team-status.html", codes="", activity=1)]
+    lo += [dict(list_id="Care_Team_Status", option_id=o, title=t, seq=q, is_default=d, option_value=0, notes=n,
+                codes="", activity=1) for o, t, q, d, n in CARE_TEAM_STATUSES]
+    lo += [dict(list_id="care_team_roles", option_id=o, title=t, seq=q, is_default=0, option_value=0, notes="",
+                codes=c, activity=1) for o, t, q, c in CARE_TEAM_ROLES]
+    team_cols = ["id", "uuid", "pid", "status", "team_name", "date_created", "date_updated", "created_by"]
+    member_cols = ["id", "care_team_id", "user_id", "role", "provider_since", "status", "note", "date_created",
+                   "date_updated", "created_by", "updated_by"]
+    teams, members = [], []
+    for team_id, (pid, entries) in enumerate(CARE_TEAMS, start=1):
+        made = datetime(2025, 2, 3, 10, 0) + timedelta(days=team_id)
+        creator = provider[pid]
+        teams.append(dict(id=team_id, uuid=new_uuid("110", "care_teams", made), pid=pid, status="active",
+                          team_name="Care Team", date_created=made, date_updated=made, created_by=creator))
+        for username, role, status, since in entries:
+            user = by_name[username]
+            assert user["id"] != provider[pid], "a demo care team member is never the patient's provider"
+            members.append(dict(id=len(members) + 1, care_team_id=team_id, user_id=user["id"], role=role,
+                                provider_since=since, status=status, note="", date_created=made,
+                                date_updated=made + timedelta(days=30) if status != "active" else made,
+                                created_by=creator, updated_by=creator if status != "active" else None))
+    return "\n".join([
+        "-- OpenEMR's care_team_roles and Care_Team_Status lists (upserted: a real install already has them).\n",
+        insert("list_options", lo_cols, lo, upsert=True),
+        "-- Demo care teams as the care team card saves them: pid 1 and 2 have nurse nkim (users.id 4), pid 3\n"
+        "-- has drokafor (users.id 3) as a specialist; pid 2 also has drgarcia, removed (inactive).\n",
+        insert("care_teams", team_cols, teams),
+        insert("care_team_member", member_cols, members),
+        insert("uuid_registry", UUID_COLS, uuid_rows.pop("110")),
+    ])
+
+
 def logins_md(hashes):
     lines = ["# Demo logins (openemr-fixtures)", "",
              "Generated by `openemr-fixtures/generate.py`; hashes live in `passwords.json`.", "",
@@ -1090,7 +1170,14 @@ def logins_md(hashes):
                                                      "yes" if u[5] else "**no** (inactive)"))
     lines += ["", "All users have auth group `Default` (`groups` table) and `users.password = 'NoLongerUsed'`.",
               "The legacy `$2a$05$` hashes cannot be verified by modern PHP's OpenEMR fallback; verify them by",
-              "replacing the character at 0-based index 27 with `.` and running a normal bcrypt check.", ""]
+              "replacing the character at 0-based index 27 with `.` and running a normal bcrypt check.", "",
+              "## Care teams", "",
+              "Members reach these charts through the care team, not as the patient's provider (`providerID`):", ""]
+    for pid, entries in CARE_TEAMS:
+        for username, role, status, _ in entries:
+            lines.append("- pid %d: `%s` as `%s`%s" % (pid, username, role,
+                                                        "" if status == "active" else " (%s: removed)" % status))
+    lines += [""]
     with open(os.path.join(HERE, "LOGINS.md"), "w", encoding="utf-8", newline="\n") as f:
         f.write("\n".join(lines))
 
@@ -1116,6 +1203,7 @@ def main():
     body, n_rx = prescriptions_sql(users, encs, last)
     write("090_prescriptions.sql", "%d demo prescriptions and OpenEMR's drug lists" % n_rx, body)
     write("100_documents.sql", "document categories and the upload allow-list", documents_sql())
+    write("110_care_teams.sql", "care team lists and the demo patients' care teams", care_teams_sql(users, pats))
     logins_md(hashes)
     print("patients=%d encounters=%d sequences=%d" % (len(pats), n_enc, last))
 

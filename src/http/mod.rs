@@ -4,6 +4,7 @@ pub mod allow;
 pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
+pub mod care_team_api;
 pub mod chart;
 pub mod chat;
 pub mod dashboard;
@@ -70,6 +71,7 @@ pub type Apis = (
         auth_api::AuthApi,
         patients_api::PatientsApi,
         patient_access_api::PatientAccessApi,
+        care_team_api::CareTeamApi,
         encounters_api::EncountersApi,
         reference_api::ReferenceApi,
         transcriptions_api::TranscriptionsApi,

@@ -396,3 +396,15 @@ impl From<crate::service::patient_access::BreakGlassError> for ApiError {
         }
     }
 }
+
+impl From<crate::service::care_team::CareTeamError> for ApiError {
+    fn from(err: crate::service::care_team::CareTeamError) -> Self {
+        use crate::service::care_team::CareTeamError as E;
+        match err {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Invalid(issues) => issues.into(),
+            E::Acl(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
+        }
+    }
+}

@@ -4,6 +4,7 @@ pub mod acl;
 pub mod audio;
 pub mod audit;
 pub mod cached;
+pub mod care_team;
 pub mod chart;
 pub mod chat;
 pub mod credentials;

@@ -9,6 +9,7 @@ mod audio;
 mod audit_log;
 mod auth;
 mod bridge;
+mod care_team;
 mod chart;
 mod chat;
 mod cli;

@@ -160,7 +160,10 @@ fn patient_keyed_operations(pid: i64, records: &[(&'static str, String)]) -> Vec
             path.replacen(&pattern[pattern.find('{').unwrap()..], id, 1)
         };
         // The remaining parameters name sub-records; any value reaches the patient check first.
-        let concrete = concrete.replace("{document_id}", "1").replace("{username}", "drgarcia");
+        let concrete = concrete
+            .replace("{document_id}", "1")
+            .replace("{member_id}", "1")
+            .replace("{username}", "drgarcia");
         for method in methods.as_object().unwrap().keys() {
             operations.push((method.to_uppercase(), format!("/api{concrete}/")));
         }
@@ -383,4 +386,26 @@ async fn a_denial_is_written_to_openemrs_audit_log() {
         ))
         .await;
     assert_eq!(denied, 1);
+}
+
+#[tokio::test]
+async fn a_care_team_place_opens_the_chart_on_the_next_request_and_removal_closes_it() {
+    // Every request here is served by a freshly built app with its own caches, as a request to
+    // another replica would be: nothing but the database carries the change.
+    let practice = Practice::open(ASSIGNED).await;
+    let outside = practice.outside().await;
+    let chart = format!("/api/patients/{outside}/");
+    let panel = |page: &Value| page["total"].as_i64().unwrap();
+    let (_, before) = practice.garcia("GET", "/api/patients/?assigned=me", None).await;
+    assert_eq!(practice.garcia("GET", &chart, None).await.0, StatusCode::FORBIDDEN);
+    let member = json!({"user_id": GARCIA_ID, "role": "specialist"});
+    let added = practice.admin_creates(&format!("/api/patients/{outside}/care-team/members/"), member).await;
+    let (status, body) = practice.garcia("GET", &chart, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, after) = practice.garcia("GET", "/api/patients/?assigned=me", None).await;
+    assert_eq!(panel(&after), panel(&before) + 1);
+    let removal = format!("/api/patients/{outside}/care-team/members/{}/", added["id"]);
+    let (status, body) = practice.as_token(&practice.admin, "DELETE", &removal, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(practice.garcia("GET", &chart, None).await.0, StatusCode::FORBIDDEN);
 }
