@@ -523,3 +523,31 @@ async fn a_care_team_place_opens_the_chart_on_the_next_request_and_removal_close
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(practice.garcia("GET", &chart, None).await.0, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn lists_leave_out_records_of_patients_outside_the_panel() {
+    let practice = Practice::open(ASSIGNED).await;
+    let outside = practice.outside().await;
+    let records = records_of(&practice, outside).await;
+    let id_of = |pattern: &str| records.iter().find(|(p, _)| *p == pattern).unwrap().1.clone();
+    let ids = |page: &Value| -> Vec<String> {
+        let items = page["items"].as_array().or(page.as_array()).unwrap();
+        items.iter().map(|item| item["id"].to_string().trim_matches('"').to_string()).collect()
+    };
+    let later = chrono::Local::now().date_naive() + chrono::Days::new(60);
+    for (list, record) in [
+        ("/api/messages/?box=inbox".to_string(), id_of("/messages/{id}")),
+        ("/api/chat/rooms/".to_string(), id_of("/chat/rooms/{id}")),
+        ("/api/transcriptions/?page_size=100".to_string(), id_of("/transcriptions/{id}")),
+        (format!("/api/appointments/?from={later}&to={later}"), id_of("/appointments/{id}")),
+    ] {
+        let (status, page) = practice.garcia("GET", &list, None).await;
+        assert_eq!(status, StatusCode::OK, "{list}: {page}");
+        assert!(!ids(&page).contains(&record), "{list} shows {record} of patient {outside}: {page}");
+        // With the policy off the same list shows it: the policy is what leaves it out.
+        let (_, off) = send(&practice.db, &[], Some(&practice.garcia), Method::GET, &list, None).await;
+        assert!(ids(&off).contains(&record), "{list} without the policy: {off}");
+    }
+    let (_, page) = practice.garcia("GET", "/api/transcriptions/", None).await;
+    assert_eq!(page["total"].as_i64().unwrap(), 0, "her only draft is about a patient she no longer reaches");
+}

@@ -128,7 +128,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: RoomInput) -> Resu
 }
 
 /// The caller's rooms with their unread counts, newest first; rooms about a patient only with
-/// `patients|notes`.
+/// `patients|notes` and only while the caller reaches the patient.
 pub async fn mine(
     state: &AppState,
     caller: &Caller,
@@ -139,6 +139,8 @@ pub async fn mine(
     let mut rows = store::of_member(&state.pool, caller.user_id.0, before, limit).await?;
     let notes = state.acl.permissions(&caller.username).await?.allows(Aco::PATIENTS_NOTES, AclLevel::View);
     rows.retain(|r| notes || r.room.patient().is_none());
+    let about = |r: &MyRoomRow| r.room.patient();
+    crate::service::patient_access::retain_reachable(state, caller, &mut rows, about).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.room.id.to_string()).collect();
     let comments = format!("mmt-sidecar listed {} chat rooms: ids [{}]", ids.len(), ids.join(","));
     let audit = AuditEntry::phi(caller, "patient-record-select", super::CATEGORY, None, comments);
