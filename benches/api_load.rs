@@ -80,10 +80,12 @@ enum Scenario {
     Dashboard,
     InboxList,
     Mixed,
+    PanelSearch,
+    PanelGet,
 }
 
 impl Scenario {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 14] = [
         Self::Health,
         Self::Login,
         Self::PatientSearch,
@@ -96,6 +98,8 @@ impl Scenario {
         Self::Dashboard,
         Self::InboxList,
         Self::Mixed,
+        Self::PanelSearch,
+        Self::PanelGet,
     ];
 
     fn label(self) -> &'static str {
@@ -112,7 +116,14 @@ impl Scenario {
             Self::Dashboard => "dashboard (a physician's week, 20 recent patients, counts)",
             Self::InboxList => "inbox list (500 messages in the inbox)",
             Self::Mixed => "mixed",
+            Self::PanelSearch => "patient search, assigned policy (a physician's panel)",
+            Self::PanelGet => "patient get, assigned policy (own panel)",
         }
+    }
+
+    /// Run against a sidecar started with `MMT_PATIENT_ACCESS=assigned`, as drgarcia.
+    fn assigned(self) -> bool {
+        matches!(self, Self::PanelSearch | Self::PanelGet)
     }
 
     /// The name the wrk script dispatches on.
@@ -130,6 +141,8 @@ impl Scenario {
             Self::Dashboard => "dashboard",
             Self::InboxList => "inbox",
             Self::Mixed => "mixed",
+            Self::PanelSearch => "search",
+            Self::PanelGet => "panel_get",
         }
     }
 }
@@ -254,6 +267,7 @@ builders.login = function()
 end
 builders.search = function() return wrk.format("GET", searches[math.random(#searches)], reader) end
 builders.get = function() return wrk.format("GET", "/api/patients/" .. pid() .. "/", reader) end
+builders.panel_get = function() return wrk.format("GET", "/api/patients/" .. panel_pids[math.random(#panel_pids)] .. "/", reader) end
 builders.encounters = function() return wrk.format("GET", "/api/patients/" .. pid() .. "/encounters/", reader) end
 builders.vitals = function() return wrk.format("GET", "/api/patients/" .. trend_pid .. "/vitals/", reader) end
 builders.chart = function() return wrk.format("GET", "/api/patients/" .. chart_pids[math.random(#chart_pids)] .. "/chart/", reader) end
@@ -317,6 +331,8 @@ struct Setup<'a> {
     chart_pids: &'a str,
     /// Comma-separated ids of the demo prescriptions.
     rx_ids: &'a str,
+    /// Comma-separated pids of drgarcia's own panel (for the assigned-policy rows).
+    panel_pids: &'a str,
 }
 
 #[derive(Default)]
@@ -337,6 +353,7 @@ fn wrk(setup: &Setup<'_>, scenario: Scenario, connections: usize, duration: Dura
     let _ = writeln!(script, "trend_pid = {}", setup.trend_pid);
     let _ = writeln!(script, "chart_pids = {{{}}}", setup.chart_pids);
     let _ = writeln!(script, "rx_ids = {{{}}}", setup.rx_ids);
+    let _ = writeln!(script, "panel_pids = {{{}}}", setup.panel_pids);
     let _ = writeln!(script, "reader_token = {}", lua_str(setup.reader_token));
     let _ = writeln!(script, "writer_token = {}", lua_str(setup.writer_token));
     let _ = writeln!(script, "login_body = {}", lua_str(setup.login_body));
@@ -524,6 +541,58 @@ fn vitals_history(dir: &Path, n: u32) -> i64 {
     pid
 }
 
+/// One scenario: a warm-up, then a row per concurrency level.
+fn measure(
+    setup: &Setup<'_>,
+    scenario: Scenario,
+    (warmup, secs): (Duration, Duration),
+    seed: &mut u64,
+    table: &mut String,
+    rates: &mut Vec<(Scenario, usize, f64)>,
+    first_errors: &mut Vec<String>,
+) {
+    *seed += 1;
+    wrk(setup, scenario, 4, warmup, *seed);
+    for clients in CONCURRENCY {
+        *seed += 1;
+        let row = wrk(setup, scenario, clients, secs, *seed);
+        let line = format!(
+            "| {} | {clients} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} |",
+            scenario.label(),
+            row.requests,
+            row.errors,
+            row.p50_ms,
+            row.p99_ms,
+            row.max_ms,
+            row.per_sec
+        );
+        eprintln!("{line}");
+        let _ = writeln!(table, "{line}");
+        rates.push((scenario, clients, row.per_sec));
+        if let Some(e) = row.first_error {
+            first_errors.push(format!("{} x{clients}: {e}", scenario.label()));
+        }
+    }
+}
+
+/// Gives every fifth patient up to `teams` an active care team, as OpenEMR's care team card writes
+/// it, with two active members: drokafor and nkim on most, drgarcia on one team in forty (her
+/// panel then holds a few hundred care-team patients beyond her own, as a physician's would).
+fn care_teams(dir: &Path, teams: i64) {
+    sql(
+        dir,
+        &format!(
+            "INSERT INTO care_teams (uuid, pid, team_name, status, created_by, date_created) \
+             SELECT UNHEX(MD5(CONCAT('bench-team-', seq))), seq * 5, 'Care Team', 'active', 1, NOW() \
+             FROM seq_1_to_{teams}; \
+             INSERT INTO care_team_member (care_team_id, user_id, role, status, created_by, date_created) \
+             SELECT t.id, IF(t.pid % 2 = 0, 3, 4), 'nurse', 'active', 1, NOW() FROM care_teams t \
+             UNION ALL SELECT t.id, IF(t.pid % 200 = 0, 2, IF(t.pid % 2 = 0, 4, 3)), 'specialist', 'active', 1, NOW() \
+             FROM care_teams t;"
+        ),
+    );
+}
+
 // One client thread: on two cores the load generator should take as little as it can from the
 // server and MariaDB it measures. wrk runs with one thread too (-t1).
 #[tokio::main(flavor = "current_thread")]
@@ -605,6 +674,7 @@ async fn main() {
         trend_pid,
         chart_pids: &chart_pids,
         rx_ids: &rx_ids,
+        panel_pids: "",
     };
 
     let mut table = String::new();
@@ -620,31 +690,43 @@ async fn main() {
         .filter(|w| !w.is_empty())
         .collect();
     let chosen = |s: &Scenario| only.is_empty() || only.iter().any(|w| s.label().to_lowercase().contains(w));
-    for scenario in Scenario::ALL.into_iter().filter(chosen) {
-        seed += 1;
-        wrk(&setup, scenario, 4, warmup, seed);
-        for clients in CONCURRENCY {
-            seed += 1;
-            let row = wrk(&setup, scenario, clients, secs, seed);
-            let line = format!(
-                "| {} | {clients} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} |",
-                scenario.label(),
-                row.requests,
-                row.errors,
-                row.p50_ms,
-                row.p99_ms,
-                row.max_ms,
-                row.per_sec
-            );
-            eprintln!("{line}");
-            let _ = writeln!(table, "{line}");
-            sidecar_rate.push((scenario, clients, row.per_sec));
-            if let Some(e) = row.first_error {
-                first_errors.push(format!("{} x{clients}: {e}", scenario.label()));
-            }
-        }
+    for scenario in Scenario::ALL.into_iter().filter(chosen).filter(|s| !s.assigned()) {
+        measure(
+            &setup,
+            scenario,
+            (warmup, secs),
+            &mut seed,
+            &mut table,
+            &mut sidecar_rate,
+            &mut first_errors,
+        );
     }
     let peak = peak_rss_mib(server_pid);
+    let assigned: Vec<Scenario> = Scenario::ALL.into_iter().filter(chosen).filter(|s| s.assigned()).collect();
+    if !assigned.is_empty() {
+        // The same data with the assigned-patient policy on, read by a physician: a fifth of the
+        // patients get a care team, so the check meets care team rows as it would in a practice.
+        care_teams(&dir, patients / 5);
+        guard.stop_server();
+        start_sidecar(&mut guard, http_port, &database_url, &[("MMT_PATIENT_ACCESS", "assigned")]).await;
+        let panel_token = sign_in(&client, &base, "drgarcia", "Physician-Garcia-2").await;
+        let panel_pids = sql(
+            &dir,
+            "SELECT GROUP_CONCAT(pid) FROM (SELECT pid FROM patient_data WHERE providerID = 2 ORDER BY pid LIMIT 5000) own",
+        );
+        let panel = Setup { reader_token: &panel_token, panel_pids: &panel_pids, ..setup };
+        for scenario in assigned {
+            measure(
+                &panel,
+                scenario,
+                (warmup, secs),
+                &mut seed,
+                &mut table,
+                &mut sidecar_rate,
+                &mut first_errors,
+            );
+        }
+    }
     let created: i64 = sql(&dir, "SELECT COUNT(*) FROM mmt_transcriptions").parse().unwrap_or(-1);
 
     // The same queries without HTTP: the sidecar's storage functions over a pool like its own.

@@ -56,10 +56,11 @@ impl Guard {
     }
 }
 
-impl Drop for Guard {
-    fn drop(&mut self) {
+impl Guard {
+    /// Stops the sidecar: SIGTERM first so the server drains; SIGKILL if it has not gone after a
+    /// few seconds.
+    pub fn stop_server(&mut self) {
         if let Some(mut child) = self.server.take() {
-            // SIGTERM first so the server drains; SIGKILL if it has not gone after a few seconds.
             let _ = Command::new("kill").arg(child.id().to_string()).status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -71,6 +72,12 @@ impl Drop for Guard {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.stop_server();
         if self.db_started {
             let _ =
                 Command::new("bash").arg(format!("{ROOT}/scripts/db.sh")).arg("stop").arg(&self.dir).status();

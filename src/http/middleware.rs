@@ -121,7 +121,7 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
     let method = req.method().clone();
     let path = mask_ids(req.uri().path());
     let started = Instant::now();
-    let call = async { next.call(req).await.map(IntoResponse::into_response) };
+    let call = Box::pin(async { next.call(req).await.map(IntoResponse::into_response) });
     let result = crate::service::patient_access::per_request(call).await;
     let (status, operation) = match &result {
         Ok(resp) => (resp.status(), resp.data::<OperationId>()),

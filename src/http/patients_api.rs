@@ -248,18 +248,15 @@ impl PatientsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<Option<u32>>,
     ) -> Result<PageResponse, ApiError> {
         let mut issues = Issues::default();
-        let mut filters = Filters {
+        let filters = Filters {
             needles: search.0.as_deref().map(parse_query).unwrap_or_default(),
             sex: sex.0,
             dob_from: issues.optional_date("dob_from", dob_from.0),
             dob_to: issues.optional_date("dob_to", dob_to.0),
             provider_id: provider.0,
             facility_id: facility.0,
-            reaches: Vec::new(),
+            panels: Vec::new(),
         };
-        if assigned.0 == Some(Assigned::Me) {
-            filters.reaches.push(crate::service::patient_access::assigned_to(&auth.0));
-        }
         issues.into_result(())?;
         let sort = sort.0.unwrap_or(PatientSort::Name);
         let (key, descending) = sort.key();
@@ -288,7 +285,8 @@ impl PatientsApi {
             })));
         }
         let query = Page { sort: key, descending, after, offset, limit: u64::from(page_size) };
-        let found = patients::search(&state, &auth.0, filters, &query).await?;
+        let found =
+            patients::search(&state, &auth.0, filters, assigned.0 == Some(Assigned::Me), &query).await?;
         let full_page = found.rows.len() == page_size as usize;
         Ok(PageResponse::Ok(Json(PatientPage {
             next_cursor: found.last_key.filter(|_| full_page).map(|k| encode_cursor(sort, &k)),

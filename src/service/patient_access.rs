@@ -3,7 +3,7 @@
 //! A decision costs one query and is remembered for the rest of the request, never longer, so a
 //! care team change or an expired grant takes effect on the next request on every replica.
 
-use std::{cell::RefCell, future::Future};
+use std::{cell::RefCell, future::Future, pin::Pin};
 
 use chrono::NaiveDateTime;
 
@@ -20,7 +20,7 @@ use crate::{
     service::{acl::AclError, audit, messaging::notifications, permission, wall_clock_now},
     storage::{
         StorageError,
-        mmt::break_glass,
+        mmt::{break_glass, patient_index::Panel},
         openemr::{
             acl, audit_log,
             patient_access::{self as store, Reach},
@@ -34,10 +34,10 @@ tokio::task_local! {
     static ALLOWED: RefCell<Vec<(i64, i64)>>;
 }
 
-/// Runs one request with its own memory of allowed patients. The request is boxed so that the
-/// scope does not add the whole request's state to the caller's future.
-pub async fn per_request<F: Future>(request: F) -> F::Output {
-    ALLOWED.scope(RefCell::new(Vec::new()), Box::pin(request)).await
+/// Runs one request with its own memory of allowed patients. The request comes boxed and type-erased
+/// so that the scope adds neither its state nor its type to the caller's future.
+pub async fn per_request<T>(request: Pin<Box<dyn Future<Output = T> + Send + '_>>) -> T {
+    ALLOWED.scope(RefCell::new(Vec::new()), request).await
 }
 
 fn remembered(user: i64, pid: i64) -> bool {
@@ -97,6 +97,11 @@ pub async fn list_filter(state: &AppState, caller: &Caller) -> Result<Option<Rea
         Standing::Restricted(reach) => Some(reach),
         Standing::Unrestricted | Standing::Exempt(_) => None,
     })
+}
+
+/// `reach` as the search index filters by it.
+pub async fn panel(state: &AppState, reach: &Reach) -> Result<Panel, StorageError> {
+    Ok(Panel { provider_id: reach.user_id, others: store::tied_beyond_chart(&state.pool, reach).await? })
 }
 
 /// The caller's own panel (primary provider or care team), whatever the policy.

@@ -67,10 +67,14 @@ pub async fn search(
     state: &AppState,
     caller: &Caller,
     mut filters: Filters,
+    assigned_to_me: bool,
     page: &Page,
 ) -> Result<SearchResult, PatientError> {
     permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::View).await?;
-    filters.reaches.extend(super::patient_access::list_filter(state, caller).await?);
+    let own = assigned_to_me.then(|| super::patient_access::assigned_to(caller));
+    for reach in super::patient_access::list_filter(state, caller).await?.into_iter().chain(own) {
+        filters.panels.push(super::patient_access::panel(state, &reach).await?);
+    }
     state.patient_index.ready_for_search(state).await?;
     let total = index::total(&state.pool, &filters).await?;
     let hits = index::search(&state.pool, &filters, page).await?;

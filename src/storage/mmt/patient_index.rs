@@ -174,9 +174,18 @@ pub struct Filters {
     pub dob_to: Option<NaiveDate>,
     pub provider_id: Option<i64>,
     pub facility_id: Option<i64>,
-    /// Each must tie its user to the patient: the caller's panel under the assigned-patient
-    /// policy, and `?assigned=me`.
-    pub reaches: Vec<crate::storage::openemr::patient_access::Reach>,
+    /// Each must hold the patient: the caller's panel under the assigned-patient policy, and
+    /// `?assigned=me`.
+    pub panels: Vec<Panel>,
+}
+
+/// A user's patients as the search index sees them: those whose provider they are, and `others`
+/// (care teams, grants, recent visits), found beforehand. The deprecated `care_team_provider`
+/// lists, which the index does not hold, are honoured by single-patient checks only.
+#[derive(Debug, Clone, Default)]
+pub struct Panel {
+    pub provider_id: i64,
+    pub others: Vec<i64>,
 }
 
 pub(crate) fn escape_like(term: &str) -> String {
@@ -202,13 +211,17 @@ fn push_filters(q: &mut QueryBuilder<MySql>, f: &Filters) {
             .push_bind(facility)
             .push(")");
     }
-    for reach in &f.reaches {
-        q.push(" AND ");
-        crate::storage::openemr::patient_access::push_reaches(
-            q,
-            crate::storage::openemr::patient_access::PidOf::Column("i.pid"),
-            reach,
-        );
+    for panel in &f.panels {
+        q.push(" AND (i.provider_id = ").push_bind(panel.provider_id);
+        if !panel.others.is_empty() {
+            q.push(" OR i.pid IN (");
+            let mut listed = q.separated(", ");
+            for pid in &panel.others {
+                listed.push_bind(*pid);
+            }
+            q.push(")");
+        }
+        q.push(")");
     }
     for needle in &f.needles {
         match needle {

@@ -29,7 +29,7 @@ impl Reach {
 /// Where the patient's pid comes from in the query being built.
 #[derive(Debug, Clone, Copy)]
 pub enum PidOf {
-    /// A column of the enclosing query, such as `i.pid`; code-supplied, never user input.
+    /// A column of the enclosing query, such as `t.pid`; code-supplied, never user input.
     Column(&'static str),
     Value(i64),
 }
@@ -97,8 +97,23 @@ pub fn push_reaches(q: &mut QueryBuilder<MySql>, pid: PidOf, reach: &Reach) {
     q.push(")");
 }
 
-/// Whether `reach` ties its user to patient `pid`: one round trip.
+/// Whether `reach` ties its user to patient `pid`. The chart's own ties (primary provider, legacy
+/// care team list) are one primary-key lookup and answer most checks, since clinicians mostly open
+/// their own patients; only when they fail is the whole rule asked.
 pub async fn reaches(pool: &MySqlPool, pid: i64, reach: &Reach) -> Result<bool, StorageError> {
+    let own: Option<i64> = sqlx::query_scalar(
+        "SELECT pid FROM patient_data WHERE pid = ? \
+         AND (providerID = ? OR FIND_IN_SET(?, REPLACE(care_team_provider, '|', ',')) > 0)",
+    )
+    .bind(pid)
+    .bind(reach.user_id)
+    .bind(reach.user_id.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    if own.is_some() {
+        return Ok(true);
+    }
     let mut q = QueryBuilder::new("SELECT ");
     push_reaches(&mut q, PidOf::Value(pid), reach);
     let tied: i64 = q.build_query_scalar().fetch_one(pool).await.map_err(StorageError::from_sqlx)?;
@@ -122,5 +137,39 @@ pub async fn reachable_among(
     q.push(") AND ");
     push_reaches(&mut q, PidOf::Column("p.pid"), reach);
     q.push(" ORDER BY p.pid");
+    q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
+
+/// The patients `reach` ties its user to other than through the chart's own provider fields: care
+/// teams, grants, recent encounters and appointments. One query; each part reads an index or a
+/// small table once, so a search can filter by the list instead of asking per row.
+pub async fn tied_beyond_chart(pool: &MySqlPool, reach: &Reach) -> Result<Vec<i64>, StorageError> {
+    let mut q = QueryBuilder::new(
+        "SELECT t.pid FROM care_team_member m JOIN care_teams t ON t.id = m.care_team_id \
+         WHERE m.status = 'active' AND t.status = 'active' AND m.user_id = ",
+    );
+    q.push_bind(reach.user_id);
+    if reach.grants {
+        q.push(" UNION SELECT b.pid FROM mmt_break_glass b WHERE b.user_id = ")
+            .push_bind(reach.user_id)
+            .push(" AND b.expires_at > ")
+            .push_bind(reach.now);
+    }
+    if let Some(window) = reach.recent {
+        q.push(" UNION SELECT e.pid FROM form_encounter e WHERE e.provider_id = ")
+            .push_bind(reach.user_id)
+            .push(" AND e.date BETWEEN ")
+            .push_bind(window.from)
+            .push(" AND ")
+            .push_bind(window.until)
+            .push(
+                " UNION SELECT CAST(a.pc_pid AS SIGNED) FROM openemr_postcalendar_events a WHERE a.pc_aid = ",
+            )
+            .push_bind(reach.user_id.to_string())
+            .push(" AND a.pc_eventDate BETWEEN ")
+            .push_bind(window.from.date())
+            .push(" AND ")
+            .push_bind(window.until.date());
+    }
     q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
