@@ -33,8 +33,10 @@ use crate::{
     config::Config,
     domain::{
         event::{Delivered, Event, NewEvent, TopicFilter, may_receive},
+        patient_access::AssignedRule,
         user::{Caller, UserId},
     },
+    service::patient_access,
     storage::{StorageError, mmt::events as store},
 };
 
@@ -189,6 +191,9 @@ pub async fn job_progress(state: &AppState, job_id: &str, queued_by: Option<i64>
 pub struct Subscription {
     pool: MySqlPool,
     caller: Caller,
+    /// The assigned-patient rule the caller is held to: events about a patient they do not reach
+    /// (`data.pid`) are left out, checked as each comes.
+    restriction: Option<AssignedRule>,
     topics: TopicFilter,
     /// The id the client had everything up to when it (re)subscribed.
     start: u64,
@@ -217,9 +222,11 @@ pub async fn subscribe(
         Some(id) => id,
         None => store::latest_id(&state.pool).await?,
     };
+    let restriction = patient_access::restriction(state, &caller).await?;
     Ok(Subscription {
         pool: state.pool.clone(),
         caller,
+        restriction,
         topics,
         start,
         delivered: Delivered::after(start),
@@ -236,8 +243,11 @@ impl Subscription {
     /// until an awaited step completes, so it can sit in a `select!`.
     pub async fn next(&mut self) -> Result<Option<Arc<Event>>, StorageError> {
         loop {
-            while let Some(event) = self.backlog.pop_front() {
-                if self.admit(&event) {
+            // Checked before it is taken, so a cancelled check leaves the event in place.
+            while let Some(front) = self.backlog.front() {
+                let reached = self.reaches(front).await?;
+                let event = self.backlog.pop_front().expect("the event just checked");
+                if reached && self.admit(&event) {
                     return Ok(Some(Arc::new(event)));
                 }
             }
@@ -257,6 +267,7 @@ impl Subscription {
                     self.replay_from = Some(from.unwrap_or(0).max(self.start));
                 }
                 received = self.live.recv() => match received {
+                    Ok(event) if self.needs_patient_check(&event) => self.backlog.push_back((*event).clone()),
                     Ok(event) if self.admit(&event) => return Ok(Some(event)),
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => self.replay_from = Some(self.delivered.highest()),
@@ -279,11 +290,32 @@ impl Subscription {
         self.replay_from = Some(id);
     }
 
+    /// An event about a patient, for this caller, while they are held to the assigned-patient rule.
+    fn needs_patient_check(&self, event: &Event) -> bool {
+        self.restriction.is_some()
+            && patient_of(event).is_some()
+            && may_receive(&self.caller, event)
+            && self.topics.matches(&event.topic)
+    }
+
+    async fn reaches(&self, event: &Event) -> Result<bool, StorageError> {
+        match (self.restriction, patient_of(event)) {
+            (Some(rule), Some(pid)) if self.needs_patient_check(event) => {
+                patient_access::reaches_now(&self.pool, rule, self.caller.user_id.0, pid).await
+            }
+            _ => Ok(true),
+        }
+    }
+
     fn admit(&mut self, event: &Event) -> bool {
         may_receive(&self.caller, event)
             && self.topics.matches(&event.topic)
             && self.delivered.first_time(event.id)
     }
+}
+
+fn patient_of(event: &Event) -> Option<i64> {
+    event.data.get("pid").and_then(serde_json::Value::as_i64)
 }
 
 /// Sends this replica's events to Redis, in order, on one connection that reconnects by itself.

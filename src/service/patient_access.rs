@@ -6,6 +6,7 @@
 use std::{cell::RefCell, future::Future, pin::Pin};
 
 use chrono::NaiveDateTime;
+use sqlx::MySqlPool;
 
 use crate::{
     app::AppState,
@@ -14,7 +15,7 @@ use crate::{
         audit::AuditEntry,
         messaging::notification::{NotificationKind, Subject},
         patient::Pid,
-        patient_access::{self, EMERGENCY_LOGIN_GROUP, Exemption, Policy},
+        patient_access::{self, AssignedRule, EMERGENCY_LOGIN_GROUP, Exemption, Policy},
         user::Caller,
     },
     service::{acl::AclError, audit, messaging::notifications, permission, wall_clock_now},
@@ -65,8 +66,31 @@ async fn standing(state: &AppState, caller: &Caller, now: NaiveDateTime) -> Resu
     if permissions.allows(Aco::ADMIN_SUPER, AclLevel::Write) {
         return Ok(Standing::Exempt(Exemption::Administrator));
     }
-    let user_id = caller.user_id.0;
-    Ok(Standing::Restricted(Reach { user_id, now, recent: rule.window(now), grants: true }))
+    Ok(Standing::Restricted(reach_now(rule, caller.user_id.0, now)))
+}
+
+fn reach_now(rule: AssignedRule, user_id: i64, now: NaiveDateTime) -> Reach {
+    Reach { user_id, now, recent: rule.window(now), grants: true }
+}
+
+/// The rule `caller` is held to, for a long-lived stream that checks each event as it comes;
+/// `None`: unrestricted.
+pub async fn restriction(state: &AppState, caller: &Caller) -> Result<Option<AssignedRule>, StorageError> {
+    let rule = match state.config.patient_access {
+        Policy::Assigned(rule) => rule,
+        Policy::All => return Ok(None),
+    };
+    Ok(matches!(standing(state, caller, wall_clock_now()).await?, Standing::Restricted(_)).then_some(rule))
+}
+
+/// Whether `user_id`, held to `rule`, reaches patient `pid` now.
+pub async fn reaches_now(
+    pool: &MySqlPool,
+    rule: AssignedRule,
+    user_id: i64,
+    pid: i64,
+) -> Result<bool, StorageError> {
+    store::reaches(pool, pid, &reach_now(rule, user_id, wall_clock_now())).await
 }
 
 /// Allows `caller` to reach patient `pid` under the policy, after the ACL has allowed the operation.

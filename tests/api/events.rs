@@ -42,20 +42,25 @@ async fn publish(state: &AppState, topic: &str, recipient: Option<i64>, n: i64) 
 
 /// One SSE message as a client sees it.
 #[derive(Debug)]
-struct Message {
-    id: u64,
-    kind: String,
-    data: Value,
+pub(crate) struct Message {
+    pub(crate) id: u64,
+    pub(crate) kind: String,
+    pub(crate) data: Value,
 }
 
 /// An open `text/event-stream` response, read message by message.
-struct Sse {
+pub(crate) struct Sse {
     body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     buffer: String,
 }
 
 impl Sse {
-    async fn open(server: &RunningServer, token: &str, last_event_id: Option<u64>, query: &str) -> Self {
+    pub(crate) async fn open(
+        server: &RunningServer,
+        token: &str,
+        last_event_id: Option<u64>,
+        query: &str,
+    ) -> Self {
         let mut request =
             reqwest::Client::new().get(server.url(&format!("/api/events/{query}"))).bearer_auth(token);
         if let Some(id) = last_event_id {
@@ -69,7 +74,7 @@ impl Sse {
 
     /// The next message (keep-alive comments skipped), or `None` if none comes within `limit` or the
     /// stream ends.
-    async fn next_within(&mut self, limit: Duration) -> Option<Message> {
+    pub(crate) async fn next_within(&mut self, limit: Duration) -> Option<Message> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use crate::{
     auth::{ADMIN, tokens},
-    helpers::TestDb,
+    events::Sse,
+    helpers::{RunningServer, TestDb},
     patients::send,
     transcriptions::new_transcription,
 };
@@ -550,4 +551,21 @@ async fn lists_leave_out_records_of_patients_outside_the_panel() {
     }
     let (_, page) = practice.garcia("GET", "/api/transcriptions/", None).await;
     assert_eq!(page["total"].as_i64().unwrap(), 0, "her only draft is about a patient she no longer reaches");
+}
+
+#[tokio::test]
+async fn live_changes_about_a_patient_outside_the_panel_are_left_out() {
+    let practice = Practice::open(ASSIGNED).await;
+    let server = RunningServer::start(practice.db.state_with(ASSIGNED)).await;
+    let mut stream = Sse::open(&server, &practice.garcia, None, "").await;
+    let (inside, outside) = (practice.inside().await, practice.outside().await);
+    let client = reqwest::Client::new();
+    for pid in [outside, inside] {
+        let change = json!({"email": format!("changed{pid}@example.org")});
+        let url = server.url(&format!("/api/patients/{pid}/"));
+        let resp = client.patch(url).bearer_auth(&practice.admin).json(&change).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let first = stream.next_within(std::time::Duration::from_secs(10)).await.expect("the change she may see");
+    assert_eq!((first.kind.as_str(), first.data["data"]["pid"].as_i64()), ("patient.updated", Some(inside)));
 }
