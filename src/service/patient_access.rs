@@ -56,7 +56,7 @@ enum Standing {
     Restricted(Reach),
 }
 
-async fn standing(state: &AppState, caller: &Caller, now: NaiveDateTime) -> Result<Standing, StorageError> {
+async fn standing(state: &AppState, caller: &Caller) -> Result<Standing, StorageError> {
     let Policy::Assigned(rule) = state.config.patient_access else { return Ok(Standing::Unrestricted) };
     let permissions = state.acl.permissions(&caller.username).await?;
     // Emergency Login holds administrator rights too; its accesses must still be audited.
@@ -66,7 +66,7 @@ async fn standing(state: &AppState, caller: &Caller, now: NaiveDateTime) -> Resu
     if permissions.allows(Aco::ADMIN_SUPER, AclLevel::Write) {
         return Ok(Standing::Exempt(Exemption::Administrator));
     }
-    Ok(Standing::Restricted(reach_now(rule, caller.user_id.0, now)))
+    Ok(Standing::Restricted(reach_now(rule, caller.user_id.0, wall_clock_now())))
 }
 
 fn reach_now(rule: AssignedRule, user_id: i64, now: NaiveDateTime) -> Reach {
@@ -76,11 +76,8 @@ fn reach_now(rule: AssignedRule, user_id: i64, now: NaiveDateTime) -> Reach {
 /// The rule `caller` is held to, for a long-lived stream that checks each event as it comes;
 /// `None`: unrestricted.
 pub async fn restriction(state: &AppState, caller: &Caller) -> Result<Option<AssignedRule>, StorageError> {
-    let rule = match state.config.patient_access {
-        Policy::Assigned(rule) => rule,
-        Policy::All => return Ok(None),
-    };
-    Ok(matches!(standing(state, caller, wall_clock_now()).await?, Standing::Restricted(_)).then_some(rule))
+    let Policy::Assigned(rule) = state.config.patient_access else { return Ok(None) };
+    Ok(matches!(standing(state, caller).await?, Standing::Restricted(_)).then_some(rule))
 }
 
 /// Whether `user_id`, held to `rule`, reaches patient `pid` now.
@@ -99,7 +96,7 @@ pub async fn require(state: &AppState, caller: &Caller, pid: i64) -> Result<(), 
     if remembered(user, pid) {
         return Ok(());
     }
-    match standing(state, caller, wall_clock_now()).await? {
+    match standing(state, caller).await? {
         Standing::Unrestricted | Standing::Exempt(Exemption::Administrator) => {}
         Standing::Exempt(Exemption::EmergencyLogin) => {
             let comments = format!("mmt-sidecar Emergency Login access to pid {pid}");
@@ -117,7 +114,7 @@ pub async fn require(state: &AppState, caller: &Caller, pid: i64) -> Result<(), 
 
 /// The condition a list must add so it shows only patients the caller reaches; `None`: no filter.
 pub async fn list_filter(state: &AppState, caller: &Caller) -> Result<Option<Reach>, StorageError> {
-    Ok(match standing(state, caller, wall_clock_now()).await? {
+    Ok(match standing(state, caller).await? {
         Standing::Restricted(reach) => Some(reach),
         Standing::Unrestricted | Standing::Exempt(_) => None,
     })

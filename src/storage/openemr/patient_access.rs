@@ -1,7 +1,7 @@
 //! The assigned-patient rule as SQL, over what OpenEMR records about who cares for a patient
 //! (`patient_data.providerID`, `care_team_provider`, `care_teams` + `care_team_member`, encounters,
-//! appointments) and the sidecar's break-glass grants, so one check is one query and a list is
-//! filtered, totals included, in the database.
+//! appointments) and the sidecar's break-glass grants, so a check costs one or two queries and a
+//! list is filtered, totals included, in the database.
 
 use chrono::NaiveDateTime;
 use sqlx::{MySql, MySqlPool, QueryBuilder};
@@ -47,76 +47,76 @@ impl PidOf {
     }
 }
 
-/// Pushes a condition true when `reach` ties its user to the patient `pid`. The cheap,
-/// indexed tie (primary provider, by primary key) comes first, and MariaDB stops at the first
-/// true one.
-pub fn push_reaches(q: &mut QueryBuilder<MySql>, pid: PidOf, reach: &Reach) {
-    q.push("(EXISTS (SELECT 1 FROM patient_data pa WHERE pa.pid = ");
+/// Pushes a condition true when the patient `pid`'s chart names the user: primary provider, or the
+/// deprecated `care_team_provider` list. One primary-key lookup.
+fn push_chart_tie(q: &mut QueryBuilder<MySql>, pid: PidOf, reach: &Reach) {
+    q.push("EXISTS (SELECT 1 FROM patient_data pa WHERE pa.pid = ");
     pid.push(q);
     q.push(" AND (pa.providerID = ")
         .push_bind(reach.user_id)
         .push(" OR FIND_IN_SET(")
         .push_bind(reach.user_id.to_string())
         .push(", REPLACE(pa.care_team_provider, '|', ',')) > 0))");
-    if reach.grants {
-        q.push(" OR ");
-        pid.push(q);
-        q.push(" IN (SELECT b.pid FROM mmt_break_glass b WHERE b.user_id = ")
-            .push_bind(reach.user_id)
-            .push(" AND b.expires_at > ")
-            .push_bind(reach.now)
-            .push(")");
-    }
-    q.push(" OR ");
-    pid.push(q);
+}
+
+/// Pushes a query for the pids `reach` ties its user to other than through the chart: care teams,
+/// grants, recent encounters and appointments. Each part reads an index or a small table once.
+fn push_beyond_chart(q: &mut QueryBuilder<MySql>, reach: &Reach) {
     q.push(
-        " IN (SELECT t.pid FROM care_team_member m JOIN care_teams t ON t.id = m.care_team_id \
+        "SELECT t.pid FROM care_team_member m JOIN care_teams t ON t.id = m.care_team_id \
          WHERE m.status = 'active' AND t.status = 'active' AND m.user_id = ",
     )
-    .push_bind(reach.user_id)
-    .push(")");
+    .push_bind(reach.user_id);
+    if reach.grants {
+        q.push(" UNION SELECT b.pid FROM mmt_break_glass b WHERE b.user_id = ")
+            .push_bind(reach.user_id)
+            .push(" AND b.expires_at > ")
+            .push_bind(reach.now);
+    }
     if let Some(window) = reach.recent {
-        q.push(" OR ");
-        pid.push(q);
-        q.push(" IN (SELECT e.pid FROM form_encounter e WHERE e.provider_id = ")
+        q.push(" UNION SELECT e.pid FROM form_encounter e WHERE e.provider_id = ")
             .push_bind(reach.user_id)
             .push(" AND e.date BETWEEN ")
             .push_bind(window.from)
             .push(" AND ")
             .push_bind(window.until)
-            .push(") OR ");
-        pid.push(q);
-        q.push(" IN (SELECT CAST(a.pc_pid AS SIGNED) FROM openemr_postcalendar_events a WHERE a.pc_aid = ")
+            .push(
+                " UNION SELECT CAST(a.pc_pid AS SIGNED) FROM openemr_postcalendar_events a WHERE a.pc_aid = ",
+            )
             .push_bind(reach.user_id.to_string())
             .push(" AND a.pc_eventDate BETWEEN ")
             .push_bind(window.from.date())
             .push(" AND ")
-            .push_bind(window.until.date())
-            .push(")");
+            .push_bind(window.until.date());
     }
-    q.push(")");
 }
 
-/// Whether `reach` ties its user to patient `pid`. The chart's own ties (primary provider, legacy
-/// care team list) are one primary-key lookup and answer most checks, since clinicians mostly open
-/// their own patients; only when they fail is the whole rule asked.
+/// Pushes a condition true when `reach` ties its user to the patient `pid`, the chart's own tie
+/// (by primary key) first.
+pub fn push_reaches(q: &mut QueryBuilder<MySql>, pid: PidOf, reach: &Reach) {
+    q.push("(");
+    push_chart_tie(q, pid, reach);
+    q.push(" OR ");
+    pid.push(q);
+    q.push(" IN (");
+    push_beyond_chart(q, reach);
+    q.push("))");
+}
+
+/// Whether `reach` ties its user to patient `pid`. The chart's own ties answer most checks in one
+/// primary-key lookup, since clinicians mostly open their own patients; only when they fail are the
+/// other ties asked, in a second query.
 pub async fn reaches(pool: &MySqlPool, pid: i64, reach: &Reach) -> Result<bool, StorageError> {
-    let own: Option<i64> = sqlx::query_scalar(
-        "SELECT pid FROM patient_data WHERE pid = ? \
-         AND (providerID = ? OR FIND_IN_SET(?, REPLACE(care_team_provider, '|', ',')) > 0)",
-    )
-    .bind(pid)
-    .bind(reach.user_id)
-    .bind(reach.user_id.to_string())
-    .fetch_optional(pool)
-    .await
-    .map_err(StorageError::from_sqlx)?;
-    if own.is_some() {
+    let mut chart = QueryBuilder::new("SELECT ");
+    push_chart_tie(&mut chart, PidOf::Value(pid), reach);
+    if chart.build_query_scalar::<i64>().fetch_one(pool).await.map_err(StorageError::from_sqlx)? != 0 {
         return Ok(true);
     }
-    let mut q = QueryBuilder::new("SELECT ");
-    push_reaches(&mut q, PidOf::Value(pid), reach);
-    let tied: i64 = q.build_query_scalar().fetch_one(pool).await.map_err(StorageError::from_sqlx)?;
+    let mut others = QueryBuilder::new("SELECT ");
+    others.push_bind(pid).push(" IN (");
+    push_beyond_chart(&mut others, reach);
+    others.push(")");
+    let tied: i64 = others.build_query_scalar().fetch_one(pool).await.map_err(StorageError::from_sqlx)?;
     Ok(tied != 0)
 }
 
@@ -140,36 +140,10 @@ pub async fn reachable_among(
     q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
 
-/// The patients `reach` ties its user to other than through the chart's own provider fields: care
-/// teams, grants, recent encounters and appointments. One query; each part reads an index or a
-/// small table once, so a search can filter by the list instead of asking per row.
+/// The patients `reach` ties its user to other than through the chart's own provider fields, so a
+/// search can filter by the list instead of asking per row.
 pub async fn tied_beyond_chart(pool: &MySqlPool, reach: &Reach) -> Result<Vec<i64>, StorageError> {
-    let mut q = QueryBuilder::new(
-        "SELECT t.pid FROM care_team_member m JOIN care_teams t ON t.id = m.care_team_id \
-         WHERE m.status = 'active' AND t.status = 'active' AND m.user_id = ",
-    );
-    q.push_bind(reach.user_id);
-    if reach.grants {
-        q.push(" UNION SELECT b.pid FROM mmt_break_glass b WHERE b.user_id = ")
-            .push_bind(reach.user_id)
-            .push(" AND b.expires_at > ")
-            .push_bind(reach.now);
-    }
-    if let Some(window) = reach.recent {
-        q.push(" UNION SELECT e.pid FROM form_encounter e WHERE e.provider_id = ")
-            .push_bind(reach.user_id)
-            .push(" AND e.date BETWEEN ")
-            .push_bind(window.from)
-            .push(" AND ")
-            .push_bind(window.until)
-            .push(
-                " UNION SELECT CAST(a.pc_pid AS SIGNED) FROM openemr_postcalendar_events a WHERE a.pc_aid = ",
-            )
-            .push_bind(reach.user_id.to_string())
-            .push(" AND a.pc_eventDate BETWEEN ")
-            .push_bind(window.from.date())
-            .push(" AND ")
-            .push_bind(window.until.date());
-    }
+    let mut q = QueryBuilder::new("");
+    push_beyond_chart(&mut q, reach);
     q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
