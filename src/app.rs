@@ -71,7 +71,6 @@ impl AppState {
 
 pub fn build_app(state: AppState) -> impl Endpoint {
     let api = http::api_service();
-    let allowed = std::sync::Arc::new(http::allow::AllowedMethods::from_spec(&api.spec()));
     let max_body = state.config.max_body_bytes;
     let max_audio_chunk = state.config.audio.max_chunk_bytes;
     // The form around a document adds its headers and boundaries to the file's own limit.
@@ -79,11 +78,11 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         usize::try_from(state.config.documents.max_bytes).unwrap_or(usize::MAX).saturating_add(65536);
     let body_timeout = state.config.connections.body_read_timeout;
     Route::new()
-        .at("/api/openapi.json", api.spec_endpoint())
+        .at("/api/openapi.json", http::docs::spec_endpoint())
         .at("/metrics", http::metrics::protected)
         // A WebSocket upgrade is not something poem-openapi can describe, so it is a plain route.
         .at("/api/ws", http::events_api::websocket.with(poem::middleware::CookieJarManager::new()))
-        .nest("/api/docs", api.swagger_ui())
+        .at("/api/docs", http::docs::explorer())
         .nest("/api", api)
         .data(state)
         // poem-openapi drops trailing slashes from operation paths; OpenEMR-style clients send them.
@@ -95,7 +94,7 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         .around(http::query_utf8::require_utf8_query)
         .around(http::problem::problem_boundary)
         .around(http::middleware::no_store)
-        .around(move |ep, req| http::allow::add_allow(ep, req, allowed.clone()))
+        .around(|ep, req| http::allow::add_allow(ep, req, http::docs::allowed()))
         .with(RequestId::default())
 }
 

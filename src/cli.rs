@@ -49,8 +49,7 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> ExitCode {
     if let Command::Openapi { yaml } = cli.command {
-        let api = http::api_service();
-        println!("{}", if yaml { api.spec_yaml() } else { api.spec() });
+        println!("{}", if yaml { http::api_service().spec_yaml() } else { http::docs::spec().to_string() });
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_env() {

@@ -1,7 +1,5 @@
 //! The `Allow` header RFC 9110 requires on every 405, built from the spec's paths and methods.
 
-use std::sync::Arc;
-
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 
 /// Each spec path as segments (`None` for a `{param}`) with the methods it serves.
@@ -44,7 +42,7 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
 pub async fn add_allow<E: Endpoint>(
     next: E,
     req: Request,
-    allowed: Arc<AllowedMethods>,
+    allowed: &'static AllowedMethods,
 ) -> poem::Result<Response> {
     let path = req.uri().path().to_string();
     let method = req.method().as_str().to_string();

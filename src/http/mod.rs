@@ -8,6 +8,7 @@ pub mod care_team_api;
 pub mod chart;
 pub mod chat;
 pub mod dashboard;
+pub mod docs;
 pub mod documents;
 pub mod encounters_api;
 pub mod events_api;

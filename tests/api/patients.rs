@@ -334,6 +334,51 @@ async fn concurrent_creates_never_share_a_pid() {
     assert_eq!(histories, after, "every patient has exactly one history row");
 }
 
+/// Creates queue for their turn inside the process, so a burst larger than the connection pool
+/// (32) waiting behind another replica's create leaves connections for everyone else.
+#[tokio::test]
+async fn creates_queued_behind_another_replica_leave_the_pool_to_other_requests() {
+    let api = Api::admin().await;
+    let mut other_replica = api.db.pool.acquire().await.unwrap();
+    let name = format!("mmt_patient_create:{}", api.db.name);
+    let held: i64 =
+        sqlx::query_scalar("SELECT GET_LOCK(?, 0)").bind(&name).fetch_one(&mut *other_replica).await.unwrap();
+    assert_eq!(held, 1);
+    let creates = futures_util::future::join_all((0..40).map(|i| {
+        let mut p = new_patient();
+        p["pubpid"] = json!(format!("T-BURST-{i}"));
+        Box::pin(api.call("POST", "/api/patients/", Some(p)))
+    }));
+    let meanwhile = async {
+        let waiting = format!(
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = '{}' AND state = 'User lock'",
+            api.db.name
+        );
+        while api.db.scalar(&waiting).await == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for _ in 0..5 {
+            let (status, body) = api.get("/api/patients/1/").await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        assert_eq!(
+            api.db.scalar(&waiting).await,
+            1,
+            "one connection waits on the lock, the rest wait in line"
+        );
+        sqlx::query("SELECT RELEASE_LOCK(?)").bind(&name).execute(&mut *other_replica).await.unwrap();
+    };
+    let (results, ()) = futures_util::join!(creates, meanwhile);
+    let pids: HashSet<i64> = results
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, StatusCode::CREATED, "{body}");
+            body["pid"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(pids.len(), 40);
+}
+
 #[tokio::test]
 async fn patch_changes_only_the_given_fields_and_put_needs_them_all() {
     let api = Api::admin().await;

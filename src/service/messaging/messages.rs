@@ -31,7 +31,7 @@ use crate::{
         webhooks::{self, Change as WebhookChange},
     },
     storage::{
-        StorageError,
+        StorageError, advisory_lock,
         mmt::messaging::receipts::{self, Receipt},
         openemr::{
             audit_log,
@@ -367,6 +367,8 @@ async fn append(
     status: Option<&str>,
 ) -> Result<Thread> {
     let (to_id, to_name) = to;
+    let _turn =
+        advisory_lock::turn(&state.pool, &format!("mmt-pnote-{id}"), advisory_lock::WRITE_WAIT_SECS).await?;
     let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
     let locked = locked(&mut tx, access, id).await?;
     let s = &locked.summary;
