@@ -1161,6 +1161,104 @@ def care_teams_sql(users, pats):
     ])
 
 
+# ----------------------------------------------------------------------------- 120 billing
+# (list_id, option_id, title, seq, is_default) of the lists the fee sheet and payment screens read.
+BILLING_LISTS = [
+    ("lists", "pricelevel", "Price Level", 11, 0), ("pricelevel", "standard", "Standard", 1, 1),
+    ("pricelevel", "discount", "Discount", 2, 0),
+    ("lists", "payment_method", "Payment Method", 1, 0), ("payment_method", "bank_draft", "Bank Draft", 50, 0),
+    ("payment_method", "cash", "Cash", 20, 0), ("payment_method", "check_payment", "Check Payment", 10, 0),
+    ("payment_method", "credit_card", "Credit Card", 30, 0), ("payment_method", "electronic", "Electronic", 40, 0),
+    ("lists", "payment_type", "Payment Type", 1, 0), ("payment_type", "insurance", "Insurance", 10, 0),
+    ("payment_type", "patient", "Patient", 20, 0),
+    ("lists", "payment_adjustment_code", "Payment Adjustment Code", 1, 0),
+    ("payment_adjustment_code", "family_payment", "Family Payment", 20, 0),
+    ("payment_adjustment_code", "group_payment", "Group Payment", 30, 0),
+    ("payment_adjustment_code", "insurance_payment", "Insurance Payment", 40, 0),
+    ("payment_adjustment_code", "patient_payment", "Patient Payment", 50, 0),
+    ("payment_adjustment_code", "pre_payment", "Pre Payment", 60, 0),
+]
+# (ct_key, ct_id, ct_seq, ct_mod, ct_just, ct_fee, ct_diag, ct_label, ct_external, ct_claim, ct_proc, ct_problem)
+CODE_TYPES = [
+    ("CPT4", 1, 2, 12, "ICD10", 1, 0, "CPT4 Procedure/Service", 0, 1, 1, 0),
+    ("HCPCS", 3, 3, 12, "ICD10", 1, 0, "HCPCS Procedure/Service", 0, 1, 1, 0),
+    ("ICD10", 102, 102, 0, "", 0, 1, "ICD10 Diagnosis", 1, 1, 0, 1),
+]
+# (code_type id, code, text, standard fee, discount fee or None)
+FEE_CODES = [
+    (1, "99202", "Office visit, new patient, straightforward", "80.00", "64.00"),
+    (1, "99213", "Office visit, established patient, low complexity", "50.00", "40.00"),
+    (1, "99214", "Office visit, established patient, moderate complexity", "110.00", None),
+    (1, "90471", "Immunization administration", "25.00", None),
+    (1, "36415", "Routine venipuncture", "12.50", None),
+    (3, "G0439", "Annual wellness visit, subsequent", "135.00", None),
+]
+ICD10_CODES = [
+    ("E119", "E11.9", "Type 2 diabetes mellitus without complications"),
+    ("I10", "I10", "Essential (primary) hypertension"),
+    ("J069", "J06.9", "Acute upper respiratory infection, unspecified"),
+    ("M545", "M54.5", "Low back pain"),
+    ("F411", "F41.1", "Generalized anxiety disorder"),
+    ("Z0000", "Z00.00", "Encounter for general adult medical examination without abnormal findings"),
+]
+
+
+def billing_sql(users, encs):
+    lo_cols = ["list_id", "option_id", "title", "seq", "is_default", "activity"]
+    lo = [dict(list_id=l, option_id=o, title=t, seq=q, is_default=d, activity=1) for l, o, t, q, d in BILLING_LISTS]
+    ct_cols = ["ct_key", "ct_id", "ct_seq", "ct_mod", "ct_just", "ct_fee", "ct_diag", "ct_active", "ct_label",
+               "ct_external", "ct_claim", "ct_proc", "ct_problem"]
+    cts = [dict(ct_key=k, ct_id=i, ct_seq=q, ct_mod=m, ct_just=j, ct_fee=f, ct_diag=dg, ct_active=1, ct_label=lb,
+                ct_external=x, ct_claim=c, ct_proc=pr, ct_problem=pb)
+           for k, i, q, m, j, f, dg, lb, x, c, pr, pb in CODE_TYPES]
+    code_cols = ["id", "code_text", "code_text_short", "code", "code_type", "modifier", "units", "fee", "superbill",
+                 "active", "reportable", "financial_reporting"]
+    codes, prices = [], []
+    # Ids above the 15 codes a real install seeds.
+    for n, (ct, code, text, fee, discount) in enumerate(FEE_CODES, start=101):
+        codes.append(dict(id=n, code_text=text, code_text_short="", code=code, code_type=ct, modifier="", units=1,
+                          fee=fee, superbill="", active=1, reportable=0, financial_reporting=1))
+        prices.append(dict(pr_id=str(n), pr_selector="", pr_level="standard", pr_price=fee))
+        if discount:
+            prices.append(dict(pr_id=str(n), pr_selector="", pr_level="discount", pr_price=discount))
+    dx_cols = ["dx_id", "dx_code", "formatted_dx_code", "valid_for_coding", "short_desc", "long_desc", "active",
+               "revision"]
+    dxs = [dict(dx_id=n, dx_code=c, formatted_dx_code=f, valid_for_coding="1", short_desc=t[:60], long_desc=t,
+                active=1, revision=1) for n, (c, f, t) in enumerate(ICD10_CODES, start=1)]
+    by_id = {u["id"]: u for u in users}
+    b_cols = ["id", "date", "code_type", "code", "pid", "provider_id", "user", "groupname", "authorized", "encounter",
+              "code_text", "billed", "activity", "payer_id", "bill_process", "modifier", "units", "fee", "justify",
+              "ndc_info", "notecodes", "pricelevel", "revenue_code", "chargecat"]
+    lines = []
+    # The first four visits were coded on the fee sheet: a visit line justified by a diagnosis; the first
+    # two are billed (locked), the others still open.
+    for n, e in enumerate(encs[:4]):
+        dx_code, dx_text = ICD10_CODES[n][1], ICD10_CODES[n][2]
+        visit = FEE_CODES[1]
+        common = dict(date=e["date"], pid=e["pid"], provider_id=e["provider_id"], user=e["provider_id"],
+                      groupname="Default", authorized=1, encounter=e["encounter"], activity=1, payer_id=None,
+                      bill_process=0, modifier="", units=1, ndc_info="", notecodes="", revenue_code="",
+                      chargecat="", billed=1 if n < 2 else 0)
+        lines.append(dict(common, id=len(lines) + 1, code_type="ICD10", code=dx_code, code_text=dx_text,
+                          fee="0.00", justify="", pricelevel=""))
+        lines.append(dict(common, id=len(lines) + 1, code_type="CPT4", code=visit[1], code_text=visit[2],
+                          fee=visit[3], justify="ICD10|%s:" % dx_code, pricelevel="standard"))
+    assert all(by_id[l["user"]]["authorized"] for l in lines), "fee sheet lines are entered by providers"
+    return "\n".join([
+        "-- The lists the fee sheet and payment screens read (upserted: a real install already has them).\n",
+        insert("list_options", lo_cols, lo, upsert=True),
+        "-- Code types as OpenEMR seeds them; ICD-10 lives in its own (external) table.\n",
+        insert("code_types", ct_cols, cts, upsert=True),
+        "-- A small fee schedule: standard prices, and a discount level for two codes.\n",
+        insert("codes", code_cols, codes),
+        insert("prices", ["pr_id", "pr_selector", "pr_level", "pr_price"], prices),
+        "-- A handful of ICD-10-CM diagnoses, as the code set import loads them.\n",
+        insert("icd10_dx_order_code", dx_cols, dxs),
+        "-- Fee sheet lines of the first four demo visits (two billed, two open).\n",
+        insert("billing", b_cols, lines),
+    ])
+
+
 def logins_md(hashes):
     lines = ["# Demo logins (openemr-fixtures)", "",
              "Generated by `openemr-fixtures/generate.py`; hashes live in `passwords.json`.", "",
@@ -1204,6 +1302,8 @@ def main():
     write("090_prescriptions.sql", "%d demo prescriptions and OpenEMR's drug lists" % n_rx, body)
     write("100_documents.sql", "document categories and the upload allow-list", documents_sql())
     write("110_care_teams.sql", "care team lists and the demo patients' care teams", care_teams_sql(users, pats))
+    write("120_billing.sql", "billing lists, code types, a fee schedule, ICD-10 codes and demo fee sheet lines",
+          billing_sql(users, encs))
     logins_md(hashes)
     print("patients=%d encounters=%d sequences=%d" % (len(pats), n_enc, last))
 

@@ -46,6 +46,7 @@ CREATE TABLE `patient_data` (
   `hipaa_message`         varchar(20) NOT NULL DEFAULT '',
   `hipaa_allowsms`        varchar(3) NOT NULL DEFAULT 'NO',
   `hipaa_allowemail`      varchar(3) NOT NULL DEFAULT 'NO',
+  `pricelevel`            varchar(255) NOT NULL DEFAULT 'standard',
   `regdate`               datetime DEFAULT NULL,
   `mothersname`           varchar(255) NOT NULL DEFAULT '',
   `guardiansname`         text DEFAULT NULL,

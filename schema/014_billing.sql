@@ -1,0 +1,200 @@
+-- Billing: fee-sheet charge lines (billing), the code catalogue (code_types, codes, prices, ICD-10
+-- diagnoses), product sales (drug_sales, read for invoice totals and the fee-sheet checksum), and
+-- money (ar_session deposits with their ar_activity lines; payments is the front-desk receipt).
+
+CREATE TABLE `billing` (
+  `id`             int(11) NOT NULL AUTO_INCREMENT,
+  `date`           datetime DEFAULT NULL,
+  `code_type`      varchar(15) DEFAULT NULL,
+  `code`           varchar(20) DEFAULT NULL,
+  `pid`            bigint(20) DEFAULT NULL,
+  `provider_id`    int(11) DEFAULT NULL,
+  `user`           int(11) DEFAULT NULL,
+  `groupname`      varchar(255) DEFAULT NULL,
+  `authorized`     tinyint(1) DEFAULT NULL,
+  `encounter`      int(11) DEFAULT NULL,
+  `code_text`      longtext DEFAULT NULL,
+  `billed`         tinyint(1) DEFAULT NULL,
+  `activity`       tinyint(1) DEFAULT NULL,
+  `payer_id`       int(11) DEFAULT NULL,
+  `bill_process`   tinyint(2) NOT NULL DEFAULT 0,
+  `bill_date`      datetime DEFAULT NULL,
+  `process_date`   datetime DEFAULT NULL,
+  `process_file`   varchar(255) DEFAULT NULL,
+  `modifier`       varchar(12) DEFAULT NULL,
+  `units`          int(11) DEFAULT NULL,
+  `fee`            decimal(12,2) DEFAULT NULL,
+  `justify`        varchar(255) DEFAULT NULL,
+  `target`         varchar(30) DEFAULT NULL,
+  `x12_partner_id` int(11) DEFAULT NULL,
+  `ndc_info`       varchar(255) DEFAULT NULL,
+  `notecodes`      varchar(25) NOT NULL DEFAULT '',
+  `external_id`    varchar(20) DEFAULT NULL,
+  `pricelevel`     varchar(31) DEFAULT '',
+  `revenue_code`   varchar(6) NOT NULL DEFAULT '',
+  `chargecat`      varchar(31) DEFAULT '',
+  PRIMARY KEY (`id`),
+  KEY `pid` (`pid`)
+) ENGINE=InnoDB;
+
+CREATE TABLE `code_types` (
+  `ct_key`      varchar(15) NOT NULL,
+  `ct_id`       int(11) NOT NULL,
+  `ct_seq`      int(11) NOT NULL DEFAULT 0,
+  `ct_mod`      int(11) NOT NULL DEFAULT 0,
+  `ct_just`     varchar(15) NOT NULL DEFAULT '',
+  `ct_mask`     varchar(9) NOT NULL DEFAULT '',
+  `ct_fee`      tinyint(1) NOT NULL DEFAULT 0,
+  `ct_rel`      tinyint(1) NOT NULL DEFAULT 0,
+  `ct_nofs`     tinyint(1) NOT NULL DEFAULT 0,
+  `ct_diag`     tinyint(1) NOT NULL DEFAULT 0,
+  `ct_active`   tinyint(1) NOT NULL DEFAULT 1,
+  `ct_label`    varchar(31) NOT NULL DEFAULT '',
+  `ct_external` tinyint(1) NOT NULL DEFAULT 0,
+  `ct_claim`    tinyint(1) NOT NULL DEFAULT 0,
+  `ct_proc`     tinyint(1) NOT NULL DEFAULT 0,
+  `ct_term`     tinyint(1) NOT NULL DEFAULT 0,
+  `ct_problem`  tinyint(1) NOT NULL DEFAULT 0,
+  `ct_drug`     tinyint(1) NOT NULL DEFAULT 0,
+  PRIMARY KEY (`ct_key`),
+  UNIQUE KEY `ct_id` (`ct_id`)
+) ENGINE=InnoDB;
+
+CREATE TABLE `codes` (
+  `id`                  int(11) NOT NULL AUTO_INCREMENT,
+  `code_text`           text DEFAULT NULL,
+  `code_text_short`     text DEFAULT NULL,
+  `code`                varchar(25) NOT NULL DEFAULT '',
+  `code_type`           smallint(6) DEFAULT NULL,
+  `modifier`            varchar(12) NOT NULL DEFAULT '',
+  `units`               int(11) DEFAULT NULL,
+  `fee`                 decimal(12,2) DEFAULT NULL,
+  `superbill`           varchar(31) NOT NULL DEFAULT '',
+  `related_code`        varchar(255) NOT NULL DEFAULT '',
+  `taxrates`            varchar(255) NOT NULL DEFAULT '',
+  `cyp_factor`          float NOT NULL DEFAULT 0,
+  `active`              tinyint(1) DEFAULT 1,
+  `reportable`          tinyint(1) DEFAULT 0,
+  `financial_reporting` tinyint(1) DEFAULT 0,
+  `revenue_code`        varchar(6) NOT NULL DEFAULT '',
+  PRIMARY KEY (`id`),
+  KEY `code` (`code`),
+  KEY `code_type` (`code_type`)
+) ENGINE=InnoDB;
+
+CREATE TABLE `prices` (
+  `pr_id`       varchar(11) NOT NULL DEFAULT '',
+  `pr_selector` varchar(255) NOT NULL DEFAULT '',
+  `pr_level`    varchar(31) NOT NULL DEFAULT '',
+  `pr_price`    decimal(12,2) NOT NULL DEFAULT 0.00,
+  PRIMARY KEY (`pr_id`,`pr_selector`,`pr_level`)
+) ENGINE=InnoDB;
+
+CREATE TABLE `icd10_dx_order_code` (
+  `dx_id`             bigint(20) unsigned NOT NULL AUTO_INCREMENT,
+  `dx_code`           varchar(7) DEFAULT NULL,
+  `formatted_dx_code` varchar(10) DEFAULT NULL,
+  `valid_for_coding`  char(1) DEFAULT NULL,
+  `short_desc`        varchar(60) DEFAULT NULL,
+  `long_desc`         text DEFAULT NULL,
+  `active`            tinyint(4) DEFAULT 0,
+  `revision`          int(11) DEFAULT 0,
+  UNIQUE KEY `dx_id` (`dx_id`),
+  KEY `formatted_dx_code` (`formatted_dx_code`),
+  KEY `active` (`active`)
+) ENGINE=InnoDB;
+
+CREATE TABLE `drug_sales` (
+  `uuid`                 binary(16) DEFAULT NULL,
+  `sale_id`              int(11) NOT NULL AUTO_INCREMENT,
+  `drug_id`              int(11) NOT NULL,
+  `inventory_id`         int(11) NOT NULL,
+  `prescription_id`      int(11) NOT NULL DEFAULT 0,
+  `pid`                  bigint(20) NOT NULL DEFAULT 0,
+  `encounter`            int(11) NOT NULL DEFAULT 0,
+  `user`                 varchar(255) DEFAULT NULL,
+  `sale_date`            date NOT NULL,
+  `quantity`             int(11) NOT NULL DEFAULT 0,
+  `fee`                  decimal(12,2) NOT NULL DEFAULT 0.00,
+  `billed`               tinyint(1) NOT NULL DEFAULT 0,
+  `xfer_inventory_id`    int(11) NOT NULL DEFAULT 0,
+  `distributor_id`       bigint(20) NOT NULL DEFAULT 0,
+  `notes`                varchar(255) NOT NULL DEFAULT '',
+  `bill_date`            datetime DEFAULT NULL,
+  `pricelevel`           varchar(31) DEFAULT '',
+  `selector`             varchar(255) DEFAULT '',
+  `trans_type`           tinyint(4) NOT NULL DEFAULT 1,
+  `chargecat`            varchar(31) DEFAULT '',
+  `pharmacy_supply_type` varchar(50) DEFAULT NULL,
+  `last_updated`         datetime NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp(),
+  `date_created`         datetime NOT NULL DEFAULT current_timestamp(),
+  `updated_by`           bigint(20) DEFAULT NULL,
+  `created_by`           bigint(20) DEFAULT NULL,
+  PRIMARY KEY (`sale_id`),
+  UNIQUE KEY `uuid` (`uuid`)
+) ENGINE=InnoDB;
+
+CREATE TABLE `ar_session` (
+  `session_id`      int(10) unsigned NOT NULL AUTO_INCREMENT,
+  `payer_id`        int(11) NOT NULL,
+  `user_id`         int(11) NOT NULL,
+  `closed`          tinyint(1) NOT NULL DEFAULT 0,
+  `reference`       varchar(255) NOT NULL DEFAULT '',
+  `check_date`      date DEFAULT NULL,
+  `deposit_date`    date DEFAULT NULL,
+  `pay_total`       decimal(12,2) NOT NULL DEFAULT 0.00,
+  `created_time`    timestamp NOT NULL DEFAULT current_timestamp(),
+  `modified_time`   datetime NOT NULL,
+  `global_amount`   decimal(12,2) NOT NULL,
+  `payment_type`    varchar(50) NOT NULL,
+  `description`     text DEFAULT NULL,
+  `adjustment_code` varchar(50) NOT NULL,
+  `post_to_date`    date NOT NULL,
+  `patient_id`      bigint(20) NOT NULL,
+  `payment_method`  varchar(25) NOT NULL,
+  PRIMARY KEY (`session_id`),
+  KEY `user_closed` (`user_id`,`closed`),
+  KEY `deposit_date` (`deposit_date`)
+) ENGINE=InnoDB;
+
+CREATE TABLE `ar_activity` (
+  `pid`                int(11) NOT NULL,
+  `encounter`          int(11) NOT NULL,
+  `sequence_no`        int(10) unsigned NOT NULL,
+  `code_type`          varchar(12) NOT NULL DEFAULT '',
+  `code`               varchar(20) NOT NULL,
+  `modifier`           varchar(12) NOT NULL DEFAULT '',
+  `payer_type`         int(11) NOT NULL,
+  `post_time`          datetime NOT NULL,
+  `post_user`          int(11) NOT NULL,
+  `session_id`         int(10) unsigned NOT NULL,
+  `memo`               varchar(255) NOT NULL DEFAULT '',
+  `pay_amount`         decimal(12,2) NOT NULL DEFAULT 0.00,
+  `adj_amount`         decimal(12,2) NOT NULL DEFAULT 0.00,
+  `modified_time`      datetime NOT NULL,
+  `follow_up`          char(1) NOT NULL,
+  `follow_up_note`     text DEFAULT NULL,
+  `account_code`       varchar(15) NOT NULL,
+  `reason_code`        varchar(255) DEFAULT NULL,
+  `deleted`            datetime DEFAULT NULL,
+  `post_date`          date DEFAULT NULL,
+  `payer_claim_number` varchar(30) DEFAULT NULL,
+  PRIMARY KEY (`pid`,`encounter`,`sequence_no`),
+  KEY `session_id` (`session_id`)
+) ENGINE=InnoDB;
+
+CREATE TABLE `payments` (
+  `id`        bigint(20) NOT NULL AUTO_INCREMENT,
+  `pid`       bigint(20) NOT NULL DEFAULT 0,
+  `dtime`     datetime NOT NULL,
+  `encounter` bigint(20) NOT NULL DEFAULT 0,
+  `user`      varchar(255) DEFAULT NULL,
+  `method`    varchar(255) DEFAULT NULL,
+  `source`    varchar(255) DEFAULT NULL,
+  `amount1`   decimal(12,2) NOT NULL DEFAULT 0.00,
+  `amount2`   decimal(12,2) NOT NULL DEFAULT 0.00,
+  `posted1`   decimal(12,2) NOT NULL DEFAULT 0.00,
+  `posted2`   decimal(12,2) NOT NULL DEFAULT 0.00,
+  PRIMARY KEY (`id`),
+  KEY `pid` (`pid`)
+) ENGINE=InnoDB;
