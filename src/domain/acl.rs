@@ -57,6 +57,11 @@ impl Aco {
     pub const PATIENTS_DOCS_RM: Self = Self { section: "patients", value: "docs_rm" };
     pub const ENCOUNTERS_NOTES: Self = Self { section: "encounters", value: "notes" };
     pub const ENCOUNTERS_NOTES_A: Self = Self { section: "encounters", value: "notes_a" };
+    pub const ENCOUNTERS_CODING: Self = Self { section: "encounters", value: "coding" };
+    pub const ENCOUNTERS_CODING_A: Self = Self { section: "encounters", value: "coding_a" };
+    pub const ACCT_BILL: Self = Self { section: "acct", value: "bill" };
+    pub const ACCT_DISC: Self = Self { section: "acct", value: "disc" };
+    pub const ACCT_REP_A: Self = Self { section: "acct", value: "rep_a" };
     pub const ADMIN_SUPER: Self = Self { section: "admin", value: "super" };
     pub const SENSITIVITIES_NORMAL: Self = Self { section: "sensitivities", value: "normal" };
     pub const SENSITIVITIES_HIGH: Self = Self { section: "sensitivities", value: "high" };

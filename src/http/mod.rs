@@ -4,6 +4,7 @@ pub mod allow;
 pub mod audio_api;
 pub mod auth;
 pub mod auth_api;
+pub mod billing;
 pub mod care_team_api;
 pub mod chart;
 pub mod chat;
@@ -11,6 +12,7 @@ pub mod dashboard;
 pub mod docs;
 pub mod documents;
 pub mod encounters_api;
+pub mod etag;
 pub mod events_api;
 pub mod health;
 pub mod jobs_api;
@@ -63,6 +65,8 @@ pub enum ApiTags {
     Chat,
     /// Patients' documents in OpenEMR's own store (encrypted as OpenEMR encrypts them) and their categories.
     Documents,
+    /// Fee-sheet charges, invoices and patient payments in OpenEMR's billing tables.
+    Billing,
 }
 
 /// The operations, grouped by capability (a tuple holds at most twelve).
@@ -99,6 +103,7 @@ pub type Apis = (
         dashboard::sessions_api::SessionsApi,
     ),
     (documents::documents_api::DocumentsApi, documents::context_api::TranscriptionContextApi),
+    billing::charges_api::ChargesApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

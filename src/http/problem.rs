@@ -380,6 +380,20 @@ impl From<crate::service::chart::ChartError> for ApiError {
     }
 }
 
+impl From<crate::service::billing::BillingError> for ApiError {
+    fn from(err: crate::service::billing::BillingError) -> Self {
+        use crate::service::billing::BillingError as E;
+        match err {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
+            E::Stale(_) => Self::new(StatusCode::PRECONDITION_FAILED, err.to_string()),
+            E::Invalid(issues) => issues.into(),
+            E::Acl(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
+        }
+    }
+}
+
 impl From<crate::service::patient_access::BreakGlassError> for ApiError {
     fn from(err: crate::service::patient_access::BreakGlassError) -> Self {
         use crate::service::patient_access::BreakGlassError as E;

@@ -14,7 +14,12 @@ use crate::{
         },
         validation::Issues,
     },
-    http::{ApiTags, auth::Auth, problem::ApiError},
+    http::{
+        ApiTags,
+        auth::Auth,
+        etag::{etag, parse_if_match},
+        problem::ApiError,
+    },
     service::transcriptions::{self as service, NewTranscriptionInput},
     storage::mmt::transcriptions::{Details, ListFilters, RevisionRow, TranscriptionRow},
 };
@@ -218,10 +223,6 @@ fn view(r: TranscriptionRow, segments: Option<Vec<Segment>>) -> Transcription {
     }
 }
 
-fn etag(version: u32) -> String {
-    format!("\"{version}\"")
-}
-
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct TranscriptionCreate {
@@ -331,14 +332,6 @@ fn one(row: TranscriptionRow, segments: Option<Vec<Segment>>) -> One {
 pub(crate) fn parse_id(raw: &str) -> Result<TranscriptionId, ApiError> {
     TranscriptionId::parse(raw).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, format!("{raw} is not a transcription id (a UUID)"))
-    })
-}
-
-/// `"3"`, `W/"3"` or `3`; anything else can never match, so it fails the precondition.
-fn parse_if_match(raw: Option<String>) -> Result<Option<u32>, ApiError> {
-    let Some(raw) = raw else { return Ok(None) };
-    raw.trim().trim_start_matches("W/").trim_matches('"').parse::<u32>().map(Some).map_err(|_| {
-        ApiError::new(StatusCode::PRECONDITION_FAILED, "If-Match is not an ETag this server issued")
     })
 }
 

@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod audio;
 pub mod audit;
+pub mod billing;
 pub mod cached;
 pub mod care_team;
 pub mod chart;

@@ -8,6 +8,7 @@ mod acl;
 mod audio;
 mod audit_log;
 mod auth;
+mod billing;
 mod bridge;
 mod care_team;
 mod chart;

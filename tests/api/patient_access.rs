@@ -141,6 +141,10 @@ async fn records_of(practice: &Practice, pid: i64) -> Vec<(&'static str, String)
     let booking = json!({"pid": pid, "provider_id": GARCIA_ID, "facility_id": 3, "category_id": 5,
         "start": format!("{later}T11:00"), "override_availability": true});
     let appointment = practice.admin_creates("/api/appointments/", booking).await["id"].as_i64().unwrap();
+    let charge = json!({"code_type": "ICD10", "code": "I10"});
+    let charge = practice.admin_creates(&format!("/api/encounters/{encounter}/charges/"), charge).await["id"]
+        .as_i64()
+        .unwrap();
     // The patient check comes before the file is read, so a row without a file will do.
     let document = sqlx::query(
         "INSERT INTO documents (type, size, date, url, mimetype, foreign_id, name, revision) \
@@ -161,6 +165,7 @@ async fn records_of(practice: &Practice, pid: i64) -> Vec<(&'static str, String)
         ("/chat/rooms/{id}", room.to_string()),
         ("/appointments/{id}", appointment.to_string()),
         ("/documents/{id}", document.to_string()),
+        ("/charges/{id}", charge.to_string()),
     ]
 }
 

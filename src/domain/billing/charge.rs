@@ -38,12 +38,12 @@ pub fn units(issues: &mut Issues, given: Option<i64>) -> i32 {
 
 /// `billing.fee` is the line total: unit price × units.
 pub fn fee(price: Decimal, units: i32) -> Decimal {
-    (price * Decimal::from(units)).round_dp(2)
+    super::cents(price * Decimal::from(units))
 }
 
 /// The unit price a stored line was charged at.
 pub fn unit_price(fee: Decimal, units: i32) -> Decimal {
-    if units > 0 { (fee / Decimal::from(units)).round_dp(2) } else { fee }
+    super::cents(if units > 0 { fee / Decimal::from(units) } else { fee })
 }
 
 /// `justify` as the fee sheet writes it: `ICD10|E11.9:ICD10|I10:`.

@@ -87,7 +87,7 @@ fn keyed(code: &str, modifier: &str) -> String {
     if modifier.is_empty() { code.to_string() } else { format!("{code}:{modifier}") }
 }
 
-fn entry<'a>(codes: &'a mut Vec<CodeBalance>, key: String) -> &'a mut CodeBalance {
+fn entry(codes: &mut Vec<CodeBalance>, key: String) -> &mut CodeBalance {
     let at = match codes.iter().position(|c| c.key == key) {
         Some(at) => at,
         None => {

@@ -13,6 +13,13 @@ use super::validation::Issues;
 /// The largest amount a `decimal(12,2)` column holds.
 pub const MAX_MONEY: Decimal = Decimal::from_parts(3_567_587_327, 232, 0, false, 2);
 
+/// Rounded to the cent and always shown with two places (`100.00`, not `100`).
+pub fn cents(value: Decimal) -> Decimal {
+    let mut value = value.round_dp(2);
+    value.rescale(2);
+    value
+}
+
 /// An amount for a `decimal(12,2)` column: at most two decimal places, within the column, and
 /// above zero unless `zero_ok`.
 pub fn money(issues: &mut Issues, field: &str, value: Decimal, zero_ok: bool) -> Decimal {
@@ -24,7 +31,7 @@ pub fn money(issues: &mut Issues, field: &str, value: Decimal, zero_ok: bool) ->
     } else if value.is_sign_negative() && !value.is_zero() || (!zero_ok && value.is_zero()) {
         issues.add(field, if zero_ok { "must not be negative" } else { "must be more than 0" });
     }
-    value.round_dp(2)
+    cents(value)
 }
 
 #[cfg(test)]

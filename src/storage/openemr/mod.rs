@@ -2,6 +2,7 @@
 
 pub mod acl;
 pub mod audit_log;
+pub mod billing;
 pub mod care_teams;
 pub mod chart;
 pub mod clinical_notes;
