@@ -103,7 +103,11 @@ pub type Apis = (
         dashboard::sessions_api::SessionsApi,
     ),
     (documents::documents_api::DocumentsApi, documents::context_api::TranscriptionContextApi),
-    billing::charges_api::ChargesApi,
+    (
+        billing::charges_api::ChargesApi,
+        billing::invoices_api::InvoicesApi,
+        billing::payments_api::PaymentsApi,
+    ),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -270,3 +270,310 @@ async fn coding_and_prices_follow_openemrs_acl() {
     assert!(denied["detail"].as_str().unwrap().contains("acct|disc"), "{denied}");
     add(&garcia, encounter, json!({"code_type": "CPT4", "code": "99213", "justify": ["E11.9"]})).await;
 }
+
+/// A visit of drgarcia's coded with 99213 (50.00) and 36415 (12.50), and an accountant's token.
+async fn billed_visit(garcia: &Api) -> (i64, String) {
+    let encounter = coded_visit(garcia).await;
+    for code in ["99213", "36415"] {
+        add(garcia, encounter, json!({"code_type": "CPT4", "code": code, "justify": ["E11.9"]})).await;
+    }
+    let (token, _) = crate::auth::tokens(&garcia.db, ACCOUNTANT).await;
+    (encounter, token)
+}
+
+async fn as_token(
+    api: &Api,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let method = poem::http::Method::from_bytes(method.as_bytes()).unwrap();
+    send(&api.db, &[], Some(token), method, path, body).await
+}
+
+async fn pay(api: &Api, token: &str, body: Value) -> Value {
+    let (status, out) = as_token(api, token, "POST", "/api/payments/", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    out
+}
+
+/// front_payment.php, "invoice balance" of 100.00 in cash on a visit dated today.
+#[tokio::test]
+async fn a_payment_is_posted_and_spread_as_the_front_desk_posts_it() {
+    let garcia = Api::as_user(GARCIA).await;
+    let (encounter, token) = billed_visit(&garcia).await;
+    let out = pay(
+        &garcia,
+        &token,
+        json!({"pid": PID, "encounter": encounter, "method": "cash", "amount": "100.00"}),
+    )
+    .await;
+    assert_eq!((out["kind"].as_str(), out["status"].as_str()), (Some("invoice_balance"), Some("posted")));
+    let id = out["id"].as_i64().unwrap();
+    let session = row(
+        &garcia,
+        &format!(
+            "SELECT CAST(payer_id AS CHAR), CAST(user_id AS CHAR), CAST(closed AS CHAR), reference, \
+             CAST(pay_total AS CHAR), CAST(global_amount AS CHAR), payment_type, adjustment_code, \
+             CAST(patient_id AS CHAR), payment_method, CAST(check_date = CURDATE() AS CHAR), \
+             CAST(post_to_date = CURDATE() AS CHAR), description FROM ar_session WHERE session_id = {id}"
+        ),
+    )
+    .await;
+    let patient = row(
+        &garcia,
+        &format!("SELECT CONCAT(fname, ' ', lname, ' ', mname) FROM patient_data WHERE pid = {PID}"),
+    )
+    .await;
+    let expected = ["0", "7", "0", "", "100.00", "0.00", "patient", "patient_payment", "9", "cash", "1", "1"];
+    assert_eq!(session[..12], expected.map(|v| Some(v.to_string())));
+    assert_eq!(session[12], patient[0], "described by the patient's name as the front desk does");
+    // Fee lines in code order: 36415 owes 12.50, 99213 owes 50.00 and takes the excess.
+    let lines: Vec<(i64, String, String, String, String)> = sqlx::query_as(
+        "SELECT CAST(sequence_no AS SIGNED), code, CAST(pay_amount AS CHAR), account_code, follow_up \
+         FROM ar_activity WHERE session_id = ? ORDER BY sequence_no",
+    )
+    .bind(id)
+    .fetch_all(&garcia.db.pool)
+    .await
+    .unwrap();
+    let strings = |v: &[(i64, &str, &str, &str, &str)]| {
+        v.iter()
+            .map(|(a, b, c, d, e)| (*a, b.to_string(), c.to_string(), d.to_string(), e.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lines, strings(&[(1, "36415", "12.50", "PP", ""), (2, "99213", "87.50", "PP", "")]));
+    let receipt = row(
+        &garcia,
+        &format!("SELECT user, method, CAST(amount1 AS CHAR), CAST(amount2 AS CHAR) FROM payments WHERE encounter = {encounter}"),
+    )
+    .await;
+    assert_eq!(
+        receipt,
+        ["acctbrown", "cash", "100.00", "0.00"].map(|v| Some(v.to_string())),
+        "today's visit is amount1"
+    );
+    let (status, invoice) =
+        as_token(&garcia, &token, "GET", &format!("/api/invoices/{PID}-{encounter}/"), None).await;
+    assert_eq!(status, StatusCode::OK, "{invoice}");
+    assert_eq!(invoice["totals"]["balance"], "-37.50", "the overpayment is a credit");
+}
+
+/// The per-code balances OpenEMR's `InvoiceSummary` reads, aggregated in SQL: charges keyed by
+/// code[:modifier] (or PROD:drug), payments and adjustments by the same key (Copay / Claim level
+/// when they name no code).
+async fn invoice_summary_sql(api: &Api, pid: i64, encounter: i64) -> Vec<(String, String)> {
+    let key = "CONCAT(CASE WHEN code = '' THEN IF(account_code = 'PCP', 'Copay', 'Claim level') ELSE code END, \
+               IF(modifier = '', '', CONCAT(':', modifier)))";
+    let sql = format!(
+        "SELECT k, CAST(SUM(amount) AS CHAR) FROM ( \
+           SELECT CONCAT(IF(COALESCE(code, '') = '', 'Unknown', code), IF(COALESCE(modifier, '') = '', '', \
+             CONCAT(':', modifier))) AS k, fee AS amount FROM billing \
+             WHERE pid = {pid} AND encounter = {encounter} AND activity = 1 AND fee != 0.00 \
+           UNION ALL SELECT CONCAT('PROD:', drug_id), fee FROM drug_sales \
+             WHERE pid = {pid} AND encounter = {encounter} AND fee != 0 \
+           UNION ALL SELECT {key}, -pay_amount - adj_amount FROM ar_activity \
+             WHERE deleted IS NULL AND pid = {pid} AND encounter = {encounter} \
+         ) summed GROUP BY k ORDER BY k"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&api.db.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn invoice_balances_equal_openemrs_invoice_summary_to_the_cent() {
+    let garcia = Api::as_user(GARCIA).await;
+    let (encounter, token) = billed_visit(&garcia).await;
+    add(
+        &garcia,
+        encounter,
+        json!({"code_type": "CPT4", "code": "99213", "modifiers": ["25"], "justify": ["E11.9"]}),
+    )
+    .await;
+    pay(
+        &garcia,
+        &token,
+        json!({"pid": PID, "encounter": encounter, "kind": "copay", "method": "cash", "amount": 10}),
+    )
+    .await;
+    pay(
+        &garcia,
+        &token,
+        json!({"pid": PID, "encounter": encounter, "method": "check_payment", "amount": "33.33",
+        "reference": "1042"}),
+    )
+    .await;
+    // What OpenEMR's own screens add beside the sidecar: a product sale, an adjustment, a claim-level payment.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO drug_sales (drug_id, inventory_id, pid, encounter, sale_date, quantity, fee) \
+           VALUES (7, 1, {PID}, {encounter}, CURDATE(), 1, 7.25); \
+         INSERT INTO ar_activity (pid, encounter, sequence_no, code_type, code, modifier, payer_type, post_time, \
+           post_user, session_id, memo, pay_amount, adj_amount, modified_time, follow_up, account_code) \
+           VALUES ({PID}, {encounter}, 90, 'CPT4', '36415', '', 0, NOW(), 7, 0, 'Discount', 0, 2.05, NOW(), '', 'PA'), \
+                  ({PID}, {encounter}, 91, '', '', '', 1, NOW(), 7, 0, '', 4.44, 0, NOW(), '', 'IPP');"
+    )))
+    .execute(&garcia.db.pool)
+    .await
+    .unwrap();
+    let (status, invoice) =
+        as_token(&garcia, &token, "GET", &format!("/api/invoices/{PID}-{encounter}/"), None).await;
+    assert_eq!(status, StatusCode::OK, "{invoice}");
+    let mut ours: Vec<(String, String)> = invoice["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["code"].as_str().unwrap().to_string(), c["balance"].as_str().unwrap().to_string()))
+        .collect();
+    ours.sort();
+    let openemr = invoice_summary_sql(&garcia, PID, encounter).await;
+    assert_eq!(ours, openemr);
+    let total: rust_decimal::Decimal =
+        openemr.iter().map(|(_, b)| b.parse::<rust_decimal::Decimal>().unwrap()).sum();
+    assert_eq!(invoice["totals"]["balance"].as_str().unwrap(), total.to_string());
+    assert_eq!(invoice["status"], "open");
+    let (status, list) =
+        as_token(&garcia, &token, "GET", &format!("/api/invoices/?patient={PID}&status=open"), None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let listed = list["items"].as_array().unwrap().iter().find(|i| i["encounter"] == encounter).unwrap();
+    assert_eq!(listed["balance"], invoice["totals"]["balance"], "the list adds up the same");
+    let (_, paid) =
+        as_token(&garcia, &token, "GET", &format!("/api/invoices/?patient={PID}&status=paid"), None).await;
+    assert!(paid["items"].as_array().unwrap().iter().all(|i| i["encounter"] != encounter));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_payments_on_one_visit_lose_no_money() {
+    let garcia = Api::as_user(GARCIA).await;
+    let (encounter, token) = billed_visit(&garcia).await;
+    let body = json!({"pid": PID, "encounter": encounter, "method": "cash", "amount": "5.00"});
+    let results = futures_util::future::join_all(
+        (0..20).map(|_| Box::pin(as_token(&garcia, &token, "POST", "/api/payments/", Some(body.clone())))),
+    )
+    .await;
+    for (status, out) in &results {
+        assert_eq!(*status, StatusCode::CREATED, "{out}");
+    }
+    let db = &garcia.db;
+    let q = |sql: &str| {
+        let sql = sql.replace("{e}", &encounter.to_string());
+        async move { db.scalar(&sql).await }
+    };
+    assert_eq!(q("SELECT COUNT(*) FROM ar_session WHERE patient_id = 9 AND session_id IN (SELECT session_id FROM ar_activity WHERE encounter = {e})").await, 20);
+    assert_eq!(
+        q("SELECT COUNT(DISTINCT sequence_no) FROM ar_activity WHERE encounter = {e}").await,
+        q("SELECT COUNT(*) FROM ar_activity WHERE encounter = {e}").await
+    );
+    assert_eq!(
+        q("SELECT CAST(SUM(pay_amount) * 100 AS SIGNED) FROM ar_activity WHERE encounter = {e}").await,
+        10000
+    );
+    let (_, invoice) =
+        as_token(&garcia, &token, "GET", &format!("/api/invoices/{PID}-{encounter}/"), None).await;
+    assert_eq!(invoice["totals"]["balance"], "-37.50");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_posts_once_and_refuses_a_different_payment() {
+    let garcia = Api::as_user(GARCIA).await;
+    let (encounter, token) = billed_visit(&garcia).await;
+    let client = garcia.db.client();
+    let post = |body: Value| {
+        client
+            .post("/api/payments/")
+            .header("authorization", format!("Bearer {token}"))
+            .header("idempotency-key", "front-desk-7f3a")
+            .body_json(&body)
+            .send()
+    };
+    let body = json!({"pid": PID, "encounter": encounter, "method": "credit_card", "amount": "20.00"});
+    let first = post(body.clone()).await;
+    assert_eq!(first.0.status(), StatusCode::CREATED);
+    let first: Value = serde_json::from_str(&first.0.into_body().into_string().await.unwrap()).unwrap();
+    let again = post(body).await;
+    assert_eq!(again.0.status(), StatusCode::OK);
+    let again: Value = serde_json::from_str(&again.0.into_body().into_string().await.unwrap()).unwrap();
+    assert_eq!(again["id"], first["id"]);
+    let other =
+        post(json!({"pid": PID, "encounter": encounter, "method": "credit_card", "amount": "21.00"})).await;
+    assert_eq!(other.0.status(), StatusCode::CONFLICT);
+    assert_eq!(garcia.db.scalar("SELECT COUNT(*) FROM ar_session").await, 1);
+}
+
+#[tokio::test]
+async fn a_void_reopens_the_balance_once_and_keeps_the_lines() {
+    let garcia = Api::as_user(GARCIA).await;
+    let (encounter, token) = billed_visit(&garcia).await;
+    let out = pay(
+        &garcia,
+        &token,
+        json!({"pid": PID, "encounter": encounter, "method": "cash", "amount": "62.50"}),
+    )
+    .await;
+    let id = out["id"].as_i64().unwrap();
+    let invoice = format!("/api/invoices/{PID}-{encounter}/");
+    assert_eq!(as_token(&garcia, &token, "GET", &invoice, None).await.1["status"], "paid");
+    let void = format!("/api/payments/{id}/void/");
+    let (status, voided) =
+        as_token(&garcia, &token, "POST", &void, Some(json!({"reason": "Card declined"}))).await;
+    assert_eq!(status, StatusCode::OK, "{voided}");
+    assert_eq!(
+        (voided["status"].as_str(), voided["void_reason"].as_str()),
+        (Some("voided"), Some("Card declined"))
+    );
+    let (_, reopened) = as_token(&garcia, &token, "GET", &invoice, None).await;
+    assert_eq!(
+        (reopened["status"].as_str(), reopened["totals"]["balance"].as_str()),
+        (Some("open"), Some("62.50"))
+    );
+    let db = &garcia.db;
+    let q = |sql: String| async move { db.scalar(&sql).await };
+    assert_eq!(
+        q(format!("SELECT COUNT(*) FROM ar_activity WHERE session_id = {id} AND deleted IS NOT NULL")).await,
+        2
+    );
+    assert_eq!(q(format!("SELECT COUNT(*) FROM payments WHERE encounter = {encounter}")).await, 0);
+    let (status, _) = as_token(&garcia, &token, "POST", &void, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let audits = q(format!(
+        "SELECT COUNT(*) FROM log WHERE category = 'Billing' AND FROM_BASE64(comments) LIKE '%voided payment {id}: Card declined%'"
+    ))
+    .await;
+    assert_eq!(audits, 1);
+}
+
+#[tokio::test]
+async fn payments_need_acct_bill_and_name_every_bad_field() {
+    let garcia = Api::as_user(GARCIA).await;
+    let (encounter, token) = billed_visit(&garcia).await;
+    let body = json!({"pid": PID, "encounter": encounter, "method": "cash", "amount": "5.00"});
+    for user in [FRONT, NURSE] {
+        let (other, _) = crate::auth::tokens(&garcia.db, user).await;
+        let (status, _) = as_token(&garcia, &other, "POST", "/api/payments/", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{} may not take payments", user.0);
+        let (status, _) =
+            as_token(&garcia, &other, "GET", &format!("/api/invoices/{PID}-{encounter}/"), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let bad = json!({"pid": PID, "encounter": encounter, "kind": "pre_payment", "method": "check_payment",
+                     "amount": "0.001"});
+    let (status, out) = as_token(&garcia, &token, "POST", "/api/payments/", Some(bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{out}");
+    let mut fields = field_errors(&out);
+    fields.sort();
+    assert_eq!(fields, ["amount", "encounter", "reference"]);
+    let (status, out) = as_token(
+        &garcia,
+        &token,
+        "POST",
+        "/api/payments/",
+        Some(json!({"pid": PID, "encounter": 3, "method": "barter", "amount": 5})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut fields = field_errors(&out);
+    fields.sort();
+    assert_eq!(fields, ["encounter", "method"], "encounter 3 is another patient's");
+    assert_eq!(garcia.db.scalar("SELECT COUNT(*) FROM ar_session").await, 0);
+    let pre = pay(&garcia, &token, json!({"pid": PID, "method": "cash", "amount": "40.00"})).await;
+    assert_eq!((pre["kind"].as_str(), pre["lines"].as_array().map(Vec::len)), (Some("pre_payment"), Some(0)));
+}

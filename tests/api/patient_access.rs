@@ -145,6 +145,8 @@ async fn records_of(practice: &Practice, pid: i64) -> Vec<(&'static str, String)
     let charge = practice.admin_creates(&format!("/api/encounters/{encounter}/charges/"), charge).await["id"]
         .as_i64()
         .unwrap();
+    let payment = json!({"pid": pid, "encounter": encounter, "method": "cash", "amount": "5.00"});
+    let payment = practice.admin_creates("/api/payments/", payment).await["id"].as_i64().unwrap();
     // The patient check comes before the file is read, so a row without a file will do.
     let document = sqlx::query(
         "INSERT INTO documents (type, size, date, url, mimetype, foreign_id, name, revision) \
@@ -166,6 +168,8 @@ async fn records_of(practice: &Practice, pid: i64) -> Vec<(&'static str, String)
         ("/appointments/{id}", appointment.to_string()),
         ("/documents/{id}", document.to_string()),
         ("/charges/{id}", charge.to_string()),
+        ("/invoices/{id}", format!("{pid}-{encounter}")),
+        ("/payments/{id}", payment.to_string()),
     ]
 }
 

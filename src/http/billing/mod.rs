@@ -1,6 +1,8 @@
 //! Billing: fee-sheet charges, invoices and patient payments over OpenEMR's A/R tables.
 
 pub mod charges_api;
+pub mod invoices_api;
+pub mod payments_api;
 
 use std::borrow::Cow;
 

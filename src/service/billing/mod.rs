@@ -5,7 +5,16 @@ pub mod charges;
 pub mod invoices;
 pub mod payments;
 
-use crate::{domain::validation::Issues, service::acl::AclError, storage::StorageError};
+use crate::{
+    app::AppState,
+    domain::{
+        acl::{AclLevel, Aco},
+        user::Caller,
+        validation::Issues,
+    },
+    service::{acl::AclError, permission},
+    storage::StorageError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BillingError {
@@ -37,11 +46,18 @@ impl From<sqlx::Error> for BillingError {
     }
 }
 
-fn entry(
-    caller: &crate::domain::user::Caller,
-    event: &str,
-    pid: i64,
-    comments: String,
-) -> crate::domain::audit::AuditEntry {
+fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> crate::domain::audit::AuditEntry {
     crate::domain::audit::AuditEntry::phi(caller, event, "Billing", Some(pid), comments)
+}
+
+/// OpenEMR shows invoices and payments to `acct|bill` and to `acct|rep_a` (financial reports).
+async fn require_reader(state: &AppState, caller: &Caller, pid: Option<i64>) -> Result<(), BillingError> {
+    let permissions = state.acl.permissions(&caller.username).await?;
+    let aco =
+        if permissions.allows(Aco::ACCT_REP_A, AclLevel::View) { Aco::ACCT_REP_A } else { Aco::ACCT_BILL };
+    match pid {
+        Some(pid) => permission::require_on(state, caller, aco, AclLevel::View, pid).await?,
+        None => permission::require(state, caller, aco, AclLevel::View).await?,
+    }
+    Ok(())
 }

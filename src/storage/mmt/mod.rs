@@ -12,6 +12,7 @@ pub mod messaging;
 pub mod mfa;
 pub mod migrations;
 pub mod patient_index;
+pub mod payments;
 pub mod prescription_sends;
 pub mod tokens;
 pub mod transcriptions;

@@ -58,12 +58,13 @@ pub struct SessionRow {
     pub payment_method: String,
     pub post_to_date: NaiveDate,
     pub modified_time: NaiveDateTime,
+    pub description: Option<String>,
 }
 
 pub async fn session(conn: &mut MySqlConnection, id: i64) -> Result<Option<SessionRow>, StorageError> {
     sqlx::query_as(
         "SELECT session_id, patient_id, user_id, reference, pay_total, payment_type, adjustment_code, \
-         payment_method, post_to_date, modified_time FROM ar_session WHERE session_id = ?",
+         payment_method, post_to_date, modified_time, description FROM ar_session WHERE session_id = ?",
     )
     .bind(id)
     .fetch_optional(conn)

@@ -5,7 +5,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use sqlx::{MySql, MySqlPool, QueryBuilder};
 
-use crate::storage::StorageError;
+use crate::storage::{
+    StorageError,
+    openemr::patient_access::{PidOf, Reach, push_reaches},
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SaleRow {
@@ -47,8 +50,8 @@ pub struct InvoiceFilter<'a> {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub owing: Option<Owing>,
-    /// The assigned-patient rule's panel: only these patients, when set.
-    pub among: Option<&'a [i64]>,
+    /// Only patients the assigned-patient rule lets this user reach, when set.
+    pub reach: Option<&'a Reach>,
 }
 
 /// The same sums `InvoiceSummary` adds line by line: live charges with a fee and product sales,
@@ -87,12 +90,9 @@ fn push_query(q: &mut QueryBuilder<MySql>, f: &InvoiceFilter<'_>) {
     if let Some(to) = f.to {
         q.push(" AND fe.date < ").push_bind(to.succ_opt().unwrap_or(to));
     }
-    if let Some(among) = f.among {
-        q.push(" AND fe.pid IN (-1");
-        for pid in among {
-            q.push(", ").push_bind(*pid);
-        }
-        q.push(")");
+    if let Some(reach) = f.reach {
+        q.push(" AND ");
+        push_reaches(q, PidOf::Column("fe.pid"), reach);
     }
     let balance =
         "COALESCE(b.total, 0) + COALESCE(s.total, 0) - COALESCE(a.paid, 0) - COALESCE(a.adjusted, 0)";
