@@ -107,6 +107,7 @@ pub type Apis = (
         billing::charges_api::ChargesApi,
         billing::invoices_api::InvoicesApi,
         billing::payments_api::PaymentsApi,
+        billing::prices_api::PricesApi,
     ),
 );
 

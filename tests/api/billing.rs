@@ -577,3 +577,71 @@ async fn payments_need_acct_bill_and_name_every_bad_field() {
     let pre = pay(&garcia, &token, json!({"pid": PID, "method": "cash", "amount": "40.00"})).await;
     assert_eq!((pre["kind"].as_str(), pre["lines"].as_array().map(Vec::len)), (Some("pre_payment"), Some(0)));
 }
+
+#[tokio::test]
+async fn administrators_set_visit_prices_and_a_returning_patient_pays_the_returning_price() {
+    let admin = Api::admin().await;
+    let prices = json!({"rules": [
+        {"patient_kind": "new", "amount": "80.00"},
+        {"patient_kind": "returning", "amount": 50},
+        {"category_id": 5, "patient_kind": "returning", "amount": "65.00"}
+    ]});
+    let (status, set) = admin.call("PUT", "/api/billing/prices/", Some(prices.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["rules"].as_array().unwrap().len(), 3);
+    let (token, _) = crate::auth::tokens(&admin.db, ACCOUNTANT).await;
+    let (status, _) = as_token(&admin, &token, "PUT", "/api/billing/prices/", Some(prices)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "accounting reads prices but only administrators set them");
+    let (status, read) = as_token(&admin, &token, "GET", "/api/billing/prices/", None).await;
+    assert_eq!((status, read["rules"][0]["amount"].as_str()), (StatusCode::OK, Some("80.00")));
+    let bad = json!({"rules": [{"patient_kind": "vip", "amount": 1}, {"category_id": 99999, "patient_kind": "new",
+        "amount": "1.001"}, {"category_id": 5, "patient_kind": "returning", "amount": 1},
+        {"category_id": 5, "patient_kind": "returning", "amount": 2}]});
+    let (status, out) = admin.call("PUT", "/api/billing/prices/", Some(bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{out}");
+    let mut fields = field_errors(&out);
+    fields.sort();
+    assert_eq!(fields, ["rules[0].patient_kind", "rules[1].amount", "rules[1].category_id", "rules[3]"]);
+    assert_eq!(
+        admin.db.scalar("SELECT COUNT(*) FROM mmt_visit_prices").await,
+        3,
+        "a refused list changes nothing"
+    );
+
+    let (status, patient) = admin
+        .call(
+            "POST",
+            "/api/patients/",
+            Some(json!({"first_name": "Nova", "last_name": "Quinn", "dob": "1990-04-02",
+            "sex": "Female"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{patient}");
+    let pid = patient["pid"].as_i64().unwrap();
+    let admin = &admin;
+    let quote = |category: i64| async move {
+        admin.get(&format!("/api/billing/prices/quote/?pid={pid}&category_id={category}")).await
+    };
+    let (status, first) = quote(5).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!((first["patient_kind"].as_str(), first["amount"].as_str()), (Some("new"), Some("80.00")));
+    // A visit missed last week makes the patient a returning one.
+    sqlx::query(
+        "INSERT INTO openemr_postcalendar_events (pc_catid, pc_aid, pc_pid, pc_title, pc_eventDate, pc_startTime, \
+         pc_endTime, pc_duration, pc_apptstatus, pc_recurrtype, pc_recurrspec, pc_location, pc_facility, \
+         pc_billing_location, pc_multiple) VALUES (5, '2', ?, 'Office Visit', CURDATE() - INTERVAL 7 DAY, \
+         '10:00:00', '10:15:00', 900, '?', 0, '', '', 3, 3, 0)",
+    )
+    .bind(pid.to_string())
+    .execute(&admin.db.pool)
+    .await
+    .unwrap();
+    let (_, returning) = quote(5).await;
+    assert_eq!(
+        (returning["patient_kind"].as_str(), returning["amount"].as_str()),
+        (Some("returning"), Some("65.00"))
+    );
+    assert_eq!(returning["rule_category_id"], 5);
+    let (_, elsewhere) = quote(10).await;
+    assert_eq!(elsewhere["amount"], "50.00", "the practice-wide returning price");
+}

@@ -5,6 +5,7 @@
 pub mod charge;
 pub mod invoice;
 pub mod payment;
+pub mod pricing;
 
 use rust_decimal::Decimal;
 

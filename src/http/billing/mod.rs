@@ -3,6 +3,7 @@
 pub mod charges_api;
 pub mod invoices_api;
 pub mod payments_api;
+pub mod prices_api;
 
 use std::borrow::Cow;
 

@@ -4,6 +4,7 @@
 pub mod charges;
 pub mod invoices;
 pub mod payments;
+pub mod pricing;
 
 use crate::{
     app::AppState,

@@ -16,4 +16,5 @@ pub mod payments;
 pub mod prescription_sends;
 pub mod tokens;
 pub mod transcriptions;
+pub mod visit_prices;
 pub mod webhooks;
