@@ -21,6 +21,7 @@ pub mod mfa;
 pub mod patient_access;
 pub mod patient_index;
 pub mod patients;
+pub mod pdf;
 pub mod permission;
 pub mod scheduling;
 pub mod session_bridge;

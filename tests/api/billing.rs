@@ -5,7 +5,7 @@ use poem::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    chart::{FRONT, GARCIA, NURSE, PID, field_errors, row},
+    chart::{FRONT, GARCIA, NURSE, PID, fetched_pdf_text, field_errors, row},
     patients::{Api, send},
     transcriptions::encounter_for,
 };
@@ -439,6 +439,16 @@ async fn invoice_balances_equal_openemrs_invoice_summary_to_the_cent() {
     let (_, paid) =
         as_token(&garcia, &token, "GET", &format!("/api/invoices/?patient={PID}&status=paid"), None).await;
     assert!(paid["items"].as_array().unwrap().iter().all(|i| i["encounter"] != encounter));
+    let printed = fetched_pdf_text(&garcia.db, &token, &format!("/api/invoices/{PID}-{encounter}/pdf")).await;
+    let balance = invoice["totals"]["balance"].as_str().unwrap();
+    for expected in [
+        format!("Invoice {PID}.{encounter}"),
+        "99213:25".into(),
+        "check_payment 1042".into(),
+        format!("Balance due: {balance}"),
+    ] {
+        assert!(printed.contains(&expected), "{expected} in {printed}");
+    }
 }
 
 #[tokio::test]

@@ -1,12 +1,19 @@
 use chrono::NaiveDateTime;
 use poem::{http::StatusCode, web::Data};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::{Binary, Json},
+};
 
 use crate::{
     app::AppState,
     domain::billing::invoice::{CodeBalance, Totals},
     http::{ApiTags, auth::Auth, billing::Money, problem::ApiError},
-    service::billing::invoices::{self, Invoice, InvoiceQuery},
+    service::billing::{
+        invoice_pdf,
+        invoices::{self, Invoice, InvoiceQuery},
+    },
 };
 
 /// What an invoice or one of its codes adds up to, as OpenEMR's `InvoiceSummary` adds it.
@@ -176,6 +183,12 @@ pub enum InvoiceResponse {
     Ok(Json<InvoiceView>),
 }
 
+#[derive(ApiResponse)]
+pub enum PdfResponse {
+    #[oai(status = 200, content_type = "application/pdf")]
+    Pdf(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
+}
+
 /// `178-2` → (178, 2).
 fn parse_number(raw: &str) -> Result<(i64, i64), ApiError> {
     raw.split_once('-')
@@ -238,5 +251,18 @@ impl InvoicesApi {
     ) -> Result<InvoiceResponse, ApiError> {
         let (pid, encounter) = parse_number(&id.0)?;
         Ok(InvoiceResponse::Ok(Json(view(invoices::get(&state, &auth.0, pid, encounter).await?))))
+    }
+
+    /// The invoice as a printable PDF: practice, patient, charges, payments, balance due.
+    #[oai(path = "/invoices/:id/pdf", method = "get", operation_id = "invoice_pdf")]
+    async fn pdf(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> Result<PdfResponse, ApiError> {
+        let (pid, encounter) = parse_number(&id.0)?;
+        let bytes = invoice_pdf::pdf(&state, &auth.0, pid, encounter).await?;
+        Ok(PdfResponse::Pdf(Binary(bytes), format!("inline; filename=\"invoice-{pid}-{encounter}.pdf\"")))
     }
 }

@@ -2,6 +2,7 @@
 //! invoice, and patient payments posted into its A/R.
 
 pub mod charges;
+pub mod invoice_pdf;
 pub mod invoices;
 pub mod payments;
 pub mod pricing;

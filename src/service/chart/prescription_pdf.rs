@@ -2,10 +2,7 @@
 //! prescriber (DEA/NPI/state licence under OpenEMR's rx_* globals), patient, the prescription,
 //! signature line. Built-in Helvetica, so the text is extractable and no font files ship.
 
-use printpdf::{
-    BuiltinFont, Line, LinePoint, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
-    TextItem,
-};
+use printpdf::{Mm, PdfDocument, PdfPage, PdfSaveOptions};
 
 use crate::{
     app::AppState,
@@ -15,7 +12,11 @@ use crate::{
         patient::Pid,
         user::Caller,
     },
-    service::{audit, wall_clock_now},
+    service::{
+        audit,
+        pdf::{Page, Style, joined},
+        wall_clock_now,
+    },
     storage::openemr::{
         chart::prescriptions::{self as store, Prescriber},
         globals, patients,
@@ -84,66 +85,6 @@ pub struct Sheet<'a> {
     pub patient: &'a PatientRow,
     pub prescriber: &'a Prescriber,
     pub lists: &'a DrugLists,
-}
-
-enum Style {
-    Heading,
-    Label,
-    Body,
-}
-
-struct Page {
-    ops: Vec<Op>,
-    y: f32,
-    left: f32,
-    right: f32,
-}
-
-impl Page {
-    fn new(width: f32, height: f32) -> Self {
-        let margin = Mm(15.0).into_pt().0;
-        Self { ops: Vec::new(), y: height - margin, left: margin, right: width - margin }
-    }
-
-    fn text(&mut self, style: Style, text: &str) {
-        let (font, size) = match style {
-            Style::Heading => (BuiltinFont::HelveticaBold, 13.0),
-            Style::Label => (BuiltinFont::HelveticaBold, 8.0),
-            Style::Body => (BuiltinFont::Helvetica, 11.0),
-        };
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            self.y -= size * 1.35;
-            self.ops.extend([
-                Op::StartTextSection,
-                Op::SetFont { font: PdfFontHandle::Builtin(font), size: Pt(size) },
-                Op::SetTextCursor { pos: Point { x: Pt(self.left), y: Pt(self.y) } },
-                Op::ShowText { items: vec![TextItem::Text(line.to_string())] },
-                Op::EndTextSection,
-            ]);
-        }
-    }
-
-    fn field(&mut self, label: &str, value: &str) {
-        if !value.trim().is_empty() {
-            self.text(Style::Body, &format!("{label}: {value}"));
-        }
-    }
-
-    fn rule(&mut self) {
-        self.y -= 8.0;
-        let point = |x: f32, y: f32| LinePoint { p: Point { x: Pt(x), y: Pt(y) }, bezier: false };
-        let line =
-            Line { points: vec![point(self.left, self.y), point(self.right, self.y)], is_closed: false };
-        self.ops.extend([Op::SetOutlineThickness { pt: Pt(0.7) }, Op::DrawLine { line }]);
-    }
-
-    fn gap(&mut self) {
-        self.y -= 6.0;
-    }
-}
-
-fn joined(parts: &[Option<&str>], sep: &str) -> String {
-    parts.iter().flatten().map(|s| s.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(sep)
 }
 
 fn id_line(page: &mut Page, label: &str, print: IdPrint, value: Option<&str>) {

@@ -141,15 +141,6 @@ fn received(message_id: &str) -> Vec<u8> {
     panic!("no message {message_id} in {}", new.display());
 }
 
-fn pdf_text(pdf: &[u8]) -> String {
-    let path = std::env::temp_dir().join(format!("rx-mail-{}.pdf", uuid::Uuid::new_v4()));
-    std::fs::write(&path, pdf).unwrap();
-    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
-    std::fs::remove_file(&path).ok();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
-}
-
 async fn audit_comments(db: &TestDb, like: &str) -> Vec<(String, i64)> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT user, CAST(success AS SIGNED) FROM log WHERE event = 'order-select' AND category = 'Medication' \
@@ -198,7 +189,7 @@ async fn an_emailed_prescription_arrives_with_its_pdf_and_is_recorded_and_audite
     let disposition = attachment.get_content_disposition();
     let name = disposition.params.get("filename").unwrap();
     assert!(name.starts_with("Prescription-") && name.ends_with(".pdf") && name.len() == 36, "{name}");
-    let text = pdf_text(&attachment.get_body_raw().unwrap());
+    let text = super::pdf_to_text(&attachment.get_body_raw().unwrap());
     assert!(text.contains("Lisinopril") && text.contains(&patient.1), "{text}");
 
     let queued_audit =

@@ -241,18 +241,7 @@ async fn discontinuing_stores_what_the_prescription_screen_stores() {
 }
 
 async fn pdf_text(api: &Api, path: &str) -> String {
-    let client = api.db.client_with(&[]);
-    let resp = client.get(path).header("authorization", format!("Bearer {}", api.token)).send().await;
-    assert_eq!(resp.0.status(), StatusCode::OK);
-    assert_eq!(resp.0.headers()["content-type"], "application/pdf");
-    let bytes = resp.0.into_body().into_vec().await.unwrap();
-    assert!(bytes.starts_with(b"%PDF-"));
-    let dir = std::env::temp_dir().join(format!("rx-{}", uuid::Uuid::new_v4()));
-    std::fs::write(&dir, &bytes).unwrap();
-    let out = std::process::Command::new("pdftotext").args(["-layout"]).arg(&dir).arg("-").output().unwrap();
-    std::fs::remove_file(&dir).ok();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    super::fetched_pdf_text(&api.db, &api.token, path).await
 }
 
 #[tokio::test]
