@@ -16,6 +16,8 @@
 //! unrecorded warm-up per scenario. BENCH_KEEP_DIR keeps the data directory (and wrk scripts).
 //! BENCH_ONLY=dashboard,search runs only the scenarios whose label contains one of the words.
 
+#[path = "support/generate.rs"]
+mod generate;
 #[path = "support/http.rs"]
 mod http_support;
 #[path = "support/mod.rs"]
@@ -23,7 +25,6 @@ mod support;
 
 use std::{
     fmt::Write as _,
-    fs::File,
     path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -39,15 +40,11 @@ use mmt_sidecar::{
     },
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use support::{Guard, ROOT, free_ports, machine, run, sql};
+use support::{machine, run, sql};
 
 const CONCURRENCY: [usize; 2] = [1, 32];
 /// The page size the API uses by default, for searches and encounter lists alike.
 const PAGE: u32 = 25;
-
-fn env_secs(name: &str, default: u64) -> Duration {
-    Duration::from_secs(std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
-}
 
 /// `wrk` from the Debian package, installed with apt-get (as scripts/db.sh does for MariaDB).
 fn ensure_wrk() {
@@ -597,26 +594,13 @@ fn care_teams(dir: &Path, teams: i64) {
 // server and MariaDB it measures. wrk runs with one thread too (-t1).
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let secs = env_secs("BENCH_SECS", 10);
-    let warmup = env_secs("BENCH_WARMUP_SECS", 2);
+    let secs = generate::env_secs("BENCH_SECS", 10);
+    let warmup = generate::env_secs("BENCH_WARMUP_SECS", 2);
     ensure_wrk();
-    let [db_port, http_port] = free_ports::<2>();
-    let mut guard = Guard::new("mmt-bench");
+    let (mut guard, db_port, http_port, generate_secs) =
+        generate::database("mmt-bench", "generate-large.sql", "100,000 patients and 1,000,000 encounters");
     let dir = guard.dir.clone();
-    guard.start_db(db_port);
     let mariadb_version = sql(&dir, "SELECT VERSION()");
-
-    eprintln!("generating 100,000 patients and 1,000,000 encounters (bench/generate-large.sql)");
-    let t = Instant::now();
-    run(
-        Command::new("mariadb")
-            .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
-            .args(["-uroot", "openemr"])
-            .stdin(File::open(format!("{ROOT}/bench/generate-large.sql")).expect("bench/generate-large.sql"))
-            .stdout(Stdio::null()),
-        "bench/generate-large.sql",
-    );
-    let generate_secs = t.elapsed().as_secs_f64();
     let patients: i64 = sql(&dir, "SELECT COUNT(*) FROM patient_data").parse().unwrap();
     let encounters: i64 = sql(&dir, "SELECT COUNT(*) FROM form_encounter").parse().unwrap();
     let max_pid: i64 = sql(&dir, "SELECT MAX(pid) FROM patient_data").parse().unwrap();

@@ -15,24 +15,23 @@
 //!
 //! BENCH_SECS (default 10) sets the measured seconds per row.
 
+#[path = "support/drive.rs"]
+mod drive;
+#[path = "support/generate.rs"]
+mod generate;
 #[path = "support/http.rs"]
 mod http_support;
 #[path = "support/mod.rs"]
 mod support;
 
-use std::{
-    fmt::Write as _,
-    fs::File,
-    process::{Command, Stdio},
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{fmt::Write as _, time::Duration};
 
 use chrono::{Datelike, Days, Local, NaiveDate, Weekday};
+use drive::drive;
 use http_support::{peak_rss_mib, percentile, sign_in, start_sidecar};
-use rand::{Rng, SeedableRng, rngs::StdRng};
-use reqwest::{Method, StatusCode};
-use support::{Guard, ROOT, free_ports, machine, run, sql};
+use rand::{Rng, rngs::StdRng};
+use reqwest::Method;
+use support::{machine, sql};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Scenario {
@@ -83,97 +82,13 @@ impl Scenario {
     }
 }
 
-#[derive(Default)]
-struct Row {
-    latencies: Vec<u64>,
-    created: u64,
-    conflicts: u64,
-    errors: u64,
-    first_error: Option<String>,
-    per_sec: f64,
-}
-
-async fn drive(
-    base: &str,
-    token: &str,
-    scenario: Scenario,
-    clients: usize,
-    secs: Duration,
-    first_monday: NaiveDate,
-) -> Row {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + secs;
-    let started = Instant::now();
-    let token = Arc::new(token.to_string());
-    let tasks: Vec<_> = (0..clients)
-        .map(|i| {
-            let (client, token, base) = (client.clone(), token.clone(), base.to_string());
-            tokio::spawn(async move {
-                let mut rng = StdRng::seed_from_u64(0x5c4e_d000 + i as u64);
-                let mut row = Row::default();
-                while Instant::now() < deadline {
-                    let (method, path, body) = scenario.request(&mut rng, first_monday);
-                    let mut req = client.request(method, format!("{base}{path}")).bearer_auth(token.as_str());
-                    if let Some(body) = body {
-                        req = req.json(&body);
-                    }
-                    let t = Instant::now();
-                    let resp = req.send().await.expect("request");
-                    let status = resp.status();
-                    let text = resp.text().await.unwrap_or_default();
-                    row.latencies.push(t.elapsed().as_micros() as u64);
-                    match status {
-                        StatusCode::OK => {}
-                        StatusCode::CREATED => row.created += 1,
-                        StatusCode::CONFLICT if scenario == Scenario::Booking => row.conflicts += 1,
-                        _ => {
-                            row.errors += 1;
-                            row.first_error
-                                .get_or_insert(format!("{status} {}", &text[..text.len().min(300)]));
-                        }
-                    }
-                }
-                row
-            })
-        })
-        .collect();
-    let mut total = Row::default();
-    for task in tasks {
-        let row = task.await.unwrap();
-        total.latencies.extend(row.latencies);
-        total.created += row.created;
-        total.conflicts += row.conflicts;
-        total.errors += row.errors;
-        total.first_error = total.first_error.or(row.first_error);
-    }
-    total.latencies.sort_unstable();
-    total.per_sec = total.latencies.len() as f64 / started.elapsed().as_secs_f64();
-    total
-}
-
 // One client thread, so the load generator takes as little as it can from what it measures.
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let secs =
-        Duration::from_secs(std::env::var("BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10));
-    let [db_port, http_port] = free_ports::<2>();
-    let mut guard = Guard::new("mmt-bench-scheduling");
+    let secs = generate::env_secs("BENCH_SECS", 10);
+    let (mut guard, db_port, http_port, generate_secs) =
+        generate::database("mmt-bench-scheduling", "generate-calendar.sql", "1,000,000 calendar events");
     let dir = guard.dir.clone();
-    guard.start_db(db_port);
-    eprintln!("generating 1,000,000 calendar events (bench/generate-calendar.sql)");
-    let t = Instant::now();
-    run(
-        Command::new("mariadb")
-            .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
-            .args(["-uroot", "openemr"])
-            .stdin(
-                File::open(format!("{ROOT}/bench/generate-calendar.sql"))
-                    .expect("bench/generate-calendar.sql"),
-            )
-            .stdout(Stdio::null()),
-        "bench/generate-calendar.sql",
-    );
-    let generate_secs = t.elapsed().as_secs_f64();
     let events: i64 = sql(&dir, "SELECT COUNT(*) FROM openemr_postcalendar_events").parse().unwrap();
     eprintln!("generated in {generate_secs:.1} s: {events} events");
 
@@ -200,8 +115,12 @@ async fn main() {
         (Scenario::ClinicWeek, 32),
         (Scenario::Booking, 32),
     ] {
-        drive(&base, &token, scenario, clients.min(4), Duration::from_secs(2), first_monday).await;
-        let row = drive(&base, &token, scenario, clients, secs, first_monday).await;
+        let measure = |clients: usize, secs: Duration| {
+            let make = move |rng: &mut StdRng| scenario.request(rng, first_monday);
+            drive(&base, &token, clients, secs, 0x5c4e_d000, scenario == Scenario::Booking, make)
+        };
+        measure(clients.min(4), Duration::from_secs(2)).await;
+        let row = measure(clients, secs).await;
         let line = format!(
             "| {} | {clients} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} |",
             scenario.label(),

@@ -109,9 +109,7 @@ async fn page_of(
     page: Option<u32>,
     page_size: Option<u32>,
 ) -> Result<PageResponse, ApiError> {
-    let page = page.unwrap_or(1).max(1);
-    let page_size = page_size.unwrap_or(25).clamp(1, 100);
-    let offset = u64::from(page - 1) * u64::from(page_size);
+    let super::paging::Window { page, page_size, offset } = super::paging::window(page, page_size);
     let found = encounters::list_for_patient(state, &auth.0, Pid(pid), page_size, offset).await?;
     Ok(PageResponse::Ok(Json(EncounterPage {
         items: found.rows.into_iter().map(Encounter::from).collect(),

@@ -19,6 +19,7 @@ pub mod jobs_api;
 pub mod messaging;
 pub mod metrics;
 pub mod middleware;
+pub mod paging;
 pub mod patient_access_api;
 pub mod patients_api;
 pub mod problem;

@@ -404,9 +404,7 @@ impl TranscriptionsApi {
             only_author: None,
             reach: None,
         };
-        let page = page.0.unwrap_or(1).max(1);
-        let page_size = page_size.0.unwrap_or(25);
-        let offset = u64::from(page - 1) * u64::from(page_size);
+        let super::paging::Window { page, page_size, offset } = super::paging::window(page.0, page_size.0);
         let (rows, total) = service::list(&state, &auth.0, filters, page_size, offset).await?;
         Ok(PageResponse::Ok(Json(TranscriptionPage {
             items: rows.into_iter().map(|r| view(r, None)).collect(),

@@ -307,6 +307,18 @@ async fn a_created_patient_is_written_as_openemr_writes_it() {
     assert_eq!(history, 1);
 }
 
+/// How many different pids these creates were given; each must have been created.
+fn distinct_created_pids(results: &[(StatusCode, Value)]) -> usize {
+    let pids: HashSet<i64> = results
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, StatusCode::CREATED, "{body}");
+            body["pid"].as_i64().unwrap()
+        })
+        .collect();
+    pids.len()
+}
+
 #[tokio::test]
 async fn concurrent_creates_never_share_a_pid() {
     let api = Api::admin().await;
@@ -318,14 +330,7 @@ async fn concurrent_creates_never_share_a_pid() {
         api.call("POST", "/api/patients/", Some(p))
     });
     let results = futures_util::future::join_all(calls).await;
-    let pids: HashSet<i64> = results
-        .iter()
-        .map(|(status, body)| {
-            assert_eq!(*status, StatusCode::CREATED, "{body}");
-            body["pid"].as_i64().unwrap()
-        })
-        .collect();
-    assert_eq!(pids.len(), 20);
+    assert_eq!(distinct_created_pids(&results), 20);
     let after: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM patient_data").fetch_one(&api.db.pool).await.unwrap();
     assert_eq!(after, before + 20);
@@ -369,14 +374,7 @@ async fn creates_queued_behind_another_replica_leave_the_pool_to_other_requests(
         sqlx::query("SELECT RELEASE_LOCK(?)").bind(&name).execute(&mut *other_replica).await.unwrap();
     };
     let (results, ()) = futures_util::join!(creates, meanwhile);
-    let pids: HashSet<i64> = results
-        .iter()
-        .map(|(status, body)| {
-            assert_eq!(*status, StatusCode::CREATED, "{body}");
-            body["pid"].as_i64().unwrap()
-        })
-        .collect();
-    assert_eq!(pids.len(), 40);
+    assert_eq!(distinct_created_pids(&results), 40);
 }
 
 #[tokio::test]

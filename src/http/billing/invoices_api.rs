@@ -9,7 +9,13 @@ use poem_openapi::{
 use crate::{
     app::AppState,
     domain::billing::invoice::{CodeBalance, Totals},
-    http::{ApiTags, auth::Auth, billing::Money, problem::ApiError},
+    http::{
+        ApiTags,
+        auth::Auth,
+        billing::Money,
+        paging::{Window, window},
+        problem::ApiError,
+    },
     service::billing::{
         invoice_pdf,
         invoices::{self, Invoice, InvoiceQuery},
@@ -220,9 +226,7 @@ impl InvoicesApi {
         page: Query<Option<u32>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<Option<u32>>,
     ) -> Result<PageResponse, ApiError> {
-        let page = page.0.unwrap_or(1).max(1);
-        let page_size = page_size.0.unwrap_or(25).clamp(1, 100);
-        let offset = u64::from(page - 1) * u64::from(page_size);
+        let Window { page, page_size, offset } = window(page.0, page_size.0);
         let q = InvoiceQuery { patient: patient.0, status: status.0, from: from.0, to: to.0 };
         let found = invoices::list(&state, &auth.0, q, page_size, offset).await?;
         let items = found
