@@ -14,13 +14,16 @@ use crate::{
         validation::Issues,
     },
     service::{audit, patient_access},
-    storage::openemr::{
-        billing::{
-            ar::{self, ActivityRow},
-            charges::{self, ChargeRow},
-            invoices::{self as store, InvoiceFilter, InvoiceRow, Owing},
+    storage::{
+        StorageError,
+        openemr::{
+            billing::{
+                ar::{self, ActivityRow},
+                charges::{self, ChargeRow},
+                invoices::{self as store, InvoiceFilter, InvoiceRow, Owing},
+            },
+            encounters,
         },
-        encounters,
     },
 };
 
@@ -50,16 +53,21 @@ pub struct InvoicePage {
 
 pub async fn get(state: &AppState, caller: &Caller, pid: i64, number: i64) -> Result<Invoice> {
     require_reader(state, caller, Some(pid)).await?;
-    let e = encounters::get(&state.pool, number)
-        .await?
+    // Independent reads, each on its own connection, so the invoice costs one round trip's wait.
+    let lines = async {
+        let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
+        charges::for_encounter(&mut conn, pid, number).await
+    };
+    let (e, lines, sales, activity) = tokio::try_join!(
+        encounters::get_of(&state.pool, pid, number),
+        lines,
+        store::sales(&state.pool, pid, number),
+        ar::for_encounter(&state.pool, pid, number),
+    )?;
+    let e = e
         .filter(|e| e.pid == pid)
         .ok_or_else(|| BillingError::NotFound(format!("no invoice {pid}-{number}")))?;
-    let mut conn = state.pool.acquire().await?;
-    let lines = charges::for_encounter(&mut conn, pid, number).await?;
-    drop(conn);
     let charges: Vec<ChargeRow> = lines.into_iter().filter(|l| l.fee.is_some_and(|f| !f.is_zero())).collect();
-    let sales = store::sales(&state.pool, pid, number).await?;
-    let activity = ar::for_encounter(&state.pool, pid, number).await?;
     let codes = invoice::summarize(
         &charges.iter().map(charge_line).collect::<Vec<_>>(),
         &sales.iter().map(|s| SaleLine { drug_id: i64::from(s.drug_id), fee: s.fee }).collect::<Vec<_>>(),

@@ -97,7 +97,17 @@ async fn check(state: &AppState, input: PaymentInput) -> Result<Checked> {
     }
     let amount = money(&mut issues, "amount", input.amount, false);
     let reference = issues.text("reference", input.reference.as_deref().unwrap_or_default(), 0, 255);
-    let methods = list_options::active(&state.pool, "payment_method").await?;
+    let visit = async {
+        match input.encounter {
+            Some(number) => encounters::get_of(&state.pool, input.pid, number).await,
+            None => Ok(None),
+        }
+    };
+    let (methods, patient, visit) = tokio::try_join!(
+        list_options::active(&state.pool, "payment_method"),
+        patients::get(&state.pool, Pid(input.pid)),
+        visit,
+    )?;
     if !methods.iter().any(|m| m.option_id == input.method) {
         let allowed: Vec<&str> = methods.iter().map(|m| m.option_id.as_str()).collect();
         issues.add("method", format!("must be one of {}", allowed.join(", ")));
@@ -111,15 +121,14 @@ async fn check(state: &AppState, input: PaymentInput) -> Result<Checked> {
     {
         issues.add("Idempotency-Key", format!("must be 1 to {KEY_CHARS} printable ASCII characters"));
     }
-    let patient = patients::get(&state.pool, Pid(input.pid)).await?;
     if patient.is_none() {
         issues.add("pid", format!("no patient with pid {}", input.pid));
     }
     let mut encounter_date = None;
     if let Some(number) = input.encounter {
-        match encounters::get(&state.pool, number).await? {
-            Some(e) if e.pid == input.pid => encounter_date = e.date,
-            _ => issues.add("encounter", format!("pid {} has no encounter {number}", input.pid)),
+        match visit {
+            Some(e) => encounter_date = e.date,
+            None => issues.add("encounter", format!("pid {} has no encounter {number}", input.pid)),
         }
     }
     let description = patient.map(|p| format!("{} {} {}", p.fname, p.lname, p.mname)).unwrap_or_default();

@@ -94,6 +94,21 @@ pub async fn get(pool: &MySqlPool, encounter: i64) -> Result<Option<EncounterRow
         .map_err(StorageError::from_sqlx)
 }
 
+/// A patient's encounter: OpenEMR indexes `(pid, encounter)` but not the number alone, so with the
+/// pid known this is an index lookup where [`get`] reads the table.
+pub async fn get_of(
+    pool: &MySqlPool,
+    pid: i64,
+    encounter: i64,
+) -> Result<Option<EncounterRow>, StorageError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE fe.pid = ? AND fe.encounter = ?")))
+        .bind(pid)
+        .bind(encounter)
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
 pub async fn get_in(
     conn: &mut MySqlConnection,
     encounter: i64,
