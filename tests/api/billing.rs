@@ -224,6 +224,27 @@ async fn bad_lines_name_every_field_and_write_nothing() {
         .call(
             "POST",
             &format!("/api/encounters/{encounter}/charges/"),
+            Some(json!({"code_type": "CPT4", "code": "99213", "justify": ["E11.9", "e11.9"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(field_errors(&body), ["justify[1]"], "a diagnosis is named once");
+    let many: Vec<&str> = std::iter::repeat_n("E11.9", 30).collect();
+    let (status, body) = api
+        .call(
+            "POST",
+            &format!("/api/encounters/{encounter}/charges/"),
+            Some(json!({"code_type": "CPT4", "code": "99213", "justify": many})),
+        )
+        .await;
+    assert_eq!(
+        (status, field_errors(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, vec!["justify".to_string()])
+    );
+    let (status, body) = api
+        .call(
+            "POST",
+            &format!("/api/encounters/{encounter}/charges/"),
             Some(json!({"code_type": "LOINC", "code": "1"})),
         )
         .await;

@@ -394,7 +394,9 @@ async fn cancelling_a_running_job_asks_its_handler_which_ends_it_cancelled() {
     );
     let (status, body) = call(&db, "DELETE", &path, &owner).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!((body["state"].as_str(), body["cancel_requested"].as_bool()), (Some("running"), Some(true)));
+    // The handler checks every 20 ms, so it may have ended the job before this answer was read.
+    assert!(matches!(body["state"].as_str(), Some("running" | "cancelled")), "{body}");
+    assert_eq!(body["cancel_requested"].as_bool(), Some(true), "{body}");
     let job = finished(&db, id).await;
     workers.shutdown(Duration::from_secs(5)).await;
     assert_eq!((job.state.as_str(), job.attempts), ("cancelled", 1));

@@ -10,6 +10,9 @@ pub const MAX_UNITS: i64 = 9999;
 const MAX_MODIFIERS: usize = 4;
 /// `billing.code` is varchar(20).
 pub const MAX_CODE_CHARS: usize = 20;
+/// `billing.justify` is varchar(255); `billing.pricelevel` varchar(31).
+pub const MAX_JUSTIFY_CHARS: usize = 255;
+pub const MAX_PRICE_LEVEL_CHARS: usize = 31;
 
 /// The modifiers as the fee sheet stores them (`25:59`), each checked.
 pub fn modifier(issues: &mut Issues, given: &[String]) -> String {

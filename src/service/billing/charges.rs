@@ -13,6 +13,7 @@ use crate::{
     domain::{
         acl::{AclLevel, Aco},
         billing::{
+            MAX_MONEY,
             charge::{self, LineState},
             money,
         },
@@ -158,7 +159,8 @@ async fn coded(
             code,
             code_text: found.code_text.unwrap_or_default(),
             price: found.price.unwrap_or_default(),
-            pricelevel: level,
+            // As OpenEMR (sql_mode '') stores a longer level: cut to the column.
+            pricelevel: level.chars().take(charge::MAX_PRICE_LEVEL_CHARS).collect(),
             code_type,
         })),
         None => {
@@ -179,9 +181,35 @@ async fn checked_provider(state: &AppState, issues: &mut Issues, id: Option<i64>
     Ok(i32::try_from(id).ok())
 }
 
-/// The diagnoses `justify` names must be live lines of the justifying code type on the visit.
+/// A line's total (nothing for a diagnosis), which must fit `billing.fee`.
+fn line_fee(diagnosis: bool, unit_price: Decimal, units: i32) -> Result<Decimal> {
+    let fee = if diagnosis { Decimal::ZERO } else { charge::fee(unit_price, units) };
+    if fee > MAX_MONEY {
+        let mut issues = Issues::default();
+        issues.add("units", format!("price × units is {fee}, more than a fee can be ({MAX_MONEY})"));
+        return Err(issues.into());
+    }
+    Ok(fee)
+}
+
+/// The diagnoses `justify` names must be live lines of the justifying code type on the visit,
+/// each named once, and fit OpenEMR's `justify` column.
 fn check_justification(issues: &mut Issues, lines: &[ChargeRow], just_type: &str, codes: &[String]) {
+    if charge::justify(just_type, codes).len() > charge::MAX_JUSTIFY_CHARS {
+        issues.add(
+            "justify",
+            format!(
+                "names more diagnoses than OpenEMR's justify column holds ({} characters)",
+                charge::MAX_JUSTIFY_CHARS
+            ),
+        );
+        return;
+    }
     for (i, code) in codes.iter().enumerate() {
+        if codes[..i].iter().any(|c| c.eq_ignore_ascii_case(code)) {
+            issues.add(&format!("justify[{i}]"), format!("{code} is already named"));
+            continue;
+        }
         let on_visit = lines.iter().any(|l| {
             l.code_type.as_deref() == Some(just_type)
                 && l.code.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(code))
@@ -261,7 +289,7 @@ pub async fn add(
         issues.add("code", "is required");
         return Err(issues.into());
     };
-    let unit_price = price.unwrap_or(c.price);
+    let fee = line_fee(c.code_type.diagnosis(), price.unwrap_or(c.price), units)?;
     let justify = charge::justify(&c.code_type.ct_just, &input.justify);
     let new = NewCharge {
         pid: e.pid,
@@ -271,7 +299,7 @@ pub async fn add(
         code_text: &c.code_text,
         modifier: &modifier,
         units,
-        fee: if c.code_type.diagnosis() { Decimal::ZERO } else { charge::fee(unit_price, units) },
+        fee,
         justify: &justify,
         pricelevel: &c.pricelevel,
         provider_id: provider_id.or(e.provider_id),
@@ -369,6 +397,7 @@ pub async fn edit(
     let old_units = row.units.unwrap_or(1).max(1);
     let units = units.unwrap_or(old_units);
     let unit_price = price.unwrap_or_else(|| charge::unit_price(row.fee.unwrap_or_default(), old_units));
+    let fee = line_fee(diagnosis, unit_price, units)?;
     let justify = match &edit.justify {
         Some(codes) => charge::justify(&just_type, codes),
         None => row.justify.clone().unwrap_or_default(),
@@ -376,7 +405,7 @@ pub async fn edit(
     let change = ChargeChange {
         modifier: modifier.as_deref().unwrap_or(row.modifier.as_deref().unwrap_or_default()),
         units,
-        fee: if diagnosis { Decimal::ZERO } else { charge::fee(unit_price, units) },
+        fee,
         justify: &justify,
         provider_id: provider_id.or(row.provider_id),
     };
