@@ -278,10 +278,10 @@ pub async fn add(
     let authorized = users::by_id(&state.pool, caller.user_id).await?.is_some_and(|u| u.authorized);
     let (turn, mut tx) = locked_visit(state, &e, if_match).await?;
     let found = coded(&mut tx, e.pid, &input, &modifier, &mut issues, code_type).await?;
-    let lines = store::for_encounter(&mut tx, e.pid, number).await?;
     if let Some(c) = &found
         && !c.code_type.ct_just.is_empty()
     {
+        let lines = store::for_encounter(&mut tx, e.pid, number).await?;
         check_justification(&mut issues, &lines, &c.code_type.ct_just, &input.justify);
     }
     let Some(c) = issues.into_result(found)? else {
@@ -324,10 +324,20 @@ async fn finish(
     let charge = store::get(&mut tx, id, false)
         .await?
         .ok_or_else(|| BillingError::NotFound(format!("no charge {id}")))?;
+    let checksum = commit(tx, turn, e).await?;
+    Ok(Written { charge, checksum })
+}
+
+/// Commits a write to the visit's lines and gives its new checksum, read before the lock goes.
+async fn commit(
+    mut tx: sqlx::Transaction<'static, sqlx::MySql>,
+    turn: advisory_lock::Turn,
+    e: &EncounterRow,
+) -> Result<u32> {
     let checksum = store::checksum(&mut tx, e.pid, e.encounter).await?;
     tx.commit().await?;
     drop(turn);
-    Ok(Written { charge, checksum })
+    Ok(checksum)
 }
 
 /// The line, its encounter, and that the caller may code it at `level`.
@@ -426,8 +436,5 @@ pub async fn delete(state: &AppState, caller: &Caller, id: i64, if_match: Option
     store::deactivate(&mut tx, id).await?;
     let comments = format!("mmt-sidecar deleted charge {id} from encounter {}", e.encounter);
     audit_log::record(&mut tx, &entry(caller, "patient-record-delete", e.pid, comments)).await?;
-    let checksum = store::checksum(&mut tx, e.pid, e.encounter).await?;
-    tx.commit().await?;
-    drop(turn);
-    Ok(checksum)
+    commit(tx, turn, &e).await
 }

@@ -12,7 +12,7 @@ use crate::{
         audit,
         pdf::{Style, Writer, joined},
     },
-    storage::openemr::{encounters, patients, patients::PatientRow},
+    storage::openemr::{patients, patients::PatientRow},
 };
 
 /// US Letter, OpenEMR's default paper.
@@ -75,8 +75,7 @@ pub async fn pdf(state: &AppState, caller: &Caller, pid: i64, number: i64) -> Re
     let patient = patients::get(&state.pool, Pid(pid))
         .await?
         .ok_or_else(|| BillingError::NotFound(format!("no patient with pid {pid}")))?;
-    let facility = encounters::get(&state.pool, number).await?.and_then(|e| e.facility).unwrap_or_default();
-    let bytes = render(&invoice, &patient, &facility);
+    let bytes = render(&invoice, &patient, invoice.facility.as_deref().unwrap_or_default());
     let comments = format!("mmt-sidecar disclosed invoice {pid}-{number} as PDF");
     audit::record(state, &entry(caller, "patient-record-select", pid, comments)).await?;
     Ok(bytes)

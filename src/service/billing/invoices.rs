@@ -33,6 +33,8 @@ pub struct Invoice {
     pub pid: i64,
     pub encounter: i64,
     pub date: Option<NaiveDateTime>,
+    /// The facility of the visit, as its encounter names it.
+    pub facility: Option<String>,
     pub charges: Vec<ChargeRow>,
     pub activity: Vec<ActivityRow>,
     pub codes: Vec<CodeBalance>,
@@ -76,7 +78,16 @@ pub async fn get(state: &AppState, caller: &Caller, pid: i64, number: i64) -> Re
     let totals = Totals::of(&codes);
     let comments = format!("mmt-sidecar read invoice {pid}-{number}");
     audit::record(state, &entry(caller, "patient-record-select", pid, comments)).await?;
-    Ok(Invoice { pid, encounter: number, date: e.date, charges, activity, codes, totals })
+    Ok(Invoice {
+        pid,
+        encounter: number,
+        date: e.date,
+        facility: e.facility,
+        charges,
+        activity,
+        codes,
+        totals,
+    })
 }
 
 fn charge_line(row: &ChargeRow) -> ChargeLine {
