@@ -675,4 +675,8 @@ async fn administrators_set_visit_prices_and_a_returning_patient_pays_the_return
     assert_eq!(returning["rule_category_id"], 5);
     let (_, elsewhere) = quote(10).await;
     assert_eq!(elsewhere["amount"], "50.00", "the practice-wide returning price");
+    let quotes = format!(
+        "SELECT COUNT(*) FROM log WHERE patient_id = {pid} AND category = 'Billing' AND event = 'patient-record-select'"
+    );
+    assert_eq!(admin.db.scalar(&quotes).await, 3, "each quote reads the chart and is audited");
 }

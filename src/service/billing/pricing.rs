@@ -102,5 +102,10 @@ pub async fn quote(state: &AppState, caller: &Caller, pid: i64, category_id: i64
     let patient_kind = if returning { PatientKind::Returning } else { PatientKind::New };
     let rules: Vec<PriceRule> = store::all(&state.pool).await?.iter().filter_map(rule_of).collect();
     let rule = pricing::pick(&rules, category_id, patient_kind).cloned();
+    // Whether the patient has been seen before is read from their chart.
+    let comments =
+        format!("mmt-sidecar quoted a category {category_id} visit for pid {pid}: {}", patient_kind.as_str());
+    audit::record(state, &AuditEntry::phi(caller, "patient-record-select", "Billing", Some(pid), comments))
+        .await?;
     Ok(Quote { pid, category_id, patient_kind, rule })
 }
