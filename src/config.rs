@@ -43,6 +43,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub scheduling: SchedulingConfig,
     pub mail: MailConfig,
+    pub stripe: StripeConfig,
     /// `MMT_PATIENT_ACCESS` and its settings (`service::patient_access`).
     pub patient_access: crate::domain::patient_access::Policy,
 }
@@ -54,6 +55,25 @@ pub struct MailConfig {
     pub smtp_url: Option<SecretString>,
     /// The From address; OpenEMR's `practice_return_email_path` global when unset.
     pub from: Option<lettre::message::Mailbox>,
+}
+
+/// Online payment of bookings through Stripe Checkout (`service::billing::checkout`); off
+/// without `STRIPE_SECRET_KEY`. Neither secret is ever logged.
+#[derive(Clone)]
+pub struct StripeConfig {
+    /// Stripe's API, or a stand-in for it.
+    pub api_base: String,
+    pub secret_key: Option<SecretString>,
+    /// The webhook endpoint's signing secret (`whsec_…`); webhooks are refused without it.
+    pub webhook_secret: Option<SecretString>,
+    /// ISO currency, lower case, of a two-decimal currency.
+    pub currency: String,
+    pub success_url: String,
+    pub cancel_url: String,
+    /// How long a checkout (and the booking hold it pays for) stays open: Stripe allows 30 min to 24 h.
+    pub checkout_ttl: Duration,
+    /// How far a webhook's signed timestamp may be from now.
+    pub tolerance: Duration,
 }
 
 /// Appointment booking (`service::scheduling`).
@@ -289,6 +309,7 @@ impl Config {
         let jobs = jobs_from(&get, &mut errors);
         let scheduling = scheduling_from(&get, &mut errors);
         let mail = mail_from(&get, &mut errors);
+        let stripe = stripe_from(&get, &mut errors);
         let patient_access = patient_access_from(&get, &mut errors);
         let metrics_addr = get("MMT_METRICS_ADDR").and_then(|v| {
             v.parse::<SocketAddr>()
@@ -318,6 +339,7 @@ impl Config {
                 jobs: jobs?,
                 scheduling: scheduling?,
                 mail,
+                stripe: stripe?,
                 patient_access: patient_access?,
             })
         })();
@@ -664,6 +686,48 @@ fn mail_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) ->
             .ok()
     });
     MailConfig { smtp_url: smtp_url.map(SecretString::from), from }
+}
+
+fn stripe_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<StripeConfig> {
+    let secret_key = get("STRIPE_SECRET_KEY").map(SecretString::from);
+    let api_base = parse_or(get, "MMT_STRIPE_API_BASE", "https://api.stripe.com", errors, |v| {
+        reqwest::Url::parse(v)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "https" | "http"))
+            .map(|_| v.trim_end_matches('/').to_string())
+            .ok_or_else(|| "expected an http(s) URL".to_string())
+    });
+    let currency = parse_or(get, "MMT_STRIPE_CURRENCY", "usd", errors, |v| {
+        let ok = v.len() == 3 && v.bytes().all(|b| b.is_ascii_lowercase());
+        ok.then(|| v.to_string())
+            .ok_or_else(|| "expected a three-letter ISO code in lower case, e.g. usd".into())
+    });
+    let mut page = |name: &str| {
+        let url = get(name).filter(|v| reqwest::Url::parse(v).is_ok());
+        if url.is_none() && secret_key.is_some() {
+            errors.push(format!("{name}: an absolute URL is required with STRIPE_SECRET_KEY"));
+        }
+        url.unwrap_or_default()
+    };
+    let (success_url, cancel_url) = (page("MMT_STRIPE_SUCCESS_URL"), page("MMT_STRIPE_CANCEL_URL"));
+    let checkout_ttl = parse_or(get, "MMT_CHECKOUT_MINUTES", "30", errors, |v| {
+        v.parse::<u64>()
+            .ok()
+            .filter(|m| (30..=24 * 60).contains(m))
+            .map(|m| Duration::from_secs(m * 60))
+            .ok_or_else(|| "expected minutes between 30 and 1440 (Stripe's limits)".to_string())
+    });
+    let tolerance = parse_or(get, "MMT_STRIPE_WEBHOOK_TOLERANCE_SECS", "300", errors, positive_secs);
+    Some(StripeConfig {
+        api_base: api_base?,
+        secret_key,
+        webhook_secret: get("STRIPE_WEBHOOK_SECRET").map(SecretString::from),
+        currency: currency?,
+        success_url,
+        cancel_url,
+        checkout_ttl: checkout_ttl?,
+        tolerance: tolerance?,
+    })
 }
 
 fn patient_access_from(

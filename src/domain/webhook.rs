@@ -137,14 +137,60 @@ impl Subscription {
     }
 }
 
-/// The `Mmt-Signature` header value for `body` sent at `timestamp`.
-pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    mac
+}
+
+/// The `Mmt-Signature` header value for `body` sent at `timestamp`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    format!("t={timestamp},v1={}", hex::encode(mac(secret, timestamp, body).finalize().into_bytes()))
+}
+
+/// Why a signed delivery was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the signature header has no t= timestamp or no v1= signature")]
+    Malformed,
+    #[error("the signature's timestamp is outside the tolerance window")]
+    Stale,
+    #[error("no v1 signature matches the payload")]
+    Mismatch,
+}
+
+/// Checks a `t=<unix>,v1=<hex>[,v1=…]` header over `body` as Stripe documents it: the timestamp
+/// within `tolerance_secs` of `now`, and any one `v1` equal (in constant time) to the HMAC. Other
+/// schemes (`v0`) are ignored. Returns the signed timestamp.
+pub fn verify(
+    secret: &str,
+    header: &str,
+    body: &[u8],
+    now: i64,
+    tolerance_secs: i64,
+) -> Result<i64, SignatureError> {
+    let mut timestamp = None;
+    let mut candidates = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v)) => candidates.extend(hex::decode(v).ok()),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
+    if candidates.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    if (now - timestamp).abs() > tolerance_secs {
+        return Err(SignatureError::Stale);
+    }
+    let expected = mac(secret, timestamp, body);
+    let matched = candidates.iter().any(|c| expected.clone().verify_slice(c).is_ok());
+    if matched { Ok(timestamp) } else { Err(SignatureError::Mismatch) }
 }
 
 #[cfg(test)]
@@ -157,6 +203,24 @@ mod tests {
         assert_eq!(
             signature("whsec", 1_700_000_000, b"{}"),
             "t=1700000000,v1=7d44587dddbaf4c7f70fef20f48cd594834ffea1641e3ac227b84408298738af"
+        );
+    }
+
+    #[test]
+    fn a_signature_verifies_among_several_and_only_within_the_window() {
+        let body = br#"{"id":"evt_1"}"#;
+        let good = signature("whsec_x", 1_700_000_000, body);
+        let v1 = good.split_once(",v1=").unwrap().1;
+        let header = format!("t=1700000000,v1={},v0=ab,v1={v1}", "00".repeat(32));
+        assert_eq!(verify("whsec_x", &header, body, 1_700_000_100, 300), Ok(1_700_000_000));
+        assert_eq!(verify("whsec_x", &good, body, 1_700_000_301, 300), Err(SignatureError::Stale));
+        assert_eq!(verify("whsec_x", &good, body, 1_699_999_699, 300), Err(SignatureError::Stale));
+        assert_eq!(verify("whsec_y", &good, body, 1_700_000_000, 300), Err(SignatureError::Mismatch));
+        assert_eq!(verify("whsec_x", &good, b"{}", 1_700_000_000, 300), Err(SignatureError::Mismatch));
+        assert_eq!(verify("whsec_x", "v1=00", body, 1_700_000_000, 300), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify("whsec_x", "t=1700000000", body, 1_700_000_000, 300),
+            Err(SignatureError::Malformed)
         );
     }
 

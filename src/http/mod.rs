@@ -109,6 +109,7 @@ pub type Apis = (
         billing::invoices_api::InvoicesApi,
         billing::payments_api::PaymentsApi,
         billing::prices_api::PricesApi,
+        billing::checkout_api::CheckoutApi,
     ),
 );
 

@@ -387,6 +387,8 @@ impl From<crate::service::billing::BillingError> for ApiError {
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
             E::Stale(_) => Self::new(StatusCode::PRECONDITION_FAILED, err.to_string()),
+            E::BadSignature(_) => Self::new(StatusCode::BAD_REQUEST, err.to_string()),
+            E::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
             E::Invalid(issues) => issues.into(),
             E::Acl(inner) => inner.into(),
             E::Storage(inner) => inner.into(),

@@ -104,6 +104,11 @@ pub async fn security_event(state: &AppState, username: &str, comments: &str) {
         .await;
 }
 
+/// A refused attempt by someone outside (a forged or replayed webhook), as a failed security event.
+pub async fn security_failure(state: &AppState, actor: &str, comments: &str) {
+    best_effort(state, entry("security-administration-insert", "Security", actor, "", false, comments)).await;
+}
+
 pub async fn permission_denied(state: &AppState, caller: &Caller, pid: Option<i64>, comments: &str) {
     let mut denial = entry(
         "security-administration-select",

@@ -64,6 +64,11 @@ impl TestDb {
     }
 
     /// Another handle on the same database.
+    /// A single text value from SQL the test wrote itself.
+    pub async fn scalar_text(&self, sql: &str) -> String {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&self.pool).await.unwrap()
+    }
+
     pub fn clone_handle(&self) -> Self {
         Self { name: self.name.clone(), url: self.url.clone(), pool: self.pool.clone() }
     }

@@ -13,6 +13,7 @@ mod bridge;
 mod care_team;
 mod chart;
 mod chat;
+mod checkout;
 mod cli;
 mod connections;
 mod dashboard;

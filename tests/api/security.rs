@@ -27,7 +27,7 @@ fn sample(schema: &Value, schemas: &Map<String, Value>) -> Value {
 #[tokio::test]
 async fn every_operation_but_health_answers_401_without_credentials() {
     let db = TestDb::migrated().await;
-    let client = db.client();
+    let client = db.client_with(&[("STRIPE_WEBHOOK_SECRET", "whsec_walk")]);
     let spec: Value = client.get("/api/openapi.json").send().await.json().await.value().deserialize();
     let schemas = spec["components"]["schemas"].as_object().cloned().unwrap_or_default();
     let mut checked = Vec::new();
@@ -48,9 +48,17 @@ async fn every_operation_but_health_answers_401_without_credentials() {
             {
                 request = request.body_json(&sample(&Value::Object(schema.clone()), &schemas));
             }
+            if id == "stripe_webhook" {
+                request = request.content_type("application/json").body(r#"{"id":"evt_1"}"#);
+            }
             let resp = request.send().await;
             // A preview link carries its own credential; an unknown one is simply not found.
-            let expected = if id == "auth_guest" || id == "document_view" { 404 } else { 401 };
+            // Stripe's webhook is signed instead: unsigned, it is a bad request.
+            let expected = match id {
+                "auth_guest" | "document_view" => 404,
+                "stripe_webhook" => 400,
+                _ => 401,
+            };
             assert_eq!(resp.0.status().as_u16(), expected, "{method} {path} ({id})");
             resp.assert_content_type("application/problem+json");
             checked.push(id.to_string());

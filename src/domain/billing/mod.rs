@@ -3,6 +3,7 @@
 //! Money is exact decimal throughout (OpenEMR stores `decimal(12,2)`); never a float.
 
 pub mod charge;
+pub mod checkout;
 pub mod invoice;
 pub mod payment;
 pub mod pricing;

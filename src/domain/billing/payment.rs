@@ -1,6 +1,7 @@
 //! A patient payment as OpenEMR's front-desk screen posts it: an `ar_session` deposit whose amount
 //! is spread over the encounter's charge lines (`PP` lines), a copay (`PCP` against the first fee
-//! line) or a pre-payment held on the patient's account with no lines; and its states.
+//! line) or a pre-payment held on the patient's account with no lines; refunds of them as
+//! negative payments; and their states.
 
 use rust_decimal::Decimal;
 
@@ -9,10 +10,12 @@ pub enum PaymentKind {
     InvoiceBalance,
     Copay,
     PrePayment,
+    /// Money given back: a negative payment against what an earlier one paid.
+    Refund,
 }
 
 impl PaymentKind {
-    pub const ALL: [Self; 3] = [Self::InvoiceBalance, Self::Copay, Self::PrePayment];
+    pub const ALL: [Self; 4] = [Self::InvoiceBalance, Self::Copay, Self::PrePayment, Self::Refund];
 
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
@@ -23,6 +26,7 @@ impl PaymentKind {
             Self::InvoiceBalance => "invoice_balance",
             Self::Copay => "copay",
             Self::PrePayment => "pre_payment",
+            Self::Refund => "refund",
         }
     }
 
@@ -30,7 +34,7 @@ impl PaymentKind {
     pub fn adjustment_code(self) -> &'static str {
         match self {
             Self::PrePayment => "pre_payment",
-            Self::InvoiceBalance | Self::Copay => "patient_payment",
+            Self::InvoiceBalance | Self::Copay | Self::Refund => "patient_payment",
         }
     }
 
@@ -38,12 +42,12 @@ impl PaymentKind {
     pub fn account_code(self) -> &'static str {
         match self {
             Self::Copay => "PCP",
-            Self::InvoiceBalance | Self::PrePayment => "PP",
+            Self::InvoiceBalance | Self::PrePayment | Self::Refund => "PP",
         }
     }
 
     pub fn needs_encounter(self) -> bool {
-        self != Self::PrePayment
+        matches!(self, Self::InvoiceBalance | Self::Copay)
     }
 }
 
@@ -93,6 +97,35 @@ pub fn distribute(amount: Decimal, copays: Decimal, lines: &[FeeLine]) -> Vec<Sh
     shares
 }
 
+/// Spreads a refund over what each of a payment's lines still holds, the last line first (the
+/// excess a payment put on its last line goes back first). Never more than a line holds.
+pub fn take_back(amount: Decimal, held: &[Decimal]) -> Vec<Share> {
+    let mut left = amount;
+    let mut shares = Vec::new();
+    for (i, holds) in held.iter().enumerate().rev() {
+        if left <= Decimal::ZERO {
+            break;
+        }
+        let take = (*holds).min(left);
+        if take > Decimal::ZERO {
+            left -= take;
+            shares.push(Share { line: Some(i), amount: take });
+        }
+    }
+    shares
+}
+
+/// What may still be refunded of a payment of `paid` after `refunded`; `asked` defaults to all of it.
+pub fn refundable(paid: Decimal, refunded: Decimal, asked: Option<Decimal>) -> Result<Decimal, String> {
+    let left = paid - refunded;
+    match asked {
+        _ if left <= Decimal::ZERO => Err("the payment has been refunded in full".into()),
+        Some(asked) if asked > left => Err(format!("only {left} of this payment is left to refund")),
+        Some(asked) => Ok(asked),
+        None => Ok(left),
+    }
+}
+
 /// A posted payment can be voided, once; its lines stay in `ar_activity` marked `deleted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentState {
@@ -133,6 +166,21 @@ mod tests {
             paid: d(paid),
             adjusted: Decimal::ZERO,
         }
+    }
+
+    #[test]
+    fn a_refund_takes_back_from_the_last_line_first_and_never_more_than_was_paid() {
+        let held = [d("12.50"), d("30.00")];
+        let shares = take_back(d("35.00"), &held);
+        assert_eq!(
+            shares,
+            [Share { line: Some(1), amount: d("30.00") }, Share { line: Some(0), amount: d("5.00") }]
+        );
+        assert_eq!(take_back(d("10"), &[d("0"), d("4")]), [Share { line: Some(1), amount: d("4") }]);
+        assert_eq!(refundable(d("80"), d("30"), None), Ok(d("50")));
+        assert_eq!(refundable(d("80"), d("30"), Some(d("20"))), Ok(d("20")));
+        assert!(refundable(d("80"), d("30"), Some(d("50.01"))).is_err());
+        assert!(refundable(d("80"), d("80"), None).is_err());
     }
 
     #[test]

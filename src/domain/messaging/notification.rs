@@ -20,6 +20,9 @@ pub enum NotificationKind {
     /// A clinician broke the glass to reach a patient outside their panel (to the patient's
     /// primary provider and the administrators).
     BreakGlass,
+    /// A booking's online payment came after its slot was lost and went back to the card (to
+    /// whoever opened the checkout).
+    PaymentRefunded,
 }
 
 impl NotificationKind {
@@ -33,6 +36,7 @@ impl NotificationKind {
             Self::ChatMessage => "chat.message",
             Self::DocumentTextReady => "document.text_ready",
             Self::BreakGlass => "patient.break_glass",
+            Self::PaymentRefunded => "payment.refunded",
         }
     }
 }
@@ -107,6 +111,7 @@ mod tests {
             NotificationKind::ChatMessage,
             NotificationKind::DocumentTextReady,
             NotificationKind::BreakGlass,
+            NotificationKind::PaymentRefunded,
         ] {
             assert!(crate::domain::event::Kind::parse(kind.as_str()).is_ok(), "{kind:?}");
         }

@@ -1,6 +1,7 @@
 //! Billing: fee-sheet charges, invoices and patient payments over OpenEMR's A/R tables.
 
 pub mod charges_api;
+pub mod checkout_api;
 pub mod invoices_api;
 pub mod payments_api;
 pub mod prices_api;

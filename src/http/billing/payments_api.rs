@@ -5,7 +5,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Header, param::Path, pay
 use crate::{
     app::AppState,
     http::{ApiTags, auth::Auth, billing::Money, problem::ApiError},
-    service::billing::payments::{self, Payment, PaymentInput},
+    service::billing::{
+        payments::{self, Payment, PaymentInput},
+        refunds::{self, RefundInput},
+    },
 };
 
 /// A patient payment, as OpenEMR's front desk takes it.
@@ -30,6 +33,15 @@ pub struct PaymentCreate {
 pub struct PaymentVoid {
     /// Why it is voided; kept with the void and in OpenEMR's audit log.
     pub reason: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct PaymentRefund {
+    /// How much goes back; all that is left of the payment when left out.
+    pub amount: Option<Money>,
+    /// Reference kept on the refund (`ar_session.reference`); `Refund of payment N` by default.
+    pub reference: Option<String>,
 }
 
 /// A line of the payment put against one charge code of the invoice (`ar_activity`).
@@ -64,6 +76,10 @@ pub struct PaymentView {
     pub posted_on: NaiveDate,
     /// `posted` or `voided`.
     pub status: String,
+    /// What refunds of this payment gave back.
+    pub refunded: Money,
+    /// For a refund: the payment it gives back.
+    pub refund_of: Option<u32>,
     pub void_reason: Option<String>,
     pub lines: Vec<PaymentLine>,
 }
@@ -80,6 +96,8 @@ fn view(p: Payment) -> PaymentView {
         posted_by: p.session.user_id,
         posted_on: p.session.post_to_date,
         status: p.state.as_str().into(),
+        refunded: p.refunded.into(),
+        refund_of: p.record.as_ref().and_then(|r| r.refund_of),
         void_reason: p.record.and_then(|r| r.void_reason),
         lines: p
             .lines
@@ -149,6 +167,35 @@ impl PaymentsApi {
             Posted::Existing(Json(view(payment)), location)
         } else {
             Posted::Created(Json(view(payment)), location)
+        })
+    }
+
+    /// Refund a payment, or part of it, as OpenEMR posts money given back.
+    ///
+    /// A negative payment (`ar_session`) whose lines take back, memo `Pt refund`, what the
+    /// payment put on each charge code, the last first, so the invoice owes again. A payment taken
+    /// online is refunded to the card through Stripe first. Never more than is left; refunds are
+    /// not refunded. `Idempotency-Key` refunds once. Needs OpenEMR `acct|bill` (write).
+    #[oai(path = "/payments/:id/refund/", method = "post", operation_id = "payment_refund")]
+    async fn refund(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<i64>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        body: Json<PaymentRefund>,
+    ) -> Result<Posted, ApiError> {
+        let input = RefundInput {
+            amount: body.0.amount.map(|m| m.0),
+            reference: body.0.reference,
+            idempotency_key: idempotency_key.0,
+        };
+        let refund = refunds::refund(&state, &auth.0, id.0, input).await?;
+        let location = format!("/api/payments/{}/", refund.session.session_id);
+        Ok(if refund.replayed {
+            Posted::Existing(Json(view(refund)), location)
+        } else {
+            Posted::Created(Json(view(refund)), location)
         })
     }
 

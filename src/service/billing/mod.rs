@@ -2,10 +2,13 @@
 //! invoice, and patient payments posted into its A/R.
 
 pub mod charges;
+pub mod checkout;
 pub mod invoice_pdf;
 pub mod invoices;
 pub mod payments;
 pub mod pricing;
+pub mod refunds;
+pub mod stripe;
 
 use crate::{
     app::AppState,
@@ -28,6 +31,12 @@ pub enum BillingError {
     /// `If-Match` named a version of the visit's charges that is no longer current.
     #[error("{0}")]
     Stale(String),
+    /// A webhook whose signature does not verify, or whose signed body is not an event.
+    #[error("{0}")]
+    BadSignature(String),
+    /// Stripe is not configured, unreachable, or refused the request.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("invalid billing request")]
     Invalid(Issues),
     #[error(transparent)]

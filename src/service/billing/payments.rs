@@ -59,6 +59,8 @@ pub struct Payment {
     pub state: PaymentState,
     pub lines: Vec<ActivityRow>,
     pub record: Option<PaymentRecord>,
+    /// What refunds of this payment have given back.
+    pub refunded: Decimal,
     /// An earlier request with the same key posted it.
     pub replayed: bool,
 }
@@ -83,7 +85,7 @@ async fn check(state: &AppState, input: PaymentInput) -> Result<Checked> {
         } else {
             PaymentKind::PrePayment
         }),
-        Some(raw) => PaymentKind::parse(raw).or_else(|| {
+        Some(raw) => PaymentKind::parse(raw).filter(|k| *k != PaymentKind::Refund).or_else(|| {
             issues.add("kind", "must be invoice_balance, copay or pre_payment");
             None
         }),
@@ -116,10 +118,8 @@ async fn check(state: &AppState, input: PaymentInput) -> Result<Checked> {
     if matches!(input.method.as_str(), "check_payment" | "bank_draft") && reference.is_empty() {
         issues.add("reference", "is required for a check or bank draft: its number");
     }
-    if let Some(key) = &input.idempotency_key
-        && (key.is_empty() || key.len() > KEY_CHARS || !key.bytes().all(|b| b.is_ascii_graphic()))
-    {
-        issues.add("Idempotency-Key", format!("must be 1 to {KEY_CHARS} printable ASCII characters"));
+    if let Some(key) = &input.idempotency_key {
+        check_key(&mut issues, key);
     }
     if patient.is_none() {
         issues.add("pid", format!("no patient with pid {}", input.pid));
@@ -146,6 +146,12 @@ async fn check(state: &AppState, input: PaymentInput) -> Result<Checked> {
     Ok(issues.into_result(checked)?)
 }
 
+pub(super) fn check_key(issues: &mut Issues, key: &str) {
+    if key.is_empty() || key.len() > KEY_CHARS || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        issues.add("Idempotency-Key", format!("must be 1 to {KEY_CHARS} printable ASCII characters"));
+    }
+}
+
 fn request_hash(c: &Checked) -> [u8; 32] {
     let canonical =
         format!("{}|{:?}|{}|{}|{}|{}", c.pid, c.encounter, c.kind.as_str(), c.method, c.amount, c.reference);
@@ -154,6 +160,13 @@ fn request_hash(c: &Checked) -> [u8; 32] {
 
 pub async fn post(state: &AppState, caller: &Caller, input: PaymentInput) -> Result<Payment> {
     permission::require_on(state, caller, Aco::ACCT_BILL, AclLevel::Write, input.pid).await?;
+    record(state, caller, input).await
+}
+
+/// Posts a payment `poster` took; their permission is the caller's to check (a payment taken
+/// online is posted as the user who asked for it).
+pub(super) async fn record(state: &AppState, poster: &Caller, input: PaymentInput) -> Result<Payment> {
+    let caller = poster;
     let c = check(state, input).await?;
     let hash = request_hash(&c);
     let lock = format!("mmt-ar-{}-{}", c.pid, c.encounter.unwrap_or_default());
@@ -213,6 +226,7 @@ async fn post_holding_lock(
         pid: c.pid,
         encounter: c.encounter.unwrap_or_default(),
         kind: c.kind.as_str(),
+        refund_of: None,
         receipt_id: Some(receipt_id),
         posted_by: Some(caller.user_id.0),
         key: c.key.as_deref(),
@@ -290,6 +304,7 @@ async fn post_lines(
             session_id,
             pay_amount: share.amount,
             account_code: c.kind.account_code(),
+            memo: "",
             now,
         };
         ar::insert_activity(tx, &activity).await?;
@@ -300,19 +315,21 @@ async fn post_lines(
 fn kind_of(session: &SessionRow, record: Option<&PaymentRecord>) -> PaymentKind {
     match record.and_then(|r| PaymentKind::parse(&r.kind)) {
         Some(kind) => kind,
+        None if session.pay_total.is_sign_negative() => PaymentKind::Refund,
         None if session.adjustment_code == "pre_payment" => PaymentKind::PrePayment,
         None if session.description.as_deref() == Some("COPAY") => PaymentKind::Copay,
         None => PaymentKind::InvoiceBalance,
     }
 }
 
-async fn get_payment(state: &AppState, id: i64) -> Result<Payment> {
+pub(super) async fn get_payment(state: &AppState, id: i64) -> Result<Payment> {
     let mut conn = state.pool.acquire().await?;
     let session = ar::session(&mut conn, id)
         .await?
         .ok_or_else(|| BillingError::NotFound(format!("no payment {id}")))?;
     let lines = ar::for_session(&mut conn, id).await?;
     let record = records::get(&mut conn, id, false).await?;
+    let refunded = records::refunded(&mut conn, id).await?;
     let voided = record.as_ref().is_some_and(|r| r.voided_at.is_some());
     let encounter = lines
         .first()
@@ -325,6 +342,7 @@ async fn get_payment(state: &AppState, id: i64) -> Result<Payment> {
         state: if voided { PaymentState::Voided } else { PaymentState::Posted },
         lines,
         record,
+        refunded,
         replayed: false,
     })
 }
@@ -355,6 +373,7 @@ pub async fn void(state: &AppState, caller: &Caller, id: i64, reason: Option<Str
             pid,
             encounter: payment.encounter.unwrap_or_default(),
             kind: payment.kind.as_str(),
+            refund_of: None,
             receipt_id: None,
             posted_by: None,
             key: None,
@@ -368,6 +387,11 @@ pub async fn void(state: &AppState, caller: &Caller, id: i64, reason: Option<Str
         .ok_or_else(|| BillingError::NotFound(format!("no payment {id}")))?;
     let current = if record.voided_at.is_some() { PaymentState::Voided } else { PaymentState::Posted };
     current.void().map_err(|why| BillingError::Conflict(why.into()))?;
+    if !records::refunds_of(&mut tx, id).await?.is_empty() {
+        return Err(BillingError::Conflict(
+            "part of this payment was refunded; void its refunds first".into(),
+        ));
+    }
     ar::void_lines(&mut tx, id, now).await?;
     if let Some(receipt) = record.receipt_id {
         ar::delete_receipt(&mut tx, receipt).await?;

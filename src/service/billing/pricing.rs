@@ -95,17 +95,27 @@ pub async fn quote(state: &AppState, caller: &Caller, pid: i64, category_id: i64
     if patients::get(&state.pool, Pid(pid)).await?.is_none() {
         return Err(BillingError::NotFound(format!("no patient with pid {pid}")));
     }
-    let (statuses, visited) = store::history(&state.pool, pid, wall_clock_now()).await?;
-    let known = Statuses::load(state).await?;
-    let returning =
-        visited || statuses.iter().any(|s| matches!(known.phase(s), Phase::Fulfilled | Phase::NoShow));
-    let patient_kind = if returning { PatientKind::Returning } else { PatientKind::New };
-    let rules: Vec<PriceRule> = store::all(&state.pool).await?.iter().filter_map(rule_of).collect();
-    let rule = pricing::pick(&rules, category_id, patient_kind).cloned();
+    let (patient_kind, rule) = price(state, pid, category_id).await?;
     // Whether the patient has been seen before is read from their chart.
     let comments =
         format!("mmt-sidecar quoted a category {category_id} visit for pid {pid}: {}", patient_kind.as_str());
     audit::record(state, &AuditEntry::phi(caller, "patient-record-select", "Billing", Some(pid), comments))
         .await?;
     Ok(Quote { pid, category_id, patient_kind, rule })
+}
+
+/// The patient's kind and the rule pricing their visit of this category; the caller audits the
+/// chart read it takes.
+pub(super) async fn price(
+    state: &AppState,
+    pid: i64,
+    category_id: i64,
+) -> Result<(PatientKind, Option<PriceRule>)> {
+    let (statuses, visited) = store::history(&state.pool, pid, wall_clock_now()).await?;
+    let known = Statuses::load(state).await?;
+    let returning =
+        visited || statuses.iter().any(|s| matches!(known.phase(s), Phase::Fulfilled | Phase::NoShow));
+    let patient_kind = if returning { PatientKind::Returning } else { PatientKind::New };
+    let rules: Vec<PriceRule> = store::all(&state.pool).await?.iter().filter_map(rule_of).collect();
+    Ok((patient_kind, pricing::pick(&rules, category_id, patient_kind).cloned()))
 }

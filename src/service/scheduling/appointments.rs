@@ -203,7 +203,7 @@ pub async fn get(state: &AppState, caller: &Caller, eid: u32) -> Result<Appointm
     Ok(appointment)
 }
 
-fn lock_name(provider: i64) -> String {
+pub(super) fn lock_name(provider: i64) -> String {
     format!("mmt-appt-{provider}")
 }
 
@@ -280,11 +280,11 @@ async fn references(
 
 /// A time an appointment would take: its day, start, length and category; `ignore` is the
 /// appointment being moved, which does not block itself.
-struct Proposal {
-    when: When,
-    minutes: u32,
-    category: i64,
-    ignore: Option<u64>,
+pub(super) struct Proposal {
+    pub when: When,
+    pub minutes: u32,
+    pub category: i64,
+    pub ignore: Option<u64>,
 }
 
 /// Whether the caller asked to book outside availability and may: OpenEMR lets `patients|appt`
@@ -295,7 +295,11 @@ async fn may_override(state: &AppState, caller: &Caller, asked: bool) -> Result<
 
 /// May the appointment take this time? An overlapping appointment is always a conflict; anything
 /// else only when `may_override`.
-fn check_time(calendar: &Calendar, p: &Proposal, may_override: bool) -> Result<(), SchedulingError> {
+pub(super) fn check_time(
+    calendar: &Calendar,
+    p: &Proposal,
+    may_override: bool,
+) -> Result<(), SchedulingError> {
     let Some(span) = p.when.span(p.minutes) else {
         let mut issues = Issues::default();
         issues.add("duration_minutes", "the appointment must end by midnight of its day");

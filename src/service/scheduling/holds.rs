@@ -1,33 +1,44 @@
-//! The scheduled `appointment.sweep` job: holds that were never confirmed lapse and free their
-//! slot; with `MMT_MARK_NO_SHOWS`, past appointments whose patient never arrived become no-shows.
-//! Each appointment is changed by one replica only (its row is locked and the hold row claimed).
+//! Holds: the scheduled `appointment.sweep` job lapses holds that were never confirmed, freeing
+//! their slot (with `MMT_MARK_NO_SHOWS`, past appointments whose patient never arrived become
+//! no-shows); an online payment settles its held booking. Each appointment is changed by one
+//! replica only (its row is locked and the hold row claimed).
 
 use std::time::Duration;
 
 use serde_json::json;
 use sqlx::MySqlConnection;
 
+use super::{
+    SchedulingError,
+    appointments::{self, Proposal},
+    availability::{Calendar, Repeating},
+};
 use crate::{
     app::AppState,
     domain::{
         audit::AuditEntry,
+        billing::checkout::{self, Settlement},
         event::Event,
-        scheduling::status::{Phase, StatusCode},
+        scheduling::{
+            appointment::When,
+            status::{Phase, StatusCode},
+        },
         webhook::ChangeEvent,
     },
     service::{
         jobs::{JobContext, JobFailure, JobOutcome},
-        scheduling::Statuses,
+        scheduling::{self, Statuses},
         wall_clock_now,
         webhooks::{self, Change},
     },
     storage::{
         StorageError,
-        mmt::appointments as own,
+        advisory_lock::{self, Held},
+        mmt::{appointments as own, checkouts},
         openemr::{
             audit_log,
             scheduling::{
-                events,
+                events::{self, EventRow},
                 tracker::{self, Step},
             },
         },
@@ -39,8 +50,19 @@ pub const EVERY: Duration = Duration::from_secs(60);
 const BATCH: u32 = 200;
 const SYSTEM_USER: &str = "mmt-sidecar";
 
-/// Sets `status` on one appointment through the flow board if it is still in `expected`.
-async fn set_status(
+/// Lapses one hold now (its checkout expired unpaid); whether it was still held.
+pub async fn lapse(state: &AppState, eid: u32, why: &str) -> Result<bool, StorageError> {
+    let statuses = Statuses::load(state).await?;
+    let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
+    let cancel = StatusCode::canceled();
+    let event = set_status(&mut conn, &statuses, eid, &[Phase::Pending], &cancel, why, true).await?;
+    Ok(event.map(|e| webhooks::committed(state, e)).is_some())
+}
+
+/// Sets `status` on one appointment through the flow board if it is still in `expected`; its hold
+/// ends. `claim_hold`: only when this call ended the hold (a lapse), and a checkout open for the
+/// booking then remembers that its hold lapsed.
+pub(super) async fn set_status(
     conn: &mut MySqlConnection,
     statuses: &Statuses,
     eid: u32,
@@ -81,10 +103,13 @@ async fn set_status(
     let comments = format!("mmt-sidecar set appointment {eid} to {status}: {why}");
     audit_log::record(&mut tx, &AuditEntry::system("scheduling-update", "Scheduling", pid.0, comments))
         .await?;
-    let event = if status.as_str() == "?" {
-        ChangeEvent::AppointmentUpdated
-    } else {
+    if claim_hold {
+        checkouts::hold_lapsed(&mut tx, eid, wall_clock_now()).await?;
+    }
+    let event = if statuses.phase(status.as_str()) == Phase::Cancelled {
         ChangeEvent::AppointmentCancelled
+    } else {
+        ChangeEvent::AppointmentUpdated
     };
     let change = Change {
         event,
@@ -144,6 +169,89 @@ pub async fn mark_no_shows(state: &AppState) -> Result<usize, StorageError> {
         }
     }
     Ok(marked)
+}
+
+/// What an online payment did to its booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Confirmed,
+    /// Confirmed or seen by hand meanwhile; left as it was.
+    Kept,
+    /// Its hold had lapsed; booked again in the same, still free, slot.
+    Rebooked,
+    /// Cancelled, or its slot taken after the hold lapsed: the money must go back.
+    Lost,
+}
+
+/// A booking's payment arrived: a held booking is confirmed, a lapsed one booked again when its
+/// time is still free (under the provider's booking lock, as any booking), anything confirmed by
+/// hand meanwhile left alone.
+pub async fn settle_paid(state: &AppState, eid: u32, lapsed: bool) -> Result<Settled, SchedulingError> {
+    let row = {
+        let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
+        events::get(&mut conn, eid).await?.ok_or(SchedulingError::NotFound(eid))?
+    };
+    let provider = row.provider().unwrap_or_default();
+    let _queued = state.scheduling.gate.enter(provider).await;
+    let mut held =
+        Held::take(&state.pool, appointments::lock_name(provider), advisory_lock::WRITE_WAIT_SECS).await?;
+    let result = settle_locked(state, eid, lapsed, held.conn()).await;
+    held.release().await?;
+    let (settled, event) = result?;
+    if let Some(event) = event {
+        webhooks::committed(state, event);
+    }
+    Ok(settled)
+}
+
+async fn settle_locked(
+    state: &AppState,
+    eid: u32,
+    lapsed: bool,
+    conn: &mut MySqlConnection,
+) -> Result<(Settled, Option<Event>), SchedulingError> {
+    let statuses = Statuses::load(state).await?;
+    let row = events::get(conn, eid).await?.ok_or(SchedulingError::NotFound(eid))?;
+    let phase = statuses.phase(&row.pc_apptstatus);
+    let booked = StatusCode::new("*");
+    let (expected, why, settled) = match checkout::settle(phase, lapsed) {
+        Settlement::Keep => return Ok((Settled::Kept, None)),
+        Settlement::Refund => return Ok((Settled::Lost, None)),
+        Settlement::Confirm => ([Phase::Proposed, Phase::Pending], "paid online", Settled::Confirmed),
+        Settlement::Rebook => {
+            if !still_free(state, conn, &row, &statuses).await? {
+                return Ok((Settled::Lost, None));
+            }
+            ([Phase::Cancelled, Phase::Cancelled], "paid online after its hold lapsed", Settled::Rebooked)
+        }
+    };
+    match set_status(conn, &statuses, eid, &expected, &booked, why, false).await? {
+        Some(event) => Ok((settled, Some(event))),
+        None => Ok((Settled::Lost, None)),
+    }
+}
+
+/// Whether the appointment's own time is still free for it.
+async fn still_free(
+    state: &AppState,
+    conn: &mut MySqlConnection,
+    row: &EventRow,
+    statuses: &Statuses,
+) -> Result<bool, SchedulingError> {
+    let (Some(date), Some(start), Some(provider)) = (row.event_date, row.start_time, row.provider()) else {
+        return Ok(false);
+    };
+    let settings = scheduling::settings(state).await?;
+    let calendar =
+        Calendar::load(state, conn, provider, (date, date), Repeating::Exact, settings, statuses.clone())
+            .await?;
+    let proposal = Proposal {
+        when: When { date, start },
+        minutes: u32::try_from(row.pc_duration / 60).unwrap_or(0),
+        category: i64::from(row.pc_catid),
+        ignore: Some(u64::from(row.pc_eid)),
+    };
+    Ok(appointments::check_time(&calendar, &proposal, true).is_ok())
 }
 
 pub async fn job(ctx: JobContext) -> JobOutcome {

@@ -25,6 +25,28 @@ pub async fn hold(
     Ok(())
 }
 
+/// Holds the booking until at least `until` (a checkout keeps its slot while it is open).
+pub async fn extend_hold(
+    conn: &mut MySqlConnection,
+    eid: u32,
+    until: NaiveDateTime,
+    held_by: i64,
+    now: NaiveDateTime,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO mmt_appointment_holds (pc_eid, expires_at, held_by, created_at) VALUES (?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, VALUES(expires_at))",
+    )
+    .bind(eid)
+    .bind(until)
+    .bind(held_by)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(())
+}
+
 pub async fn hold_expiry(
     conn: &mut MySqlConnection,
     eid: u32,

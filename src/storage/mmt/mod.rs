@@ -3,6 +3,7 @@
 pub mod appointments;
 pub mod break_glass;
 pub mod chat;
+pub mod checkouts;
 pub mod dashboard;
 pub mod documents;
 pub mod events;

@@ -1,6 +1,7 @@
 //! `mmt_payments`: idempotency keys, receipt rows and voids of patient payments.
 
 use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
 use sqlx::MySqlConnection;
 
 use crate::storage::StorageError;
@@ -11,6 +12,7 @@ pub struct PaymentRecord {
     pub pid: i64,
     pub encounter: i32,
     pub kind: String,
+    pub refund_of: Option<u32>,
     pub receipt_id: Option<i64>,
     pub posted_by: Option<i64>,
     pub request_hash: Option<Vec<u8>>,
@@ -19,7 +21,7 @@ pub struct PaymentRecord {
     pub void_reason: Option<String>,
 }
 
-const SELECT: &str = "SELECT session_id, pid, encounter, kind, receipt_id, posted_by, request_hash, voided_at, \
+const SELECT: &str = "SELECT session_id, pid, encounter, kind, refund_of, receipt_id, posted_by, request_hash, voided_at, \
      voided_by, void_reason FROM mmt_payments";
 
 pub async fn by_key(
@@ -53,6 +55,7 @@ pub struct NewRecord<'a> {
     pub pid: i64,
     pub encounter: i64,
     pub kind: &'a str,
+    pub refund_of: Option<i64>,
     pub receipt_id: Option<i64>,
     pub posted_by: Option<i64>,
     pub key: Option<&'a str>,
@@ -62,13 +65,14 @@ pub struct NewRecord<'a> {
 
 pub async fn insert(conn: &mut MySqlConnection, r: &NewRecord<'_>) -> Result<(), StorageError> {
     sqlx::query(
-        "INSERT INTO mmt_payments (session_id, pid, encounter, kind, receipt_id, posted_by, idempotency_key, \
-         request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO mmt_payments (session_id, pid, encounter, kind, refund_of, receipt_id, posted_by, \
+         idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(r.session_id)
     .bind(r.pid)
     .bind(r.encounter)
     .bind(r.kind)
+    .bind(r.refund_of)
     .bind(r.receipt_id)
     .bind(r.posted_by)
     .bind(r.key)
@@ -96,4 +100,27 @@ pub async fn void(
         .await
         .map_err(StorageError::from_sqlx)?;
     Ok(())
+}
+
+/// The live (unvoided) refunds of a payment, oldest first.
+pub async fn refunds_of(conn: &mut MySqlConnection, session_id: i64) -> Result<Vec<u32>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT session_id FROM mmt_payments WHERE refund_of = ? AND voided_at IS NULL ORDER BY session_id",
+    )
+    .bind(session_id)
+    .fetch_all(conn)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
+
+/// What the live refunds of a payment have given back (their `ar_session.pay_total` is negative).
+pub async fn refunded(conn: &mut MySqlConnection, session_id: i64) -> Result<Decimal, StorageError> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(-SUM(s.pay_total), 0) FROM mmt_payments p JOIN ar_session s ON s.session_id = p.session_id \
+         WHERE p.refund_of = ? AND p.voided_at IS NULL",
+    )
+    .bind(session_id)
+    .fetch_one(conn)
+    .await
+    .map_err(StorageError::from_sqlx)
 }

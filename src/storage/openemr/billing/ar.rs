@@ -100,6 +100,8 @@ pub struct NewActivity<'a> {
     pub session_id: i64,
     pub pay_amount: Decimal,
     pub account_code: &'a str,
+    /// An `adjreason` option, e.g. `Pt refund` on a refund line; empty on a payment.
+    pub memo: &'a str,
     pub now: NaiveDateTime,
 }
 
@@ -108,7 +110,7 @@ pub async fn insert_activity(conn: &mut MySqlConnection, a: &NewActivity<'_>) ->
     sqlx::query(
         "INSERT INTO ar_activity (pid, encounter, sequence_no, code_type, code, modifier, payer_type, post_time, \
          post_user, session_id, modified_time, pay_amount, adj_amount, memo, account_code, follow_up, \
-         follow_up_note) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, '', ?, '', '')",
+         follow_up_note) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?, '', '')",
     )
     .bind(a.pid)
     .bind(a.encounter)
@@ -121,6 +123,7 @@ pub async fn insert_activity(conn: &mut MySqlConnection, a: &NewActivity<'_>) ->
     .bind(a.session_id)
     .bind(a.now)
     .bind(a.pay_amount)
+    .bind(a.memo)
     .bind(a.account_code)
     .execute(conn)
     .await
