@@ -10,6 +10,7 @@ cd "$ROOT"
 PORT=${PORT:-8001}
 DB_PORT=${DB_PORT:-33306}
 SMTP_PORT=${SMTP_PORT:-2525}
+STRIPE_PORT=${STRIPE_PORT:-12111}
 LISTEN_HOST=${LISTEN_HOST:-127.0.0.1}
 DIR="$ROOT/.dev/mariadb"
 
@@ -21,7 +22,17 @@ cargo build --bin mmt-sidecar
 bash scripts/db.sh start "$DIR" "$DB_PORT"
 # Prescriptions e-mailed from the demo go to a local SMTP server that keeps them in .dev/mail.
 bash scripts/smtp.sh start "$ROOT/.dev/mail" "$SMTP_PORT"
-trap 'bash scripts/db.sh stop "$DIR"; bash scripts/smtp.sh stop "$ROOT/.dev/mail"' EXIT
+# Online payment goes to a local stand-in for Stripe's API; its checkout pages pay with one click.
+bash scripts/stripe.sh start "$ROOT/.dev/stripe" "$STRIPE_PORT"
+trap 'bash scripts/db.sh stop "$DIR"; bash scripts/smtp.sh stop "$ROOT/.dev/mail"; bash scripts/stripe.sh stop "$ROOT/.dev/stripe"' EXIT
+STRIPE_KEY=sk_test_demo STRIPE_WEBHOOK=whsec_demo
+python3 - "$STRIPE_PORT" "$PORT" "$STRIPE_KEY" "$STRIPE_WEBHOOK" <<'PY'
+import json, sys, urllib.request
+stripe, port, key, secret = sys.argv[1:]
+body = json.dumps({"url": f"http://127.0.0.1:{port}/api/webhooks/stripe/", "secret": secret}).encode()
+headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{stripe}/_test/webhook_endpoint", body, headers))
+PY
 bash scripts/db.sh load "$DIR" openemr
 
 cat <<MSG
@@ -32,10 +43,13 @@ cat <<MSG
   health:    http://localhost:$PORT/api/health/
   database:  mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr (private, in .dev/)
   e-mail:    smtp://127.0.0.1:$SMTP_PORT, messages kept in .dev/mail/maildir/new
+  payments:  Stripe stand-in on http://127.0.0.1:$STRIPE_PORT (set visit prices first: PUT /api/billing/prices/)
 
 $(sed -n '/^| username/,/^$/p' openemr-fixtures/LOGINS.md)
 
 MSG
 DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="$LISTEN_HOST:$PORT" \
     SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" MMT_MAIL_FROM="${MMT_MAIL_FROM:-Demo Clinic <rx@demo-clinic.example>}" \
+    STRIPE_SECRET_KEY=$STRIPE_KEY STRIPE_WEBHOOK_SECRET=$STRIPE_WEBHOOK MMT_STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" \
+    MMT_STRIPE_SUCCESS_URL="http://localhost:$PORT/api/docs/" MMT_STRIPE_CANCEL_URL="http://localhost:$PORT/api/docs/" \
     LOG_FORMAT=${LOG_FORMAT:-pretty} ./target/debug/mmt-sidecar serve --migrate

@@ -572,6 +572,61 @@ async fn a_void_reopens_the_balance_once_and_keeps_the_lines() {
     assert_eq!(audits, 1);
 }
 
+/// A refund takes back from the payment's lines, last first, as negative `PP` lines with memo
+/// `Pt refund`; the invoice owes again by exactly that, per code, as `InvoiceSummary` sums it.
+#[tokio::test]
+async fn a_refund_posts_negative_lines_that_reopen_the_invoice_and_never_exceeds_the_payment() {
+    let garcia = Api::as_user(GARCIA).await;
+    let (encounter, token) = billed_visit(&garcia).await;
+    let paid = pay(
+        &garcia,
+        &token,
+        json!({"pid": PID, "encounter": encounter, "method": "cash", "amount": "62.50"}),
+    )
+    .await;
+    let id = paid["id"].as_i64().unwrap();
+    let refund = format!("/api/payments/{id}/refund/");
+    let (status, out) = as_token(&garcia, &token, "POST", &refund, Some(json!({"amount": "55.00"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    assert_eq!((out["amount"].as_str(), out["refund_of"].as_i64()), (Some("-55.00"), Some(id)));
+    let refund_id = out["id"].as_i64().unwrap();
+    let lines: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT code, CAST(pay_amount AS CHAR), account_code, memo FROM ar_activity WHERE session_id = ? \
+         ORDER BY sequence_no",
+    )
+    .bind(refund_id)
+    .fetch_all(&garcia.db.pool)
+    .await
+    .unwrap();
+    let expected = [("99213", "-50.00"), ("36415", "-5.00")]
+        .map(|(c, a)| (c.to_string(), a.to_string(), "PP".to_string(), "Pt refund".to_string()));
+    assert_eq!(lines, expected);
+    let (_, invoice) =
+        as_token(&garcia, &token, "GET", &format!("/api/invoices/{PID}-{encounter}/"), None).await;
+    assert_eq!(invoice["totals"]["balance"], "55.00", "{invoice}");
+    let summary = invoice_summary_sql(&garcia, PID, encounter).await;
+    assert_eq!(summary, [("36415".to_string(), "5.00".to_string()), ("99213".into(), "50.00".into())]);
+    let (status, _) = as_token(&garcia, &token, "POST", &refund, Some(json!({"amount": "7.51"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "only 7.50 is left");
+    let (status, _) =
+        as_token(&garcia, &token, "POST", &format!("/api/payments/{refund_id}/refund/"), Some(json!({})))
+            .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a refund is not refunded");
+    let (status, _) =
+        as_token(&garcia, &token, "POST", &format!("/api/payments/{id}/void/"), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a refunded payment is not voided under its refund");
+    let (status, rest) = as_token(&garcia, &token, "POST", &refund, Some(json!({}))).await;
+    assert_eq!(
+        (status, rest["amount"].as_str()),
+        (StatusCode::CREATED, Some("-7.50")),
+        "the rest by default"
+    );
+    let (_, original) = as_token(&garcia, &token, "GET", &format!("/api/payments/{id}/"), None).await;
+    assert_eq!(original["refunded"], "62.50");
+    let (status, _) = as_token(&garcia, &garcia.token, "POST", &refund, Some(json!({"amount": "1"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "refunds need acct|bill");
+}
+
 #[tokio::test]
 async fn payments_need_acct_bill_and_name_every_bad_field() {
     let garcia = Api::as_user(GARCIA).await;

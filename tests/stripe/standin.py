@@ -17,6 +17,9 @@ Test controls (same bearer), which play the customer and Stripe's event delivery
     POST /_test/events/{id}/resend              {"signature": mode}  -> the same event again
     GET  /_test/requests                the API requests received
 
+The session's `url` is a minimal hosted page: GET shows the amount and a Pay button, POST pays
+(as the customer would) and delivers the signed event to the account's endpoint.
+
 Signature modes: valid, several (a wrong v1 and v0 before the right v1), forged (another
 secret), stale (signed ten minutes ago), tampered (body changed after signing), none.
 Deliveries are answered with {"event", "delivery": {"status", "body"}}.
@@ -250,6 +253,32 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def page(self, status, html):
+        body = f"<!doctype html><title>Stripe stand-in</title><body style='font-family:sans-serif'>{html}".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def hosted(self, method, sid):
+        with LOCK:
+            found = [(a, a["sessions"][sid]) for a in ACCOUNTS.values() if sid in a["sessions"]]
+        if not found:
+            self.page(404, "<p>No such checkout.</p>")
+            return
+        acct, session = found[0]
+        if method == "POST" and session["status"] == "open":
+            with LOCK:
+                evt = pay(acct, sid)
+            delivery = deliver(acct, evt)
+            self.page(200, f"<p>Paid. The clinic answered {delivery['status']}.</p>"
+                           f"<p><a href='{session['success_url']}'>Back to the clinic</a></p>")
+            return
+        amount = f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
+        button = "<form method='post'><button>Pay</button></form>" if session["status"] == "open" else ""
+        self.page(200, f"<h1>{amount}</h1><p>Checkout {sid}: {session['status']}</p>{button}")
+
     def account(self):
         auth = self.headers.get("Authorization", "")
         key = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
@@ -270,9 +299,12 @@ class Handler(BaseHTTPRequestHandler):
     def handle_request(self, method):
         try:
             raw = self.body()
-            acct = self.account()
             path = urllib.parse.urlsplit(self.path).path
             parts = [p for p in path.split("/") if p]
+            if parts[:2] == ["c", "pay"] and len(parts) == 3:
+                self.hosted(method, parts[2])
+                return
+            acct = self.account()
             if parts[:1] == ["_test"]:
                 args = json.loads(raw or b"{}")
                 self.answer(200, self.control(acct, method, parts[1:], args))
