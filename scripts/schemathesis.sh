@@ -11,14 +11,15 @@ MAX_EXAMPLES=${MMT_SCHEMATHESIS_MAX_EXAMPLES:-25}
 MAX_SECS=${MMT_SCHEMATHESIS_MAX_SECS:-900}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mmt-schemathesis.XXXXXX")
-read -r DB_PORT HTTP_PORT < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(2)]
+read -r DB_PORT HTTP_PORT STRIPE_PORT < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(3)]
 [x.bind(("127.0.0.1",0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
 SERVER_PID=
 cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     bash scripts/db.sh stop "$WORK/db" >/dev/null 2>&1 || true
+    bash scripts/stripe.sh stop "$WORK/stripe" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -32,6 +33,8 @@ fi
 cargo build -q --bin mmt-sidecar
 bash scripts/db.sh start "$WORK/db" "$DB_PORT"
 bash scripts/db.sh load "$WORK/db" openemr
+# Online payment talks to the local Stripe stand-in, so checkouts and webhooks are really reached.
+bash scripts/stripe.sh start "$WORK/stripe" "$STRIPE_PORT"
 
 BASE="http://127.0.0.1:$HTTP_PORT"
 # Generated logins would otherwise lock the address out and turn later requests into 429s. No job
@@ -40,6 +43,9 @@ DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="127.0.0.1
     MMT_COOKIE_SECURE=false MMT_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
     MMT_LOGIN_MAX_FAILURES_PER_USER_ADDRESS=1000000 MMT_ACCESS_TOKEN_TTL_SECS=7200 \
     MMT_AUDIO_DIR="$WORK/audio" LOG_FORMAT=json RUST_LOG=warn MMT_WORKERS=0 \
+    STRIPE_SECRET_KEY=sk_test_schemathesis STRIPE_WEBHOOK_SECRET=whsec_schemathesis \
+    MMT_STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" MMT_STRIPE_SUCCESS_URL=https://clinic.example/paid \
+    MMT_STRIPE_CANCEL_URL=https://clinic.example/cancelled \
     target/debug/mmt-sidecar serve --migrate >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do

@@ -127,8 +127,9 @@ async fn open_locked(
         return Ok((open.clone(), false));
     }
     let config = &state.config.stripe;
-    let ttl = Span::from_std(config.checkout_ttl).unwrap_or(Span::minutes(30));
-    let expires = now + ttl;
+    // Stripe measures its 30 minutes to 24 hours from when the request reaches it: a minute's slack.
+    let ttl = Span::from_std(config.checkout_ttl).unwrap_or(Span::minutes(30)) + Span::minutes(1);
+    let expires = now + ttl.clamp(Span::minutes(31), Span::hours(24) - Span::minutes(1));
     let minor = to_minor(amount).ok_or_else(|| BillingError::Conflict("the price is out of range".into()))?;
     let key = format!("mmt-checkout-{eid}-{}", earlier.len());
     let reference = format!("mmt-appointment-{eid}");
