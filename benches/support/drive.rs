@@ -10,7 +10,19 @@ use std::{
 use rand::{SeedableRng, rngs::StdRng};
 use reqwest::{Method, StatusCode};
 
-pub type Request = (Method, String, Option<serde_json::Value>);
+/// One request: method, path, JSON body, and headers of its own (a signature over the body).
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<serde_json::Value>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl From<(Method, String, Option<serde_json::Value>)> for Request {
+    fn from((method, path, body): (Method, String, Option<serde_json::Value>)) -> Self {
+        Self { method, path, body, headers: Vec::new() }
+    }
+}
 
 #[derive(Default)]
 pub struct Row {
@@ -25,7 +37,7 @@ pub struct Row {
 
 /// Drives `make`'s requests (each client with its own seeded generator) for `secs`. A 409 counts
 /// as a conflict when `conflicts_expected`, else as an error.
-pub async fn drive<F>(
+pub async fn drive<F, R>(
     base: &str,
     token: &str,
     clients: usize,
@@ -35,7 +47,8 @@ pub async fn drive<F>(
     make: F,
 ) -> Row
 where
-    F: Fn(&mut StdRng) -> Request + Send + Sync + 'static,
+    F: Fn(&mut StdRng) -> R + Send + Sync + 'static,
+    R: Into<Request>,
 {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + secs;
@@ -49,10 +62,13 @@ where
                 let mut rng = StdRng::seed_from_u64(seed + i as u64);
                 let mut row = Row::default();
                 while Instant::now() < deadline {
-                    let (method, path, body) = make(&mut rng);
+                    let Request { method, path, body, headers } = make(&mut rng).into();
                     let mut req = client.request(method, format!("{base}{path}")).bearer_auth(token.as_str());
                     if let Some(body) = body {
                         req = req.json(&body);
+                    }
+                    for (name, value) in headers {
+                        req = req.header(name, value);
                     }
                     let t = Instant::now();
                     let resp = req.send().await.expect("request");

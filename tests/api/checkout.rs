@@ -13,6 +13,7 @@ use crate::{
 };
 
 const GARCIA: i64 = 2;
+const OKAFOR: i64 = 3;
 
 fn standin_url() -> String {
     std::env::var("MMT_TEST_STRIPE_URL").expect(
@@ -79,7 +80,11 @@ impl Shop {
 
     /// A held booking with drgarcia on a Tuesday a few weeks ahead.
     async fn hold(&self, pid: i64, time: &str) -> i64 {
-        let body = json!({"pid": pid, "provider_id": GARCIA, "facility_id": 3, "category_id": 5,
+        self.hold_with(pid, (GARCIA, 3), time).await
+    }
+
+    async fn hold_with(&self, pid: i64, (provider, facility): (i64, i64), time: &str) -> i64 {
+        let body = json!({"pid": pid, "provider_id": provider, "facility_id": facility, "category_id": 5,
             "start": format!("{}T{time}", tuesday_ahead()), "hold": true});
         let (status, out) = self.call("POST", "/api/appointments/", Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{out}");
@@ -384,4 +389,33 @@ async fn checkout_needs_a_pending_booking_a_price_and_the_right_to_book() {
     )
     .await;
     assert_eq!(unconfigured.0, StatusCode::SERVICE_UNAVAILABLE, "{:?}", unconfigured.1);
+}
+
+/// Bookings OpenEMR's calendar made have no flow-board row yet; paid at the same moment, each
+/// status change inserts one into the same index gap and InnoDB picks deadlock victims: they are
+/// retried, so every payment settles.
+#[tokio::test]
+async fn payments_for_many_bookings_at_once_all_settle() {
+    let shop = Shop::open().await;
+    let (one, two) = (new_patient(&shop).await, new_patient(&shop).await);
+    let mut checkouts = Vec::new();
+    for slot in ["09:00", "09:15", "09:30", "09:45", "10:00", "10:15"] {
+        for (pid, provider) in [(one, (GARCIA, 3)), (two, (OKAFOR, 4))] {
+            let eid = shop.hold_with(pid, provider, slot).await;
+            checkouts.push((eid, shop.checkout(eid).await));
+        }
+    }
+    sqlx::query("DELETE FROM patient_tracker WHERE pid IN (?, ?)")
+        .bind(one)
+        .bind(two)
+        .execute(&shop.db.pool)
+        .await
+        .unwrap();
+    let paid = futures_util::future::join_all(checkouts.iter().map(|(_, c)| shop.pay(c, "valid"))).await;
+    for answer in &paid {
+        assert_eq!(answer["delivery"]["status"], 200, "{answer}");
+    }
+    for (eid, _) in &checkouts {
+        assert_eq!(shop.appointment(*eid).await["status"], "*", "appointment {eid}");
+    }
 }

@@ -34,7 +34,7 @@ use crate::{
         messaging::notifications,
         permission,
         scheduling::{
-            Statuses,
+            SchedulingError, Statuses,
             holds::{self, Settled},
         },
         sign_in, wall_clock_now, webhooks as outbound,
@@ -54,6 +54,8 @@ type Result<T, E = BillingError> = std::result::Result<T, E>;
 
 /// A checkout this close to its expiry is not handed out again; a new one is made.
 const REUSE_MARGIN_SECS: i64 = 120;
+/// Runs of one event that lost a deadlock.
+const ATTEMPTS: u32 = 3;
 
 impl From<StripeError> for BillingError {
     fn from(e: StripeError) -> Self {
@@ -158,7 +160,7 @@ async fn open_locked(
         expires_at,
     };
     let id = store::insert(&mut tx, &row).await?;
-    holds_store::extend_hold(&mut tx, eid, expires_at, caller.user_id.0, now).await?;
+    holds_store::hold(&mut tx, eid, expires_at, caller.user_id.0, now).await?;
     let comments = format!("mmt-sidecar opened online payment {id} of {amount} for appointment {eid}");
     audit_log::record(&mut tx, &entry(caller, "patient-record-insert", pid, comments)).await?;
     tx.commit().await?;
@@ -222,7 +224,7 @@ pub async fn receive(state: &AppState, signature: Option<&str>, body: &[u8]) -> 
         let outcome = store::event_outcome(&state.pool, &event.id).await?.unwrap_or_default();
         return Ok(Received { event_id: event.id, duplicate: true, outcome });
     }
-    match act(state, &event).await {
+    match act_retrying(state, &event).await {
         Ok(outcome) => {
             store::event_done(&state.pool, &event.id, &outcome).await?;
             Ok(Received { event_id: event.id, duplicate: false, outcome })
@@ -230,6 +232,18 @@ pub async fn receive(state: &AppState, signature: Option<&str>, body: &[u8]) -> 
         Err(e) => {
             store::release_event(&state.pool, &event.id).await?;
             Err(e)
+        }
+    }
+}
+
+/// Every step of an event is idempotent (by state, by payment key), so one that lost a deadlock to
+/// another event's transaction is run again rather than sent back to Stripe.
+async fn act_retrying(state: &AppState, event: &StripeEvent) -> Result<String> {
+    let mut attempt = 1;
+    loop {
+        match act(state, event).await {
+            Err(BillingError::Storage(e)) if e.is_deadlock() && attempt < ATTEMPTS => attempt += 1,
+            done => return done,
         }
     }
 }
@@ -299,7 +313,10 @@ async fn complete_locked(
     }
     let settled = holds::settle_paid(state, checkout.pc_eid, checkout.hold_lapsed_at.is_some())
         .await
-        .map_err(|e| BillingError::Unavailable(e.to_string()))?;
+        .map_err(|e| match e {
+            SchedulingError::Storage(e) => BillingError::Storage(e),
+            other => BillingError::Unavailable(other.to_string()),
+        })?;
     let poster = poster(state, &checkout).await?;
     let amount = paid.unwrap_or(checkout.amount);
     settle_payment(state, &poster, &checkout, settled, intent, amount, conn).await

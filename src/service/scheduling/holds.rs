@@ -49,6 +49,8 @@ pub const EVERY: Duration = Duration::from_secs(60);
 /// Appointments changed per run; the next run takes the rest.
 const BATCH: u32 = 200;
 const SYSTEM_USER: &str = "mmt-sidecar";
+/// Tries of one status change that lost a deadlock.
+const ATTEMPTS: u32 = 5;
 
 /// Lapses one hold now (its checkout expired unpaid); whether it was still held.
 pub async fn lapse(state: &AppState, eid: u32, why: &str) -> Result<bool, StorageError> {
@@ -61,8 +63,27 @@ pub async fn lapse(state: &AppState, eid: u32, why: &str) -> Result<bool, Storag
 
 /// Sets `status` on one appointment through the flow board if it is still in `expected`; its hold
 /// ends. `claim_hold`: only when this call ended the hold (a lapse), and a checkout open for the
-/// booking then remembers that its hold lapsed.
+/// booking then remembers that its hold lapsed. An appointment the flow board has never seen has no
+/// tracker row, so two of them changed at once can deadlock on its gap: the loser is retried.
 pub(super) async fn set_status(
+    conn: &mut MySqlConnection,
+    statuses: &Statuses,
+    eid: u32,
+    expected: &[Phase],
+    status: &StatusCode,
+    why: &str,
+    claim_hold: bool,
+) -> Result<Option<Event>, StorageError> {
+    let mut attempt = 1;
+    loop {
+        match set_status_once(conn, statuses, eid, expected, status, why, claim_hold).await {
+            Err(e) if e.is_deadlock() && attempt < ATTEMPTS => attempt += 1,
+            done => return done,
+        }
+    }
+}
+
+async fn set_status_once(
     conn: &mut MySqlConnection,
     statuses: &Statuses,
     eid: u32,

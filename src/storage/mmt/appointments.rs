@@ -5,28 +5,8 @@ use sqlx::MySqlConnection;
 
 use crate::storage::StorageError;
 
-pub async fn hold(
-    conn: &mut MySqlConnection,
-    eid: u32,
-    expires_at: NaiveDateTime,
-    held_by: i64,
-    now: NaiveDateTime,
-) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO mmt_appointment_holds (pc_eid, expires_at, held_by, created_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(eid)
-    .bind(expires_at)
-    .bind(held_by)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map_err(StorageError::from_sqlx)?;
-    Ok(())
-}
-
 /// Holds the booking until at least `until` (a checkout keeps its slot while it is open).
-pub async fn extend_hold(
+pub async fn hold(
     conn: &mut MySqlConnection,
     eid: u32,
     until: NaiveDateTime,
