@@ -57,26 +57,32 @@ pub async fn lapse(state: &AppState, eid: u32, why: &str) -> Result<bool, Storag
     let statuses = Statuses::load(state).await?;
     let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
     let cancel = StatusCode::canceled();
-    let event = set_status(&mut conn, &statuses, eid, &[Phase::Pending], &cancel, why, true).await?;
+    let change = StatusChange { eid, expected: &[Phase::Pending], status: &cancel, why, claim_hold: true };
+    let event = set_status(&mut conn, &statuses, &change).await?;
     Ok(event.map(|e| webhooks::committed(state, e)).is_some())
 }
 
 /// Sets `status` on one appointment through the flow board if it is still in `expected`; its hold
 /// ends. `claim_hold`: only when this call ended the hold (a lapse), and a checkout open for the
-/// booking then remembers that its hold lapsed. An appointment the flow board has never seen has no
-/// tracker row, so two of them changed at once can deadlock on its gap: the loser is retried.
+/// booking then remembers that its hold lapsed.
+pub(super) struct StatusChange<'a> {
+    pub eid: u32,
+    pub expected: &'a [Phase],
+    pub status: &'a StatusCode,
+    pub why: &'a str,
+    pub claim_hold: bool,
+}
+
+/// An appointment the flow board has never seen has no tracker row, so two of them changed at once
+/// can deadlock on its index gap: the loser is retried.
 pub(super) async fn set_status(
     conn: &mut MySqlConnection,
     statuses: &Statuses,
-    eid: u32,
-    expected: &[Phase],
-    status: &StatusCode,
-    why: &str,
-    claim_hold: bool,
+    change: &StatusChange<'_>,
 ) -> Result<Option<Event>, StorageError> {
     let mut attempt = 1;
     loop {
-        match set_status_once(conn, statuses, eid, expected, status, why, claim_hold).await {
+        match set_status_once(conn, statuses, change).await {
             Err(e) if e.is_deadlock() && attempt < ATTEMPTS => attempt += 1,
             done => return done,
         }
@@ -86,12 +92,9 @@ pub(super) async fn set_status(
 async fn set_status_once(
     conn: &mut MySqlConnection,
     statuses: &Statuses,
-    eid: u32,
-    expected: &[Phase],
-    status: &StatusCode,
-    why: &str,
-    claim_hold: bool,
+    change: &StatusChange<'_>,
 ) -> Result<Option<Event>, StorageError> {
+    let StatusChange { eid, expected, status, why, claim_hold } = *change;
     let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(StorageError::from_sqlx)?;
     let released = own::release(&mut tx, eid).await?;
     if !events::lock(&mut tx, eid).await? {
@@ -148,18 +151,16 @@ pub async fn expire_holds(state: &AppState) -> Result<usize, StorageError> {
     let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
     let due = own::expired(&mut conn, wall_clock_now(), BATCH).await?;
     let mut cancelled = 0;
+    let cancel = StatusCode::canceled();
     for eid in due {
-        if let Some(event) = set_status(
-            &mut conn,
-            &statuses,
+        let change = StatusChange {
             eid,
-            &[Phase::Pending],
-            &StatusCode::canceled(),
-            "hold lapsed",
-            true,
-        )
-        .await?
-        {
+            expected: &[Phase::Pending],
+            status: &cancel,
+            why: "hold lapsed",
+            claim_hold: true,
+        };
+        if let Some(event) = set_status(&mut conn, &statuses, &change).await? {
             webhooks::committed(state, event);
             cancelled += 1;
         }
@@ -180,11 +181,11 @@ pub async fn mark_no_shows(state: &AppState) -> Result<usize, StorageError> {
         .collect();
     let due = events::ended_unarrived(&mut conn, wall_clock_now(), &codes, BATCH).await?;
     let mut marked = 0;
+    let no_show = StatusCode::no_show();
     for eid in due {
-        if let Some(event) =
-            set_status(&mut conn, &statuses, eid, &waiting, &StatusCode::no_show(), "no arrival", false)
-                .await?
-        {
+        let change =
+            StatusChange { eid, expected: &waiting, status: &no_show, why: "no arrival", claim_hold: false };
+        if let Some(event) = set_status(&mut conn, &statuses, &change).await? {
             webhooks::committed(state, event);
             marked += 1;
         }
@@ -246,7 +247,8 @@ async fn settle_locked(
             ([Phase::Cancelled, Phase::Cancelled], "paid online after its hold lapsed", Settled::Rebooked)
         }
     };
-    match set_status(conn, &statuses, eid, &expected, &booked, why, false).await? {
+    let change = StatusChange { eid, expected: &expected, status: &booked, why, claim_hold: false };
+    match set_status(conn, &statuses, &change).await? {
         Some(event) => Ok((settled, Some(event))),
         None => Ok((Settled::Lost, None)),
     }
