@@ -715,7 +715,7 @@ async fn main() {
 
     // The same queries without HTTP: the sidecar's storage functions over a pool like its own.
     let options: sqlx::mysql::MySqlConnectOptions = database_url.parse().unwrap();
-    let pool = lazy_pool(options.timezone(None));
+    let pool = lazy_pool(options.timezone(None), Duration::from_secs(3));
     let mut ratios = String::new();
     let _ = writeln!(
         ratios,

@@ -39,7 +39,7 @@ fn replica(url: &str) -> AppState {
     let config = Config::from_lookup(|key| (key == "DATABASE_URL").then(|| url.to_string()))
         .expect("bench configuration is valid");
     let options: MySqlConnectOptions = url.parse().unwrap();
-    AppState::new(lazy_pool(options.timezone(None)), config)
+    AppState::new(lazy_pool(options.timezone(None), config.db_acquire_timeout), config)
 }
 
 /// A no-op handler that reports each job it starts.

@@ -20,6 +20,8 @@ pub enum DatabaseConfig {
 #[derive(Clone)]
 pub struct Config {
     pub database: DatabaseConfig,
+    /// How long a request waits for a pooled database connection before it is told 503.
+    pub db_acquire_timeout: Duration,
     pub listen_addr: SocketAddr,
     pub openemr_site: String,
     pub log_format: LogFormat,
@@ -286,6 +288,11 @@ impl Config {
             v.parse::<u64>().map(Duration::from_secs).map_err(|_| "expected whole seconds".into())
         });
 
+        let db_acquire_timeout =
+            parse_or(&get, "MMT_DB_ACQUIRE_TIMEOUT_MS", "3000", &mut errors, |v| match v.parse::<u64>() {
+                Ok(ms @ 1..=60_000) => Ok(Duration::from_millis(ms)),
+                _ => Err("expected milliseconds from 1 to 60000".into()),
+            });
         let auth = auth_from(&get, &mut errors);
         let search_max_staleness = parse_or(&get, "MMT_SEARCH_MAX_STALENESS_MS", "2000", &mut errors, |v| {
             v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected milliseconds".into())
@@ -321,6 +328,7 @@ impl Config {
         let config = (|| {
             Some(Self {
                 database: database?,
+                db_acquire_timeout: db_acquire_timeout?,
                 listen_addr: listen_addr?,
                 openemr_site,
                 log_format: log_format?,
@@ -821,6 +829,18 @@ mod tests {
         assert_eq!(c.openemr_site, "default");
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(matches!(c.database, DatabaseConfig::Parts { port: 3306, .. }));
+        assert_eq!(c.db_acquire_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn the_pool_wait_is_bounded() {
+        let with =
+            |ms: &str| config(&[("DATABASE_URL", "mysql://u:p@h/db"), ("MMT_DB_ACQUIRE_TIMEOUT_MS", ms)]);
+        assert_eq!(with("250").unwrap().db_acquire_timeout, Duration::from_millis(250));
+        for bad in ["0", "60001", "soon"] {
+            let err = with(bad).unwrap_err().0.join("\n");
+            assert!(err.contains("MMT_DB_ACQUIRE_TIMEOUT_MS"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -203,18 +203,28 @@ impl From<crate::storage::StorageError> for ApiError {
         if err.is_duplicate_key() {
             return Self::new(StatusCode::CONFLICT, "this conflicts with a record that already exists");
         }
-        if matches!(err, crate::storage::StorageError::Unavailable(_)) || err.is_deadlock() {
+        if let Some(detail) = unavailable_detail(&err) {
             tracing::warn!(error = %err, "database unavailable or busy");
-            return Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is unavailable or busy; retry shortly",
-            );
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, detail);
         }
         tracing::error!(error = %err, "database error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "an unexpected database error occurred; quote the request id",
         )
+    }
+}
+
+/// Why a retry may succeed, in words a client can act on (and that tell a flaky run's cause).
+fn unavailable_detail(err: &crate::storage::StorageError) -> Option<&'static str> {
+    use crate::storage::StorageError as E;
+    match err {
+        E::Unavailable(_) => {
+            Some("the database could not be reached or dropped the connection; retry shortly")
+        }
+        E::Busy(_) => Some("the database is busy (no connection or lock came free in time); retry shortly"),
+        _ if err.is_deadlock() => Some("the database stopped this request to break a deadlock; retry it"),
+        _ => None,
     }
 }
 
@@ -422,5 +432,24 @@ impl From<crate::service::care_team::CareTeamError> for ApiError {
             E::Acl(inner) => inner.into(),
             E::Storage(inner) => inner.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    fn detail(err: StorageError) -> String {
+        match ApiError::from(err) {
+            ApiError::Unavailable(Json(p)) => p.detail,
+            _ => panic!("expected 503"),
+        }
+    }
+
+    #[test]
+    fn a_503_says_whether_the_database_was_busy_or_gone() {
+        assert!(detail(StorageError::from_sqlx(sqlx::Error::PoolTimedOut)).contains("busy"));
+        assert!(detail(StorageError::from_sqlx(sqlx::Error::PoolClosed)).contains("could not be reached"));
     }
 }

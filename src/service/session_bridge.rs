@@ -129,8 +129,11 @@ pub struct TableSessions {
 
 impl TableSessions {
     fn new(config: SessionTableConfig, main: &MySqlPool) -> Self {
-        let pool =
-            config.database.clone().map_or_else(|| main.clone(), |options| storage::lazy_pool(*options));
+        let timeout = main.options().get_acquire_timeout();
+        let pool = config
+            .database
+            .clone()
+            .map_or_else(|| main.clone(), |options| storage::lazy_pool(*options, timeout));
         Self { config, pool }
     }
 

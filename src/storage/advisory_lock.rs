@@ -27,9 +27,7 @@ async fn acquire(conn: &mut MySqlConnection, name: &str, wait_secs: i64) -> Resu
     if got == Some(1) {
         Ok(())
     } else {
-        Err(StorageError::Unavailable(format!(
-            "another replica held the `{name}` lock for over {wait_secs} s"
-        )))
+        Err(StorageError::Busy(format!("another replica held the `{name}` lock for over {wait_secs} s")))
     }
 }
 
@@ -62,7 +60,7 @@ pub async fn turn(pool: &MySqlPool, name: &str, wait_secs: i64) -> Result<Turn, 
     tokio::time::timeout(wait, queue(pool, name).lock_owned())
         .await
         .map(|place| Turn { _place: place })
-        .map_err(|_| StorageError::Unavailable(format!("the `{name}` queue did not move for {wait_secs} s")))
+        .map_err(|_| StorageError::Busy(format!("the `{name}` queue did not move for {wait_secs} s")))
 }
 
 /// A pooled connection holding a named lock. The lock belongs to the connection, not to a

@@ -17,6 +17,10 @@ use sqlx::{
 pub enum StorageError {
     #[error("the database is unreachable: {0}")]
     Unavailable(String),
+    /// Reachable, but this request could not be served in time: no pooled connection came free,
+    /// or a lock it needed stayed taken.
+    #[error("the database is busy: {0}")]
+    Busy(String),
     /// Shown as its class only: MariaDB's message quotes the values it refused (a duplicate
     /// name, an overlong note), and those are PHI that must not reach logs or clients.
     #[error("database error: {}", class_of(.0))]
@@ -54,15 +58,16 @@ impl StorageError {
 
     /// Worth retrying later as a whole: the database was unreachable, busy or deadlocked.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_)) || self.is_deadlock()
+        matches!(self, Self::Unavailable(_) | Self::Busy(_)) || self.is_deadlock()
     }
 
     pub fn from_sqlx(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => Self::Unavailable(error.to_string()),
+            sqlx::Error::PoolTimedOut => Self::Busy("no pooled connection came free in time".into()),
+            sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                Self::Unavailable(error.to_string())
+            }
+            sqlx::Error::Database(ref e) if is_busy(e.as_ref()) => Self::Busy(class_of(&error)),
             sqlx::Error::Database(ref e) if is_server_going_away(e.as_ref()) => {
                 Self::Unavailable(error.to_string())
             }
@@ -77,21 +82,30 @@ impl From<sqlx::Error> for StorageError {
     }
 }
 
-/// Server shutdown (1053), a killed connection (1927), too many connections (1040), lock waits
-/// that timed out (1205) and a busy auto-increment lock (1467): the request may succeed on retry,
-/// so they are 503s, not 500s. Deadlocks stay `Database` errors so writers can retry them.
+fn mariadb_number(e: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number())
+}
+
+/// Server shutdown (1053), a killed connection (1927), too many connections (1040): the request
+/// may succeed on retry, so they are 503s, not 500s. Deadlocks stay `Database` errors so writers
+/// can retry them.
 fn is_server_going_away(e: &dyn sqlx::error::DatabaseError) -> bool {
-    e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-        .is_some_and(|e| matches!(e.number(), 1040 | 1053 | 1205 | 1467 | 1927))
+    matches!(mariadb_number(e), Some(1040 | 1053 | 1927))
+}
+
+/// A lock wait that timed out (1205) and a busy auto-increment lock (1467).
+fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(mariadb_number(e), Some(1205 | 1467))
 }
 
 /// A pool that connects lazily: the service starts, and reports 503, while the database is down,
-/// and recovers by itself when it returns.
-pub fn lazy_pool(options: MySqlConnectOptions) -> MySqlPool {
+/// and recovers by itself when it returns. A request that cannot get a connection within
+/// `acquire_timeout` is answered 503.
+pub fn lazy_pool(options: MySqlConnectOptions, acquire_timeout: Duration) -> MySqlPool {
     MySqlPoolOptions::new()
         .max_connections(32)
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(3))
+        .acquire_timeout(acquire_timeout)
         .idle_timeout(Duration::from_secs(300))
         .test_before_acquire(true)
         .connect_lazy_with(options)

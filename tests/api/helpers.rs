@@ -34,6 +34,13 @@ pub fn server_url() -> String {
     )
 }
 
+/// A lazy pool on a test database. Tests create whole OpenEMR schemas on the shared server while
+/// others run, which can stall it for seconds on a loaded two-core machine; a request under test
+/// waits that out instead of being told 503 as production would after `MMT_DB_ACQUIRE_TIMEOUT_MS`.
+pub fn test_pool(options: MySqlConnectOptions) -> MySqlPool {
+    storage::lazy_pool(options.timezone(None), Duration::from_secs(15))
+}
+
 /// `redis://host:port/db` of the private test Redis.
 pub fn redis_url() -> String {
     std::env::var("MMT_TEST_REDIS_URL").expect(
@@ -86,7 +93,7 @@ impl TestDb {
         admin.close().await;
         let url = format!("{}/{name}", server_url());
         let options: MySqlConnectOptions = url.parse().unwrap();
-        let pool = storage::lazy_pool(options.timezone(None));
+        let pool = test_pool(options);
         Self { name, url, pool }
     }
 
@@ -187,7 +194,7 @@ impl TestDb {
     /// State for a database this helper did not create; the pool connects lazily.
     pub fn state_for(url: &str) -> AppState {
         let options: MySqlConnectOptions = url.parse().unwrap();
-        AppState::new(storage::lazy_pool(options.timezone(None)), Self::config_for(url, &[]))
+        AppState::new(test_pool(options), Self::config_for(url, &[]))
     }
 
     pub fn client(&self) -> TestClient<impl poem::Endpoint> {

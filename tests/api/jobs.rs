@@ -20,7 +20,7 @@ use sqlx::mysql::MySqlConnectOptions;
 
 use crate::{
     auth::{ADMIN, tokens},
-    helpers::{TestDb, binary},
+    helpers::{TestDb, binary, test_pool},
 };
 
 const GARCIA: (&str, &str) = ("drgarcia", "Physician-Garcia-2");
@@ -33,7 +33,7 @@ const FAST: &[(&str, &str)] =
 /// A replica: its own pool and state on the shared database.
 fn replica(db: &TestDb, extra: &[(&str, &str)]) -> AppState {
     let options: MySqlConnectOptions = db.url.parse().unwrap();
-    AppState::new(storage::lazy_pool(options.timezone(None)), TestDb::config_for(&db.url, extra))
+    AppState::new(test_pool(options), TestDb::config_for(&db.url, extra))
 }
 
 async fn submit(state: &AppState, job: NewJob) -> JobId {
