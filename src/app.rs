@@ -84,6 +84,9 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         .at("/api/ws", http::events_api::websocket.with(poem::middleware::CookieJarManager::new()))
         .at("/api/docs", http::docs::explorer())
         .nest("/api", api)
+        .at("/fhir/r4/openapi.json", http::docs::fhir_spec_endpoint())
+        .at("/fhir/r4/docs", http::docs::fhir_explorer())
+        .nest("/fhir/r4", http::fhir::fhir_service().around(http::fhir::outcome_boundary))
         .data(state)
         // poem-openapi drops trailing slashes from operation paths; OpenEMR-style clients send them.
         .with(NormalizePath::new(TrailingSlash::Trim))

@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod documents;
 pub mod encounter;
 pub mod event;
+pub mod fhir;
 pub mod job;
 pub mod lockout;
 pub mod messaging;

@@ -92,6 +92,24 @@ pub enum Needle {
     Dob(NaiveDate),
 }
 
+/// A match on one field, for searches that name the field (FHIR's `family=`, `identifier=`…).
+/// Name values are normalised as the index normalises names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldMatch {
+    /// The start of the last name.
+    Family(String),
+    /// The start of the first name.
+    Given(String),
+    /// The start of any word of the first or last name.
+    NameWord(String),
+    /// The chart number, exactly.
+    ChartNumber(String),
+    /// A whole indexed term: an email address, or a phone number's digits.
+    Term(String),
+    /// One patient, by pid.
+    Pid(i64),
+}
+
 pub fn parse_query(query: &str) -> Vec<Needle> {
     query
         .split_whitespace()

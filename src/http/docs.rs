@@ -10,6 +10,8 @@ use super::allow::AllowedMethods;
 
 static SPEC: LazyLock<String> = LazyLock::new(|| super::api_service().spec());
 static EXPLORER: LazyLock<String> = LazyLock::new(|| super::api_service().swagger_ui_html());
+static FHIR_SPEC: LazyLock<String> = LazyLock::new(|| super::fhir::fhir_service().spec());
+static FHIR_EXPLORER: LazyLock<String> = LazyLock::new(|| super::fhir::fhir_service().swagger_ui_html());
 static ALLOWED: LazyLock<AllowedMethods> = LazyLock::new(|| AllowedMethods::from_spec(&SPEC));
 
 pub fn spec() -> &'static str {
@@ -20,18 +22,30 @@ pub fn allowed() -> &'static AllowedMethods {
     &ALLOWED
 }
 
-pub fn spec_endpoint() -> impl Endpoint<Output = Response> {
-    make_sync(|_| {
+pub fn fhir_spec() -> &'static str {
+    &FHIR_SPEC
+}
+
+fn serve(content_type: &'static str, text: &'static LazyLock<String>) -> impl Endpoint<Output = Response> {
+    make_sync(move |_| {
         Response::builder()
-            .content_type("application/json")
-            .body(Body::from_bytes(bytes::Bytes::from_static(SPEC.as_bytes())))
+            .content_type(content_type)
+            .body(Body::from_bytes(bytes::Bytes::from_static(LazyLock::force(text).as_bytes())))
     })
 }
 
+pub fn spec_endpoint() -> impl Endpoint<Output = Response> {
+    serve("application/json", &SPEC)
+}
+
 pub fn explorer() -> impl Endpoint<Output = Response> {
-    make_sync(|_| {
-        Response::builder()
-            .content_type("text/html; charset=utf-8")
-            .body(Body::from_bytes(bytes::Bytes::from_static(EXPLORER.as_bytes())))
-    })
+    serve("text/html; charset=utf-8", &EXPLORER)
+}
+
+pub fn fhir_spec_endpoint() -> impl Endpoint<Output = Response> {
+    serve("application/json", &FHIR_SPEC)
+}
+
+pub fn fhir_explorer() -> impl Endpoint<Output = Response> {
+    serve("text/html; charset=utf-8", &FHIR_EXPLORER)
 }

@@ -14,6 +14,7 @@ pub mod documents;
 pub mod encounters_api;
 pub mod etag;
 pub mod events_api;
+pub mod fhir;
 pub mod health;
 pub mod jobs_api;
 pub mod messaging;

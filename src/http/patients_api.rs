@@ -202,13 +202,13 @@ struct Cursor {
     after: After,
 }
 
-fn encode_cursor(sort: PatientSort, after: &After) -> String {
+pub(crate) fn encode_cursor(sort: PatientSort, after: &After) -> String {
     let json =
         serde_json::to_vec(&Cursor { sort: format!("{sort:?}"), after: after.clone() }).unwrap_or_default();
     URL_SAFE_NO_PAD.encode(json)
 }
 
-fn decode_cursor(sort: PatientSort, raw: &str) -> Option<After> {
+pub(crate) fn decode_cursor(sort: PatientSort, raw: &str) -> Option<After> {
     let cursor: Cursor = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
     (cursor.sort == format!("{sort:?}")).then_some(cursor.after)
 }
@@ -250,6 +250,7 @@ impl PatientsApi {
         let mut issues = Issues::default();
         let filters = Filters {
             needles: search.0.as_deref().map(parse_query).unwrap_or_default(),
+            fields: Vec::new(),
             sex: sex.0,
             dob_from: issues.optional_date("dob_from", dob_from.0),
             dob_to: issues.optional_date("dob_to", dob_to.0),

@@ -13,7 +13,7 @@ tokio::task_local! {
     static REQUEST_ID: Option<String>;
 }
 
-#[derive(Object, Debug, Clone, serde::Serialize)]
+#[derive(Object, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FieldError {
     /// The request field, e.g. `dob` or `segments[2].start_ms`.
     pub field: String,
@@ -21,7 +21,7 @@ pub struct FieldError {
 }
 
 /// An RFC 9457 problem.
-#[derive(Object, Debug, Clone, serde::Serialize)]
+#[derive(Object, Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     /// A URI naming the kind of problem.
     #[oai(rename = "type")]
@@ -39,12 +39,12 @@ pub struct Problem {
     pub request_id: Option<String>,
     /// One entry per invalid field, for validation problems.
     #[oai(skip_serializing_if_is_empty, default)]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<FieldError>,
     /// On a sign-in refused for want of a second factor: the methods the account has in OpenEMR
     /// (`TOTP`, `U2F`). Send the password again with `totp_code`.
     #[oai(skip_serializing_if_is_none)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mfa_required: Option<Vec<String>>,
 }
 
@@ -147,6 +147,25 @@ impl ApiError {
         }
     }
 
+    pub fn into_problem(self) -> Problem {
+        match self {
+            Self::BadRequest(p)
+            | Self::Unauthorized(p)
+            | Self::Forbidden(p)
+            | Self::NotFound(p)
+            | Self::MethodNotAllowed(p)
+            | Self::Conflict(p)
+            | Self::PreconditionFailed(p)
+            | Self::PreconditionRequired(p)
+            | Self::PayloadTooLarge(p)
+            | Self::UnsupportedMediaType(p)
+            | Self::Unprocessable(p)
+            | Self::TooManyRequests(p, _)
+            | Self::Internal(p)
+            | Self::Unavailable(p) => p.0,
+        }
+    }
+
     pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         Self::TooManyRequests(Json(Problem::new(StatusCode::TOO_MANY_REQUESTS, detail)), retry_after_secs)
     }
@@ -187,7 +206,10 @@ fn error_response(err: poem::Error) -> Response {
 
 fn ensure_problem(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response.content_type().is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
+    // FHIR answers its errors as OperationOutcomes (`http::fhir`).
+    let is_problem = response
+        .content_type()
+        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON) || ct.starts_with(crate::http::fhir::FHIR_JSON));
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }
@@ -299,7 +321,7 @@ impl From<crate::service::patients::PatientError> for ApiError {
     fn from(err: crate::service::patients::PatientError) -> Self {
         use crate::service::patients::PatientError as E;
         match err {
-            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::NotFound(_) | E::UnknownUuid => Self::new(StatusCode::NOT_FOUND, err.to_string()),
             E::Invalid(issues) => issues.into(),
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
             E::Acl(inner) => inner.into(),

@@ -37,6 +37,8 @@ use crate::{
 pub enum PatientError {
     #[error("no patient with pid {0}")]
     NotFound(Pid),
+    #[error("no patient with this id")]
+    UnknownUuid,
     #[error("invalid patient data")]
     Invalid(Issues),
     #[error("{0}")]
@@ -99,6 +101,21 @@ pub async fn get(state: &AppState, caller: &Caller, pid: Pid) -> Result<PatientR
     audit::record(state, &entry).await?;
     super::dashboard::recent::viewed(state, caller, pid).await;
     Ok(row)
+}
+
+/// The patient OpenEMR's FHIR API knows by `uuid`; unknown ids are not found, as unknown pids are.
+pub async fn get_by_uuid(
+    state: &AppState,
+    caller: &Caller,
+    uuid: &[u8; 16],
+) -> Result<PatientRow, PatientError> {
+    match patients::pid_by_uuid(&state.pool, uuid).await? {
+        Some(pid) => get(state, caller, pid).await,
+        None => {
+            permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::View).await?;
+            Err(PatientError::UnknownUuid)
+        }
+    }
 }
 
 async fn validated(

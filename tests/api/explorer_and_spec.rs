@@ -62,14 +62,16 @@ async fn cli_openapi_prints_the_served_spec() {
 #[tokio::test]
 async fn explorer_is_served_from_the_binary_and_needs_no_network() {
     let db = TestDb::empty().await;
-    let resp = db.client().get("/api/docs/").send().await;
-    resp.assert_status_is_ok();
-    resp.assert_content_type("text/html; charset=utf-8");
-    let html = resp.0.into_body().into_string().await.unwrap();
-    assert!(html.contains("SwaggerUIBundle"), "Swagger UI script is embedded");
-    assert!(html.contains("\"/health\""), "the page embeds the spec");
-    for external in ["<script src=\"http", "<link href=\"http", "<link rel=\"stylesheet\" href=\"http"] {
-        assert!(!html.contains(external), "explorer must not load {external}...");
+    for (explorer, operation) in [("/api/docs/", "\"/health\""), ("/fhir/r4/docs", "\"/metadata\"")] {
+        let resp = db.client().get(explorer).send().await;
+        resp.assert_status_is_ok();
+        resp.assert_content_type("text/html; charset=utf-8");
+        let html = resp.0.into_body().into_string().await.unwrap();
+        assert!(html.contains("SwaggerUIBundle"), "Swagger UI script is embedded");
+        assert!(html.contains(operation), "{explorer} embeds its spec");
+        for external in ["<script src=\"http", "<link href=\"http", "<link rel=\"stylesheet\" href=\"http"] {
+            assert!(!html.contains(external), "explorer must not load {external}...");
+        }
     }
 }
 
@@ -78,8 +80,17 @@ async fn explorer_is_served_from_the_binary_and_needs_no_network() {
 /// `MMT_UPDATE_SPEC_SNAPSHOT=1 scripts/test.sh --test api spec_matches` and review the diff.
 #[test]
 fn spec_matches_the_committed_snapshot() {
-    let path = crate::helpers::repo_path("tests/snapshots/openapi.json");
-    let current: Value = serde_json::from_str(&mmt_sidecar::http::api_service().spec()).unwrap();
+    assert_snapshot("tests/snapshots/openapi.json", &mmt_sidecar::http::api_service().spec());
+}
+
+#[test]
+fn fhir_spec_matches_the_committed_snapshot() {
+    assert_snapshot("tests/snapshots/fhir-openapi.json", &mmt_sidecar::http::fhir::fhir_service().spec());
+}
+
+fn assert_snapshot(relative: &str, spec: &str) {
+    let path = crate::helpers::repo_path(relative);
+    let current: Value = serde_json::from_str(spec).unwrap();
     let pretty = serde_json::to_string_pretty(&current).unwrap() + "\n";
     if std::env::var("MMT_UPDATE_SPEC_SNAPSHOT").is_ok() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -22,6 +22,7 @@ mod encounters;
 mod events;
 mod explorer_and_spec;
 mod faults;
+mod fhir;
 mod hardening;
 mod health;
 mod helpers;

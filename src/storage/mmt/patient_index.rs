@@ -2,7 +2,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
 use crate::{
-    domain::patient_search::{Needle, PatientTerms},
+    domain::patient_search::{FieldMatch, Needle, PatientTerms},
     storage::StorageError,
 };
 
@@ -169,6 +169,7 @@ pub enum After {
 #[derive(Debug, Clone, Default)]
 pub struct Filters {
     pub needles: Vec<Needle>,
+    pub fields: Vec<FieldMatch>,
     pub sex: Option<String>,
     pub dob_from: Option<NaiveDate>,
     pub dob_to: Option<NaiveDate>,
@@ -223,6 +224,9 @@ fn push_filters(q: &mut QueryBuilder<MySql>, f: &Filters) {
         }
         q.push(")");
     }
+    for field in &f.fields {
+        push_field(q, field);
+    }
     for needle in &f.needles {
         match needle {
             Needle::Dob(date) => {
@@ -233,6 +237,38 @@ fn push_filters(q: &mut QueryBuilder<MySql>, f: &Filters) {
                     .push_bind(format!("{}%", escape_like(term)))
                     .push(")");
             }
+        }
+    }
+}
+
+fn push_field(q: &mut QueryBuilder<MySql>, field: &FieldMatch) {
+    let prefix = |word: &str| format!("{}%", escape_like(word));
+    match field {
+        FieldMatch::Family(name) => {
+            q.push(" AND i.sort_last LIKE ").push_bind(prefix(name));
+        }
+        FieldMatch::Given(name) => {
+            q.push(" AND i.sort_first LIKE ").push_bind(prefix(name));
+        }
+        FieldMatch::NameWord(word) => {
+            let inner = format!("% {}%", escape_like(word));
+            q.push(" AND (i.sort_last LIKE ").push_bind(prefix(word));
+            q.push(" OR i.sort_first LIKE ").push_bind(prefix(word));
+            q.push(" OR i.sort_last LIKE ").push_bind(inner.clone());
+            q.push(" OR i.sort_first LIKE ").push_bind(inner).push(")");
+        }
+        FieldMatch::ChartNumber(pubpid) => {
+            q.push(" AND i.pid IN (SELECT p.pid FROM patient_data p WHERE p.pubpid = ")
+                .push_bind(pubpid.clone())
+                .push(")");
+        }
+        FieldMatch::Term(term) => {
+            q.push(" AND i.pid IN (SELECT t.pid FROM mmt_patient_terms t WHERE t.term = ")
+                .push_bind(term.clone())
+                .push(")");
+        }
+        FieldMatch::Pid(pid) => {
+            q.push(" AND i.pid = ").push_bind(*pid);
         }
     }
 }

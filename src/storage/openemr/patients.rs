@@ -49,6 +49,16 @@ pub async fn get(pool: &MySqlPool, pid: Pid) -> Result<Option<PatientRow>, Stora
         .map_err(StorageError::from_sqlx)
 }
 
+/// The patient OpenEMR's APIs call `uuid` (16 bytes as stored).
+pub async fn pid_by_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<Pid>, StorageError> {
+    let pid: Option<i64> = sqlx::query_scalar("SELECT pid FROM patient_data WHERE uuid = ?")
+        .bind(&uuid[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    Ok(pid.map(Pid))
+}
+
 /// The row as the caller's transaction sees it.
 pub async fn get_in(conn: &mut MySqlConnection, pid: Pid) -> Result<Option<PatientRow>, StorageError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM patient_data WHERE pid = ?")))

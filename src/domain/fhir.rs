@@ -1,0 +1,106 @@
+//! FHIR R4 rules that do not depend on storage or HTTP: how OpenEMR's values map to FHIR codes,
+//! and how FHIR search parameter values are read.
+
+use chrono::{Datelike, Months, NaiveDate};
+
+/// OpenEMR's `sex` list value as FHIR's administrative gender, as OpenEMR's FHIR API maps it.
+pub fn gender_of(sex: &str) -> &'static str {
+    match sex.trim().to_ascii_lowercase().as_str() {
+        "male" => "male",
+        "female" => "female",
+        _ => "unknown",
+    }
+}
+
+/// A `gender` token as the `sex` value OpenEMR stores.
+pub fn sex_for(gender: &str) -> Result<&'static str, String> {
+    match token_code(gender) {
+        "male" => Ok("Male"),
+        "female" => Ok("Female"),
+        "unknown" => Ok("UNK"),
+        other => Err(format!(
+            "`{other}` is not an administrative gender this server stores (male, female, unknown)"
+        )),
+    }
+}
+
+/// The code of a token parameter (`system|code` or `code`).
+pub fn token_code(value: &str) -> &str {
+    value.rsplit('|').next().unwrap_or(value).trim()
+}
+
+/// The inclusive date range a `date` parameter (`[eq|ge|le|gt|lt]YYYY[-MM[-DD]]`) selects; an open
+/// end is `None`.
+pub fn date_range(value: &str) -> Result<(Option<NaiveDate>, Option<NaiveDate>), String> {
+    let (prefix, date) = match value.get(..2) {
+        Some(p @ ("eq" | "ge" | "le" | "gt" | "lt")) => (p, &value[2..]),
+        _ => ("eq", value),
+    };
+    let (first, last) = period(date)
+        .ok_or_else(|| format!("`{value}` is not a date of the form [eq|ge|le|gt|lt]YYYY[-MM[-DD]]"))?;
+    Ok(match prefix {
+        "ge" => (Some(first), None),
+        "le" => (None, Some(last)),
+        "gt" => (last.succ_opt(), None),
+        "lt" => (None, first.pred_opt()),
+        _ => (Some(first), Some(last)),
+    })
+}
+
+/// The first and last day of a year, a month or a day.
+fn period(date: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let parts: Vec<&str> = date.split('-').collect();
+    let number = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten()
+    };
+    let year = i32::try_from(number(parts.first()?, 4)?).ok()?;
+    match parts.as_slice() {
+        [_] => Some((NaiveDate::from_ymd_opt(year, 1, 1)?, NaiveDate::from_ymd_opt(year, 12, 31)?)),
+        [_, m] => {
+            let first = NaiveDate::from_ymd_opt(year, number(m, 2)?, 1)?;
+            Some((first, first.checked_add_months(Months::new(1))?.pred_opt()?))
+        }
+        [_, m, d] => {
+            let day = NaiveDate::from_ymd_opt(year, number(m, 2)?, number(d, 2)?)?;
+            (day.year() == year).then_some((day, day))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Option<NaiveDate> {
+        Some(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+    }
+
+    #[test]
+    fn dates_select_their_whole_period_and_prefixes_open_one_end() {
+        assert_eq!(date_range("1980-02-03"), Ok((d("1980-02-03"), d("1980-02-03"))));
+        assert_eq!(date_range("eq1980-02"), Ok((d("1980-02-01"), d("1980-02-29"))));
+        assert_eq!(date_range("1981"), Ok((d("1981-01-01"), d("1981-12-31"))));
+        assert_eq!(date_range("ge1980-02-03"), Ok((d("1980-02-03"), None)));
+        assert_eq!(date_range("gt1980"), Ok((d("1981-01-01"), None)));
+        assert_eq!(date_range("lt1980-03"), Ok((None, d("1980-02-29"))));
+        assert_eq!(date_range("le1980"), Ok((None, d("1980-12-31"))));
+    }
+
+    #[test]
+    fn malformed_dates_are_refused_with_the_value() {
+        for bad in ["", "80", "1980-2-03", "1980-02-30", "ne1980", "1980-02-03T10:00", "1980--"] {
+            assert!(date_range(bad).unwrap_err().contains(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn genders_map_both_ways() {
+        assert_eq!(
+            (gender_of("Female"), gender_of("Male"), gender_of("UNK"), gender_of("")),
+            ("female", "male", "unknown", "unknown")
+        );
+        assert_eq!(sex_for("http://hl7.org/fhir/administrative-gender|female"), Ok("Female"));
+        assert!(sex_for("other").is_err());
+    }
+}

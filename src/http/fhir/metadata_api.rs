@@ -1,0 +1,59 @@
+use poem_openapi::{ApiResponse, OpenApi, payload::Json};
+
+use super::{
+    model::{CapabilityStatement, Interaction, Rest, RestResource, SearchParam, Software},
+    patient_api::SEARCH_PARAMS,
+};
+
+#[derive(ApiResponse)]
+pub enum MetadataResponse {
+    #[oai(status = 200, content_type = "application/fhir+json")]
+    Ok(Json<CapabilityStatement>),
+}
+
+#[derive(Default)]
+pub struct MetadataApi;
+
+#[OpenApi]
+impl MetadataApi {
+    /// The CapabilityStatement: exactly the resources, interactions and search parameters served.
+    /// No authentication, as FHIR clients read it before they sign in.
+    #[oai(path = "/metadata", method = "get", operation_id = "fhir_metadata")]
+    async fn metadata(&self) -> MetadataResponse {
+        MetadataResponse::Ok(Json(capabilities()))
+    }
+}
+
+/// When the capabilities below last changed.
+const CHANGED: &str = "2026-11-30";
+
+fn capabilities() -> CapabilityStatement {
+    let interactions = |codes: &[&str]| codes.iter().map(|c| Interaction { code: (*c).into() }).collect();
+    let params = |list: &[(&str, &str, &str)]| {
+        list.iter()
+            .map(|(name, kind, doc)| SearchParam {
+                name: (*name).into(),
+                kind: (*kind).into(),
+                documentation: Some((*doc).into()),
+            })
+            .collect()
+    };
+    CapabilityStatement {
+        resource_type: "CapabilityStatement".into(),
+        status: "active".into(),
+        date: CHANGED.into(),
+        kind: "instance".into(),
+        software: Software { name: "mmt-sidecar".into(), version: env!("CARGO_PKG_VERSION").into() },
+        fhir_version: "4.0.1".into(),
+        format: vec!["json".into()],
+        rest: vec![Rest {
+            mode: "server".into(),
+            resource: vec![RestResource {
+                kind: "Patient".into(),
+                profile: Some(super::patient_api::US_CORE_PATIENT.into()),
+                interaction: interactions(&["read", "search-type"]),
+                search_param: params(SEARCH_PARAMS),
+            }],
+        }],
+    }
+}

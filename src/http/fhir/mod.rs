@@ -1,0 +1,141 @@
+//! FHIR R4 under `/fhir/r4/`: its own OpenAPI document and explorer (`/fhir/r4/openapi.json`,
+//! `/fhir/r4/docs`), the same authentication, ACL and audit as `/api`, and every error an
+//! OperationOutcome.
+
+pub mod metadata_api;
+pub mod model;
+pub mod patient_api;
+
+use poem::{Endpoint, Request, Response, http::StatusCode};
+use poem_openapi::{ApiResponse, OpenApiService, payload::Json, types::ToJSON};
+
+use self::model::{OperationOutcome, OutcomeIssue};
+use crate::http::problem::{ApiError, Problem};
+
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+pub type FhirApis = (metadata_api::MetadataApi, patient_api::PatientApi);
+
+pub fn fhir_service() -> OpenApiService<FhirApis, ()> {
+    OpenApiService::new(FhirApis::default(), "mmt-sidecar FHIR R4", env!("CARGO_PKG_VERSION"))
+        .description(
+            "FHIR R4 (4.0.1) over OpenEMR's rows, with the ids OpenEMR's own FHIR API uses. Sign in \
+             at /api/auth/login/ and send the access token as `Authorization: Bearer`. Errors are \
+             OperationOutcome resources. The rest of the API: /api/docs.",
+        )
+        .server("/fhir/r4")
+}
+
+/// Every error a FHIR operation can answer with.
+#[derive(ApiResponse, Debug)]
+pub enum FhirError {
+    /// A search parameter or the request is malformed.
+    #[oai(status = 400, content_type = "application/fhir+json")]
+    BadRequest(Json<OperationOutcome>),
+    /// No valid credentials were presented.
+    #[oai(status = 401, content_type = "application/fhir+json")]
+    Unauthorized(Json<OperationOutcome>),
+    /// The caller's OpenEMR permissions do not allow this.
+    #[oai(status = 403, content_type = "application/fhir+json")]
+    Forbidden(Json<OperationOutcome>),
+    /// No such resource.
+    #[oai(status = 404, content_type = "application/fhir+json")]
+    NotFound(Json<OperationOutcome>),
+    /// An unexpected server error.
+    #[oai(status = 500, content_type = "application/fhir+json")]
+    Internal(Json<OperationOutcome>),
+    /// The database is unavailable or busy; retry.
+    #[oai(status = 503, content_type = "application/fhir+json")]
+    Unavailable(Json<OperationOutcome>),
+}
+
+impl FhirError {
+    pub fn invalid(parameter: &str, message: impl Into<String>) -> Self {
+        let mut outcome = outcome(StatusCode::BAD_REQUEST, message.into());
+        outcome.issue[0].expression = vec![parameter.to_string()];
+        Self::BadRequest(Json(outcome))
+    }
+}
+
+impl<E: Into<ApiError>> From<E> for FhirError {
+    fn from(err: E) -> Self {
+        let problem = err.into().into_problem();
+        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let json = Json(outcome_of(&problem));
+        match status.as_u16() {
+            400 | 422 => Self::BadRequest(json),
+            401 => Self::Unauthorized(json),
+            403 => Self::Forbidden(json),
+            404 => Self::NotFound(json),
+            503 => Self::Unavailable(json),
+            _ => Self::Internal(json),
+        }
+    }
+}
+
+/// FHIR's issue type for an HTTP status.
+fn issue_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 413 | 415 | 422 => "invalid",
+        401 => "login",
+        403 => "forbidden",
+        404 => "not-found",
+        405 => "not-supported",
+        409 | 412 | 428 => "conflict",
+        429 => "throttled",
+        503 => "transient",
+        _ => "exception",
+    }
+}
+
+fn outcome(status: StatusCode, diagnostics: String) -> OperationOutcome {
+    OperationOutcome {
+        resource_type: "OperationOutcome".into(),
+        issue: vec![OutcomeIssue {
+            severity: "error".into(),
+            code: issue_code(status).into(),
+            diagnostics: Some(diagnostics),
+            expression: Vec::new(),
+        }],
+    }
+}
+
+/// The problem's detail and request id as one issue, or one issue per field at fault.
+fn outcome_of(problem: &Problem) -> OperationOutcome {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let request = problem.request_id.as_ref().map(|id| format!(" (request id {id})")).unwrap_or_default();
+    let mut outcome = outcome(status, format!("{}{request}", problem.detail));
+    if !problem.errors.is_empty() {
+        outcome.issue = problem
+            .errors
+            .iter()
+            .map(|e| OutcomeIssue {
+                severity: "error".into(),
+                code: issue_code(status).into(),
+                diagnostics: Some(e.message.clone()),
+                expression: vec![e.field.clone()],
+            })
+            .collect();
+    }
+    outcome
+}
+
+/// Whatever failed below (authentication, an unknown path, a handler) leaves as an
+/// OperationOutcome: the problem boundary's answer, re-dressed.
+pub async fn outcome_boundary<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let response = crate::http::problem::problem_boundary(next, req).await?;
+    let is_problem =
+        response.content_type().is_some_and(|ct| ct.starts_with(crate::http::problem::PROBLEM_JSON));
+    if !is_problem {
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = body.into_bytes().await.unwrap_or_default();
+    let problem: Problem = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Problem::new(parts.status, parts.status.canonical_reason().unwrap_or("error")));
+    let mut redressed = Response::builder().status(parts.status);
+    for (name, value) in parts.headers.iter().filter(|(n, _)| *n != poem::http::header::CONTENT_TYPE) {
+        redressed = redressed.header(name, value.clone());
+    }
+    Ok(redressed.content_type(FHIR_JSON).body(outcome_of(&problem).to_json_string()))
+}

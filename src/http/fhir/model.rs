@@ -1,0 +1,208 @@
+//! FHIR R4 JSON shapes for the resources served. Hand-written: no maintained Rust crate models
+//! plain R4 (see the README); the test suite validates every shape with `fhir.resources`.
+
+use poem_openapi::Object;
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Meta {
+    pub version_id: Option<String>,
+    pub last_updated: Option<String>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub profile: Vec<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Coding {
+    pub system: Option<String>,
+    pub code: Option<String>,
+    pub display: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct CodeableConcept {
+    #[oai(skip_serializing_if_is_empty)]
+    pub coding: Vec<Coding>,
+    pub text: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Identifier {
+    #[oai(rename = "use")]
+    pub use_: Option<String>,
+    #[oai(rename = "type")]
+    pub kind: Option<CodeableConcept>,
+    pub system: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct HumanName {
+    #[oai(rename = "use")]
+    pub use_: Option<String>,
+    pub family: Option<String>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub given: Vec<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct ContactPoint {
+    pub system: Option<String>,
+    pub value: Option<String>,
+    #[oai(rename = "use")]
+    pub use_: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Address {
+    #[oai(skip_serializing_if_is_empty)]
+    pub line: Vec<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+}
+
+/// A patient, as US Core 3.1.1 Patient (identifier, name and gender always present).
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Patient {
+    /// Always `Patient`.
+    pub resource_type: String,
+    /// OpenEMR's patient uuid: the id OpenEMR's own FHIR API gives this patient.
+    pub id: String,
+    pub meta: Meta,
+    pub identifier: Vec<Identifier>,
+    pub active: bool,
+    pub name: Vec<HumanName>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub telecom: Vec<ContactPoint>,
+    pub gender: String,
+    pub birth_date: Option<String>,
+    pub deceased_date_time: Option<String>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub address: Vec<Address>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct BundleLink {
+    /// `self` or `next`.
+    pub relation: String,
+    pub url: String,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct BundleSearch {
+    /// Always `match`.
+    pub mode: String,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct PatientEntry {
+    pub full_url: String,
+    pub resource: Patient,
+    pub search: BundleSearch,
+}
+
+/// A page of search results; follow the `next` link for the following page.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct PatientBundle {
+    /// Always `Bundle`.
+    pub resource_type: String,
+    /// Always `searchset`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Matches across all pages.
+    pub total: i64,
+    pub link: Vec<BundleLink>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub entry: Vec<PatientEntry>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct OutcomeIssue {
+    /// `error`.
+    pub severity: String,
+    /// FHIR issue type: `invalid`, `login`, `forbidden`, `not-found`, `transient`…
+    pub code: String,
+    pub diagnostics: Option<String>,
+    /// The parameters or fields at fault.
+    #[oai(skip_serializing_if_is_empty)]
+    pub expression: Vec<String>,
+}
+
+/// Every error: what went wrong, one issue per field at fault.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct OperationOutcome {
+    /// Always `OperationOutcome`.
+    pub resource_type: String,
+    pub issue: Vec<OutcomeIssue>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct SearchParam {
+    pub name: String,
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub documentation: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct Interaction {
+    /// `read` or `search-type`.
+    pub code: String,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct RestResource {
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub profile: Option<String>,
+    pub interaction: Vec<Interaction>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub search_param: Vec<SearchParam>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct Rest {
+    /// Always `server`.
+    pub mode: String,
+    pub resource: Vec<RestResource>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct Software {
+    pub name: String,
+    pub version: String,
+}
+
+/// What this server implements, and nothing more.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct CapabilityStatement {
+    /// Always `CapabilityStatement`.
+    pub resource_type: String,
+    pub status: String,
+    pub date: String,
+    pub kind: String,
+    pub software: Software,
+    pub fhir_version: String,
+    pub format: Vec<String>,
+    pub rest: Vec<Rest>,
+}

@@ -1,0 +1,305 @@
+use chrono::{Local, NaiveDateTime, SecondsFormat, TimeZone};
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
+
+use super::{
+    FhirError,
+    model::{
+        Address, BundleLink, BundleSearch, CodeableConcept, Coding, ContactPoint, HumanName, Identifier,
+        Meta, Patient, PatientBundle, PatientEntry,
+    },
+};
+use crate::{
+    app::AppState,
+    domain::{
+        fhir::{date_range, gender_of, sex_for, token_code},
+        patient_search::{FieldMatch, normalize},
+    },
+    http::{
+        auth::Auth,
+        patients_api::{PatientSort, decode_cursor, encode_cursor},
+    },
+    service::patients,
+    storage::{
+        mmt::patient_index::{Filters, Page, SortKey},
+        openemr::{patients::PatientRow, uuid_registry},
+    },
+};
+
+pub const US_CORE_PATIENT: &str = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient";
+const V2_0203: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
+
+/// The search parameters served, as the CapabilityStatement lists them.
+pub const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
+    ("_id", "token", "the patient's id (OpenEMR uuid)"),
+    ("name", "string", "the start of any word of the first or last name"),
+    ("family", "string", "the start of the last name"),
+    ("given", "string", "the start of the first name"),
+    ("birthdate", "date", "eq, ge, le, gt or lt and a year, month or day"),
+    ("gender", "token", "male, female or unknown"),
+    ("identifier", "token", "the chart number (pubpid), exactly"),
+    ("phone", "token", "a phone number, compared by its digits"),
+    ("email", "token", "an email address, exactly (case-insensitive)"),
+];
+
+const DEFAULT_COUNT: u32 = 20;
+const MAX_COUNT: u32 = 100;
+
+#[derive(ApiResponse)]
+pub enum PatientRead {
+    #[oai(status = 200, content_type = "application/fhir+json")]
+    Ok(Json<Patient>),
+}
+
+#[derive(ApiResponse)]
+pub enum PatientSearch {
+    #[oai(status = 200, content_type = "application/fhir+json")]
+    Ok(Json<PatientBundle>),
+}
+
+#[derive(Default)]
+pub struct PatientApi;
+
+#[OpenApi(prefix_path = "/Patient")]
+impl PatientApi {
+    /// One patient (US Core Patient). Needs OpenEMR `patients|demo`; audited as a demographics read.
+    #[oai(path = "/:id", method = "get", operation_id = "fhir_patient_read")]
+    async fn read(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> Result<PatientRead, FhirError> {
+        let uuid = uuid::Uuid::parse_str(&id.0).map_err(|_| patients::PatientError::UnknownUuid)?;
+        let row = patients::get_by_uuid(&state, &auth.0, uuid.as_bytes()).await?;
+        let patient = patient_of(row).ok_or(patients::PatientError::UnknownUuid)?;
+        Ok(PatientRead::Ok(Json(patient)))
+    }
+
+    /// Search patients; every parameter given must match. Results are sorted by name and paged:
+    /// follow the bundle's `next` link. Needs OpenEMR `patients|demo`; audited, naming every
+    /// patient disclosed.
+    #[oai(path = "/", method = "get", operation_id = "fhir_patient_search")]
+    #[allow(clippy::too_many_arguments)]
+    async fn search(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        req: &Request,
+        #[oai(name = "_id")] id: Query<Option<String>>,
+        name: Query<Option<String>>,
+        family: Query<Option<String>>,
+        given: Query<Option<String>>,
+        birthdate: Query<Option<String>>,
+        gender: Query<Option<String>>,
+        identifier: Query<Option<String>>,
+        phone: Query<Option<String>>,
+        email: Query<Option<String>>,
+        /// Entries per page, 1 to 100 (default 20).
+        #[oai(name = "_count")]
+        count: Query<Option<u32>>,
+        /// Set by the `next` link; do not build it yourself.
+        #[oai(name = "_cursor")]
+        cursor: Query<Option<String>>,
+    ) -> Result<PatientSearch, FhirError> {
+        let mut filters = Filters::default();
+        let mut nothing_matches = false;
+        if let Some(id) = id.0 {
+            match uuid::Uuid::parse_str(token_code(&id)) {
+                Ok(uuid) => {
+                    match crate::storage::openemr::patients::pid_by_uuid(&state.pool, uuid.as_bytes()).await?
+                    {
+                        Some(pid) => filters.fields.push(FieldMatch::Pid(pid.0)),
+                        None => nothing_matches = true,
+                    }
+                }
+                Err(_) => nothing_matches = true,
+            }
+        }
+        for (param, value, field) in [
+            ("name", name.0, FieldMatch::NameWord as fn(String) -> FieldMatch),
+            ("family", family.0, FieldMatch::Family),
+            ("given", given.0, FieldMatch::Given),
+        ] {
+            if let Some(value) = value {
+                let words = normalize(&value);
+                if words.is_empty() {
+                    return Err(FhirError::invalid(
+                        param,
+                        format!("`{param}` has no letters or digits to match"),
+                    ));
+                }
+                if param == "name" {
+                    filters.fields.extend(words.split(' ').map(|w| field(w.to_string())));
+                } else {
+                    filters.fields.push(field(words));
+                }
+            }
+        }
+        if let Some(value) = birthdate.0 {
+            let (from, to) = date_range(&value).map_err(|why| FhirError::invalid("birthdate", why))?;
+            filters.dob_from = from;
+            filters.dob_to = to;
+        }
+        if let Some(value) = gender.0 {
+            filters.sex = Some(sex_for(&value).map_err(|why| FhirError::invalid("gender", why))?.to_string());
+        }
+        if let Some(value) = identifier.0 {
+            filters.fields.push(FieldMatch::ChartNumber(token_code(&value).to_string()));
+        }
+        if let Some(value) = phone.0 {
+            let digits = crate::domain::patient_search::digits(token_code(&value));
+            if digits.len() < 4 {
+                return Err(FhirError::invalid("phone", "`phone` needs at least 4 digits"));
+            }
+            filters.fields.push(FieldMatch::Term(digits));
+        }
+        if let Some(value) = email.0 {
+            filters.fields.push(FieldMatch::Term(deunicode::deunicode(token_code(&value)).to_lowercase()));
+        }
+        let count = count.0.unwrap_or(DEFAULT_COUNT);
+        if !(1..=MAX_COUNT).contains(&count) {
+            return Err(FhirError::invalid("_count", format!("`_count` is 1 to {MAX_COUNT}")));
+        }
+        let after =
+            match cursor.0.as_deref() {
+                Some(raw) => Some(decode_cursor(PatientSort::Name, raw).ok_or_else(|| {
+                    FhirError::invalid("_cursor", "`_cursor` is not one this server issued")
+                })?),
+                None => None,
+            };
+        let links = Links::of(req);
+        if nothing_matches {
+            return Ok(PatientSearch::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+        }
+        let page =
+            Page { sort: SortKey::Name, descending: false, after, offset: None, limit: u64::from(count) };
+        let found = patients::search(&state, &auth.0, filters, false, &page).await?;
+        let mut link = vec![links.this()];
+        if found.rows.len() == count as usize
+            && let Some(key) = &found.last_key
+        {
+            link.push(links.next(&encode_cursor(PatientSort::Name, key)));
+        }
+        let entries = found
+            .rows
+            .into_iter()
+            .filter_map(patient_of)
+            .map(|resource| PatientEntry {
+                full_url: format!("{}/Patient/{}", links.base, resource.id),
+                resource,
+                search: BundleSearch { mode: "match".into() },
+            })
+            .collect();
+        Ok(PatientSearch::Ok(Json(bundle(found.total, link, entries))))
+    }
+}
+
+fn bundle(total: i64, link: Vec<BundleLink>, entry: Vec<PatientEntry>) -> PatientBundle {
+    PatientBundle { resource_type: "Bundle".into(), kind: "searchset".into(), total, link, entry }
+}
+
+/// Absolute links back to this server, as the request reached it.
+struct Links {
+    base: String,
+    query: Vec<String>,
+}
+
+impl Links {
+    fn of(req: &Request) -> Self {
+        let host = req.header("host").unwrap_or("localhost");
+        let scheme = if req.header("x-forwarded-proto") == Some("https") { "https" } else { "http" };
+        let query = req
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !pair.starts_with("_cursor="))
+            .map(str::to_string)
+            .collect();
+        Self { base: format!("{scheme}://{host}/fhir/r4"), query }
+    }
+
+    fn url(&self, extra: Option<String>) -> String {
+        let query: Vec<String> = self.query.iter().cloned().chain(extra).collect();
+        let base = format!("{}/Patient", self.base);
+        if query.is_empty() { base } else { format!("{base}?{}", query.join("&")) }
+    }
+
+    fn this(&self) -> BundleLink {
+        BundleLink { relation: "self".into(), url: self.url(None) }
+    }
+
+    fn next(&self, cursor: &str) -> BundleLink {
+        BundleLink { relation: "next".into(), url: self.url(Some(format!("_cursor={cursor}"))) }
+    }
+}
+
+fn instant(at: NaiveDateTime) -> Option<String> {
+    Local.from_local_datetime(&at).earliest().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false))
+}
+
+fn text(value: &str) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// The US Core shape of a `patient_data` row; `None` while OpenEMR has not given it a uuid.
+fn patient_of(row: PatientRow) -> Option<Patient> {
+    let id = uuid_registry::to_string(row.uuid.as_deref())?;
+    let given: Vec<String> = [&row.fname, &row.mname].into_iter().filter_map(|n| text(n)).collect();
+    let mut name = vec![HumanName { use_: Some("official".into()), family: text(&row.lname), given }];
+    if let Some(preferred) = row.preferred_name.as_deref().and_then(text) {
+        name.push(HumanName { use_: Some("usual".into()), family: None, given: vec![preferred] });
+    }
+    let telecom = [
+        ("phone", &row.phone_home, "home"),
+        ("phone", &row.phone_cell, "mobile"),
+        ("phone", &row.phone_biz, "work"),
+        ("email", &row.email, "home"),
+    ]
+    .into_iter()
+    .filter_map(|(system, value, use_)| {
+        text(value).map(|value| ContactPoint {
+            system: Some(system.into()),
+            value: Some(value),
+            use_: Some(use_.into()),
+        })
+    })
+    .collect();
+    let street: Vec<String> = text(&row.street).into_iter().collect();
+    let address = (!street.is_empty()
+        || [&row.city, &row.state, &row.postal_code].iter().any(|v| text(v).is_some()))
+    .then(|| Address {
+        line: street,
+        city: text(&row.city),
+        state: text(&row.state),
+        postal_code: text(&row.postal_code),
+    });
+    let chart_number = Identifier {
+        use_: Some("usual".into()),
+        kind: Some(CodeableConcept {
+            coding: vec![Coding { system: Some(V2_0203.into()), code: Some("PT".into()), display: None }],
+            text: Some("Patient chart number".into()),
+        }),
+        system: Some(V2_0203.into()),
+        value: text(&row.pubpid).or_else(|| Some(row.pid.to_string())),
+    };
+    Some(Patient {
+        resource_type: "Patient".into(),
+        id,
+        meta: Meta {
+            version_id: None,
+            last_updated: row.last_updated.or(row.date).and_then(instant),
+            profile: vec![US_CORE_PATIENT.into()],
+        },
+        identifier: vec![chart_number],
+        active: true,
+        name,
+        telecom,
+        gender: gender_of(&row.sex).into(),
+        birth_date: row.dob.map(|d| d.format("%Y-%m-%d").to_string()),
+        deceased_date_time: row.deceased_date.and_then(instant),
+        address: address.into_iter().collect(),
+    })
+}

@@ -1,0 +1,216 @@
+use std::collections::HashSet;
+
+use poem::http::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::{auth::tokens, helpers::TestDb};
+
+const GARCIA: (&str, &str) = ("drgarcia", "Physician-Garcia-2");
+/// pid 1, José J Muñoz, as the fixtures store him.
+const JOSE: &str = "9d69b232-ca80-4a7d-a089-77dbc525d476";
+
+struct Fhir {
+    db: TestDb,
+    token: String,
+}
+
+impl Fhir {
+    async fn new() -> Self {
+        let db = TestDb::migrated().await;
+        let (token, _) = tokens(&db, GARCIA).await;
+        Self { db, token }
+    }
+
+    /// GET on the FHIR base; the content type must be FHIR's whatever the status.
+    async fn get_as(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let client = self.db.client();
+        let mut req = client.request(Method::GET, format!("/fhir/r4{path}")).header("host", "ehr.example");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let resp = req.send().await;
+        let status = resp.0.status();
+        let content_type = resp.0.content_type().unwrap_or_default().to_string();
+        assert!(content_type.starts_with("application/fhir+json"), "{path}: {status} {content_type}");
+        let text = resp.0.into_body().into_string().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.get_as(Some(&self.token), path).await
+    }
+
+    /// Every patient id a search finds, following `next` links; and the bundle's total.
+    async fn search_all(&self, query: &str) -> (Vec<String>, i64) {
+        let (mut ids, mut path, mut total) = (Vec::new(), format!("/Patient?{query}"), None);
+        loop {
+            let (status, bundle) = self.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {bundle}");
+            assert_eq!(
+                (bundle["resourceType"].as_str(), bundle["type"].as_str()),
+                (Some("Bundle"), Some("searchset"))
+            );
+            let this_total = bundle["total"].as_i64().unwrap();
+            assert_eq!(*total.get_or_insert(this_total), this_total, "the total changed between pages");
+            for entry in bundle["entry"].as_array().into_iter().flatten() {
+                let id = entry["resource"]["id"].as_str().unwrap().to_string();
+                assert_eq!(
+                    entry["fullUrl"].as_str(),
+                    Some(format!("http://ehr.example/fhir/r4/Patient/{id}").as_str())
+                );
+                ids.push(id);
+            }
+            let next = bundle["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next");
+            match next {
+                Some(link) => {
+                    let url = link["url"].as_str().unwrap();
+                    path = url
+                        .strip_prefix("http://ehr.example/fhir/r4")
+                        .expect("next stays on this server")
+                        .to_string();
+                }
+                None => break,
+            }
+        }
+        (ids, total.unwrap_or(0))
+    }
+
+    async fn uuids_where(&self, condition: &str) -> HashSet<String> {
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT uuid FROM patient_data WHERE uuid IS NOT NULL AND {condition}"
+        )))
+        .fetch_all(&self.db.pool)
+        .await
+        .unwrap();
+        rows.into_iter().map(|(b,)| uuid::Uuid::from_slice(&b).unwrap().to_string()).collect()
+    }
+}
+
+fn issue(outcome: &Value) -> (&str, &str) {
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    (outcome["issue"][0]["code"].as_str().unwrap(), outcome["issue"][0]["diagnostics"].as_str().unwrap_or(""))
+}
+
+#[tokio::test]
+async fn metadata_lists_exactly_patient_read_and_search_and_needs_no_sign_in() {
+    let fhir = Fhir::new().await;
+    let (status, cap) = fhir.get_as(None, "/metadata").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (cap["resourceType"].as_str(), cap["fhirVersion"].as_str()),
+        (Some("CapabilityStatement"), Some("4.0.1"))
+    );
+    let resources = cap["rest"][0]["resource"].as_array().unwrap();
+    let kinds: Vec<&str> = resources.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Patient"]);
+    let interactions: Vec<&str> =
+        resources[0]["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+    assert_eq!(interactions, ["read", "search-type"]);
+    let params: HashSet<&str> =
+        resources[0]["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let served = ["_id", "name", "family", "given", "birthdate", "gender", "identifier", "phone", "email"];
+    assert_eq!(params, served.into_iter().collect());
+}
+
+#[tokio::test]
+async fn a_patient_is_read_by_openemrs_uuid_in_us_core_shape_and_audited() {
+    let fhir = Fhir::new().await;
+    let audited = "SELECT COUNT(*) FROM log WHERE event = 'patient-record-select' AND patient_id = 1";
+    let before = fhir.db.scalar(audited).await;
+    let (status, p) = fhir.get(&format!("/Patient/{JOSE}")).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!((p["resourceType"].as_str(), p["id"].as_str()), (Some("Patient"), Some(JOSE)));
+    assert_eq!(p["meta"]["profile"][0], "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient");
+    assert_eq!(p["name"][0]["family"], "Muñoz");
+    assert_eq!(p["name"][0]["given"], serde_json::json!(["José", "J"]));
+    assert_eq!(p["name"][1]["given"], serde_json::json!(["Bea"]), "the preferred name is a usual name");
+    assert_eq!((p["gender"].as_str(), p["birthDate"].as_str()), (Some("male"), Some("1982-12-03")));
+    assert_eq!(
+        (p["identifier"][0]["type"]["coding"][0]["code"].as_str(), p["identifier"][0]["value"].as_str()),
+        (Some("PT"), Some("1"))
+    );
+    let telecom: Vec<(&str, &str)> = p["telecom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["use"].as_str().unwrap(), t["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        telecom,
+        [("home", "(217) 555-9761"), ("mobile", "(618) 555-5541"), ("home", "jose.munoz1@example.net")]
+    );
+    assert_eq!(p["address"][0]["line"][0], "1536 Elm Court");
+    assert_eq!(fhir.db.scalar(audited).await, before + 1);
+}
+
+#[tokio::test]
+async fn errors_are_operation_outcomes_unknown_ids_404_and_no_credentials_401() {
+    let fhir = Fhir::new().await;
+    for id in ["00000000-0000-4000-8000-000000000000", "not-a-uuid", "1"] {
+        let (status, outcome) = fhir.get(&format!("/Patient/{id}")).await;
+        assert_eq!((status, issue(&outcome).0), (StatusCode::NOT_FOUND, "not-found"), "{id}");
+    }
+    let (status, outcome) = fhir.get_as(None, &format!("/Patient/{JOSE}")).await;
+    assert_eq!((status, issue(&outcome).0), (StatusCode::UNAUTHORIZED, "login"));
+    let (status, outcome) = fhir.get("/Nothing").await;
+    assert_eq!((status, issue(&outcome).0), (StatusCode::NOT_FOUND, "not-found"));
+}
+
+#[tokio::test]
+async fn bad_search_parameters_are_400_naming_the_parameter() {
+    let fhir = Fhir::new().await;
+    for (query, param) in [
+        ("birthdate=1980-13", "birthdate"),
+        ("birthdate=ne1980", "birthdate"),
+        ("gender=other", "gender"),
+        ("_count=0", "_count"),
+        ("_count=101", "_count"),
+        ("name=%25%25", "name"),
+        ("phone=55", "phone"),
+        ("_cursor=forged", "_cursor"),
+    ] {
+        let (status, outcome) = fhir.get(&format!("/Patient?{query}")).await;
+        assert_eq!((status, issue(&outcome).0), (StatusCode::BAD_REQUEST, "invalid"), "{query}: {outcome}");
+        assert_eq!(outcome["issue"][0]["expression"][0], param, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn searches_match_their_field_and_page_through_every_match_once() {
+    let fhir = Fhir::new().await;
+    let cases = [
+        ("gender=female&birthdate=ge1960&_count=7", "sex = 'Female' AND DOB >= '1960-01-01'"),
+        ("birthdate=1954", "DOB BETWEEN '1954-01-01' AND '1954-12-31'"),
+        ("family=obri", "lname LIKE 'O''Bri%'"),
+        ("given=zoe", "fname IN ('Zoë', 'Zoe')"),
+        ("identifier=2", "pubpid = '2'"),
+        ("email=JOSE.MUNOZ1@example.net", "email = 'jose.munoz1@example.net'"),
+        (
+            "phone=(217)%20555-9761",
+            "phone_home = '(217) 555-9761' OR phone_cell = '(217) 555-9761' OR phone_biz = '(217) 555-9761'",
+        ),
+        (&format!("_id={JOSE}"), "pid = 1"),
+        ("_id=00000000-0000-4000-8000-000000000000", "FALSE"),
+    ];
+    for (query, condition) in cases {
+        let (ids, total) = fhir.search_all(query).await;
+        let expected = fhir.uuids_where(condition).await;
+        assert!(!expected.is_empty() || condition == "FALSE", "{query}: the fixtures have matches");
+        assert_eq!(ids.len(), expected.len(), "{query}: each match once");
+        assert_eq!(ids.into_iter().collect::<HashSet<_>>(), expected, "{query}");
+        assert_eq!(total, expected.len() as i64, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_name_search_matches_every_word_of_first_or_last_names() {
+    let fhir = Fhir::new().await;
+    let (ids, _) = fhir.search_all("name=jose%20mun").await;
+    assert!(ids.contains(&JOSE.to_string()), "{ids:?}");
+    let (ids, _) = fhir.search_all("name=munoz").await;
+    assert!(ids.contains(&JOSE.to_string()));
+    let (ids, total) = fhir.search_all("name=5559761").await;
+    assert_eq!((ids.len(), total), (0, 0), "a name search never matches phone numbers");
+    let audited = "SELECT COUNT(*) FROM log WHERE event = 'patient-record-select' AND FROM_BASE64(comments) LIKE '%patient search%'";
+    assert!(fhir.db.scalar(audited).await >= 3, "each search page is audited");
+}
