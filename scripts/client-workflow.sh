@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check that a client generated from the OpenAPI spec by a standard generator
-# (openapi-python-client) can sign in and run the whole transcription workflow.
+# (openapi-python-client) can sign in and run the whole transcription workflow; then FHIR clients
+# validate what /fhir/r4 serves.
 #
 #   scripts/client-workflow.sh            (MMT_SIDECAR_BIN=path/to/mmt-sidecar to skip the build)
 #
@@ -128,5 +129,17 @@ fi
 
 say "running clients/workflow_test.py"
 PYTHONPATH="$WORK/client" "$VENV/bin/python" clients/workflow_test.py "$BASE/api"
+
+# FHIR conformance, judged by fhir.resources 6.1 (R4 4.0.1 models; it needs pydantic 1) and fhirpy.
+FHIR_VENV="$ROOT/target/client-workflow/venv-fhir-6.1.0"
+if ! "$FHIR_VENV/bin/python" -c 'import fhir.resources, fhirpy, requests' 2>/dev/null; then
+    say "installing fhir.resources 6.1.0 and fhirpy into $FHIR_VENV"
+    rm -rf "$FHIR_VENV"
+    "$PYTHON" -m venv "$FHIR_VENV"
+    "$FHIR_VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "fhir.resources==6.1.0" "pydantic<2" "fhirpy==2.0.15" "requests>=2.31,<3"
+fi
+say "running clients/fhir_conformance.py"
+"$FHIR_VENV/bin/python" clients/fhir_conformance.py "$BASE"
 
 say "client workflow finished"

@@ -95,7 +95,7 @@ impl PatientApi {
         identifier: Query<Option<String>>,
         phone: Query<Option<String>>,
         email: Query<Option<String>>,
-        /// Entries per page, 1 to 100 (default 20).
+        /// Entries per page, 0 (the total only) to 100 (default 20).
         #[oai(name = "_count")]
         count: Query<Option<u32>>,
         /// Set by the `next` link; do not build it yourself.
@@ -158,8 +158,11 @@ impl PatientApi {
             filters.fields.push(FieldMatch::Term(deunicode::deunicode(token_code(&value)).to_lowercase()));
         }
         let count = count.0.unwrap_or(DEFAULT_COUNT);
-        if !(1..=MAX_COUNT).contains(&count) {
-            return Err(FhirError::invalid("_count", format!("`_count` is 1 to {MAX_COUNT}")));
+        if count > MAX_COUNT {
+            return Err(FhirError::invalid(
+                "_count",
+                format!("`_count` is 0 (the total only) to {MAX_COUNT}"),
+            ));
         }
         let after =
             match cursor.0.as_deref() {
@@ -176,7 +179,8 @@ impl PatientApi {
             Page { sort: SortKey::Name, descending: false, after, offset: None, limit: u64::from(count) };
         let found = patients::search(&state, &auth.0, filters, false, &page).await?;
         let mut link = vec![links.this()];
-        if found.rows.len() == count as usize
+        if count > 0
+            && found.rows.len() == count as usize
             && let Some(key) = &found.last_key
         {
             link.push(links.next(&encode_cursor(PatientSort::Name, key)));

@@ -1,0 +1,86 @@
+"""FHIR conformance of a running sidecar, judged by libraries no one here wrote.
+
+Every resource the sidecar returns is parsed by `fhir.resources` 6.1 (R4 4.0.1 models, which
+refuse unknown elements and malformed values); the FHIR client `fhirpy` runs searches and follows
+their `next` links to the end. Usage: fhir_conformance.py http://host:port
+"""
+
+import sys
+
+import requests
+from fhir.resources.bundle import Bundle
+from fhir.resources.capabilitystatement import CapabilityStatement
+from fhir.resources.operationoutcome import OperationOutcome
+from fhir.resources.patient import Patient
+from fhirpy import SyncFHIRClient
+
+USERNAME, PASSWORD = "drgarcia", "Physician-Garcia-2"
+FHIR_JSON = "application/fhir+json"
+
+
+def check(condition: bool, what: str) -> None:
+    if not condition:
+        raise AssertionError(what)
+    print(f"ok: {what}")
+
+
+def get(base: str, path: str, token: str | None, params=None) -> requests.Response:
+    headers = {"Accept": FHIR_JSON}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    response = requests.get(f"{base}/fhir/r4{path}", headers=headers, params=params, timeout=30)
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith(FHIR_JSON), f"GET {path} answered {content_type}"
+
+    return response
+
+
+def main(base: str) -> int:
+    login = requests.post(f"{base}/api/auth/login/", json={"username": USERNAME, "password": PASSWORD}, timeout=30)
+    login.raise_for_status()
+    token = login.json()["access_token"]
+
+    capabilities = CapabilityStatement.parse_obj(get(base, "/metadata", None).json())
+    served = {r.type for rest in capabilities.rest for r in rest.resource}
+    check(served == {"Patient"}, "the CapabilityStatement is valid R4 and lists what is served")
+
+    missing = get(base, "/Patient/00000000-0000-4000-8000-000000000000", token)
+    check(missing.status_code == 404, "an unknown patient is 404")
+    OperationOutcome.parse_obj(missing.json())
+    refused = get(base, "/Patient", None)
+    check(refused.status_code == 401, "a search without credentials is 401")
+    OperationOutcome.parse_obj(refused.json())
+    check(True, "errors are valid R4 OperationOutcomes")
+
+    page = get(base, "/Patient", token, {"_count": "50"}).json()
+    Bundle.parse_obj(page)
+    check(len(page["entry"]) == 50, "a search page is a valid R4 searchset Bundle")
+
+    client = SyncFHIRClient(f"{base}/fhir/r4", authorization=f"Bearer {token}")
+    for search in [
+        client.resources("Patient").search(gender="female").limit(17),
+        client.resources("Patient").search(birthdate__ge="1970-01-01").limit(25),
+        client.resources("Patient").search(name="zoe"),
+    ]:
+        found = search.fetch_all()
+        total = requests.get(
+            f"{base}/fhir/r4/Patient",
+            params={**search.params, "_count": "0"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()["total"]
+        ids = [p.id for p in found]
+        check(len(ids) == len(set(ids)) == total and total > 0, f"fhirpy paged {dict(search.params)} to its end: {total} patients, each once")
+        for resource in found:
+            patient = Patient.parse_obj(resource.serialize())
+            read = Patient.parse_obj(get(base, f"/Patient/{patient.id}", token).json())
+            assert read.id == patient.id and read.birthDate == patient.birthDate
+    check(True, "every patient found and read is a valid R4 Patient")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1].rstrip("/")))
