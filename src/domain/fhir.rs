@@ -24,6 +24,56 @@ pub fn sex_for(gender: &str) -> Result<&'static str, String> {
     }
 }
 
+/// The clinical status of an OpenEMR issue (`lists`): outcome 1 is resolved; an end date that has
+/// come makes it inactive. The codes are shared by Condition and AllergyIntolerance.
+pub fn clinical_status(outcome: i32, ended: Option<NaiveDate>, today: NaiveDate) -> &'static str {
+    if outcome == 1 {
+        "resolved"
+    } else if ended.is_some_and(|end| end <= today) {
+        "inactive"
+    } else {
+        "active"
+    }
+}
+
+/// `lists.verification` as a verification status code, when it is one of `allowed`.
+pub fn verification<'a>(value: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed.iter().copied().find(|code| *code == value.trim())
+}
+
+pub const CONDITION_VERIFICATION: &[&str] =
+    &["unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"];
+pub const ALLERGY_VERIFICATION: &[&str] = &["unconfirmed", "confirmed", "refuted", "entered-in-error"];
+
+/// The codes in OpenEMR's `diagnosis` column (`ICD10:E11.9;SNOMED-CT:44054006`) with their FHIR
+/// code systems; a code of a system FHIR has no URI for keeps `None`.
+pub fn codings(diagnosis: &str) -> Vec<(Option<&'static str>, String)> {
+    diagnosis
+        .split(';')
+        .filter_map(|code| code.split_once(':'))
+        .filter(|(_, code)| !code.trim().is_empty())
+        .map(|(kind, code)| {
+            let system = match kind.trim().to_ascii_uppercase().as_str() {
+                "ICD10" | "ICD10-CM" => Some("http://hl7.org/fhir/sid/icd-10-cm"),
+                "SNOMED" | "SNOMED-CT" | "SNOMEDCT" => Some("http://snomed.info/sct"),
+                "RXNORM" | "RXCUI" => Some("http://www.nlm.nih.gov/research/umls/rxnorm"),
+                _ => None,
+            };
+            (system, code.trim().to_string())
+        })
+        .collect()
+}
+
+/// OpenEMR's `severity_ccda` option as FHIR's reaction severity.
+pub fn reaction_severity(severity: &str) -> Option<&'static str> {
+    match severity.trim() {
+        "mild" => Some("mild"),
+        "mild_to_moderate" | "moderate" => Some("moderate"),
+        "moderate_to_severe" | "severe" | "life_threatening_severity" | "fatal" => Some("severe"),
+        _ => None,
+    }
+}
+
 /// The code of a token parameter (`system|code` or `code`).
 pub fn token_code(value: &str) -> &str {
     value.rsplit('|').next().unwrap_or(value).trim()
@@ -92,6 +142,25 @@ mod tests {
         for bad in ["", "80", "1980-2-03", "1980-02-30", "ne1980", "1980-02-03T10:00", "1980--"] {
             assert!(date_range(bad).unwrap_err().contains(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn issue_statuses_and_codes_map_as_openemr_stores_them() {
+        let today = d("2026-11-30").unwrap();
+        assert_eq!(clinical_status(1, None, today), "resolved");
+        assert_eq!(clinical_status(0, d("2026-11-30"), today), "inactive");
+        assert_eq!(clinical_status(0, d("2027-01-01"), today), "active");
+        assert_eq!(verification(" confirmed", CONDITION_VERIFICATION), Some("confirmed"));
+        assert_eq!(verification("provisional", ALLERGY_VERIFICATION), None);
+        assert_eq!(
+            codings("ICD10:E11.9;SNOMED-CT:44054006;LOCAL:x;ICD10:"),
+            vec![
+                (Some("http://hl7.org/fhir/sid/icd-10-cm"), "E11.9".to_string()),
+                (Some("http://snomed.info/sct"), "44054006".to_string()),
+                (None, "x".to_string()),
+            ]
+        );
+        assert_eq!((reaction_severity("mild_to_moderate"), reaction_severity("")), (Some("moderate"), None));
     }
 
     #[test]

@@ -103,13 +103,23 @@ pub async fn get(state: &AppState, caller: &Caller, pid: Pid) -> Result<PatientR
     Ok(row)
 }
 
+/// The uuid OpenEMR's FHIR API knows the patient by, once OpenEMR has given one.
+pub async fn uuid_of(state: &AppState, pid: Pid) -> Result<Option<[u8; 16]>, PatientError> {
+    Ok(patients::uuid_by_pid(&state.pool, pid).await?)
+}
+
+/// The pid of the patient OpenEMR's FHIR API knows by `uuid`.
+pub async fn pid_of(state: &AppState, uuid: &[u8; 16]) -> Result<Option<Pid>, PatientError> {
+    Ok(patients::pid_by_uuid(&state.pool, uuid).await?)
+}
+
 /// The patient OpenEMR's FHIR API knows by `uuid`; unknown ids are not found, as unknown pids are.
 pub async fn get_by_uuid(
     state: &AppState,
     caller: &Caller,
     uuid: &[u8; 16],
 ) -> Result<PatientRow, PatientError> {
-    match patients::pid_by_uuid(&state.pool, uuid).await? {
+    match pid_of(state, uuid).await? {
         Some(pid) => get(state, caller, pid).await,
         None => {
             permission::require(state, caller, Aco::PATIENTS_DEMO, AclLevel::View).await?;

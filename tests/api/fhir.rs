@@ -92,7 +92,7 @@ fn issue(outcome: &Value) -> (&str, &str) {
 }
 
 #[tokio::test]
-async fn metadata_lists_exactly_patient_read_and_search_and_needs_no_sign_in() {
+async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
     let fhir = Fhir::new().await;
     let (status, cap) = fhir.get_as(None, "/metadata").await;
     assert_eq!(status, StatusCode::OK);
@@ -102,7 +102,10 @@ async fn metadata_lists_exactly_patient_read_and_search_and_needs_no_sign_in() {
     );
     let resources = cap["rest"][0]["resource"].as_array().unwrap();
     let kinds: Vec<&str> = resources.iter().map(|r| r["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Patient"]);
+    assert_eq!(kinds, ["Patient", "Condition", "AllergyIntolerance"]);
+    for resource in &resources[1..] {
+        assert_eq!(resource["searchParam"][0]["name"], "patient");
+    }
     let interactions: Vec<&str> =
         resources[0]["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
     assert_eq!(interactions, ["read", "search-type"]);
@@ -219,4 +222,87 @@ async fn a_name_search_matches_every_word_of_first_or_last_names() {
     );
     let audited = "SELECT COUNT(*) FROM log WHERE event = 'patient-record-select' AND FROM_BASE64(comments) LIKE '%patient search%'";
     assert!(fhir.db.scalar(audited).await >= 3, "each search page is audited");
+}
+
+async fn uuids(db: &TestDb, sql: &str) -> HashSet<String> {
+    let rows: Vec<(Vec<u8>,)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string())).fetch_all(&db.pool).await.unwrap();
+    rows.into_iter().map(|(b,)| uuid::Uuid::from_slice(&b).unwrap().to_string()).collect()
+}
+
+fn entry_ids(bundle: &Value) -> HashSet<String> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_patients_conditions_and_allergies_are_openemrs_lists_rows_by_their_uuids() {
+    let fhir = Fhir::new().await;
+    let (status, bundle) = fhir.get(&format!("/Condition?patient=Patient/{JOSE}")).await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    let problems = uuids(&fhir.db, "SELECT uuid FROM lists WHERE pid = 1 AND type = 'medical_problem'").await;
+    assert!(!problems.is_empty());
+    assert_eq!(
+        (entry_ids(&bundle), bundle["total"].as_i64()),
+        (problems.clone(), Some(problems.len() as i64))
+    );
+    let reflux = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|c| c["code"]["text"] == "Gastro-esophageal reflux disease")
+        .unwrap();
+    assert_eq!(
+        reflux["code"]["coding"][0],
+        serde_json::json!({"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "K21.9"})
+    );
+    assert_eq!(reflux["subject"]["reference"], format!("Patient/{JOSE}"));
+    assert_eq!(reflux["clinicalStatus"]["coding"][0]["code"], "active");
+    assert_eq!(reflux["category"][0]["coding"][0]["code"], "problem-list-item");
+
+    let id = reflux["id"].as_str().unwrap();
+    let audited = "SELECT COUNT(*) FROM log WHERE event = 'patient-record-select' AND patient_id = 1";
+    let before = fhir.db.scalar(audited).await;
+    let (status, read) = fhir.get(&format!("/Condition/{id}")).await;
+    assert_eq!((status, &read), (StatusCode::OK, reflux));
+    assert_eq!(fhir.db.scalar(audited).await, before + 1, "a read is audited");
+    let (status, outcome) = fhir.get(&format!("/AllergyIntolerance/{id}")).await;
+    assert_eq!((status, issue(&outcome).0), (StatusCode::NOT_FOUND, "not-found"), "a problem is no allergy");
+
+    let allergic: i64 =
+        fhir.db.scalar("SELECT MIN(pid) FROM lists WHERE type = 'allergy' AND uuid IS NOT NULL").await;
+    let patient = uuids(&fhir.db, &format!("SELECT uuid FROM patient_data WHERE pid = {allergic}"))
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let (status, bundle) = fhir.get(&format!("/AllergyIntolerance?patient={patient}")).await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    let allergies =
+        uuids(&fhir.db, &format!("SELECT uuid FROM lists WHERE pid = {allergic} AND type = 'allergy'")).await;
+    assert_eq!(entry_ids(&bundle), allergies);
+    for entry in bundle["entry"].as_array().unwrap() {
+        assert_eq!(entry["resource"]["patient"]["reference"], format!("Patient/{patient}"));
+    }
+}
+
+#[tokio::test]
+async fn chart_searches_need_a_patient_and_patients_med() {
+    let fhir = Fhir::new().await;
+    let (status, outcome) = fhir.get("/Condition").await;
+    assert_eq!(
+        (status, outcome["issue"][0]["expression"][0].as_str()),
+        (StatusCode::BAD_REQUEST, Some("patient"))
+    );
+    let (status, bundle) =
+        fhir.get("/AllergyIntolerance?patient=Patient/00000000-0000-4000-8000-000000000000").await;
+    assert_eq!((status, bundle["total"].as_i64()), (StatusCode::OK, Some(0)), "nobody has no allergies");
+    let (front_desk, _) = tokens(&fhir.db, ("fdoconnor", "Front-OConnor-6")).await;
+    let (status, outcome) = fhir.get_as(Some(&front_desk), &format!("/Condition?patient={JOSE}")).await;
+    assert_eq!((status, issue(&outcome).0), (StatusCode::FORBIDDEN, "forbidden"));
 }

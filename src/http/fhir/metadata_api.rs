@@ -1,6 +1,7 @@
 use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 
 use super::{
+    issues_api::{BY_PATIENT, US_CORE_ALLERGY, US_CORE_CONDITION},
     model::{CapabilityStatement, Interaction, Rest, RestResource, SearchParam, Software},
     patient_api::SEARCH_PARAMS,
 };
@@ -48,12 +49,19 @@ fn capabilities() -> CapabilityStatement {
         format: vec!["json".into()],
         rest: vec![Rest {
             mode: "server".into(),
-            resource: vec![RestResource {
-                kind: "Patient".into(),
-                profile: Some(super::patient_api::US_CORE_PATIENT.into()),
+            resource: [
+                ("Patient", super::patient_api::US_CORE_PATIENT, SEARCH_PARAMS),
+                ("Condition", US_CORE_CONDITION, BY_PATIENT),
+                ("AllergyIntolerance", US_CORE_ALLERGY, BY_PATIENT),
+            ]
+            .into_iter()
+            .map(|(kind, profile, search)| RestResource {
+                kind: kind.into(),
+                profile: Some(profile.into()),
                 interaction: interactions(&["read", "search-type"]),
-                search_param: params(SEARCH_PARAMS),
-            }],
+                search_param: params(search),
+            })
+            .collect(),
         }],
     }
 }

@@ -2,6 +2,7 @@
 //! `/fhir/r4/docs`), the same authentication, ACL and audit as `/api`, and every error an
 //! OperationOutcome.
 
+pub mod issues_api;
 pub mod metadata_api;
 pub mod model;
 pub mod patient_api;
@@ -9,12 +10,16 @@ pub mod patient_api;
 use poem::{Endpoint, Request, Response, http::StatusCode};
 use poem_openapi::{ApiResponse, OpenApiService, payload::Json, types::ToJSON};
 
-use self::model::{OperationOutcome, OutcomeIssue};
+use chrono::{Local, NaiveDateTime, SecondsFormat, TimeZone};
+use poem_openapi::types::ParseFromJSON;
+
+use self::model::{Bundle, BundleLink, BundleSearch, Entry, OperationOutcome, OutcomeIssue, Reference};
 use crate::http::problem::{ApiError, Problem};
 
 pub const FHIR_JSON: &str = "application/fhir+json";
 
-pub type FhirApis = (metadata_api::MetadataApi, patient_api::PatientApi);
+pub type FhirApis =
+    (metadata_api::MetadataApi, patient_api::PatientApi, issues_api::ConditionApi, issues_api::AllergyApi);
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {
     OpenApiService::new(FhirApis::default(), "mmt-sidecar FHIR R4", env!("CARGO_PKG_VERSION"))
@@ -138,4 +143,79 @@ pub async fn outcome_boundary<E: Endpoint>(next: E, req: Request) -> poem::Resul
         redressed = redressed.header(name, value.clone());
     }
     Ok(redressed.content_type(FHIR_JSON).body(outcome_of(&problem).to_json_string()))
+}
+
+pub fn bundle<T: ParseFromJSON + ToJSON>(
+    total: i64,
+    link: Vec<BundleLink>,
+    entry: Vec<Entry<T>>,
+) -> Bundle<T> {
+    Bundle { resource_type: "Bundle".into(), kind: "searchset".into(), total, link, entry }
+}
+
+/// Absolute links back to this server, as the request reached it.
+pub struct Links {
+    base: String,
+    resource: &'static str,
+    query: Vec<String>,
+}
+
+impl Links {
+    pub fn of(req: &Request, resource: &'static str) -> Self {
+        let host = req.header("host").unwrap_or("localhost");
+        let scheme = if req.header("x-forwarded-proto") == Some("https") { "https" } else { "http" };
+        let query = req
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !pair.starts_with("_cursor="))
+            .map(str::to_string)
+            .collect();
+        Self { base: format!("{scheme}://{host}/fhir/r4"), resource, query }
+    }
+
+    fn url(&self, extra: Option<String>) -> String {
+        let query: Vec<String> = self.query.iter().cloned().chain(extra).collect();
+        let base = format!("{}/{}", self.base, self.resource);
+        if query.is_empty() { base } else { format!("{base}?{}", query.join("&")) }
+    }
+
+    pub fn this(&self) -> BundleLink {
+        BundleLink { relation: "self".into(), url: self.url(None) }
+    }
+
+    pub fn next(&self, cursor: &str) -> BundleLink {
+        BundleLink { relation: "next".into(), url: self.url(Some(format!("_cursor={cursor}"))) }
+    }
+}
+
+pub fn instant(at: NaiveDateTime) -> Option<String> {
+    Local.from_local_datetime(&at).earliest().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false))
+}
+
+pub fn text(value: &str) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// A search match, with its absolute URL.
+pub fn entry<T: ParseFromJSON + ToJSON>(links: &Links, id: String, resource: T) -> Entry<T> {
+    Entry {
+        full_url: format!("{}/{}/{id}", links.base, links.resource),
+        resource,
+        search: BundleSearch { mode: "match".into() },
+    }
+}
+
+/// A reference to a patient by the id OpenEMR's FHIR API gives it.
+pub fn patient_reference(uuid: Option<&[u8]>) -> Reference {
+    Reference {
+        reference: crate::storage::openemr::uuid_registry::to_string(uuid).map(|id| format!("Patient/{id}")),
+    }
+}
+
+/// A FHIR id as the 16 bytes OpenEMR stores; anything else names nothing here.
+pub fn uuid_of(id: &str) -> Option<[u8; 16]> {
+    uuid::Uuid::parse_str(id).ok().map(|u| *u.as_bytes())
 }

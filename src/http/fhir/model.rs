@@ -1,7 +1,10 @@
 //! FHIR R4 JSON shapes for the resources served. Hand-written: no maintained Rust crate models
 //! plain R4 (see the README); the test suite validates every shape with `fhir.resources`.
 
-use poem_openapi::Object;
+use poem_openapi::{
+    Object,
+    types::{ParseFromJSON, ToJSON},
+};
 
 #[derive(Object, Debug, Clone)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
@@ -106,16 +109,16 @@ pub struct BundleSearch {
 
 #[derive(Object, Debug, Clone)]
 #[oai(rename_all = "camelCase")]
-pub struct PatientEntry {
+pub struct Entry<T: ParseFromJSON + ToJSON> {
     pub full_url: String,
-    pub resource: Patient,
+    pub resource: T,
     pub search: BundleSearch,
 }
 
-/// A page of search results; follow the `next` link for the following page.
+/// A page of search results; follow the `next` link, when there is one, for the following page.
 #[derive(Object, Debug, Clone)]
 #[oai(rename_all = "camelCase")]
-pub struct PatientBundle {
+pub struct Bundle<T: ParseFromJSON + ToJSON> {
     /// Always `Bundle`.
     pub resource_type: String,
     /// Always `searchset`.
@@ -125,7 +128,58 @@ pub struct PatientBundle {
     pub total: i64,
     pub link: Vec<BundleLink>,
     #[oai(skip_serializing_if_is_empty)]
-    pub entry: Vec<PatientEntry>,
+    pub entry: Vec<Entry<T>>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Reference {
+    /// `Patient/{id}`.
+    pub reference: Option<String>,
+}
+
+/// A problem-list entry (US Core Condition), from OpenEMR's `lists` (type `medical_problem`).
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Condition {
+    /// Always `Condition`.
+    pub resource_type: String,
+    pub id: String,
+    pub meta: Meta,
+    pub clinical_status: Option<CodeableConcept>,
+    pub verification_status: Option<CodeableConcept>,
+    pub category: Vec<CodeableConcept>,
+    pub code: CodeableConcept,
+    pub subject: Reference,
+    pub onset_date_time: Option<String>,
+    pub abatement_date_time: Option<String>,
+    pub recorded_date: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct AllergyReaction {
+    pub manifestation: Vec<CodeableConcept>,
+    /// mild, moderate or severe.
+    pub severity: Option<String>,
+}
+
+/// An allergy (US Core AllergyIntolerance), from OpenEMR's `lists` (type `allergy`).
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct AllergyIntolerance {
+    /// Always `AllergyIntolerance`.
+    pub resource_type: String,
+    pub id: String,
+    pub meta: Meta,
+    pub clinical_status: Option<CodeableConcept>,
+    pub verification_status: Option<CodeableConcept>,
+    pub code: CodeableConcept,
+    pub patient: Reference,
+    pub onset_date_time: Option<String>,
+    pub recorded_date: Option<String>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub reaction: Vec<AllergyReaction>,
 }
 
 #[derive(Object, Debug, Clone)]

@@ -1,13 +1,10 @@
-use chrono::{Local, NaiveDateTime, SecondsFormat, TimeZone};
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError,
-    model::{
-        Address, BundleLink, BundleSearch, CodeableConcept, Coding, ContactPoint, HumanName, Identifier,
-        Meta, Patient, PatientBundle, PatientEntry,
-    },
+    FhirError, Links, bundle, entry, instant,
+    model::{Address, Bundle, CodeableConcept, Coding, ContactPoint, HumanName, Identifier, Meta, Patient},
+    text,
 };
 use crate::{
     app::AppState,
@@ -54,7 +51,7 @@ pub enum PatientRead {
 #[derive(ApiResponse)]
 pub enum PatientSearch {
     #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<PatientBundle>),
+    Ok(Json<Bundle<Patient>>),
 }
 
 #[derive(Default)]
@@ -171,7 +168,7 @@ impl PatientApi {
                 })?),
                 None => None,
             };
-        let links = Links::of(req);
+        let links = Links::of(req, "Patient");
         if nothing_matches {
             return Ok(PatientSearch::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
         }
@@ -189,63 +186,10 @@ impl PatientApi {
             .rows
             .into_iter()
             .filter_map(patient_of)
-            .map(|resource| PatientEntry {
-                full_url: format!("{}/Patient/{}", links.base, resource.id),
-                resource,
-                search: BundleSearch { mode: "match".into() },
-            })
+            .map(|resource| entry(&links, resource.id.clone(), resource))
             .collect();
         Ok(PatientSearch::Ok(Json(bundle(found.total, link, entries))))
     }
-}
-
-fn bundle(total: i64, link: Vec<BundleLink>, entry: Vec<PatientEntry>) -> PatientBundle {
-    PatientBundle { resource_type: "Bundle".into(), kind: "searchset".into(), total, link, entry }
-}
-
-/// Absolute links back to this server, as the request reached it.
-struct Links {
-    base: String,
-    query: Vec<String>,
-}
-
-impl Links {
-    fn of(req: &Request) -> Self {
-        let host = req.header("host").unwrap_or("localhost");
-        let scheme = if req.header("x-forwarded-proto") == Some("https") { "https" } else { "http" };
-        let query = req
-            .uri()
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|pair| !pair.is_empty() && !pair.starts_with("_cursor="))
-            .map(str::to_string)
-            .collect();
-        Self { base: format!("{scheme}://{host}/fhir/r4"), query }
-    }
-
-    fn url(&self, extra: Option<String>) -> String {
-        let query: Vec<String> = self.query.iter().cloned().chain(extra).collect();
-        let base = format!("{}/Patient", self.base);
-        if query.is_empty() { base } else { format!("{base}?{}", query.join("&")) }
-    }
-
-    fn this(&self) -> BundleLink {
-        BundleLink { relation: "self".into(), url: self.url(None) }
-    }
-
-    fn next(&self, cursor: &str) -> BundleLink {
-        BundleLink { relation: "next".into(), url: self.url(Some(format!("_cursor={cursor}"))) }
-    }
-}
-
-fn instant(at: NaiveDateTime) -> Option<String> {
-    Local.from_local_datetime(&at).earliest().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false))
-}
-
-fn text(value: &str) -> Option<String> {
-    let value = value.trim();
-    (!value.is_empty()).then(|| value.to_string())
 }
 
 /// The US Core shape of a `patient_data` row; `None` while OpenEMR has not given it a uuid.

@@ -380,6 +380,19 @@ pub async fn get(state: &AppState, caller: &Caller, id: i64) -> Result<Issue> {
     Ok(issue)
 }
 
+/// The issue OpenEMR's FHIR API knows by `uuid`, if it is of `kind`.
+pub async fn get_by_uuid(
+    state: &AppState,
+    caller: &Caller,
+    uuid: &[u8; 16],
+    kind: IssueType,
+) -> Result<Issue> {
+    let missing = || ChartError::NotFound(format!("no {} with this id", kind.db_type()));
+    let id = store::id_by_uuid(&state.pool, uuid).await?.ok_or_else(missing)?;
+    let issue = get(state, caller, id).await?;
+    if issue.kind == kind { Ok(issue) } else { Err(missing()) }
+}
+
 pub async fn update(
     state: &AppState,
     caller: &Caller,

@@ -59,6 +59,15 @@ pub async fn pid_by_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<Pid
     Ok(pid.map(Pid))
 }
 
+pub async fn uuid_by_pid(pool: &MySqlPool, pid: Pid) -> Result<Option<[u8; 16]>, StorageError> {
+    let uuid: Option<Option<Vec<u8>>> = sqlx::query_scalar("SELECT uuid FROM patient_data WHERE pid = ?")
+        .bind(pid.0)
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    Ok(uuid.flatten().and_then(|bytes| <[u8; 16]>::try_from(bytes).ok()).filter(|b| b != &[0; 16]))
+}
+
 /// The row as the caller's transaction sees it.
 pub async fn get_in(conn: &mut MySqlConnection, pid: Pid) -> Result<Option<PatientRow>, StorageError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM patient_data WHERE pid = ?")))

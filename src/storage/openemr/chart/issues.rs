@@ -219,6 +219,15 @@ pub async fn get(pool: &MySqlPool, id: i64) -> Result<Option<IssueRow>, StorageE
         .map_err(StorageError::from_sqlx)
 }
 
+/// The issue OpenEMR's FHIR API knows by `uuid`.
+pub async fn id_by_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<i64>, StorageError> {
+    sqlx::query_scalar("SELECT id FROM lists WHERE uuid = ?")
+        .bind(&uuid[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
 /// A patient's issues of these types: current ones first, then by start date.
 pub async fn list(pool: &MySqlPool, pid: Pid, kinds: &[IssueType]) -> Result<Vec<IssueRow>, StorageError> {
     let mut q = QueryBuilder::new(SELECT);
