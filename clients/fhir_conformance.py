@@ -11,6 +11,7 @@ import requests
 from fhir.resources.allergyintolerance import AllergyIntolerance
 from fhir.resources.bundle import Bundle
 from fhir.resources.condition import Condition
+from fhir.resources.encounter import Encounter
 from fhir.resources.capabilitystatement import CapabilityStatement
 from fhir.resources.operationoutcome import OperationOutcome
 from fhir.resources.patient import Patient
@@ -44,7 +45,7 @@ def main(base: str) -> int:
 
     capabilities = CapabilityStatement.parse_obj(get(base, "/metadata", None).json())
     served = {r.type for rest in capabilities.rest for r in rest.resource}
-    check(served == {"Patient", "Condition", "AllergyIntolerance"}, "the CapabilityStatement is valid R4 and lists what is served")
+    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter"}, "the CapabilityStatement is valid R4 and lists what is served")
 
     missing = get(base, "/Patient/00000000-0000-4000-8000-000000000000", token)
     check(missing.status_code == 404, "an unknown patient is 404")
@@ -79,18 +80,19 @@ def main(base: str) -> int:
             assert read.id == patient.id and read.birthDate == patient.birthDate
     check(True, "every patient found and read is a valid R4 Patient")
 
-    counts = {Condition: 0, AllergyIntolerance: 0}
+    counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0}
     for patient in client.resources("Patient").search(birthdate__le="1970-12-31").limit(100).fetch_all():
         for model in counts:
             name = model.__name__
             bundle = Bundle.parse_obj(get(base, f"/{name}", token, {"patient": f"Patient/{patient.id}"}).json())
             for item in bundle.entry or []:
                 resource = model.parse_obj(item.resource.dict())
-                reference = resource.subject if model is Condition else resource.patient
+                reference = resource.patient if model is AllergyIntolerance else resource.subject
                 assert reference.reference == f"Patient/{patient.id}", reference
                 model.parse_obj(get(base, f"/{name}/{resource.id}", token).json())
                 counts[model] += 1
-    check(all(counts.values()), f"conditions ({counts[Condition]}) and allergies ({counts[AllergyIntolerance]}) searched and read are valid R4")
+    found = ", ".join(f"{n} {m.__name__}" for m, n in counts.items())
+    check(all(counts.values()), f"patients' resources searched and read are valid R4: {found}")
     return 0
 
 

@@ -334,7 +334,9 @@ impl From<crate::service::encounters::EncounterError> for ApiError {
     fn from(err: crate::service::encounters::EncounterError) -> Self {
         use crate::service::encounters::EncounterError as E;
         match err {
-            E::NotFound(_) | E::PatientNotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::NotFound(_) | E::PatientNotFound(_) | E::UnknownUuid => {
+                Self::new(StatusCode::NOT_FOUND, err.to_string())
+            }
             E::Invalid(issues) => issues.into(),
             E::Acl(inner) => inner.into(),
             E::Storage(inner) => inner.into(),

@@ -33,6 +33,8 @@ use crate::{
 pub enum EncounterError {
     #[error("no encounter number {0}")]
     NotFound(i64),
+    #[error("no encounter with this id")]
+    UnknownUuid,
     #[error("no patient with pid {0}")]
     PatientNotFound(Pid),
     #[error("invalid encounter")]
@@ -100,6 +102,16 @@ pub async fn get(state: &AppState, caller: &Caller, number: i64) -> Result<Encou
     let comments = format!("mmt-sidecar read encounter {number}");
     audit::record(state, &entry(caller, "patient-record-select", Pid(row.pid), comments)).await?;
     Ok(row)
+}
+
+/// The encounter OpenEMR's FHIR API knows by `uuid`.
+pub async fn get_by_uuid(
+    state: &AppState,
+    caller: &Caller,
+    uuid: &[u8; 16],
+) -> Result<EncounterRow, EncounterError> {
+    let number = encounters::number_by_uuid(&state.pool, uuid).await?.ok_or(EncounterError::UnknownUuid)?;
+    get(state, caller, number).await
 }
 
 /// May the caller see this encounter at `level`? Its provider's scope (`encounters|notes` for

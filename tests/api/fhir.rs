@@ -102,7 +102,7 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
     );
     let resources = cap["rest"][0]["resource"].as_array().unwrap();
     let kinds: Vec<&str> = resources.iter().map(|r| r["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Patient", "Condition", "AllergyIntolerance"]);
+    assert_eq!(kinds, ["Patient", "Condition", "AllergyIntolerance", "Encounter"]);
     for resource in &resources[1..] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }
@@ -305,4 +305,66 @@ async fn chart_searches_need_a_patient_and_patients_med() {
     let (front_desk, _) = tokens(&fhir.db, ("fdoconnor", "Front-OConnor-6")).await;
     let (status, outcome) = fhir.get_as(Some(&front_desk), &format!("/Condition?patient={JOSE}")).await;
     assert_eq!((status, issue(&outcome).0), (StatusCode::FORBIDDEN, "forbidden"));
+}
+
+#[tokio::test]
+async fn a_patients_encounters_page_newest_first_and_read_back_by_uuid() {
+    let fhir = Fhir::new().await;
+    let pid = fhir
+        .db
+        .scalar("SELECT pid FROM form_encounter GROUP BY pid ORDER BY COUNT(*) DESC, pid LIMIT 1")
+        .await;
+    let patient = uuids(&fhir.db, &format!("SELECT uuid FROM patient_data WHERE pid = {pid}"))
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let (mut ids, mut path) = (Vec::new(), format!("/Encounter?patient={patient}&_count=2"));
+    let mut starts = Vec::new();
+    loop {
+        let (status, bundle) = fhir.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{bundle}");
+        for entry in bundle["entry"].as_array().into_iter().flatten() {
+            let e = &entry["resource"];
+            assert_eq!(e["subject"]["reference"], format!("Patient/{patient}"));
+            assert_eq!(e["class"]["system"], "http://terminology.hl7.org/CodeSystem/v3-ActCode");
+            ids.push(e["id"].as_str().unwrap().to_string());
+            starts.push(e["period"]["start"].as_str().unwrap().to_string());
+        }
+        match bundle["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next") {
+            Some(next) => {
+                path = next["url"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix("http://ehr.example/fhir/r4")
+                    .unwrap()
+                    .to_string()
+            }
+            None => break,
+        }
+    }
+    let expected = uuids(&fhir.db, &format!("SELECT uuid FROM form_encounter WHERE pid = {pid}")).await;
+    assert!(expected.len() > 2, "the fixtures give a patient several visits");
+    assert_eq!((ids.len(), ids.iter().cloned().collect::<HashSet<_>>()), (expected.len(), expected));
+    assert!(starts.windows(2).all(|w| w[0] >= w[1]), "newest first: {starts:?}");
+
+    let number: i64 = fhir
+        .db
+        .scalar(&format!(
+            "SELECT encounter FROM form_encounter WHERE uuid = UNHEX(REPLACE('{}', '-', ''))",
+            ids[0]
+        ))
+        .await;
+    let (status, read) = fhir.get(&format!("/Encounter/{}", ids[0])).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(
+        (read["identifier"][0]["value"].as_str(), read["status"].as_str()),
+        (Some(number.to_string().as_str()), Some("finished"))
+    );
+    let (status, outcome) = fhir.get(&format!("/Encounter/{JOSE}")).await;
+    assert_eq!(
+        (status, issue(&outcome).0),
+        (StatusCode::NOT_FOUND, "not-found"),
+        "a patient's id is no encounter's"
+    );
 }

@@ -53,6 +53,7 @@ fn capabilities() -> CapabilityStatement {
                 ("Patient", super::patient_api::US_CORE_PATIENT, SEARCH_PARAMS),
                 ("Condition", US_CORE_CONDITION, BY_PATIENT),
                 ("AllergyIntolerance", US_CORE_ALLERGY, BY_PATIENT),
+                ("Encounter", super::encounter_api::US_CORE_ENCOUNTER, super::encounter_api::SEARCH_PARAMS),
             ]
             .into_iter()
             .map(|(kind, profile, search)| RestResource {

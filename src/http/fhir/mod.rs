@@ -2,6 +2,7 @@
 //! `/fhir/r4/docs`), the same authentication, ACL and audit as `/api`, and every error an
 //! OperationOutcome.
 
+pub mod encounter_api;
 pub mod issues_api;
 pub mod metadata_api;
 pub mod model;
@@ -18,8 +19,13 @@ use crate::http::problem::{ApiError, Problem};
 
 pub const FHIR_JSON: &str = "application/fhir+json";
 
-pub type FhirApis =
-    (metadata_api::MetadataApi, patient_api::PatientApi, issues_api::ConditionApi, issues_api::AllergyApi);
+pub type FhirApis = (
+    metadata_api::MetadataApi,
+    patient_api::PatientApi,
+    issues_api::ConditionApi,
+    issues_api::AllergyApi,
+    encounter_api::EncounterApi,
+);
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {
     OpenApiService::new(FhirApis::default(), "mmt-sidecar FHIR R4", env!("CARGO_PKG_VERSION"))
@@ -169,7 +175,7 @@ impl Links {
             .query()
             .unwrap_or_default()
             .split('&')
-            .filter(|pair| !pair.is_empty() && !pair.starts_with("_cursor="))
+            .filter(|pair| !pair.is_empty() && !pair.starts_with("_cursor=") && !pair.starts_with("_offset="))
             .map(str::to_string)
             .collect();
         Self { base: format!("{scheme}://{host}/fhir/r4"), resource, query }
@@ -185,8 +191,9 @@ impl Links {
         BundleLink { relation: "self".into(), url: self.url(None) }
     }
 
-    pub fn next(&self, cursor: &str) -> BundleLink {
-        BundleLink { relation: "next".into(), url: self.url(Some(format!("_cursor={cursor}"))) }
+    /// The following page: this search with `param` (`_cursor`, `_offset`) set to `value`.
+    pub fn next(&self, param: &str, value: &str) -> BundleLink {
+        BundleLink { relation: "next".into(), url: self.url(Some(format!("{param}={value}"))) }
     }
 }
 
@@ -212,6 +219,7 @@ pub fn entry<T: ParseFromJSON + ToJSON>(links: &Links, id: String, resource: T) 
 pub fn patient_reference(uuid: Option<&[u8]>) -> Reference {
     Reference {
         reference: crate::storage::openemr::uuid_registry::to_string(uuid).map(|id| format!("Patient/{id}")),
+        display: None,
     }
 }
 

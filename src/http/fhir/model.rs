@@ -136,6 +136,44 @@ pub struct Bundle<T: ParseFromJSON + ToJSON> {
 pub struct Reference {
     /// `Patient/{id}`.
     pub reference: Option<String>,
+    /// A name for what is referred to, where it has no resource here yet.
+    pub display: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Period {
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct EncounterParticipant {
+    pub individual: Reference,
+}
+
+/// A visit (US Core Encounter), from OpenEMR's `form_encounter`.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Encounter {
+    /// Always `Encounter`.
+    pub resource_type: String,
+    pub id: String,
+    pub meta: Meta,
+    pub identifier: Vec<Identifier>,
+    /// `finished` once the visit's day has passed or it has an end; `in-progress` before.
+    pub status: String,
+    pub class: Coding,
+    #[oai(rename = "type")]
+    pub kind: Vec<CodeableConcept>,
+    pub subject: Reference,
+    #[oai(skip_serializing_if_is_empty)]
+    pub participant: Vec<EncounterParticipant>,
+    pub period: Option<Period>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub reason_code: Vec<CodeableConcept>,
+    pub service_provider: Option<Reference>,
 }
 
 /// A problem-list entry (US Core Condition), from OpenEMR's `lists` (type `medical_problem`).

@@ -180,7 +180,7 @@ impl PatientApi {
             && found.rows.len() == count as usize
             && let Some(key) = &found.last_key
         {
-            link.push(links.next(&encode_cursor(PatientSort::Name, key)));
+            link.push(links.next("_cursor", &encode_cursor(PatientSort::Name, key)));
         }
         let entries = found
             .rows

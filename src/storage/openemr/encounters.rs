@@ -86,6 +86,15 @@ pub async fn list_for_patient(
 }
 
 /// By encounter number, the key OpenEMR uses everywhere but form_encounter's own id.
+/// The encounter number of the encounter OpenEMR's FHIR API knows by `uuid`.
+pub async fn number_by_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<i64>, StorageError> {
+    sqlx::query_scalar("SELECT encounter FROM form_encounter WHERE uuid = ?")
+        .bind(&uuid[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
 pub async fn get(pool: &MySqlPool, encounter: i64) -> Result<Option<EncounterRow>, StorageError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE fe.encounter = ?")))
         .bind(encounter)

@@ -1,0 +1,151 @@
+//! Encounter: OpenEMR's visits (`form_encounter`), with the encounter API's provider scope,
+//! sensitivity checks and audit.
+
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
+
+use super::{
+    FhirError, Links, bundle, entry, instant,
+    model::{
+        Bundle, CodeableConcept, Coding, Encounter, EncounterParticipant, Identifier, Meta, Period, Reference,
+    },
+    patient_reference, text, uuid_of,
+};
+use crate::{
+    app::AppState,
+    http::auth::Auth,
+    service::{
+        encounters::{self, EncounterError},
+        patients, wall_clock_now,
+    },
+    storage::openemr::{encounters::EncounterRow, uuid_registry},
+};
+
+pub const US_CORE_ENCOUNTER: &str = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-encounter";
+const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+
+/// The search parameters served, as the CapabilityStatement lists them.
+pub const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
+    ("patient", "reference", "the patient's id; required"),
+    ("_count", "number", "entries per page, 1 to 100 (default 20); newest first"),
+];
+
+#[derive(ApiResponse)]
+pub enum EncounterRead {
+    #[oai(status = 200, content_type = "application/fhir+json")]
+    Ok(Json<Encounter>),
+}
+
+#[derive(ApiResponse)]
+pub enum EncounterSearch {
+    #[oai(status = 200, content_type = "application/fhir+json")]
+    Ok(Json<Bundle<Encounter>>),
+}
+
+#[derive(Default)]
+pub struct EncounterApi;
+
+#[OpenApi(prefix_path = "/Encounter")]
+impl EncounterApi {
+    /// One visit. Needs the encounter's OpenEMR rights (`encounters|notes` for one's own,
+    /// `encounters|notes_a` for anyone's, and its sensitivity); audited.
+    #[oai(path = "/:id", method = "get", operation_id = "fhir_encounter_read")]
+    async fn read(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> Result<EncounterRead, FhirError> {
+        let uuid = uuid_of(&id.0).ok_or(EncounterError::UnknownUuid)?;
+        let row = encounters::get_by_uuid(&state, &auth.0, &uuid).await?;
+        let patient = patients::uuid_of(&state, crate::domain::patient::Pid(row.pid)).await?;
+        let encounter = encounter_of(row, patient_reference(patient.as_ref().map(|u| &u[..])))
+            .ok_or(EncounterError::UnknownUuid)?;
+        Ok(EncounterRead::Ok(Json(encounter)))
+    }
+
+    /// A patient's visits, newest first, paged by `next` links. Needs the same rights as the
+    /// encounter list of `/api`; audited.
+    #[oai(path = "/", method = "get", operation_id = "fhir_encounter_search")]
+    async fn search(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        req: &Request,
+        /// The patient's id (`Patient/{id}` or `{id}`); required.
+        patient: Query<Option<String>>,
+        #[oai(name = "_count")] count: Query<Option<u32>>,
+        /// Set by the `next` link.
+        #[oai(name = "_offset")]
+        offset: Query<Option<u64>>,
+    ) -> Result<EncounterSearch, FhirError> {
+        let patient = patient.0.ok_or_else(|| FhirError::invalid("patient", "`patient` is required"))?;
+        let count = count.0.unwrap_or(20);
+        if !(1..=100).contains(&count) {
+            return Err(FhirError::invalid("_count", "`_count` is 1 to 100"));
+        }
+        let links = Links::of(req, "Encounter");
+        let id = patient.strip_prefix("Patient/").unwrap_or(&patient);
+        let pid = match uuid_of(id) {
+            Some(uuid) => patients::pid_of(&state, &uuid).await?,
+            None => None,
+        };
+        let Some(pid) = pid else {
+            return Ok(EncounterSearch::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+        };
+        let offset = offset.0.unwrap_or(0);
+        let page = encounters::list_for_patient(&state, &auth.0, pid, count, offset).await?;
+        let reference = patient_reference(uuid_of(id).as_ref().map(|u| &u[..]));
+        let mut link = vec![links.this()];
+        let next = offset + u64::from(count);
+        if next < u64::try_from(page.total).unwrap_or(0) {
+            link.push(links.next("_offset", &next.to_string()));
+        }
+        let entries = page
+            .rows
+            .into_iter()
+            .filter_map(|row| encounter_of(row, reference.clone()))
+            .map(|e| entry(&links, e.id.clone(), e))
+            .collect();
+        Ok(EncounterSearch::Ok(Json(bundle(page.total, link, entries))))
+    }
+}
+
+fn encounter_of(row: EncounterRow, subject: Reference) -> Option<Encounter> {
+    let id = uuid_registry::to_string(row.uuid.as_deref())?;
+    let today = wall_clock_now().date();
+    let finished = row.date_end.is_some() || row.date.is_some_and(|d| d.date() < today);
+    let display =
+        |name: Option<&str>| name.and_then(text).map(|d| Reference { reference: None, display: Some(d) });
+    Some(Encounter {
+        resource_type: "Encounter".into(),
+        id,
+        meta: Meta { version_id: None, last_updated: None, profile: vec![US_CORE_ENCOUNTER.into()] },
+        identifier: vec![Identifier {
+            use_: Some("usual".into()),
+            kind: None,
+            system: Some("urn:openemr:encounter".into()),
+            value: Some(row.encounter.to_string()),
+        }],
+        status: if finished { "finished" } else { "in-progress" }.into(),
+        class: Coding { system: Some(ACT_CODE.into()), code: text(&row.class_code), display: None },
+        kind: vec![CodeableConcept {
+            coding: Vec::new(),
+            text: row.category.as_deref().and_then(text).or_else(|| Some("Visit".into())),
+        }],
+        subject,
+        participant: display(row.provider_name.as_deref())
+            .map(|individual| EncounterParticipant { individual })
+            .into_iter()
+            .collect(),
+        period: row.date.map(|start| Period { start: instant(start), end: row.date_end.and_then(instant) }),
+        reason_code: row
+            .reason
+            .as_deref()
+            .and_then(text)
+            .map(|reason| CodeableConcept { coding: Vec::new(), text: Some(reason) })
+            .into_iter()
+            .collect(),
+        service_provider: display(row.facility.as_deref()),
+    })
+}
