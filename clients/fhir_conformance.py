@@ -12,6 +12,7 @@ from fhir.resources.allergyintolerance import AllergyIntolerance
 from fhir.resources.bundle import Bundle
 from fhir.resources.condition import Condition
 from fhir.resources.encounter import Encounter
+from fhir.resources.observation import Observation
 from fhir.resources.capabilitystatement import CapabilityStatement
 from fhir.resources.operationoutcome import OperationOutcome
 from fhir.resources.patient import Patient
@@ -45,7 +46,7 @@ def main(base: str) -> int:
 
     capabilities = CapabilityStatement.parse_obj(get(base, "/metadata", None).json())
     served = {r.type for rest in capabilities.rest for r in rest.resource}
-    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter"}, "the CapabilityStatement is valid R4 and lists what is served")
+    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation"}, "the CapabilityStatement is valid R4 and lists what is served")
 
     missing = get(base, "/Patient/00000000-0000-4000-8000-000000000000", token)
     check(missing.status_code == 404, "an unknown patient is 404")
@@ -80,7 +81,7 @@ def main(base: str) -> int:
             assert read.id == patient.id and read.birthDate == patient.birthDate
     check(True, "every patient found and read is a valid R4 Patient")
 
-    counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0}
+    counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0, Observation: 0}
     for patient in client.resources("Patient").search(birthdate__le="1970-12-31").limit(100).fetch_all():
         for model in counts:
             name = model.__name__

@@ -3,6 +3,45 @@
 
 use chrono::{Datelike, Months, NaiveDate};
 
+use super::chart::vitals::Measure;
+
+/// One measurement of OpenEMR's vitals form as a vital-signs Observation, as OpenEMR's FHIR API
+/// codes it (LOINC), with the UCUM unit of the US units OpenEMR stores.
+pub struct VitalSign {
+    pub code: &'static str,
+    pub display: &'static str,
+    pub measure: Measure,
+    pub unit: &'static str,
+}
+
+pub const VITAL_SIGNS: [VitalSign; 7] = [
+    VitalSign { code: "9279-1", display: "Respiratory rate", measure: Measure::Respiration, unit: "/min" },
+    VitalSign { code: "8867-4", display: "Heart rate", measure: Measure::Pulse, unit: "/min" },
+    VitalSign {
+        code: "2708-6",
+        display: "Oxygen saturation in Arterial blood",
+        measure: Measure::OxygenSaturation,
+        unit: "%",
+    },
+    VitalSign { code: "8310-5", display: "Body temperature", measure: Measure::Temperature, unit: "[degF]" },
+    VitalSign { code: "8302-2", display: "Body height", measure: Measure::Height, unit: "[in_i]" },
+    VitalSign {
+        code: "9843-4",
+        display: "Head Occipital-frontal circumference",
+        measure: Measure::HeadCirc,
+        unit: "[in_i]",
+    },
+    VitalSign { code: "29463-7", display: "Body weight", measure: Measure::Weight, unit: "[lb_av]" },
+];
+
+/// The vital signs panel, whose members are the form's other Observations.
+pub const VITALS_PANEL: (&str, &str) =
+    ("85353-1", "Vital signs, weight, height, head circumference, oxygen saturation and BMI panel");
+pub const BMI: (&str, &str) = ("39156-5", "Body mass index (BMI) [Ratio]");
+pub const BLOOD_PRESSURE: (&str, &str) = ("85354-9", "Blood pressure panel with all children optional");
+pub const SYSTOLIC: (&str, &str) = ("8480-6", "Systolic blood pressure");
+pub const DIASTOLIC: (&str, &str) = ("8462-4", "Diastolic blood pressure");
+
 /// OpenEMR's `sex` list value as FHIR's administrative gender, as OpenEMR's FHIR API maps it.
 pub fn gender_of(sex: &str) -> &'static str {
     match sex.trim().to_ascii_lowercase().as_str() {

@@ -102,7 +102,7 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
     );
     let resources = cap["rest"][0]["resource"].as_array().unwrap();
     let kinds: Vec<&str> = resources.iter().map(|r| r["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Patient", "Condition", "AllergyIntolerance", "Encounter"]);
+    assert_eq!(kinds, ["Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation"]);
     for resource in &resources[1..] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }
@@ -367,4 +367,73 @@ async fn a_patients_encounters_page_newest_first_and_read_back_by_uuid() {
         (StatusCode::NOT_FOUND, "not-found"),
         "a patient's id is no encounter's"
     );
+}
+
+#[tokio::test]
+async fn vital_signs_are_observations_with_openemrs_mapped_ids_and_a_panel_per_form() {
+    let fhir = Fhir::new().await;
+    let pid = fhir
+        .db
+        .scalar(
+            "SELECT v.pid FROM form_vitals v JOIN uuid_mapping m ON m.target_uuid = v.uuid \
+             WHERE v.weight > 0 GROUP BY v.pid ORDER BY COUNT(*) DESC, v.pid LIMIT 1",
+        )
+        .await;
+    let patient = uuids(&fhir.db, &format!("SELECT uuid FROM patient_data WHERE pid = {pid}"))
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let (status, bundle) =
+        fhir.get(&format!("/Observation?patient=Patient/{patient}&category=vital-signs")).await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    let entries: Vec<&Value> = bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).collect();
+    let mapped = uuids(
+        &fhir.db,
+        &format!("SELECT m.uuid FROM uuid_mapping m JOIN form_vitals v ON v.uuid = m.target_uuid WHERE v.pid = {pid}"),
+    )
+    .await;
+    let ids: HashSet<String> = entries.iter().map(|o| o["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), entries.len(), "each observation once");
+    assert!(ids.is_subset(&mapped), "every id is one OpenEMR's uuid_mapping gives");
+    let forms = fhir.db.scalar(&format!("SELECT COUNT(*) FROM form_vitals WHERE pid = {pid}")).await;
+    let panels: Vec<&&Value> =
+        entries.iter().filter(|o| o["code"]["coding"][0]["code"] == "85353-1").collect();
+    assert_eq!(panels.len() as i64, forms, "one vital-signs panel per form");
+    for panel in panels {
+        for member in panel["hasMember"].as_array().unwrap() {
+            let id = member["reference"].as_str().unwrap().strip_prefix("Observation/").unwrap();
+            assert!(ids.contains(id), "a panel's members are in the bundle");
+        }
+    }
+    let weight: f64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT CAST(weight AS DOUBLE) FROM form_vitals WHERE pid = {pid} AND weight > 0 ORDER BY date DESC, id DESC LIMIT 1"
+    )))
+    .fetch_one(&fhir.db.pool)
+    .await
+    .unwrap();
+    let (_, weights) =
+        fhir.get(&format!("/Observation?patient={patient}&code=http://loinc.org|29463-7")).await;
+    let newest = &weights["entry"][0]["resource"];
+    assert!(
+        weights["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["resource"]["code"]["coding"][0]["code"] == "29463-7")
+    );
+    assert_eq!(newest["valueQuantity"]["code"], "[lb_av]");
+    assert!(
+        (newest["valueQuantity"]["value"].as_f64().unwrap() - weight).abs() < 0.006,
+        "{newest} vs {weight}"
+    );
+
+    let audited =
+        format!("SELECT COUNT(*) FROM log WHERE event = 'patient-record-select' AND patient_id = {pid}");
+    let before = fhir.db.scalar(&audited).await;
+    let (status, read) = fhir.get(&format!("/Observation/{}", newest["id"].as_str().unwrap())).await;
+    assert_eq!((status, &read), (StatusCode::OK, newest));
+    assert_eq!(fhir.db.scalar(&audited).await, before + 1);
+    let (status, labs) = fhir.get(&format!("/Observation?patient={patient}&category=laboratory")).await;
+    assert_eq!((status, labs["total"].as_i64()), (StatusCode::OK, Some(0)), "only vital signs are served");
 }

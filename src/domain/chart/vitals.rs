@@ -257,6 +257,11 @@ pub fn observation_resource_path(code: &str) -> String {
     format!("category=vital-signs&code={code}")
 }
 
+/// The LOINC code of a `resource_path` built by [`observation_resource_path`].
+pub fn code_of_resource_path(path: &str) -> Option<&str> {
+    path.strip_prefix("category=vital-signs&code=").filter(|code| OBSERVATION_LOINC_CODES.contains(code))
+}
+
 /// Columns a `form_vital_details` interpretation may annotate.
 pub fn interpretable(column: &str) -> bool {
     Measure::parse(column).is_some() || column == "BMI"

@@ -54,6 +54,11 @@ fn capabilities() -> CapabilityStatement {
                 ("Condition", US_CORE_CONDITION, BY_PATIENT),
                 ("AllergyIntolerance", US_CORE_ALLERGY, BY_PATIENT),
                 ("Encounter", super::encounter_api::US_CORE_ENCOUNTER, super::encounter_api::SEARCH_PARAMS),
+                (
+                    "Observation",
+                    super::observation_api::VITAL_SIGNS_PROFILE,
+                    super::observation_api::SEARCH_PARAMS,
+                ),
             ]
             .into_iter()
             .map(|(kind, profile, search)| RestResource {

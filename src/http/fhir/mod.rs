@@ -6,6 +6,7 @@ pub mod encounter_api;
 pub mod issues_api;
 pub mod metadata_api;
 pub mod model;
+pub mod observation_api;
 pub mod patient_api;
 
 use poem::{Endpoint, Request, Response, http::StatusCode};
@@ -25,6 +26,7 @@ pub type FhirApis = (
     issues_api::ConditionApi,
     issues_api::AllergyApi,
     encounter_api::EncounterApi,
+    observation_api::ObservationApi,
 );
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {

@@ -298,3 +298,41 @@ pub struct CapabilityStatement {
     pub format: Vec<String>,
     pub rest: Vec<Rest>,
 }
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct Quantity {
+    pub value: f64,
+    pub unit: String,
+    /// Always UCUM.
+    pub system: String,
+    pub code: String,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct ObservationComponent {
+    pub code: CodeableConcept,
+    pub value_quantity: Quantity,
+}
+
+/// A vital sign (FHIR vital-signs profile), one per measurement of an OpenEMR vitals form, with
+/// the ids OpenEMR's `uuid_mapping` gives them.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Observation {
+    /// Always `Observation`.
+    pub resource_type: String,
+    pub id: String,
+    pub meta: Meta,
+    pub status: String,
+    pub category: Vec<CodeableConcept>,
+    pub code: CodeableConcept,
+    pub subject: Reference,
+    pub effective_date_time: Option<String>,
+    pub value_quantity: Option<Quantity>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub component: Vec<ObservationComponent>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub has_member: Vec<Reference>,
+}

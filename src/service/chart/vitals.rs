@@ -291,5 +291,37 @@ pub async fn trend(
     Ok(rows)
 }
 
+/// The Observation ids of these readings, by form id: each LOINC code with its uuid.
+pub async fn observation_ids(
+    state: &AppState,
+    rows: &[Reading],
+) -> Result<BTreeMap<i64, BTreeMap<String, [u8; 16]>>> {
+    let forms: Vec<Vec<u8>> = rows.iter().filter_map(|r| r.row.uuid.clone()).collect();
+    let mut by_form: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+    for r in rows {
+        if let Some(uuid) = &r.row.uuid {
+            by_form.insert(uuid.clone(), r.row.id);
+        }
+    }
+    let mut found: BTreeMap<i64, BTreeMap<String, [u8; 16]>> = BTreeMap::new();
+    for (target, path, uuid) in store::observation_ids(&state.pool, &forms).await? {
+        let (Some(id), Some(code), Ok(uuid)) =
+            (by_form.get(&target), vitals::code_of_resource_path(&path), <[u8; 16]>::try_from(uuid))
+        else {
+            continue;
+        };
+        found.entry(*id).or_default().insert(code.to_string(), uuid);
+    }
+    Ok(found)
+}
+
+/// The reading behind an Observation uuid, and that Observation's LOINC code; audited as a read.
+pub async fn observation(state: &AppState, caller: &Caller, uuid: &[u8; 16]) -> Result<(Reading, String)> {
+    let missing = || ChartError::NotFound("no observation with this id".into());
+    let (id, path) = store::observation_target(&state.pool, uuid).await?.ok_or_else(missing)?;
+    let code = vitals::code_of_resource_path(&path).ok_or_else(missing)?.to_string();
+    Ok((get(state, caller, id).await?, code))
+}
+
 /// Enough for years of readings; a longer history is read in date windows.
 pub const TREND_LIMIT: u32 = 2000;

@@ -271,6 +271,42 @@ pub async fn for_encounter(pool: &MySqlPool, encounter: i64) -> Result<Vec<Vital
         .map_err(StorageError::from_sqlx)
 }
 
+/// The Observation uuids OpenEMR's FHIR API serves for these forms (by `form_vitals.uuid`): each
+/// form's uuid with `resource_path` and the Observation's uuid.
+pub async fn observation_ids(
+    pool: &MySqlPool,
+    forms: &[Vec<u8>],
+) -> Result<Vec<(Vec<u8>, String, Vec<u8>)>, StorageError> {
+    if forms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::new(
+        "SELECT target_uuid, resource_path, uuid FROM uuid_mapping \
+         WHERE resource = 'Observation' AND `table` = 'form_vitals' AND target_uuid IN (",
+    );
+    let mut listed = q.separated(", ");
+    for form in forms {
+        listed.push_bind(form.clone());
+    }
+    q.push(")");
+    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
+
+/// The vitals form and `resource_path` behind an Observation uuid.
+pub async fn observation_target(
+    pool: &MySqlPool,
+    uuid: &[u8; 16],
+) -> Result<Option<(i64, String)>, StorageError> {
+    sqlx::query_as(
+        "SELECT v.id, m.resource_path FROM uuid_mapping m JOIN form_vitals v ON v.uuid = m.target_uuid \
+         WHERE m.uuid = ? AND m.resource = 'Observation' AND m.`table` = 'form_vitals'",
+    )
+    .bind(&uuid[..])
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
+
 /// A patient's readings in encounters the caller may see, oldest first, within [from, to).
 pub async fn trend(
     pool: &MySqlPool,

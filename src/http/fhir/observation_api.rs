@@ -1,0 +1,201 @@
+//! Observation (vital signs): each measurement of OpenEMR's vitals form, with the ids OpenEMR's
+//! `uuid_mapping` gives them, under the vitals API's encounter rights and audit.
+
+use std::collections::BTreeMap;
+
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
+
+use super::{
+    FhirError, Links, bundle, entry, instant,
+    model::{Bundle, CodeableConcept, Coding, Meta, Observation, ObservationComponent, Quantity, Reference},
+    patient_reference, uuid_of,
+};
+use crate::{
+    app::AppState,
+    domain::{
+        chart::vitals::Measure,
+        fhir::{BLOOD_PRESSURE, BMI, DIASTOLIC, SYSTOLIC, VITAL_SIGNS, VITALS_PANEL, token_code},
+    },
+    http::auth::Auth,
+    service::{
+        chart::{
+            ChartError,
+            vitals::{self, Reading},
+        },
+        patients,
+    },
+};
+
+pub const VITAL_SIGNS_PROFILE: &str = "http://hl7.org/fhir/StructureDefinition/vitalsigns";
+const LOINC: &str = "http://loinc.org";
+
+/// The search parameters served, as the CapabilityStatement lists them.
+pub const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
+    ("patient", "reference", "the patient's id; required"),
+    ("category", "token", "vital-signs (the only category served)"),
+    ("code", "token", "LOINC codes, comma-separated"),
+];
+
+#[derive(ApiResponse)]
+pub enum ObservationRead {
+    #[oai(status = 200, content_type = "application/fhir+json")]
+    Ok(Json<Observation>),
+}
+
+#[derive(ApiResponse)]
+pub enum ObservationSearch {
+    #[oai(status = 200, content_type = "application/fhir+json")]
+    Ok(Json<Bundle<Observation>>),
+}
+
+#[derive(Default)]
+pub struct ObservationApi;
+
+#[OpenApi(prefix_path = "/Observation")]
+impl ObservationApi {
+    /// One vital sign. Needs the rights of the encounter its vitals form belongs to; audited.
+    #[oai(path = "/:id", method = "get", operation_id = "fhir_observation_read")]
+    async fn read(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> Result<ObservationRead, FhirError> {
+        let missing = || ChartError::NotFound("no observation with this id".into());
+        let uuid = uuid_of(&id.0).ok_or_else(missing)?;
+        let (reading, code) = vitals::observation(&state, &auth.0, &uuid).await?;
+        let ids = vitals::observation_ids(&state, std::slice::from_ref(&reading)).await?;
+        let patient = patients::uuid_of(&state, crate::domain::patient::Pid(reading.row.pid)).await?;
+        let subject = patient_reference(patient.as_ref().map(|u| &u[..]));
+        let found =
+            observations(&reading, ids.get(&reading.row.id), &subject).into_iter().find(|o| o.1 == code);
+        Ok(ObservationRead::Ok(Json(found.ok_or_else(missing)?.0)))
+    }
+
+    /// A patient's vital signs, newest first, all on one page. Needs the rights of the encounters
+    /// they were taken in (others are left out, as in the vitals trend); audited.
+    #[oai(path = "/", method = "get", operation_id = "fhir_observation_search")]
+    async fn search(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        req: &Request,
+        /// The patient's id (`Patient/{id}` or `{id}`); required.
+        patient: Query<Option<String>>,
+        category: Query<Option<String>>,
+        code: Query<Option<String>>,
+    ) -> Result<ObservationSearch, FhirError> {
+        let links = Links::of(req, "Observation");
+        let patient = patient.0.ok_or_else(|| FhirError::invalid("patient", "`patient` is required"))?;
+        let id = patient.strip_prefix("Patient/").unwrap_or(&patient);
+        let empty = || Ok(ObservationSearch::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+        if category.0.as_deref().is_some_and(|c| token_code(c) != "vital-signs") {
+            return empty();
+        }
+        let Some(uuid) = uuid_of(id) else { return empty() };
+        let Some(pid) = patients::pid_of(&state, &uuid).await? else { return empty() };
+        let codes: Option<Vec<&str>> = code.0.as_deref().map(|c| c.split(',').map(token_code).collect());
+        let mut readings = vitals::trend(&state, &auth.0, pid, None, None).await?;
+        readings.reverse();
+        let ids = vitals::observation_ids(&state, &readings).await?;
+        let subject = patient_reference(Some(&uuid[..]));
+        let entries: Vec<_> = readings
+            .iter()
+            .flat_map(|r| observations(r, ids.get(&r.row.id), &subject))
+            .filter(|(_, code)| codes.as_ref().is_none_or(|wanted| wanted.contains(&code.as_str())))
+            .map(|(o, _)| entry(&links, o.id.clone(), o))
+            .collect();
+        Ok(ObservationSearch::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+    }
+}
+
+fn concept(code: &str, display: &str) -> CodeableConcept {
+    CodeableConcept {
+        coding: vec![Coding {
+            system: Some(LOINC.into()),
+            code: Some(code.into()),
+            display: Some(display.into()),
+        }],
+        text: Some(display.into()),
+    }
+}
+
+fn quantity(value: f64, unit: &str) -> Quantity {
+    // The columns are floats: 165.3 reads back as 165.30000305.
+    let value = (value * 100.0).round() / 100.0;
+    Quantity { value, unit: unit.into(), system: "http://unitsofmeasure.org".into(), code: unit.into() }
+}
+
+/// The form's Observations that have a value and an id, each with its LOINC code; the vital signs
+/// panel lists the others as members.
+fn observations(
+    reading: &Reading,
+    ids: Option<&BTreeMap<String, [u8; 16]>>,
+    subject: &Reference,
+) -> Vec<(Observation, String)> {
+    let Some(ids) = ids else { return Vec::new() };
+    let row = &reading.row;
+    let measurements = row.measurements();
+    let observation = |code: &str, display: &str| {
+        let id = uuid::Uuid::from_bytes(*ids.get(code)?).to_string();
+        Some(Observation {
+            resource_type: "Observation".into(),
+            id,
+            meta: Meta {
+                version_id: None,
+                last_updated: instant(row.last_updated),
+                profile: vec![VITAL_SIGNS_PROFILE.into()],
+            },
+            status: "final".into(),
+            category: vec![CodeableConcept {
+                coding: vec![Coding {
+                    system: Some("http://terminology.hl7.org/CodeSystem/observation-category".into()),
+                    code: Some("vital-signs".into()),
+                    display: Some("Vital Signs".into()),
+                }],
+                text: None,
+            }],
+            code: concept(code, display),
+            subject: subject.clone(),
+            effective_date_time: row.date.and_then(instant),
+            value_quantity: None,
+            component: Vec::new(),
+            has_member: Vec::new(),
+        })
+    };
+    let mut found: Vec<(Observation, String)> = Vec::new();
+    for sign in &VITAL_SIGNS {
+        if let (Some(value), Some(mut o)) =
+            (measurements.get(sign.measure), observation(sign.code, sign.display))
+        {
+            o.value_quantity = Some(quantity(value, sign.unit));
+            found.push((o, sign.code.into()));
+        }
+    }
+    if let (Some(bmi), Some(mut o)) = (row.bmi.filter(|b| *b > 0.0), observation(BMI.0, BMI.1)) {
+        o.value_quantity = Some(quantity(bmi, "kg/m2"));
+        found.push((o, BMI.0.into()));
+    }
+    let pressures: Vec<ObservationComponent> = [(SYSTOLIC, Measure::Bps), (DIASTOLIC, Measure::Bpd)]
+        .into_iter()
+        .filter_map(|((code, display), measure)| {
+            measurements.get(measure).map(|v| ObservationComponent {
+                code: concept(code, display),
+                value_quantity: quantity(v, "mm[Hg]"),
+            })
+        })
+        .collect();
+    if let (false, Some(mut o)) = (pressures.is_empty(), observation(BLOOD_PRESSURE.0, BLOOD_PRESSURE.1)) {
+        o.component = pressures;
+        found.push((o, BLOOD_PRESSURE.0.into()));
+    }
+    if let (false, Some(mut panel)) = (found.is_empty(), observation(VITALS_PANEL.0, VITALS_PANEL.1)) {
+        panel.has_member = found
+            .iter()
+            .map(|(o, _)| Reference { reference: Some(format!("Observation/{}", o.id)), display: None })
+            .collect();
+        found.insert(0, (panel, VITALS_PANEL.0.into()));
+    }
+    found
+}
