@@ -15,7 +15,9 @@ from fhir.resources.encounter import Encounter
 from fhir.resources.observation import Observation
 from fhir.resources.capabilitystatement import CapabilityStatement
 from fhir.resources.operationoutcome import OperationOutcome
+from fhir.resources.organization import Organization
 from fhir.resources.patient import Patient
+from fhir.resources.practitioner import Practitioner
 from fhirpy import SyncFHIRClient
 
 USERNAME, PASSWORD = "drgarcia", "Physician-Garcia-2"
@@ -46,7 +48,7 @@ def main(base: str) -> int:
 
     capabilities = CapabilityStatement.parse_obj(get(base, "/metadata", None).json())
     served = {r.type for rest in capabilities.rest for r in rest.resource}
-    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation"}, "the CapabilityStatement is valid R4 and lists what is served")
+    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "Practitioner", "Organization"}, "the CapabilityStatement is valid R4 and lists what is served")
 
     missing = get(base, "/Patient/00000000-0000-4000-8000-000000000000", token)
     check(missing.status_code == 404, "an unknown patient is 404")
@@ -80,6 +82,12 @@ def main(base: str) -> int:
             read = Patient.parse_obj(get(base, f"/Patient/{patient.id}", token).json())
             assert read.id == patient.id and read.birthDate == patient.birthDate
     check(True, "every patient found and read is a valid R4 Patient")
+
+    for model in (Practitioner, Organization):
+        bundle = Bundle.parse_obj(get(base, f"/{model.__name__}", token).json())
+        for item in bundle.entry:
+            model.parse_obj(get(base, f"/{model.__name__}/{item.resource.id}", token).json())
+        check(bool(bundle.entry), f"{len(bundle.entry)} {model.__name__} resources are valid R4")
 
     counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0, Observation: 0}
     for patient in client.resources("Patient").search(birthdate__le="1970-12-31").limit(100).fetch_all():

@@ -102,8 +102,19 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
     );
     let resources = cap["rest"][0]["resource"].as_array().unwrap();
     let kinds: Vec<&str> = resources.iter().map(|r| r["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation"]);
-    for resource in &resources[1..] {
+    assert_eq!(
+        kinds,
+        [
+            "Patient",
+            "Condition",
+            "AllergyIntolerance",
+            "Encounter",
+            "Observation",
+            "Practitioner",
+            "Organization"
+        ]
+    );
+    for resource in &resources[1..5] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }
     let interactions: Vec<&str> =
@@ -436,4 +447,31 @@ async fn vital_signs_are_observations_with_openemrs_mapped_ids_and_a_panel_per_f
     assert_eq!(fhir.db.scalar(&audited).await, before + 1);
     let (status, labs) = fhir.get(&format!("/Observation?patient={patient}&category=laboratory")).await;
     assert_eq!((status, labs["total"].as_i64()), (StatusCode::OK, Some(0)), "only vital signs are served");
+}
+
+#[tokio::test]
+async fn providers_and_facilities_are_practitioners_and_organizations_by_their_uuids() {
+    let fhir = Fhir::new().await;
+    for (resource, sql) in [
+        (
+            "Practitioner",
+            "SELECT uuid FROM users WHERE authorized = 1 AND active = 1 AND username <> '' AND uuid IS NOT NULL",
+        ),
+        ("Organization", "SELECT uuid FROM facility WHERE uuid IS NOT NULL"),
+    ] {
+        let (status, bundle) = fhir.get(&format!("/{resource}")).await;
+        assert_eq!(status, StatusCode::OK, "{bundle}");
+        let expected = uuids(&fhir.db, sql).await;
+        assert!(!expected.is_empty(), "{resource}: the fixtures have some");
+        assert_eq!(entry_ids(&bundle), expected, "{resource}");
+        let first = &bundle["entry"][0]["resource"];
+        let (status, read) = fhir.get(&format!("/{resource}/{}", first["id"].as_str().unwrap())).await;
+        assert_eq!((status, &read), (StatusCode::OK, first), "{resource}");
+        let (status, outcome) = fhir.get(&format!("/{resource}/{JOSE}")).await;
+        assert_eq!((status, issue(&outcome).0), (StatusCode::NOT_FOUND, "not-found"), "{resource}");
+    }
+    let (_, garcia) = fhir.get("/Practitioner").await;
+    let names: Vec<&Value> =
+        garcia["entry"].as_array().unwrap().iter().map(|e| &e["resource"]["name"][0]["family"]).collect();
+    assert!(names.iter().any(|n| *n == "García"), "{names:?}");
 }

@@ -59,6 +59,8 @@ fn capabilities() -> CapabilityStatement {
                     super::observation_api::VITAL_SIGNS_PROFILE,
                     super::observation_api::SEARCH_PARAMS,
                 ),
+                ("Practitioner", super::directory_api::US_CORE_PRACTITIONER, &[]),
+                ("Organization", super::directory_api::US_CORE_ORGANIZATION, &[]),
             ]
             .into_iter()
             .map(|(kind, profile, search)| RestResource {

@@ -2,6 +2,7 @@
 //! `/fhir/r4/docs`), the same authentication, ACL and audit as `/api`, and every error an
 //! OperationOutcome.
 
+pub mod directory_api;
 pub mod encounter_api;
 pub mod issues_api;
 pub mod metadata_api;
@@ -27,6 +28,8 @@ pub type FhirApis = (
     issues_api::AllergyApi,
     encounter_api::EncounterApi,
     observation_api::ObservationApi,
+    directory_api::PractitionerApi,
+    directory_api::OrganizationApi,
 );
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {

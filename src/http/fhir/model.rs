@@ -336,3 +336,32 @@ pub struct Observation {
     #[oai(skip_serializing_if_is_empty)]
     pub has_member: Vec<Reference>,
 }
+
+/// A provider (US Core Practitioner): an active OpenEMR user who provides care.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Practitioner {
+    /// Always `Practitioner`.
+    pub resource_type: String,
+    pub id: String,
+    pub meta: Meta,
+    pub identifier: Vec<Identifier>,
+    pub active: bool,
+    pub name: Vec<HumanName>,
+}
+
+/// A facility (US Core Organization), from OpenEMR's `facility`.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Organization {
+    /// Always `Organization`.
+    pub resource_type: String,
+    pub id: String,
+    pub meta: Meta,
+    pub active: bool,
+    pub name: String,
+    #[oai(skip_serializing_if_is_empty)]
+    pub telecom: Vec<ContactPoint>,
+    #[oai(skip_serializing_if_is_empty)]
+    pub address: Vec<Address>,
+}

@@ -6,6 +6,7 @@ use crate::storage::StorageError;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProviderRow {
     pub id: i64,
+    pub uuid: Option<Vec<u8>>,
     pub username: String,
     pub fname: Option<String>,
     pub lname: Option<String>,
@@ -16,7 +17,7 @@ pub struct ProviderRow {
     pub facility: Option<String>,
 }
 
-const SELECT: &str = "SELECT u.id, CAST(u.username AS CHAR) AS username, u.fname, u.lname, u.title, u.specialty, \
+const SELECT: &str = "SELECT u.id, u.uuid, CAST(u.username AS CHAR) AS username, u.fname, u.lname, u.title, u.specialty, \
      u.npi, u.facility_id, f.name AS facility \
      FROM users u LEFT JOIN facility f ON f.id = u.facility_id \
      WHERE u.authorized = 1 AND u.active = 1 AND u.username <> ''";
