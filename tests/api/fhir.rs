@@ -372,6 +372,12 @@ async fn a_patients_encounters_page_newest_first_and_read_back_by_uuid() {
         (read["identifier"][0]["value"].as_str(), read["status"].as_str()),
         (Some(number.to_string().as_str()), Some("finished"))
     );
+    for reference in
+        [&read["participant"][0]["individual"]["reference"], &read["serviceProvider"]["reference"]]
+    {
+        let path = reference.as_str().expect("the provider and facility are referenced");
+        assert_eq!(fhir.get(&format!("/{path}")).await.0, StatusCode::OK, "{path} resolves");
+    }
     let (status, outcome) = fhir.get(&format!("/Encounter/{JOSE}")).await;
     assert_eq!(
         (status, issue(&outcome).0),

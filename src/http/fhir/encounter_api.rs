@@ -115,8 +115,12 @@ fn encounter_of(row: EncounterRow, subject: Reference) -> Option<Encounter> {
     let id = uuid_registry::to_string(row.uuid.as_deref())?;
     let today = wall_clock_now().date();
     let finished = row.date_end.is_some() || row.date.is_some_and(|d| d.date() < today);
-    let display =
-        |name: Option<&str>| name.and_then(text).map(|d| Reference { reference: None, display: Some(d) });
+    // A reference to the served resource, named as OpenEMR names it.
+    let refer = |kind: &str, uuid: Option<&[u8]>, name: Option<&str>| {
+        let reference = uuid_registry::to_string(uuid).map(|id| format!("{kind}/{id}"));
+        let display = name.and_then(text);
+        (reference.is_some() || display.is_some()).then_some(Reference { reference, display })
+    };
     Some(Encounter {
         resource_type: "Encounter".into(),
         id,
@@ -134,7 +138,7 @@ fn encounter_of(row: EncounterRow, subject: Reference) -> Option<Encounter> {
             text: row.category.as_deref().and_then(text).or_else(|| Some("Visit".into())),
         }],
         subject,
-        participant: display(row.provider_name.as_deref())
+        participant: refer("Practitioner", row.provider_uuid.as_deref(), row.provider_name.as_deref())
             .map(|individual| EncounterParticipant { individual })
             .into_iter()
             .collect(),
@@ -146,6 +150,6 @@ fn encounter_of(row: EncounterRow, subject: Reference) -> Option<Encounter> {
             .map(|reason| CodeableConcept { coding: Vec::new(), text: Some(reason) })
             .into_iter()
             .collect(),
-        service_provider: display(row.facility.as_deref()),
+        service_provider: refer("Organization", row.facility_uuid.as_deref(), row.facility.as_deref()),
     })
 }

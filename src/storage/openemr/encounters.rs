@@ -19,6 +19,9 @@ pub struct EncounterRow {
     pub facility: Option<String>,
     pub provider_id: Option<i32>,
     pub provider_name: Option<String>,
+    /// The provider's and the facility's uuids, which FHIR references use.
+    pub provider_uuid: Option<Vec<u8>>,
+    pub facility_uuid: Option<Vec<u8>>,
     pub pc_catid: i32,
     pub category: Option<String>,
     pub class_code: String,
@@ -29,9 +32,11 @@ const SELECT: &str = "SELECT fe.id, fe.encounter, fe.uuid, fe.pid, \
      NULLIF(fe.date, '0000-00-00 00:00:00') AS date, NULLIF(fe.date_end, '0000-00-00 00:00:00') AS date_end, \
      fe.reason, fe.facility_id, fe.facility, fe.provider_id, \
      NULLIF(TRIM(CONCAT(COALESCE(u.fname, ''), ' ', COALESCE(u.lname, ''))), '') AS provider_name, \
+     u.uuid AS provider_uuid, fac.uuid AS facility_uuid, \
      fe.pc_catid, c.pc_catname AS category, fe.class_code, fe.sensitivity \
      FROM form_encounter fe \
      LEFT JOIN users u ON u.id = fe.provider_id \
+     LEFT JOIN facility fac ON fac.id = fe.facility_id \
      LEFT JOIN openemr_postcalendar_categories c ON c.pc_catid = fe.pc_catid";
 
 /// Which of a patient's encounters a caller may see.
