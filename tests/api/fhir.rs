@@ -110,11 +110,12 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
             "AllergyIntolerance",
             "Encounter",
             "Observation",
+            "MedicationRequest",
             "Practitioner",
             "Organization"
         ]
     );
-    for resource in &resources[1..5] {
+    for resource in &resources[1..6] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }
     let interactions: Vec<&str> =
@@ -480,4 +481,31 @@ async fn providers_and_facilities_are_practitioners_and_organizations_by_their_u
     let names: Vec<&Value> =
         garcia["entry"].as_array().unwrap().iter().map(|e| &e["resource"]["name"][0]["family"]).collect();
     assert!(names.iter().any(|n| *n == "García"), "{names:?}");
+}
+
+#[tokio::test]
+async fn prescriptions_are_medication_requests_with_their_prescriber() {
+    let fhir = Fhir::new().await;
+    let pid = fhir.db.scalar("SELECT patient_id FROM prescriptions WHERE uuid IS NOT NULL GROUP BY patient_id ORDER BY COUNT(*) DESC, patient_id LIMIT 1").await;
+    let patient = uuids(&fhir.db, &format!("SELECT uuid FROM patient_data WHERE pid = {pid}"))
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let (status, bundle) = fhir.get(&format!("/MedicationRequest?patient={patient}")).await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    let expected = uuids(&fhir.db, &format!("SELECT uuid FROM prescriptions WHERE patient_id = {pid}")).await;
+    assert_eq!(entry_ids(&bundle), expected);
+    let first = &bundle["entry"][0]["resource"];
+    assert_eq!(first["subject"]["reference"], format!("Patient/{patient}"));
+    assert!(["active", "stopped"].contains(&first["status"].as_str().unwrap()));
+    let prescriber =
+        first["requester"]["reference"].as_str().expect("the prescriber is a Practitioner served");
+    assert_eq!(fhir.get(&format!("/{prescriber}")).await.0, StatusCode::OK);
+    let id = first["id"].as_str().unwrap();
+    let audited = format!("SELECT COUNT(*) FROM log WHERE event = 'order-select' AND patient_id = {pid}");
+    let before = fhir.db.scalar(&audited).await;
+    let (status, read) = fhir.get(&format!("/MedicationRequest/{id}")).await;
+    assert_eq!((status, &read), (StatusCode::OK, first));
+    assert_eq!(fhir.db.scalar(&audited).await, before + 1);
 }

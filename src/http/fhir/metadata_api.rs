@@ -59,6 +59,7 @@ fn capabilities() -> CapabilityStatement {
                     super::observation_api::VITAL_SIGNS_PROFILE,
                     super::observation_api::SEARCH_PARAMS,
                 ),
+                ("MedicationRequest", super::medication_api::US_CORE_MEDICATION_REQUEST, BY_PATIENT),
                 ("Practitioner", super::directory_api::US_CORE_PRACTITIONER, &[]),
                 ("Organization", super::directory_api::US_CORE_ORGANIZATION, &[]),
             ]

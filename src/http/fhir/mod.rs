@@ -5,6 +5,7 @@
 pub mod directory_api;
 pub mod encounter_api;
 pub mod issues_api;
+pub mod medication_api;
 pub mod metadata_api;
 pub mod model;
 pub mod observation_api;
@@ -30,6 +31,7 @@ pub type FhirApis = (
     observation_api::ObservationApi,
     directory_api::PractitionerApi,
     directory_api::OrganizationApi,
+    medication_api::MedicationRequestApi,
 );
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {

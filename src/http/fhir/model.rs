@@ -365,3 +365,35 @@ pub struct Organization {
     #[oai(skip_serializing_if_is_empty)]
     pub address: Vec<Address>,
 }
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Dosage {
+    pub text: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct DispenseRequest {
+    pub number_of_repeats_allowed: Option<u32>,
+}
+
+/// A prescription (US Core MedicationRequest), from OpenEMR's `prescriptions`.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct MedicationRequest {
+    /// Always `MedicationRequest`.
+    pub resource_type: String,
+    pub id: String,
+    pub meta: Meta,
+    /// `active`, or `stopped` once discontinued.
+    pub status: String,
+    pub intent: String,
+    pub medication_codeable_concept: CodeableConcept,
+    pub subject: Reference,
+    pub authored_on: Option<String>,
+    pub requester: Reference,
+    #[oai(skip_serializing_if_is_empty)]
+    pub dosage_instruction: Vec<Dosage>,
+    pub dispense_request: Option<DispenseRequest>,
+}

@@ -519,6 +519,14 @@ pub async fn get(state: &AppState, caller: &Caller, id: i64) -> Result<Prescript
     read_audited(state, caller, id).await
 }
 
+/// The prescription OpenEMR's FHIR API knows by `uuid`.
+pub async fn get_by_uuid(state: &AppState, caller: &Caller, uuid: &[u8; 16]) -> Result<Prescription> {
+    let id = store::id_by_uuid(&state.pool, uuid)
+        .await?
+        .ok_or_else(|| ChartError::NotFound("no prescription with this id".into()))?;
+    read_audited(state, caller, id).await
+}
+
 pub async fn list(state: &AppState, caller: &Caller, pid: Pid) -> Result<Vec<Prescription>> {
     permission::require_on(state, caller, Aco::PATIENTS_RX, AclLevel::View, pid.0).await?;
     require_patient(state, pid).await?;

@@ -158,6 +158,15 @@ pub async fn update(
     Ok(())
 }
 
+/// The prescription OpenEMR's FHIR API knows by `uuid`.
+pub async fn id_by_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<i64>, StorageError> {
+    sqlx::query_scalar("SELECT id FROM prescriptions WHERE uuid = ?")
+        .bind(&uuid[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
 pub async fn get(pool: &MySqlPool, id: i64) -> Result<Option<PrescriptionRow>, StorageError> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = ?")))
         .bind(id)
