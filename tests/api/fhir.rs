@@ -509,3 +509,25 @@ async fn prescriptions_are_medication_requests_with_their_prescriber() {
     assert_eq!((status, &read), (StatusCode::OK, first));
     assert_eq!(fhir.db.scalar(&audited).await, before + 1);
 }
+
+#[tokio::test]
+async fn every_fhir_operation_but_metadata_answers_401_outcomes_without_credentials() {
+    let fhir = Fhir::new().await;
+    let spec: Value =
+        fhir.db.client().get("/fhir/r4/openapi.json").send().await.json().await.value().deserialize();
+    let mut walked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert_eq!(method, "get", "FHIR serves reads only so far");
+            let concrete = path.replace("{id}", JOSE);
+            let (status, outcome) = fhir.get_as(None, &concrete).await;
+            if op["operationId"] == "fhir_metadata" {
+                assert_eq!(status, StatusCode::OK);
+                continue;
+            }
+            assert_eq!((status, issue(&outcome).0), (StatusCode::UNAUTHORIZED, "login"), "{path}");
+            walked += 1;
+        }
+    }
+    assert!(walked >= 16, "{walked} operations walked");
+}
