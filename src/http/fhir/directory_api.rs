@@ -2,10 +2,10 @@
 //! read by any signed-in OpenEMR user, as `/api/openemr/`'s lists are.
 
 use poem::{Request, http::StatusCode, web::Data};
-use poem_openapi::{ApiResponse, OpenApi, param::Path, payload::Json};
+use poem_openapi::{OpenApi, param::Path, payload::Json};
 
 use super::{
-    FhirError, Links, bundle, entry,
+    FhirError, Found, Links, bundle, entry,
     model::{Address, Bundle, ContactPoint, HumanName, Identifier, Meta, Organization, Practitioner},
     text, uuid_of,
 };
@@ -21,30 +21,6 @@ use crate::{
 
 pub const US_CORE_PRACTITIONER: &str = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-practitioner";
 pub const US_CORE_ORGANIZATION: &str = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-organization";
-
-#[derive(ApiResponse)]
-pub enum PractitionerRead {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Practitioner>),
-}
-
-#[derive(ApiResponse)]
-pub enum PractitionerSearch {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Bundle<Practitioner>>),
-}
-
-#[derive(ApiResponse)]
-pub enum OrganizationRead {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Organization>),
-}
-
-#[derive(ApiResponse)]
-pub enum OrganizationSearch {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Bundle<Organization>>),
-}
 
 fn not_found(what: &str) -> FhirError {
     ApiError::new(StatusCode::NOT_FOUND, format!("no {what} with this id")).into()
@@ -62,10 +38,10 @@ impl PractitionerApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<String>,
-    ) -> Result<PractitionerRead, FhirError> {
+    ) -> Result<Found<Practitioner>, FhirError> {
         let wanted = uuid_of(&id.0).ok_or_else(|| not_found("practitioner"))?;
         let found = practitioners(&state, &auth).await?.into_iter().find(|p| uuid_of(&p.id) == Some(wanted));
-        Ok(PractitionerRead::Ok(Json(found.ok_or_else(|| not_found("practitioner"))?)))
+        Ok(Found::Ok(Json(found.ok_or_else(|| not_found("practitioner"))?)))
     }
 
     /// Every active provider, by name, on one page. Not for guests.
@@ -75,11 +51,11 @@ impl PractitionerApi {
         state: Data<&AppState>,
         auth: Auth,
         req: &Request,
-    ) -> Result<PractitionerSearch, FhirError> {
+    ) -> Result<Found<Bundle<Practitioner>>, FhirError> {
         let links = Links::of(req, "Practitioner");
         let entries: Vec<_> =
             practitioners(&state, &auth).await?.into_iter().map(|p| entry(&links, p.id.clone(), p)).collect();
-        Ok(PractitionerSearch::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
     }
 }
 
@@ -95,14 +71,14 @@ impl OrganizationApi {
         state: Data<&AppState>,
         _auth: Auth,
         id: Path<String>,
-    ) -> Result<OrganizationRead, FhirError> {
+    ) -> Result<Found<Organization>, FhirError> {
         let wanted = uuid_of(&id.0).ok_or_else(|| not_found("organization"))?;
         let found = facilities::list(&state.pool)
             .await?
             .into_iter()
             .filter_map(organization_of)
             .find(|o| uuid_of(&o.id) == Some(wanted));
-        Ok(OrganizationRead::Ok(Json(found.ok_or_else(|| not_found("organization"))?)))
+        Ok(Found::Ok(Json(found.ok_or_else(|| not_found("organization"))?)))
     }
 
     /// Every facility, on one page.
@@ -112,7 +88,7 @@ impl OrganizationApi {
         state: Data<&AppState>,
         _auth: Auth,
         req: &Request,
-    ) -> Result<OrganizationSearch, FhirError> {
+    ) -> Result<Found<Bundle<Organization>>, FhirError> {
         let links = Links::of(req, "Organization");
         let entries: Vec<_> = facilities::list(&state.pool)
             .await?
@@ -120,7 +96,7 @@ impl OrganizationApi {
             .filter_map(organization_of)
             .map(|o| entry(&links, o.id.clone(), o))
             .collect();
-        Ok(OrganizationSearch::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
     }
 }
 

@@ -2,14 +2,14 @@
 //! sensitivity checks and audit.
 
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Links, bundle, entry, instant,
+    FhirError, Found, Links, bundle, entry, instant,
     model::{
         Bundle, CodeableConcept, Coding, Encounter, EncounterParticipant, Identifier, Meta, Period, Reference,
     },
-    patient_reference, text, uuid_of,
+    patient_reference, searched_patient, text, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -30,18 +30,6 @@ pub const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
     ("_count", "number", "entries per page, 1 to 100 (default 20); newest first"),
 ];
 
-#[derive(ApiResponse)]
-pub enum EncounterRead {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Encounter>),
-}
-
-#[derive(ApiResponse)]
-pub enum EncounterSearch {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Bundle<Encounter>>),
-}
-
 #[derive(Default)]
 pub struct EncounterApi;
 
@@ -55,13 +43,13 @@ impl EncounterApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<String>,
-    ) -> Result<EncounterRead, FhirError> {
+    ) -> Result<Found<Encounter>, FhirError> {
         let uuid = uuid_of(&id.0).ok_or(EncounterError::UnknownUuid)?;
         let row = encounters::get_by_uuid(&state, &auth.0, &uuid).await?;
         let patient = patients::uuid_of(&state, crate::domain::patient::Pid(row.pid)).await?;
         let encounter = encounter_of(row, patient_reference(patient.as_ref().map(|u| &u[..])))
             .ok_or(EncounterError::UnknownUuid)?;
-        Ok(EncounterRead::Ok(Json(encounter)))
+        Ok(Found::Ok(Json(encounter)))
     }
 
     /// A patient's visits, newest first, paged by `next` links. Needs the same rights as the
@@ -78,24 +66,18 @@ impl EncounterApi {
         /// Set by the `next` link.
         #[oai(name = "_offset")]
         offset: Query<Option<u64>>,
-    ) -> Result<EncounterSearch, FhirError> {
-        let patient = patient.0.ok_or_else(|| FhirError::invalid("patient", "`patient` is required"))?;
+    ) -> Result<Found<Bundle<Encounter>>, FhirError> {
         let count = count.0.unwrap_or(20);
         if !(1..=100).contains(&count) {
             return Err(FhirError::invalid("_count", "`_count` is 1 to 100"));
         }
         let links = Links::of(req, "Encounter");
-        let id = patient.strip_prefix("Patient/").unwrap_or(&patient);
-        let pid = match uuid_of(id) {
-            Some(uuid) => patients::pid_of(&state, &uuid).await?,
-            None => None,
-        };
-        let Some(pid) = pid else {
-            return Ok(EncounterSearch::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+        let Some((pid, uuid)) = searched_patient(&state, patient.0).await? else {
+            return Ok(Found::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
         };
         let offset = offset.0.unwrap_or(0);
         let page = encounters::list_for_patient(&state, &auth.0, pid, count, offset).await?;
-        let reference = patient_reference(uuid_of(id).as_ref().map(|u| &u[..]));
+        let reference = patient_reference(Some(&uuid[..]));
         let mut link = vec![links.this()];
         let next = offset + u64::from(count);
         if next < u64::try_from(page.total).unwrap_or(0) {
@@ -107,7 +89,7 @@ impl EncounterApi {
             .filter_map(|row| encounter_of(row, reference.clone()))
             .map(|e| entry(&links, e.id.clone(), e))
             .collect();
-        Ok(EncounterSearch::Ok(Json(bundle(page.total, link, entries))))
+        Ok(Found::Ok(Json(bundle(page.total, link, entries))))
     }
 }
 

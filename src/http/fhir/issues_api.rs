@@ -2,14 +2,14 @@
 //! (`patients|med`) and audit of the chart API.
 
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Links, bundle, entry, instant,
+    FhirError, Found, Links, bundle, entry, instant,
     model::{
         AllergyIntolerance, AllergyReaction, Bundle, CodeableConcept, Coding, Condition, Meta, Reference,
     },
-    patient_reference, text, uuid_of,
+    patient_reference, searched_patient, text, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -30,30 +30,6 @@ pub const US_CORE_ALLERGY: &str =
 pub const BY_PATIENT: &[(&str, &str, &str)] =
     &[("patient", "reference", "the patient's id; required, and every match is on one page")];
 
-#[derive(ApiResponse)]
-pub enum ConditionRead {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Condition>),
-}
-
-#[derive(ApiResponse)]
-pub enum ConditionSearch {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Bundle<Condition>>),
-}
-
-#[derive(ApiResponse)]
-pub enum AllergyRead {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<AllergyIntolerance>),
-}
-
-#[derive(ApiResponse)]
-pub enum AllergySearch {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Bundle<AllergyIntolerance>>),
-}
-
 #[derive(Default)]
 pub struct ConditionApi;
 
@@ -66,11 +42,11 @@ impl ConditionApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<String>,
-    ) -> Result<ConditionRead, FhirError> {
+    ) -> Result<Found<Condition>, FhirError> {
         let (row, patient) = read(&state, &auth, &id.0, IssueType::Problem).await?;
         let condition = condition_of(row, &patient)
             .ok_or_else(|| ChartError::NotFound("no medical_problem with this id".into()))?;
-        Ok(ConditionRead::Ok(Json(condition)))
+        Ok(Found::Ok(Json(condition)))
     }
 
     /// A patient's problem list, all in one page. Needs OpenEMR `patients|med`; audited.
@@ -82,7 +58,7 @@ impl ConditionApi {
         req: &Request,
         /// The patient's id (`Patient/{id}` or `{id}`); required.
         patient: Query<Option<String>>,
-    ) -> Result<ConditionSearch, FhirError> {
+    ) -> Result<Found<Bundle<Condition>>, FhirError> {
         let links = Links::of(req, "Condition");
         let (rows, patient) = search(&state, &auth, patient.0, IssueType::Problem).await?;
         let entries: Vec<_> = rows
@@ -90,7 +66,7 @@ impl ConditionApi {
             .filter_map(|row| condition_of(row, &patient))
             .map(|c| entry(&links, c.id.clone(), c))
             .collect();
-        Ok(ConditionSearch::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
     }
 }
 
@@ -106,11 +82,11 @@ impl AllergyApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<String>,
-    ) -> Result<AllergyRead, FhirError> {
+    ) -> Result<Found<AllergyIntolerance>, FhirError> {
         let (row, patient) = read(&state, &auth, &id.0, IssueType::Allergy).await?;
         let allergy = allergy_of(row, &patient)
             .ok_or_else(|| ChartError::NotFound("no allergy with this id".into()))?;
-        Ok(AllergyRead::Ok(Json(allergy)))
+        Ok(Found::Ok(Json(allergy)))
     }
 
     /// A patient's allergies, all in one page. Needs OpenEMR `patients|med`; audited.
@@ -122,7 +98,7 @@ impl AllergyApi {
         req: &Request,
         /// The patient's id (`Patient/{id}` or `{id}`); required.
         patient: Query<Option<String>>,
-    ) -> Result<AllergySearch, FhirError> {
+    ) -> Result<Found<Bundle<AllergyIntolerance>>, FhirError> {
         let links = Links::of(req, "AllergyIntolerance");
         let (rows, patient) = search(&state, &auth, patient.0, IssueType::Allergy).await?;
         let entries: Vec<_> = rows
@@ -130,7 +106,7 @@ impl AllergyApi {
             .filter_map(|row| allergy_of(row, &patient))
             .map(|a| entry(&links, a.id.clone(), a))
             .collect();
-        Ok(AllergySearch::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
     }
 }
 
@@ -156,13 +132,11 @@ async fn search(
     patient: Option<String>,
     kind: IssueType,
 ) -> Result<(Vec<IssueRow>, Reference), FhirError> {
-    let patient = patient.ok_or_else(|| FhirError::invalid("patient", "`patient` is required"))?;
-    let id = patient.strip_prefix("Patient/").unwrap_or(&patient);
-    let reference = patient_reference(uuid_of(id).as_ref().map(|u| &u[..]));
-    let Some(uuid) = uuid_of(id) else { return Ok((Vec::new(), reference)) };
-    let Some(pid) = patients::pid_of(state, &uuid).await? else { return Ok((Vec::new(), reference)) };
+    let Some((pid, uuid)) = searched_patient(state, patient).await? else {
+        return Ok((Vec::new(), patient_reference(None)));
+    };
     let rows = issues::list(state, &auth.0, pid, kind).await?.into_iter().map(|i| i.row).collect();
-    Ok((rows, reference))
+    Ok((rows, patient_reference(Some(&uuid[..]))))
 }
 
 fn concept(system: &str, code: &str) -> CodeableConcept {

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Links, bundle, entry, instant,
+    FhirError, Found, Links, bundle, entry, instant,
     model::{Bundle, CodeableConcept, Coding, DispenseRequest, Dosage, MedicationRequest, Meta, Reference},
-    patient_reference, text, uuid_of,
+    patient_reference, searched_patient, text, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -36,18 +36,6 @@ const INTENTS: [&str; 8] = [
     "option",
 ];
 
-#[derive(ApiResponse)]
-pub enum MedicationRequestRead {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<MedicationRequest>),
-}
-
-#[derive(ApiResponse)]
-pub enum MedicationRequestSearch {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Bundle<MedicationRequest>>),
-}
-
 #[derive(Default)]
 pub struct MedicationRequestApi;
 
@@ -60,7 +48,7 @@ impl MedicationRequestApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<String>,
-    ) -> Result<MedicationRequestRead, FhirError> {
+    ) -> Result<Found<MedicationRequest>, FhirError> {
         let missing = || ChartError::NotFound("no prescription with this id".into());
         let uuid = uuid_of(&id.0).ok_or_else(missing)?;
         let rx = prescriptions::get_by_uuid(&state, &auth.0, &uuid).await?;
@@ -69,7 +57,7 @@ impl MedicationRequestApi {
         let subject = patient_reference(patient.as_ref().map(|u| &u[..]));
         let requesters = requesters(&state).await?;
         let request = request_of(rx.row, &subject, &requesters).ok_or_else(missing)?;
-        Ok(MedicationRequestRead::Ok(Json(request)))
+        Ok(Found::Ok(Json(request)))
     }
 
     /// A patient's prescriptions, active first, all on one page. Needs OpenEMR `patients|rx`;
@@ -82,13 +70,11 @@ impl MedicationRequestApi {
         req: &Request,
         /// The patient's id (`Patient/{id}` or `{id}`); required.
         patient: Query<Option<String>>,
-    ) -> Result<MedicationRequestSearch, FhirError> {
+    ) -> Result<Found<Bundle<MedicationRequest>>, FhirError> {
         let links = Links::of(req, "MedicationRequest");
-        let patient = patient.0.ok_or_else(|| FhirError::invalid("patient", "`patient` is required"))?;
-        let id = patient.strip_prefix("Patient/").unwrap_or(&patient);
-        let empty = || Ok(MedicationRequestSearch::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
-        let Some(uuid) = uuid_of(id) else { return empty() };
-        let Some(pid) = patients::pid_of(&state, &uuid).await? else { return empty() };
+        let Some((pid, uuid)) = searched_patient(&state, patient.0).await? else {
+            return Ok(Found::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+        };
         let found = prescriptions::list(&state, &auth.0, pid).await?;
         let subject = patient_reference(Some(&uuid[..]));
         let requesters = requesters(&state).await?;
@@ -97,7 +83,7 @@ impl MedicationRequestApi {
             .filter_map(|rx| request_of(rx.row, &subject, &requesters))
             .map(|r| entry(&links, r.id.clone(), r))
             .collect();
-        Ok(MedicationRequestSearch::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
     }
 }
 

@@ -44,6 +44,24 @@ pub fn fhir_service() -> OpenApiService<FhirApis, ()> {
         .server("/fhir/r4")
 }
 
+/// A resource, or a search's Bundle.
+#[derive(ApiResponse)]
+pub enum Found<T: ToJSON> {
+    #[oai(status = 200, content_type = "application/fhir+json")]
+    Ok(Json<T>),
+}
+
+/// The patient a `patient` search parameter (`Patient/{id}` or `{id}`, required) names: `None`
+/// when it names no one, which a search answers with an empty Bundle.
+pub async fn searched_patient(
+    state: &crate::app::AppState,
+    patient: Option<String>,
+) -> Result<Option<(crate::domain::patient::Pid, [u8; 16])>, FhirError> {
+    let patient = patient.ok_or_else(|| FhirError::invalid("patient", "`patient` is required"))?;
+    let Some(uuid) = uuid_of(patient.strip_prefix("Patient/").unwrap_or(&patient)) else { return Ok(None) };
+    Ok(crate::service::patients::pid_of(state, &uuid).await?.map(|pid| (pid, uuid)))
+}
+
 /// Every error a FHIR operation can answer with.
 #[derive(ApiResponse, Debug)]
 pub enum FhirError {

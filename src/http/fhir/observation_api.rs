@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Links, bundle, entry, instant,
+    FhirError, Found, Links, bundle, entry, instant,
     model::{Bundle, CodeableConcept, Coding, Meta, Observation, ObservationComponent, Quantity, Reference},
-    patient_reference, uuid_of,
+    patient_reference, searched_patient, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -37,18 +37,6 @@ pub const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
     ("code", "token", "LOINC codes, comma-separated"),
 ];
 
-#[derive(ApiResponse)]
-pub enum ObservationRead {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Observation>),
-}
-
-#[derive(ApiResponse)]
-pub enum ObservationSearch {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Bundle<Observation>>),
-}
-
 #[derive(Default)]
 pub struct ObservationApi;
 
@@ -61,7 +49,7 @@ impl ObservationApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<String>,
-    ) -> Result<ObservationRead, FhirError> {
+    ) -> Result<Found<Observation>, FhirError> {
         let missing = || ChartError::NotFound("no observation with this id".into());
         let uuid = uuid_of(&id.0).ok_or_else(missing)?;
         let (reading, code) = vitals::observation(&state, &auth.0, &uuid).await?;
@@ -70,7 +58,7 @@ impl ObservationApi {
         let subject = patient_reference(patient.as_ref().map(|u| &u[..]));
         let found =
             observations(&reading, ids.get(&reading.row.id), &subject).into_iter().find(|o| o.1 == code);
-        Ok(ObservationRead::Ok(Json(found.ok_or_else(missing)?.0)))
+        Ok(Found::Ok(Json(found.ok_or_else(missing)?.0)))
     }
 
     /// A patient's vital signs, newest first, all on one page. Needs the rights of the encounters
@@ -85,16 +73,15 @@ impl ObservationApi {
         patient: Query<Option<String>>,
         category: Query<Option<String>>,
         code: Query<Option<String>>,
-    ) -> Result<ObservationSearch, FhirError> {
+    ) -> Result<Found<Bundle<Observation>>, FhirError> {
         let links = Links::of(req, "Observation");
-        let patient = patient.0.ok_or_else(|| FhirError::invalid("patient", "`patient` is required"))?;
-        let id = patient.strip_prefix("Patient/").unwrap_or(&patient);
-        let empty = || Ok(ObservationSearch::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
-        if category.0.as_deref().is_some_and(|c| token_code(c) != "vital-signs") {
+        let empty = || Ok(Found::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+        let searched = searched_patient(&state, patient.0).await?;
+        let Some((pid, uuid)) =
+            searched.filter(|_| category.0.as_deref().is_none_or(|c| token_code(c) == "vital-signs"))
+        else {
             return empty();
-        }
-        let Some(uuid) = uuid_of(id) else { return empty() };
-        let Some(pid) = patients::pid_of(&state, &uuid).await? else { return empty() };
+        };
         let codes: Option<Vec<&str>> = code.0.as_deref().map(|c| c.split(',').map(token_code).collect());
         let mut readings = vitals::trend(&state, &auth.0, pid, None, None).await?;
         readings.reverse();
@@ -106,7 +93,7 @@ impl ObservationApi {
             .filter(|(_, code)| codes.as_ref().is_none_or(|wanted| wanted.contains(&code.as_str())))
             .map(|(o, _)| entry(&links, o.id.clone(), o))
             .collect();
-        Ok(ObservationSearch::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
     }
 }
 

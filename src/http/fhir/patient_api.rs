@@ -1,8 +1,8 @@
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Links, bundle, entry, instant,
+    FhirError, Found, Links, bundle, entry, instant,
     model::{Address, Bundle, CodeableConcept, Coding, ContactPoint, HumanName, Identifier, Meta, Patient},
     text,
 };
@@ -42,18 +42,6 @@ pub const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
 const DEFAULT_COUNT: u32 = 20;
 const MAX_COUNT: u32 = 100;
 
-#[derive(ApiResponse)]
-pub enum PatientRead {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Patient>),
-}
-
-#[derive(ApiResponse)]
-pub enum PatientSearch {
-    #[oai(status = 200, content_type = "application/fhir+json")]
-    Ok(Json<Bundle<Patient>>),
-}
-
 #[derive(Default)]
 pub struct PatientApi;
 
@@ -66,11 +54,11 @@ impl PatientApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<String>,
-    ) -> Result<PatientRead, FhirError> {
+    ) -> Result<Found<Patient>, FhirError> {
         let uuid = uuid::Uuid::parse_str(&id.0).map_err(|_| patients::PatientError::UnknownUuid)?;
         let row = patients::get_by_uuid(&state, &auth.0, uuid.as_bytes()).await?;
         let patient = patient_of(row).ok_or(patients::PatientError::UnknownUuid)?;
-        Ok(PatientRead::Ok(Json(patient)))
+        Ok(Found::Ok(Json(patient)))
     }
 
     /// Search patients; every parameter given must match. Results are sorted by name and paged:
@@ -98,7 +86,7 @@ impl PatientApi {
         /// Set by the `next` link; do not build it yourself.
         #[oai(name = "_cursor")]
         cursor: Query<Option<String>>,
-    ) -> Result<PatientSearch, FhirError> {
+    ) -> Result<Found<Bundle<Patient>>, FhirError> {
         let mut filters = Filters::default();
         let mut nothing_matches = false;
         if let Some(id) = id.0 {
@@ -170,7 +158,7 @@ impl PatientApi {
             };
         let links = Links::of(req, "Patient");
         if nothing_matches {
-            return Ok(PatientSearch::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+            return Ok(Found::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
         }
         let page =
             Page { sort: SortKey::Name, descending: false, after, offset: None, limit: u64::from(count) };
@@ -188,7 +176,7 @@ impl PatientApi {
             .filter_map(patient_of)
             .map(|resource| entry(&links, resource.id.clone(), resource))
             .collect();
-        Ok(PatientSearch::Ok(Json(bundle(found.total, link, entries))))
+        Ok(Found::Ok(Json(bundle(found.total, link, entries))))
     }
 }
 
