@@ -242,6 +242,11 @@ async fn uuids(db: &TestDb, sql: &str) -> HashSet<String> {
     rows.into_iter().map(|(b,)| uuid::Uuid::from_slice(&b).unwrap().to_string()).collect()
 }
 
+/// The FHIR id of the patient with this pid.
+async fn patient_id(db: &TestDb, pid: i64) -> String {
+    uuids(db, &format!("SELECT uuid FROM patient_data WHERE pid = {pid}")).await.into_iter().next().unwrap()
+}
+
 fn entry_ids(bundle: &Value) -> HashSet<String> {
     bundle["entry"]
         .as_array()
@@ -288,11 +293,7 @@ async fn a_patients_conditions_and_allergies_are_openemrs_lists_rows_by_their_uu
 
     let allergic: i64 =
         fhir.db.scalar("SELECT MIN(pid) FROM lists WHERE type = 'allergy' AND uuid IS NOT NULL").await;
-    let patient = uuids(&fhir.db, &format!("SELECT uuid FROM patient_data WHERE pid = {allergic}"))
-        .await
-        .into_iter()
-        .next()
-        .unwrap();
+    let patient = patient_id(&fhir.db, allergic).await;
     let (status, bundle) = fhir.get(&format!("/AllergyIntolerance?patient={patient}")).await;
     assert_eq!(status, StatusCode::OK, "{bundle}");
     let allergies =
@@ -326,11 +327,7 @@ async fn a_patients_encounters_page_newest_first_and_read_back_by_uuid() {
         .db
         .scalar("SELECT pid FROM form_encounter GROUP BY pid ORDER BY COUNT(*) DESC, pid LIMIT 1")
         .await;
-    let patient = uuids(&fhir.db, &format!("SELECT uuid FROM patient_data WHERE pid = {pid}"))
-        .await
-        .into_iter()
-        .next()
-        .unwrap();
+    let patient = patient_id(&fhir.db, pid).await;
     let (mut ids, mut path) = (Vec::new(), format!("/Encounter?patient={patient}&_count=2"));
     let mut starts = Vec::new();
     loop {
@@ -397,11 +394,7 @@ async fn vital_signs_are_observations_with_openemrs_mapped_ids_and_a_panel_per_f
              WHERE v.weight > 0 GROUP BY v.pid ORDER BY COUNT(*) DESC, v.pid LIMIT 1",
         )
         .await;
-    let patient = uuids(&fhir.db, &format!("SELECT uuid FROM patient_data WHERE pid = {pid}"))
-        .await
-        .into_iter()
-        .next()
-        .unwrap();
+    let patient = patient_id(&fhir.db, pid).await;
     let (status, bundle) =
         fhir.get(&format!("/Observation?patient=Patient/{patient}&category=vital-signs")).await;
     assert_eq!(status, StatusCode::OK, "{bundle}");
@@ -487,11 +480,7 @@ async fn providers_and_facilities_are_practitioners_and_organizations_by_their_u
 async fn prescriptions_are_medication_requests_with_their_prescriber() {
     let fhir = Fhir::new().await;
     let pid = fhir.db.scalar("SELECT patient_id FROM prescriptions WHERE uuid IS NOT NULL GROUP BY patient_id ORDER BY COUNT(*) DESC, patient_id LIMIT 1").await;
-    let patient = uuids(&fhir.db, &format!("SELECT uuid FROM patient_data WHERE pid = {pid}"))
-        .await
-        .into_iter()
-        .next()
-        .unwrap();
+    let patient = patient_id(&fhir.db, pid).await;
     let (status, bundle) = fhir.get(&format!("/MedicationRequest?patient={patient}")).await;
     assert_eq!(status, StatusCode::OK, "{bundle}");
     let expected = uuids(&fhir.db, &format!("SELECT uuid FROM prescriptions WHERE patient_id = {pid}")).await;
