@@ -12,7 +12,7 @@ static SPEC: LazyLock<String> = LazyLock::new(|| super::api_service().spec());
 static EXPLORER: LazyLock<String> = LazyLock::new(|| super::api_service().swagger_ui_html());
 static FHIR_SPEC: LazyLock<String> = LazyLock::new(|| super::fhir::fhir_service().spec());
 static FHIR_EXPLORER: LazyLock<String> = LazyLock::new(|| super::fhir::fhir_service().swagger_ui_html());
-static ALLOWED: LazyLock<AllowedMethods> = LazyLock::new(|| AllowedMethods::from_spec(&SPEC));
+static ALLOWED: LazyLock<AllowedMethods> = LazyLock::new(|| AllowedMethods::from_specs(&[&SPEC, &FHIR_SPEC]));
 
 pub fn spec() -> &'static str {
     &SPEC

@@ -11,7 +11,7 @@ use poem_openapi::{
 pub struct Meta {
     pub version_id: Option<String>,
     pub last_updated: Option<String>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub profile: Vec<String>,
 }
 
@@ -26,7 +26,7 @@ pub struct Coding {
 #[derive(Object, Debug, Clone)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct CodeableConcept {
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub coding: Vec<Coding>,
     pub text: Option<String>,
 }
@@ -48,7 +48,7 @@ pub struct HumanName {
     #[oai(rename = "use")]
     pub use_: Option<String>,
     pub family: Option<String>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub given: Vec<String>,
 }
 
@@ -64,7 +64,7 @@ pub struct ContactPoint {
 #[derive(Object, Debug, Clone)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct Address {
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub line: Vec<String>,
     pub city: Option<String>,
     pub state: Option<String>,
@@ -83,12 +83,12 @@ pub struct Patient {
     pub identifier: Vec<Identifier>,
     pub active: bool,
     pub name: Vec<HumanName>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub telecom: Vec<ContactPoint>,
     pub gender: String,
     pub birth_date: Option<String>,
     pub deceased_date_time: Option<String>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub address: Vec<Address>,
 }
 
@@ -127,7 +127,7 @@ pub struct Bundle<T: ParseFromJSON + ToJSON> {
     /// Matches across all pages.
     pub total: i64,
     pub link: Vec<BundleLink>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub entry: Vec<Entry<T>>,
 }
 
@@ -168,10 +168,10 @@ pub struct Encounter {
     #[oai(rename = "type")]
     pub kind: Vec<CodeableConcept>,
     pub subject: Reference,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub participant: Vec<EncounterParticipant>,
     pub period: Option<Period>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub reason_code: Vec<CodeableConcept>,
     pub service_provider: Option<Reference>,
 }
@@ -216,7 +216,7 @@ pub struct AllergyIntolerance {
     pub patient: Reference,
     pub onset_date_time: Option<String>,
     pub recorded_date: Option<String>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub reaction: Vec<AllergyReaction>,
 }
 
@@ -229,7 +229,7 @@ pub struct OutcomeIssue {
     pub code: String,
     pub diagnostics: Option<String>,
     /// The parameters or fields at fault.
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub expression: Vec<String>,
 }
 
@@ -265,7 +265,7 @@ pub struct RestResource {
     pub kind: String,
     pub profile: Option<String>,
     pub interaction: Vec<Interaction>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub search_param: Vec<SearchParam>,
 }
 
@@ -331,9 +331,9 @@ pub struct Observation {
     pub subject: Reference,
     pub effective_date_time: Option<String>,
     pub value_quantity: Option<Quantity>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub component: Vec<ObservationComponent>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub has_member: Vec<Reference>,
 }
 
@@ -360,9 +360,9 @@ pub struct Organization {
     pub meta: Meta,
     pub active: bool,
     pub name: String,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub telecom: Vec<ContactPoint>,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub address: Vec<Address>,
 }
 
@@ -393,7 +393,7 @@ pub struct MedicationRequest {
     pub subject: Reference,
     pub authored_on: Option<String>,
     pub requester: Reference,
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(skip_serializing_if_is_empty, default)]
     pub dosage_instruction: Vec<Dosage>,
     pub dispense_request: Option<DispenseRequest>,
 }
