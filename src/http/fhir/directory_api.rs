@@ -5,7 +5,7 @@ use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{OpenApi, param::Path, payload::Json};
 
 use super::{
-    FhirError, Found, Links, bundle, entry,
+    FhirError, Found, Links, entry,
     model::{Address, Bundle, ContactPoint, HumanName, Identifier, Meta, Organization, Practitioner},
     text, uuid_of,
 };
@@ -55,7 +55,7 @@ impl PractitionerApi {
         let links = Links::of(req, "Practitioner");
         let entries: Vec<_> =
             practitioners(&state, &auth).await?.into_iter().map(|p| entry(&links, p.id.clone(), p)).collect();
-        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(links.whole(entries))))
     }
 }
 
@@ -96,7 +96,7 @@ impl OrganizationApi {
             .filter_map(organization_of)
             .map(|o| entry(&links, o.id.clone(), o))
             .collect();
-        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(links.whole(entries))))
     }
 }
 

@@ -9,14 +9,14 @@ use super::{
     model::{
         Bundle, CodeableConcept, Coding, Encounter, EncounterParticipant, Identifier, Meta, Period, Reference,
     },
-    patient_reference, searched_patient, text, uuid_of,
+    patient_reference, searched_patient, subject_of, text, uuid_of,
 };
 use crate::{
     app::AppState,
     http::auth::Auth,
     service::{
         encounters::{self, EncounterError},
-        patients, wall_clock_now,
+        wall_clock_now,
     },
     storage::openemr::{encounters::EncounterRow, uuid_registry},
 };
@@ -46,9 +46,8 @@ impl EncounterApi {
     ) -> Result<Found<Encounter>, FhirError> {
         let uuid = uuid_of(&id.0).ok_or(EncounterError::UnknownUuid)?;
         let row = encounters::get_by_uuid(&state, &auth.0, &uuid).await?;
-        let patient = patients::uuid_of(&state, crate::domain::patient::Pid(row.pid)).await?;
-        let encounter = encounter_of(row, patient_reference(patient.as_ref().map(|u| &u[..])))
-            .ok_or(EncounterError::UnknownUuid)?;
+        let subject = subject_of(&state, crate::domain::patient::Pid(row.pid)).await?;
+        let encounter = encounter_of(row, subject).ok_or(EncounterError::UnknownUuid)?;
         Ok(Found::Ok(Json(encounter)))
     }
 
@@ -73,7 +72,7 @@ impl EncounterApi {
         }
         let links = Links::of(req, "Encounter");
         let Some((pid, uuid)) = searched_patient(&state, patient.0).await? else {
-            return Ok(Found::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+            return Ok(Found::Ok(Json(links.whole(Vec::new()))));
         };
         let offset = offset.0.unwrap_or(0);
         let page = encounters::list_for_patient(&state, &auth.0, pid, count, offset).await?;

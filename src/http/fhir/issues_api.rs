@@ -5,11 +5,11 @@ use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Found, Links, bundle, entry, instant,
+    FhirError, Found, Links, entry, instant,
     model::{
         AllergyIntolerance, AllergyReaction, Bundle, CodeableConcept, Coding, Condition, Meta, Reference,
     },
-    patient_reference, searched_patient, text, uuid_of,
+    patient_reference, searched_patient, subject_of, text, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -17,7 +17,7 @@ use crate::{
     http::auth::Auth,
     service::{
         chart::{ChartError, issues},
-        patients, wall_clock_now,
+        wall_clock_now,
     },
     storage::openemr::{chart::issues::IssueRow, uuid_registry},
 };
@@ -66,7 +66,7 @@ impl ConditionApi {
             .filter_map(|row| condition_of(row, &patient))
             .map(|c| entry(&links, c.id.clone(), c))
             .collect();
-        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(links.whole(entries))))
     }
 }
 
@@ -106,7 +106,7 @@ impl AllergyApi {
             .filter_map(|row| allergy_of(row, &patient))
             .map(|a| entry(&links, a.id.clone(), a))
             .collect();
-        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(links.whole(entries))))
     }
 }
 
@@ -120,8 +120,8 @@ async fn read(
     let missing = || ChartError::NotFound(format!("no {} with this id", kind.db_type()));
     let uuid = uuid_of(id).ok_or_else(missing)?;
     let row = issues::get_by_uuid(state, &auth.0, &uuid, kind).await?.row;
-    let patient = patients::uuid_of(state, Pid(row.pid.unwrap_or_default())).await?;
-    Ok((row, patient_reference(patient.as_ref().map(|u| &u[..]))))
+    let subject = subject_of(state, Pid(row.pid.unwrap_or_default())).await?;
+    Ok((row, subject))
 }
 
 /// The patient's issues of `kind`, with a reference to the patient; none for a patient id that

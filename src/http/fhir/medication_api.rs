@@ -7,18 +7,15 @@ use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Found, Links, bundle, entry, instant,
+    FhirError, Found, Links, entry, instant,
     model::{Bundle, CodeableConcept, Coding, DispenseRequest, Dosage, MedicationRequest, Meta, Reference},
-    patient_reference, searched_patient, text, uuid_of,
+    patient_reference, searched_patient, subject_of, text, uuid_of,
 };
 use crate::{
     app::AppState,
     domain::patient::Pid,
     http::auth::Auth,
-    service::{
-        chart::{ChartError, prescriptions},
-        patients,
-    },
+    service::chart::{ChartError, prescriptions},
     storage::openemr::{chart::prescriptions::PrescriptionRow, providers, uuid_registry},
 };
 
@@ -53,8 +50,7 @@ impl MedicationRequestApi {
         let uuid = uuid_of(&id.0).ok_or_else(missing)?;
         let rx = prescriptions::get_by_uuid(&state, &auth.0, &uuid).await?;
         let pid = Pid(rx.row.patient_id.unwrap_or_default());
-        let patient = patients::uuid_of(&state, pid).await?;
-        let subject = patient_reference(patient.as_ref().map(|u| &u[..]));
+        let subject = subject_of(&state, pid).await?;
         let requesters = requesters(&state).await?;
         let request = request_of(rx.row, &subject, &requesters).ok_or_else(missing)?;
         Ok(Found::Ok(Json(request)))
@@ -73,7 +69,7 @@ impl MedicationRequestApi {
     ) -> Result<Found<Bundle<MedicationRequest>>, FhirError> {
         let links = Links::of(req, "MedicationRequest");
         let Some((pid, uuid)) = searched_patient(&state, patient.0).await? else {
-            return Ok(Found::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+            return Ok(Found::Ok(Json(links.whole(Vec::new()))));
         };
         let found = prescriptions::list(&state, &auth.0, pid).await?;
         let subject = patient_reference(Some(&uuid[..]));
@@ -83,7 +79,7 @@ impl MedicationRequestApi {
             .filter_map(|rx| request_of(rx.row, &subject, &requesters))
             .map(|r| entry(&links, r.id.clone(), r))
             .collect();
-        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(links.whole(entries))))
     }
 }
 

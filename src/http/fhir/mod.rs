@@ -11,11 +11,13 @@ pub mod model;
 pub mod observation_api;
 pub mod patient_api;
 
-use poem::{Endpoint, Request, Response, http::StatusCode};
-use poem_openapi::{ApiResponse, OpenApiService, payload::Json, types::ToJSON};
-
 use chrono::{Local, NaiveDateTime, SecondsFormat, TimeZone};
-use poem_openapi::types::ParseFromJSON;
+use poem::{Endpoint, Request, Response, http::StatusCode};
+use poem_openapi::{
+    ApiResponse, OpenApiService,
+    payload::Json,
+    types::{ParseFromJSON, ToJSON},
+};
 
 use self::model::{Bundle, BundleLink, BundleSearch, Entry, OperationOutcome, OutcomeIssue, Reference};
 use crate::http::problem::{ApiError, Problem};
@@ -212,6 +214,11 @@ impl Links {
         if query.is_empty() { base } else { format!("{base}?{}", query.join("&")) }
     }
 
+    /// Every match on one page.
+    pub fn whole<T: ParseFromJSON + ToJSON>(&self, entries: Vec<Entry<T>>) -> Bundle<T> {
+        bundle(entries.len() as i64, vec![self.this()], entries)
+    }
+
     pub fn this(&self) -> BundleLink {
         BundleLink { relation: "self".into(), url: self.url(None) }
     }
@@ -246,6 +253,15 @@ pub fn patient_reference(uuid: Option<&[u8]>) -> Reference {
         reference: crate::storage::openemr::uuid_registry::to_string(uuid).map(|id| format!("Patient/{id}")),
         display: None,
     }
+}
+
+/// A reference to the patient with this pid, by the id OpenEMR's FHIR API gives them.
+pub async fn subject_of(
+    state: &crate::app::AppState,
+    pid: crate::domain::patient::Pid,
+) -> Result<Reference, FhirError> {
+    let uuid = crate::service::patients::uuid_of(state, pid).await?;
+    Ok(patient_reference(uuid.as_ref().map(|u| &u[..])))
 }
 
 /// A FHIR id as the 16 bytes OpenEMR stores; anything else names nothing here.

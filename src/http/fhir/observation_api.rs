@@ -7,9 +7,9 @@ use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Found, Links, bundle, entry, instant,
+    FhirError, Found, Links, entry, instant,
     model::{Bundle, CodeableConcept, Coding, Meta, Observation, ObservationComponent, Quantity, Reference},
-    patient_reference, searched_patient, uuid_of,
+    patient_reference, searched_patient, subject_of, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -18,12 +18,9 @@ use crate::{
         fhir::{BLOOD_PRESSURE, BMI, DIASTOLIC, SYSTOLIC, VITAL_SIGNS, VITALS_PANEL, token_code},
     },
     http::auth::Auth,
-    service::{
-        chart::{
-            ChartError,
-            vitals::{self, Reading},
-        },
-        patients,
+    service::chart::{
+        ChartError,
+        vitals::{self, Reading},
     },
 };
 
@@ -54,8 +51,7 @@ impl ObservationApi {
         let uuid = uuid_of(&id.0).ok_or_else(missing)?;
         let (reading, code) = vitals::observation(&state, &auth.0, &uuid).await?;
         let ids = vitals::observation_ids(&state, std::slice::from_ref(&reading)).await?;
-        let patient = patients::uuid_of(&state, crate::domain::patient::Pid(reading.row.pid)).await?;
-        let subject = patient_reference(patient.as_ref().map(|u| &u[..]));
+        let subject = subject_of(&state, crate::domain::patient::Pid(reading.row.pid)).await?;
         let found =
             observations(&reading, ids.get(&reading.row.id), &subject).into_iter().find(|o| o.1 == code);
         Ok(Found::Ok(Json(found.ok_or_else(missing)?.0)))
@@ -75,7 +71,7 @@ impl ObservationApi {
         code: Query<Option<String>>,
     ) -> Result<Found<Bundle<Observation>>, FhirError> {
         let links = Links::of(req, "Observation");
-        let empty = || Ok(Found::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+        let empty = || Ok(Found::Ok(Json(links.whole(Vec::new()))));
         let searched = searched_patient(&state, patient.0).await?;
         let Some((pid, uuid)) =
             searched.filter(|_| category.0.as_deref().is_none_or(|c| token_code(c) == "vital-signs"))
@@ -93,7 +89,7 @@ impl ObservationApi {
             .filter(|(_, code)| codes.as_ref().is_none_or(|wanted| wanted.contains(&code.as_str())))
             .map(|(o, _)| entry(&links, o.id.clone(), o))
             .collect();
-        Ok(Found::Ok(Json(bundle(entries.len() as i64, vec![links.this()], entries))))
+        Ok(Found::Ok(Json(links.whole(entries))))
     }
 }
 

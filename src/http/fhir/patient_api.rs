@@ -4,7 +4,7 @@ use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 use super::{
     FhirError, Found, Links, bundle, entry, instant,
     model::{Address, Bundle, CodeableConcept, Coding, ContactPoint, HumanName, Identifier, Meta, Patient},
-    text,
+    text, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -55,8 +55,8 @@ impl PatientApi {
         auth: Auth,
         id: Path<String>,
     ) -> Result<Found<Patient>, FhirError> {
-        let uuid = uuid::Uuid::parse_str(&id.0).map_err(|_| patients::PatientError::UnknownUuid)?;
-        let row = patients::get_by_uuid(&state, &auth.0, uuid.as_bytes()).await?;
+        let uuid = uuid_of(&id.0).ok_or(patients::PatientError::UnknownUuid)?;
+        let row = patients::get_by_uuid(&state, &auth.0, &uuid).await?;
         let patient = patient_of(row).ok_or(patients::PatientError::UnknownUuid)?;
         Ok(Found::Ok(Json(patient)))
     }
@@ -90,15 +90,13 @@ impl PatientApi {
         let mut filters = Filters::default();
         let mut nothing_matches = false;
         if let Some(id) = id.0 {
-            match uuid::Uuid::parse_str(token_code(&id)) {
-                Ok(uuid) => {
-                    match crate::storage::openemr::patients::pid_by_uuid(&state.pool, uuid.as_bytes()).await?
-                    {
-                        Some(pid) => filters.fields.push(FieldMatch::Pid(pid.0)),
-                        None => nothing_matches = true,
-                    }
-                }
-                Err(_) => nothing_matches = true,
+            let pid = match uuid_of(token_code(&id)) {
+                Some(uuid) => patients::pid_of(&state, &uuid).await?,
+                None => None,
+            };
+            match pid {
+                Some(pid) => filters.fields.push(FieldMatch::Pid(pid.0)),
+                None => nothing_matches = true,
             }
         }
         for (param, value, field) in [
@@ -158,7 +156,7 @@ impl PatientApi {
             };
         let links = Links::of(req, "Patient");
         if nothing_matches {
-            return Ok(Found::Ok(Json(bundle(0, vec![links.this()], Vec::new()))));
+            return Ok(Found::Ok(Json(links.whole(Vec::new()))));
         }
         let page =
             Page { sort: SortKey::Name, descending: false, after, offset: None, limit: u64::from(count) };
