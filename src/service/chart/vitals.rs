@@ -296,13 +296,9 @@ pub async fn observation_ids(
     state: &AppState,
     rows: &[Reading],
 ) -> Result<BTreeMap<i64, BTreeMap<String, [u8; 16]>>> {
-    let forms: Vec<Vec<u8>> = rows.iter().filter_map(|r| r.row.uuid.clone()).collect();
-    let mut by_form: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
-    for r in rows {
-        if let Some(uuid) = &r.row.uuid {
-            by_form.insert(uuid.clone(), r.row.id);
-        }
-    }
+    let by_form: BTreeMap<Vec<u8>, i64> =
+        rows.iter().filter_map(|r| Some((r.row.uuid.clone()?, r.row.id))).collect();
+    let forms: Vec<Vec<u8>> = by_form.keys().cloned().collect();
     let mut found: BTreeMap<i64, BTreeMap<String, [u8; 16]>> = BTreeMap::new();
     for (target, path, uuid) in store::observation_ids(&state.pool, &forms).await? {
         let (Some(id), Some(code), Ok(uuid)) =
