@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end check that a client generated from the OpenAPI spec by a standard generator
-# (openapi-python-client) can sign in and run the whole transcription workflow; then FHIR clients
-# validate what /fhir/r4 serves.
+# End-to-end check that clients generated from the OpenAPI spec in two ecosystems can sign in and
+# run the whole transcription workflow: Python (openapi-python-client) and TypeScript
+# (openapi-typescript + openapi-fetch, on Node); then FHIR clients validate what /fhir/r4 serves.
 #
 #   scripts/client-workflow.sh            (MMT_SIDECAR_BIN=path/to/mmt-sidecar to skip the build)
 #
@@ -11,7 +11,11 @@
 # starts `mmt-sidecar serve --migrate` on another free port, fetches /api/openapi.json from it,
 # generates a Python client with a pinned openapi-python-client in a venv under
 # target/client-workflow/, and runs clients/workflow_test.py against the server using only the
-# generated client. Everything it started is stopped and removed on exit.
+# generated client. Then the same workflow in TypeScript: `npm ci` in clients/typescript/ (versions
+# pinned in its package-lock.json), openapi-typescript turns the fetched spec into
+# clients/typescript/generated/schema.d.ts, tsc type-checks clients/typescript/workflow.ts against it
+# (a spec whose types do not fit the workflow fails here) and Node runs the result through
+# openapi-fetch. Needs Node 20+ with npm. Everything it started is stopped and removed on exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -23,6 +27,13 @@ say() { echo "==> [$(( $(date +%s) - START ))s] $*"; }
 
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
 command -v "$PYTHON" >/dev/null || { echo "$PYTHON is required" >&2; exit 1; }
+# Node 20+ (native fetch) and npm run the TypeScript client; checked before anything is started.
+NODE_HINT="install Node.js 20+ with npm: https://nodejs.org/en/download (on Debian/Ubuntu the NodeSource \
+packages, https://github.com/nodesource/distributions; Debian 12's own nodejs is 18, too old)"
+command -v node >/dev/null && command -v npm >/dev/null \
+    || { echo "node and npm are required for the TypeScript client: $NODE_HINT" >&2; exit 1; }
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' \
+    || { echo "Node $(node --version) is too old for the TypeScript client: $NODE_HINT" >&2; exit 1; }
 # openapi-python-client 0.29 needs Python 3.11+ (the generated code imports typing.Self).
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || { echo "Python 3.11+ is required (set PYTHON=python3.11)" >&2; exit 1; }
@@ -129,6 +140,23 @@ fi
 
 say "running clients/workflow_test.py"
 PYTHONPATH="$WORK/client" "$VENV/bin/python" clients/workflow_test.py "$BASE/api"
+
+# The same workflow through a second, independent client: TypeScript types generated from the same
+# spec by openapi-typescript, requests made with openapi-fetch. npx --no-install runs only the
+# versions npm ci installed from the lock file.
+TS_DIR="$ROOT/clients/typescript"
+say "npm ci in clients/typescript ($(node --version), npm $(npm --version))"
+(cd "$TS_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+say "generating clients/typescript/generated/schema.d.ts from the spec with openapi-typescript"
+rm -rf "$TS_DIR/generated"
+(cd "$TS_DIR" && npx --no-install openapi-typescript "$WORK/openapi.json" -o generated/schema.d.ts)
+say "type-checking and compiling clients/typescript/workflow.ts against it (tsc)"
+(cd "$TS_DIR" && npx --no-install tsc -p .) || {
+    echo "tsc rejected clients/typescript/workflow.ts against the types generated from the spec (errors above)" >&2
+    exit 1
+}
+say "running clients/typescript/workflow.ts with Node"
+node "$TS_DIR/generated/dist/workflow.js" "$BASE/api"
 
 # FHIR conformance, judged by fhir.resources 6.1 (R4 4.0.1 models; it needs pydantic 1) and fhirpy.
 FHIR_VENV="$ROOT/target/client-workflow/venv-fhir-6.1.0"

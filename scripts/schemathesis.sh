@@ -64,7 +64,7 @@ TOKEN=$(curl -fsS -H 'content-type: application/json' -d '{"username":"admin","p
 #   (tests/api/events.rs covers it).
 # - the positive_data_acceptance check: it expects every schema-valid request to succeed, but the
 #   API's documented contract is 422 for what a JSON schema cannot say (a required name must not be
-#   blank, a dob is a real past date, a pid must exist), 400 for unknown body fields (deny_unknown_fields),
+#   blank, a dob is a real past date, a pid must exist) and for unknown body fields (deny_unknown_fields),
 #   and 405 for patient deletion while it is switched off. Every other check runs.
 # `--max-time` would make fuzzing and stateful repeat until it ran out, so `timeout` caps the run
 # instead (exit 124 when it overruns, which fails CI).

@@ -83,10 +83,15 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         // A WebSocket upgrade is not something poem-openapi can describe, so it is a plain route.
         .at("/api/ws", http::events_api::websocket.with(poem::middleware::CookieJarManager::new()))
         .at("/api/docs", http::docs::explorer())
-        .nest("/api", api)
+        .nest("/api", api.around(|ep, req| http::malformed::explain(ep, req, http::malformed::Surface::Api)))
         .at("/fhir/r4/openapi.json", http::docs::fhir_spec_endpoint())
         .at("/fhir/r4/docs", http::docs::fhir_explorer())
-        .nest("/fhir/r4", http::fhir::fhir_service().around(http::fhir::outcome_boundary))
+        .nest(
+            "/fhir/r4",
+            http::fhir::fhir_service()
+                .around(|ep, req| http::malformed::explain(ep, req, http::malformed::Surface::Fhir))
+                .around(http::fhir::outcome_boundary),
+        )
         .data(state)
         // poem-openapi drops trailing slashes from operation paths; OpenEMR-style clients send them.
         .with(NormalizePath::new(TrailingSlash::Trim))
@@ -97,7 +102,7 @@ pub fn build_app(state: AppState) -> impl Endpoint {
         .around(http::query_utf8::require_utf8_query)
         .around(http::problem::problem_boundary)
         .around(http::middleware::no_store)
-        .around(|ep, req| http::allow::add_allow(ep, req, http::docs::allowed()))
+        .around(|ep, req| http::allow::add_allow(ep, req, http::docs::routes()))
         .with(RequestId::default())
 }
 

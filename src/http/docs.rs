@@ -1,4 +1,4 @@
-//! The OpenAPI document, the explorer and the `Allow` table, built once per process: the document
+//! The OpenAPI document, the explorer and the route table (`Allow`, malformed-input fields), built once per process: the document
 //! is large, and serialising it again for every app built (the tests build hundreds) costs
 //! seconds of CPU on a small machine.
 
@@ -6,20 +6,20 @@ use std::sync::LazyLock;
 
 use poem::{Body, Endpoint, Response, endpoint::make_sync};
 
-use super::allow::AllowedMethods;
+use super::spec_routes::SpecRoutes;
 
 static SPEC: LazyLock<String> = LazyLock::new(|| super::api_service().spec());
 static EXPLORER: LazyLock<String> = LazyLock::new(|| super::api_service().swagger_ui_html());
 static FHIR_SPEC: LazyLock<String> = LazyLock::new(|| super::fhir::fhir_service().spec());
 static FHIR_EXPLORER: LazyLock<String> = LazyLock::new(|| super::fhir::fhir_service().swagger_ui_html());
-static ALLOWED: LazyLock<AllowedMethods> = LazyLock::new(|| AllowedMethods::from_specs(&[&SPEC, &FHIR_SPEC]));
+static ROUTES: LazyLock<SpecRoutes> = LazyLock::new(|| SpecRoutes::from_specs(&[&SPEC, &FHIR_SPEC]));
 
 pub fn spec() -> &'static str {
     &SPEC
 }
 
-pub fn allowed() -> &'static AllowedMethods {
-    &ALLOWED
+pub fn routes() -> &'static SpecRoutes {
+    &ROUTES
 }
 
 pub fn fhir_spec() -> &'static str {

@@ -17,6 +17,7 @@ pub mod events_api;
 pub mod fhir;
 pub mod health;
 pub mod jobs_api;
+pub mod malformed;
 pub mod messaging;
 pub mod metrics;
 pub mod middleware;
@@ -28,6 +29,7 @@ pub mod query_utf8;
 pub mod reference_api;
 pub mod scheduling;
 pub mod server;
+pub mod spec_routes;
 pub mod transcriptions_api;
 pub mod webhooks_api;
 

@@ -166,6 +166,13 @@ impl ApiError {
         }
     }
 
+    /// A validation problem listing each field, its detail naming them all.
+    pub fn invalid_fields(status: StatusCode, errors: Vec<FieldError>) -> Self {
+        let detail =
+            errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+        Self::from_problem(Problem::new(status, detail).with_errors(errors))
+    }
+
     pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         Self::TooManyRequests(Json(Problem::new(StatusCode::TOO_MANY_REQUESTS, detail)), retry_after_secs)
     }
@@ -309,11 +316,9 @@ impl From<crate::service::acl::AclError> for ApiError {
 
 impl From<crate::domain::validation::Issues> for ApiError {
     fn from(issues: crate::domain::validation::Issues) -> Self {
-        let detail =
-            issues.0.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; ");
         let errors =
             issues.0.into_iter().map(|i| FieldError { field: i.field, message: i.message }).collect();
-        Self::from_problem(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail).with_errors(errors))
+        Self::invalid_fields(StatusCode::UNPROCESSABLE_ENTITY, errors)
     }
 }
 

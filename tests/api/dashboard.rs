@@ -320,7 +320,8 @@ async fn an_administrator_changes_allowed_fields_of_their_own_record_audited_as_
     // Fields that are not the user's to change here do not exist in the request.
     for forged in [json!({"username": "root"}), json!({"active": 0}), json!({"facility_id": 1})] {
         let (status, body) = admin.call("PATCH", "/api/auth/profile/", Some(forged.clone())).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{forged}: {body}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{forged}: {body}");
+        assert_eq!(body["errors"][0]["message"], "is not a field of this request", "{forged}: {body}");
     }
     assert_eq!(user_row(&admin.db, "admin").await.0, "admin");
     // Column limits and required names, every bad field named.

@@ -29,6 +29,7 @@ mod helpers;
 mod hostile;
 mod housekeeping;
 mod jobs;
+mod malformed;
 mod messaging;
 mod metrics;
 mod patient_access;

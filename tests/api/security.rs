@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::helpers::TestDb;
 
 /// A body with every required property filled, so the request reaches authentication.
-fn sample(schema: &Value, schemas: &Map<String, Value>) -> Value {
+pub(crate) fn sample(schema: &Value, schemas: &Map<String, Value>) -> Value {
     if let Some(reference) = schema["$ref"].as_str() {
         return sample(&schemas[reference.trim_start_matches("#/components/schemas/")], schemas);
     }
