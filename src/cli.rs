@@ -49,7 +49,11 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> ExitCode {
     if let Command::Openapi { yaml } = cli.command {
-        println!("{}", if yaml { http::api_service().spec_yaml() } else { http::docs::spec().to_string() });
+        let spec = http::docs::spec();
+        let as_yaml = || {
+            serde_json::from_str::<serde_json::Value>(spec).ok().and_then(|v| serde_yaml::to_string(&v).ok())
+        };
+        println!("{}", if yaml { as_yaml().unwrap_or_default() } else { spec.to_string() });
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_env() {

@@ -295,7 +295,7 @@ async function main(baseUrl: string): Promise<number> {
         const noteId = t.filed?.note_id;
         expect(Number.isInteger(noteId), `no filed note id: ${JSON.stringify(t.filed)}`);
         expect(t.text === state.text, "text differs from the edit");
-        expect(t.segments !== undefined && t.segments.length === 2, `segments ${JSON.stringify(t.segments)}`);
+        expect(t.segments !== undefined && t.segments !== null && t.segments.length === 2, `segments ${JSON.stringify(t.segments)}`);
         return `filed as form_clinical_notes id ${noteId} (form_id ${t.filed?.form_id}), 2 segments`;
     }
 

@@ -28,6 +28,7 @@ pub mod problem;
 pub mod query_utf8;
 pub mod reference_api;
 pub mod scheduling;
+pub mod served_spec;
 pub mod server;
 pub mod spec_routes;
 pub mod transcriptions_api;

@@ -17,6 +17,8 @@ pub struct Operation {
     pub path_params: Vec<String>,
     /// Declared parameters by name, with their schema.
     pub params: BTreeMap<String, Value>,
+    /// The statuses the spec lists for it.
+    pub responses: std::collections::BTreeSet<u16>,
     /// The JSON request body's schema, when the operation takes one.
     pub json_body: Option<Value>,
     /// The document's `components`, against which `json_body`'s references resolve.
@@ -128,7 +130,10 @@ fn operation(
         .as_object()
         .and_then(|content| content.iter().find(|(ct, _)| ct.starts_with("application/json")))
         .map(|(_, media)| media["schema"].clone());
+    let responses =
+        op["responses"].as_object().into_iter().flatten().filter_map(|(code, _)| code.parse().ok()).collect();
     Operation {
+        responses,
         id: op["operationId"].as_str().unwrap_or_default().to_string(),
         prefix: prefix.to_string(),
         template: template.to_string(),

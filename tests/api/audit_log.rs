@@ -117,7 +117,7 @@ async fn sidecar_rows(db: &TestDb) -> Vec<(u64, LogRow, String)> {
 #[tokio::test]
 async fn a_burst_of_a_thousand_concurrent_reads_leaves_a_thousand_valid_audit_rows() {
     let api = crate::patients::Api::as_user(("drgarcia", "Physician-Garcia-2")).await;
-    let client = poem::test::TestClient::new(mmt_sidecar::app::build_app(api.db.state()));
+    let client = poem::test::TestClient::new(crate::helpers::documented_app(api.db.state()));
     let before = sidecar_rows(&api.db).await.len();
     let reads = (0..1000).map(|i| {
         let (client, token) = (&client, &api.token);

@@ -80,7 +80,7 @@ async fn explorer_is_served_from_the_binary_and_needs_no_network() {
 /// `MMT_UPDATE_SPEC_SNAPSHOT=1 scripts/test.sh --test api spec_matches` and review the diff.
 #[test]
 fn spec_matches_the_committed_snapshot() {
-    assert_snapshot("tests/snapshots/openapi.json", &mmt_sidecar::http::api_service().spec());
+    assert_snapshot("tests/snapshots/openapi.json", mmt_sidecar::http::docs::spec());
 }
 
 #[test]

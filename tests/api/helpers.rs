@@ -19,6 +19,26 @@ use poem::{
 };
 use sqlx::{MySqlPool, mysql::MySqlConnectOptions};
 
+/// The app as the tests reach it: every status an operation answers must be one its spec lists,
+/// so the whole suite checks the spec's responses (a 408 for a stalled body is any request's).
+pub fn documented_app(state: AppState) -> impl poem::Endpoint {
+    use poem::{Endpoint, EndpointExt, IntoResponse};
+    app::build_app(state).around(|ep, req| async move {
+        let (path, method) = (req.uri().path().to_string(), req.method().to_string());
+        let response = ep.call(req).await?.into_response();
+        let status = response.status().as_u16();
+        if let Some(op) = mmt_sidecar::http::docs::routes().operation(&path, &method) {
+            assert!(
+                op.responses.contains(&status) || status == 408,
+                "{method} {path} ({}) answered {status}, which its spec does not list ({:?})",
+                op.id,
+                op.responses
+            );
+        }
+        Ok(response)
+    })
+}
+
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
@@ -198,11 +218,11 @@ impl TestDb {
     }
 
     pub fn client(&self) -> TestClient<impl poem::Endpoint> {
-        TestClient::new(app::build_app(self.state()))
+        TestClient::new(documented_app(self.state()))
     }
 
     pub fn client_with(&self, extra: &[(&str, &str)]) -> TestClient<impl poem::Endpoint + use<>> {
-        TestClient::new(app::build_app(self.state_with(extra)))
+        TestClient::new(documented_app(self.state_with(extra)))
     }
 
     /// Environment for running the real binary against this database.

@@ -361,7 +361,7 @@ async fn a_new_message_notifies_its_recipient_alone_live_and_in_their_list() {
     let okafor = garcia.as_other(OKAFOR).await;
     let state = garcia.db.state();
     let mut live = state.events.subscribe();
-    let client = poem::test::TestClient::new(mmt_sidecar::app::build_app(state.clone()));
+    let client = poem::test::TestClient::new(crate::helpers::documented_app(state.clone()));
     let resp = client
         .post("/api/messages/")
         .header("authorization", format!("Bearer {}", garcia.token))

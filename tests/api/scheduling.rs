@@ -218,7 +218,7 @@ async fn two_replicas_racing_for_overlapping_times_book_once() {
     let (day, pid) = (tuesday_ahead(), pid(&api).await);
     // Two sidecar replicas: each its own app and its own connection pool on the one database.
     let replicas = [TestDb::state_for(&api.db.url), TestDb::state_for(&api.db.url)]
-        .map(|state| poem::test::TestClient::new(mmt_sidecar::app::build_app(state)));
+        .map(|state| poem::test::TestClient::new(crate::helpers::documented_app(state)));
     let bearer = format!("Bearer {}", api.token);
     let calls = (0..16).map(|i| {
         let (client, bearer) = (&replicas[i % 2], &bearer);

@@ -1,0 +1,294 @@
+//! The served /api spec, made exact where poem-openapi's generated one is not:
+//! - Error responses. Every operation returns the one `ApiError`, whose type names every status
+//!   the API has; each operation keeps the statuses its shape can produce (credentials,
+//!   parameters, a body, a precondition, a write), each with its problem types. The test suite
+//!   checks every response it sees against this (`helpers::documented_app`).
+//! - Links. What a create returns names the resource that the operations under it act on
+//!   (`POST /transcriptions` → every `/transcriptions/{id}/…`), so clients and schemathesis's
+//!   stateful phase can follow a create with valid ids.
+//! - Decimals. poem-openapi reads a decimal from a JSON string or number; the spec said string.
+//! - Nulls. An optional field may be sent as `null` (read as absent) and an optional response
+//!   field may come back `null`; OpenAPI 3.0 says so with `nullable`, which the generator omits.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+/// Operations that take credentials in the body instead of a header, and answer 401 and 429.
+const SIGN_INS: [&str; 4] = ["auth_login", "auth_refresh", "auth_refresh_if_active", "auth_guest"];
+
+/// The statuses `ApiError` declares on every operation; an operation's own response type may
+/// declare others (206, 416), which stay.
+const API_ERROR_STATUSES: [u16; 14] = [400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 428, 429, 500, 503];
+
+/// What a shape cannot tell: (operation, status) pairs beyond the rules in `statuses`.
+const EXTRA: [(&str, u16); 3] = [
+    // Audio still being uploaded cannot be played back yet.
+    ("transcriptions_audio_get", 409),
+    // Patient deletion answers 405 while the practice has it switched off.
+    ("patients_delete", 405),
+    // A preview link is its own credential: expired or revoked, it is refused.
+    ("document_view", 401),
+];
+
+/// Problem types other than the one named after the status, by status and operation.
+const SPECIAL_TYPES: [(u16, &str, &str); 3] = [
+    (401, "auth_login", "mfa-required: the account needs its second factor; send `totp_code`"),
+    (401, "auth_refresh_if_active", "idle: the device was idle too long and is signed out"),
+    (409, "appointments_", "slot-taken: another appointment holds the time; `errors` names it"),
+];
+
+pub fn exact(spec: &str) -> String {
+    let mut spec: Value = serde_json::from_str(spec).unwrap_or_default();
+    prune_responses(&mut spec);
+    add_links(&mut spec);
+    if let Some(schemas) = spec["components"]["schemas"].as_object_mut() {
+        schemas.values_mut().for_each(decimals_as_string_or_number);
+        schemas.values_mut().for_each(mark_optional_nullable);
+    }
+    serde_json::to_string(&spec).unwrap_or_default()
+}
+
+fn prune_responses(spec: &mut Value) {
+    let Some(paths) = spec["paths"].as_object_mut() else { return };
+    for item in paths.values_mut() {
+        let Some(methods) = item.as_object_mut() else { continue };
+        for (method, op) in methods.iter_mut() {
+            let keep = statuses(method, op);
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            let Some(responses) = op["responses"].as_object_mut() else { continue };
+            responses.retain(|code, _| {
+                code.parse::<u16>().is_ok_and(|c| !API_ERROR_STATUSES.contains(&c) || keep.contains(&c))
+            });
+            for (code, response) in responses.iter_mut() {
+                if let Ok(code) = code.parse::<u16>()
+                    && code >= 400
+                {
+                    name_problem_types(response, code, &id);
+                }
+            }
+        }
+    }
+}
+
+/// (creating operation, the collection its resources live under, the response field naming one).
+const CREATES: [(&str, &str, &str); 13] = [
+    ("appointments_book", "/appointments", "id"),
+    ("chat_rooms_create", "/chat/rooms", "id"),
+    ("encounters_create", "/encounters", "encounter"),
+    ("patients_create", "/patients", "pid"),
+    ("patient_documents_upload", "/documents", "id"),
+    ("patient_prescriptions_create", "/prescriptions", "id"),
+    ("patient_problems_create", "/issues", "id"),
+    ("patient_allergies_create", "/issues", "id"),
+    ("patient_medications_create", "/issues", "id"),
+    ("payments_create", "/payments", "id"),
+    ("transcriptions_create", "/transcriptions", "id"),
+    ("webhooks_create", "/webhooks", "id"),
+    ("encounter_charges_create", "/charges", "id"),
+];
+
+fn add_links(spec: &mut Value) {
+    let Some(paths) = spec["paths"].as_object() else { return };
+    let mut links: Vec<(String, String, serde_json::Map<String, Value>)> = Vec::new();
+    for (source, collection, field) in CREATES {
+        let Some((path, method)) = find_operation(paths, source) else { continue };
+        let mut targets = serde_json::Map::new();
+        for (target_path, item) in paths {
+            let Some(rest) = target_path.strip_prefix(collection).and_then(|r| r.strip_prefix("/{")) else {
+                continue;
+            };
+            let param = rest.split('}').next().unwrap_or_default();
+            for op in item.as_object().into_iter().flat_map(|ops| ops.values()) {
+                let Some(id) = op["operationId"].as_str() else { continue };
+                let mut parameters = serde_json::Map::new();
+                parameters.insert(param.to_string(), Value::from(format!("$response.body#/{field}")));
+                targets
+                    .insert(id.to_string(), serde_json::json!({"operationId": id, "parameters": parameters}));
+            }
+        }
+        links.push((path, method, targets));
+    }
+    for (path, method, targets) in links {
+        let Some(responses) = spec["paths"][&path][&method]["responses"].as_object_mut() else { continue };
+        let successes = responses.iter_mut().filter(|(code, _)| code.starts_with('2')).map(|(_, r)| r);
+        for response in successes.filter_map(Value::as_object_mut) {
+            let links = response.entry("links").or_insert_with(|| Value::Object(Default::default()));
+            if let Some(links) = links.as_object_mut() {
+                links.extend(targets.clone());
+            }
+        }
+    }
+}
+
+fn find_operation(paths: &serde_json::Map<String, Value>, id: &str) -> Option<(String, String)> {
+    paths.iter().find_map(|(path, item)| {
+        let (method, _) = item.as_object()?.iter().find(|(_, op)| op["operationId"] == id)?;
+        Some((path.clone(), method.clone()))
+    })
+}
+
+fn decimals_as_string_or_number(schema: &mut Value) {
+    match schema {
+        Value::Object(map) if map.get("format").and_then(Value::as_str) == Some("decimal") => {
+            let description = map.remove("description");
+            let mut decimal = serde_json::json!({"anyOf": [
+                {"type": "string", "format": "decimal", "pattern": r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$"},
+                {"type": "number"}]});
+            if let (Some(description), Some(out)) = (description, decimal.as_object_mut()) {
+                out.insert("description".into(), description);
+            }
+            *schema = decimal;
+        }
+        Value::Object(map) => map.values_mut().for_each(decimals_as_string_or_number),
+        Value::Array(items) => items.iter_mut().for_each(decimals_as_string_or_number),
+        _ => {}
+    }
+}
+
+/// Every property an object does not require, here and in nested inline objects, may be null.
+fn mark_optional_nullable(schema: &mut Value) {
+    let required: Vec<String> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, property) in properties.iter_mut() {
+            mark_optional_nullable(property);
+            if required.contains(name) {
+                continue;
+            }
+            if property.get("$ref").is_some() {
+                // OpenAPI 3.0 ignores siblings of `$ref`, so the reference goes under `allOf`.
+                *property = serde_json::json!({"allOf": [property.take()], "nullable": true});
+            } else if let Some(object) = property.as_object_mut() {
+                object.insert("nullable".into(), Value::Bool(true));
+            }
+        }
+    }
+    if let Some(items) = schema.get_mut("items") {
+        mark_optional_nullable(items);
+    }
+}
+
+fn statuses(method: &str, op: &Value) -> BTreeSet<u16> {
+    let id = op["operationId"].as_str().unwrap_or_default();
+    let params: Vec<&Value> = op["parameters"].as_array().map(|p| p.iter().collect()).unwrap_or_default();
+    let located = |place: &str| params.iter().any(|p| p["in"] == place);
+    let header = |name: &str| params.iter().any(|p| p["in"] == "header" && p["name"] == name);
+    let has_body = op.get("requestBody").is_some();
+    let secured = op.get("security").is_some();
+    let sign_in = SIGN_INS.contains(&id);
+    let checks_password = op["requestBody"].to_string().contains("PasswordConfirmation")
+        || op["requestBody"].to_string().contains("TotpRemoval");
+    let mut codes = BTreeSet::from([400, 500, 503]);
+    let mut add = |code: u16, when: bool| {
+        if when {
+            codes.insert(code);
+        }
+    };
+    add(401, secured || sign_in);
+    add(403, secured);
+    add(404, (located("path") || located("query") || has_body) && !sign_in || id == "auth_guest");
+    add(409, method != "get" && !sign_in);
+    add(412, header("If-Match"));
+    add(428, header("If-Match"));
+    add(413, has_body);
+    add(415, has_body);
+    add(422, has_body || !params.is_empty());
+    add(429, sign_in || checks_password || id.starts_with("chat_"));
+    codes.extend(EXTRA.iter().filter(|(op, _)| *op == id).map(|(_, code)| *code));
+    codes
+}
+
+fn name_problem_types(response: &mut Value, code: u16, id: &str) {
+    let slug = poem::http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "-");
+    let mut types = vec![format!("`urn:mmt-sidecar:problem:{slug}`")];
+    types.extend(
+        SPECIAL_TYPES
+            .iter()
+            .filter(|(c, op, _)| *c == code && (*op == "*" || id.starts_with(op)))
+            .map(|(_, _, what)| format!("`urn:mmt-sidecar:problem:{what}`")),
+    );
+    let description = response["description"].as_str().unwrap_or_default();
+    response["description"] = Value::from(format!("{description} Problem type: {}.", types.join("; ")));
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn kept(method: &str, op: Value) -> Vec<u16> {
+        statuses(method, &op).into_iter().collect()
+    }
+
+    #[test]
+    fn a_parameterless_read_lists_only_what_it_can_answer() {
+        let op = json!({"operationId": "auth_user", "security": [{"BearerAuth": []}]});
+        assert_eq!(kept("get", op), [400, 401, 403, 500, 503]);
+    }
+
+    #[test]
+    fn writes_with_preconditions_list_conflicts_and_preconditions() {
+        let op = json!({"operationId": "transcriptions_update", "security": [{}],
+            "parameters": [{"in": "path", "name": "id"}, {"in": "header", "name": "If-Match"}],
+            "requestBody": {}});
+        assert_eq!(kept("patch", op), [400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 500, 503]);
+    }
+
+    #[test]
+    fn sign_in_answers_401_and_429_without_a_security_scheme() {
+        let op = json!({"operationId": "auth_login", "requestBody": {}});
+        assert_eq!(kept("post", op), [400, 401, 413, 415, 422, 429, 500, 503]);
+    }
+
+    #[test]
+    fn optional_properties_are_nullable_and_required_ones_are_not() {
+        let mut schema = json!({"type": "object", "required": ["pid"], "properties": {
+            "pid": {"type": "integer"}, "note": {"type": "string"},
+            "status": {"$ref": "#/components/schemas/Status"},
+            "segments": {"type": "array", "items": {"type": "object", "properties": {"text": {"type": "string"}}}}}});
+        mark_optional_nullable(&mut schema);
+        let props = &schema["properties"];
+        assert!(props["pid"].get("nullable").is_none());
+        assert_eq!(props["note"]["nullable"], true);
+        assert_eq!(
+            props["status"],
+            json!({"allOf": [{"$ref": "#/components/schemas/Status"}], "nullable": true})
+        );
+        assert_eq!(props["segments"]["items"]["properties"]["text"]["nullable"], true);
+    }
+
+    #[test]
+    fn a_create_links_to_every_operation_on_what_it_created() {
+        let spec: Value = serde_json::from_str(crate::http::docs::spec()).unwrap();
+        let links = &spec["paths"]["/transcriptions"]["post"]["responses"]["201"]["links"];
+        assert_eq!(links["transcriptions_submit"]["parameters"]["id"], "$response.body#/id");
+        assert!(links.as_object().unwrap().len() >= 15, "{links}");
+        let encounter = &spec["paths"]["/encounters"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            encounter["encounter_vitals_create"]["parameters"]["encounter"],
+            "$response.body#/encounter"
+        );
+    }
+
+    #[test]
+    fn the_served_spec_names_problem_types_and_drops_what_an_operation_cannot_answer() {
+        let spec: Value = serde_json::from_str(crate::http::docs::spec()).unwrap();
+        let login = &spec["paths"]["/auth/login"]["post"]["responses"];
+        assert!(login.get("403").is_none() && login.get("412").is_none(), "{login}");
+        assert!(login["401"]["description"].as_str().unwrap().contains("mfa-required"), "{login}");
+        let user = &spec["paths"]["/auth/user"]["get"]["responses"];
+        assert!(user.get("409").is_none() && user.get("422").is_none(), "{user}");
+        assert!(spec["paths"]["/patients/{pid}"]["delete"]["responses"].get("405").is_some());
+    }
+}
