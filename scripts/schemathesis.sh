@@ -11,8 +11,8 @@ MAX_EXAMPLES=${MMT_SCHEMATHESIS_MAX_EXAMPLES:-25}
 MAX_SECS=${MMT_SCHEMATHESIS_MAX_SECS:-900}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mmt-schemathesis.XXXXXX")
-read -r DB_PORT HTTP_PORT STRIPE_PORT SMTP_PORT < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(4)]
+read -r DB_PORT HTTP_PORT STRIPE_PORT SMTP_PORT METRICS_PORT < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(5)]
 [x.bind(("127.0.0.1",0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
 SERVER_PID=
@@ -52,7 +52,7 @@ DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="127.0.0.1
     MMT_STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" MMT_STRIPE_SUCCESS_URL=https://clinic.example/paid \
     MMT_STRIPE_CANCEL_URL=https://clinic.example/cancelled \
     SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" MMT_MAIL_FROM="Schemathesis <rx@clinic.example>" \
-    OPENEMR_SITE_DIR="$WORK/site" \
+    OPENEMR_SITE_DIR="$WORK/site" MMT_METRICS_ADDR="127.0.0.1:$METRICS_PORT" \
     target/debug/mmt-sidecar serve --migrate >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
@@ -95,6 +95,9 @@ status=0
     --workers 2 --request-timeout 30 --no-color --generation-database none \
     --report junit --report-dir "${MMT_SCHEMATHESIS_REPORT_DIR:-$ROOT/target/schemathesis-report}/fhir" \
     "$@") || status=$?
+# Which operations schemathesis reached with a success, from the server's own request counters.
+curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" >"$WORK/metrics.txt"
+python3 scripts/reached.py "$WORK/metrics.txt" "$BASE/api/openapi.json" "$BASE/fhir/r4/openapi.json" || status=$?
 if [ "$status" -ne 0 ]; then
     echo "--- server errors (server.log) ---" >&2
     grep -E '"level":"(ERROR|WARN)"' "$WORK/server.log" | tail -40 >&2 || true
