@@ -6,6 +6,9 @@
 //! - Links. What a create returns names the resource that the operations under it act on
 //!   (`POST /transcriptions` → every `/transcriptions/{id}/…`), so clients and schemathesis's
 //!   stateful phase can follow a create with valid ids.
+//! - Examples. The creates carry a body that works on the demo data, so the explorer's "Try it
+//!   out" starts from a request that succeeds, and schemathesis's examples phase creates real
+//!   resources for the links to follow.
 //! - Decimals. poem-openapi reads a decimal from a JSON string or number; the spec said string.
 //! - Nulls. An optional field may be sent as `null` (read as absent) and an optional response
 //!   field may come back `null`; OpenAPI 3.0 says so with `nullable`, which the generator omits.
@@ -42,6 +45,7 @@ pub fn exact(spec: &str) -> String {
     let mut spec: Value = serde_json::from_str(spec).unwrap_or_default();
     prune_responses(&mut spec);
     add_links(&mut spec);
+    add_examples(&mut spec);
     if let Some(schemas) = spec["components"]["schemas"].as_object_mut() {
         schemas.values_mut().for_each(decimals_as_string_or_number);
         schemas.values_mut().for_each(mark_optional_nullable);
@@ -93,6 +97,10 @@ fn add_links(spec: &mut Value) {
     let mut links: Vec<(String, String, serde_json::Map<String, Value>)> = Vec::new();
     for (source, collection, field) in CREATES {
         let Some((path, method)) = find_operation(paths, source) else { continue };
+        let etag = paths[&path][&method]["responses"].as_object().into_iter().flatten().any(|(code, r)| {
+            code.starts_with('2')
+                && r["headers"].as_object().is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("etag")))
+        });
         let mut targets = serde_json::Map::new();
         for (target_path, item) in paths {
             let Some(rest) = target_path.strip_prefix(collection).and_then(|r| r.strip_prefix("/{")) else {
@@ -103,6 +111,12 @@ fn add_links(spec: &mut Value) {
                 let Some(id) = op["operationId"].as_str() else { continue };
                 let mut parameters = serde_json::Map::new();
                 parameters.insert(param.to_string(), Value::from(format!("$response.body#/{field}")));
+                let takes_if_match =
+                    op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == "If-Match");
+                if etag && takes_if_match {
+                    // The version just created is the one an edit or a transition names.
+                    parameters.insert("header.If-Match".into(), Value::from("$response.header.ETag"));
+                }
                 targets
                     .insert(id.to_string(), serde_json::json!({"operationId": id, "parameters": parameters}));
             }
@@ -143,6 +157,48 @@ fn decimals_as_string_or_number(schema: &mut Value) {
         Value::Object(map) => map.values_mut().for_each(decimals_as_string_or_number),
         Value::Array(items) => items.iter_mut().for_each(decimals_as_string_or_number),
         _ => {}
+    }
+}
+
+/// Request bodies that succeed on the demo data (`openemr-fixtures/`), by operation.
+const EXAMPLES: [(&str, &str); 9] = [
+    (
+        "patients_create",
+        r#"{"first_name": "Ana", "last_name": "Example", "dob": "1980-04-12", "sex": "Female"}"#,
+    ),
+    ("encounters_create", r#"{"pid": 1, "reason": "Follow-up of hypertension", "facility_id": 3}"#),
+    (
+        "transcriptions_create",
+        r#"{"id": "6f1c1a52-0d0e-4a4e-9a53-2f3c1b7e9d10", "pid": 1, "title": "Follow-up visit", "segments": [
+            {"start_ms": 0, "end_ms": 4200, "speaker_label": "Dr. Garcia", "speaker_role": "clinician",
+             "text": "Patient returns for follow-up of hypertension.", "confidence": 0.94}]}"#,
+    ),
+    (
+        "messages_create",
+        r#"{"to": ["drgarcia"], "text": "Please review the latest blood pressure readings.", "pid": 1}"#,
+    ),
+    ("chat_rooms_create", r#"{"title": "Consultation", "pid": 1, "members": ["drgarcia"]}"#),
+    (
+        "webhooks_create",
+        r#"{"url": "https://hooks.clinic.example/sidecar", "event_types": ["transcription.filed"]}"#,
+    ),
+    ("encounter_vitals_create", r#"{"bps": 128, "bpd": 82, "pulse": 72}"#),
+    ("patient_problems_create", r#"{"title": "Essential hypertension", "begdate": "2020-01-01"}"#),
+    ("payments_create", r#"{"pid": 1, "method": "cash", "amount": "10.00"}"#),
+];
+
+fn add_examples(spec: &mut Value) {
+    for (id, example) in EXAMPLES {
+        let Some((path, method)) = spec["paths"].as_object().and_then(|paths| find_operation(paths, id))
+        else {
+            continue;
+        };
+        let Some(content) = spec["paths"][&path][&method]["requestBody"]["content"].as_object_mut() else {
+            continue;
+        };
+        for media in content.values_mut().filter_map(Value::as_object_mut) {
+            media.insert("example".into(), serde_json::from_str(example).unwrap_or_default());
+        }
     }
 }
 
@@ -273,12 +329,26 @@ mod tests {
         let spec: Value = serde_json::from_str(crate::http::docs::spec()).unwrap();
         let links = &spec["paths"]["/transcriptions"]["post"]["responses"]["201"]["links"];
         assert_eq!(links["transcriptions_submit"]["parameters"]["id"], "$response.body#/id");
+        assert_eq!(links["transcriptions_submit"]["parameters"]["header.If-Match"], "$response.header.ETag");
+        assert!(links["transcriptions_get"]["parameters"].get("header.If-Match").is_none());
         assert!(links.as_object().unwrap().len() >= 15, "{links}");
         let encounter = &spec["paths"]["/encounters"]["post"]["responses"]["201"]["links"];
         assert_eq!(
             encounter["encounter_vitals_create"]["parameters"]["encounter"],
             "$response.body#/encounter"
         );
+    }
+
+    #[test]
+    fn every_example_is_json_for_an_operation_that_takes_a_body() {
+        let spec: Value = serde_json::from_str(crate::http::docs::spec()).unwrap();
+        let paths = spec["paths"].as_object().unwrap();
+        for (id, example) in EXAMPLES {
+            let (path, method) = find_operation(paths, id).unwrap_or_else(|| panic!("{id} is not served"));
+            let content = &spec["paths"][&path][&method]["requestBody"]["content"];
+            let served = &content["application/json; charset=utf-8"]["example"];
+            assert_eq!(served, &serde_json::from_str::<Value>(example).unwrap(), "{id}");
+        }
     }
 
     #[test]
