@@ -40,6 +40,11 @@ pub struct AppState {
     pub health: crate::service::cached::Cached<crate::service::status::Snapshot>,
     /// The SMTP transport; `None` when `SMTP_URL` is unset.
     pub mail: Option<Arc<crate::service::mail::Mailer>>,
+    /// Clients for calls out, kept with the state rather than in statics: a pooled connection
+    /// belongs to the tokio runtime that opened it, so a client must not outlive its runtime
+    /// (the test suite runs a runtime per test in one process).
+    pub stripe_http: reqwest::Client,
+    pub webhook_http: reqwest::Client,
 }
 
 /// Makes ring the process's TLS provider (Redis and outgoing HTTPS build their configs from the
@@ -62,6 +67,8 @@ impl AppState {
             health: crate::service::status::health_cache(),
             audit: Arc::default(),
             mail: crate::service::mail::Mailer::from_config(&config.mail).map(Arc::new),
+            stripe_http: crate::service::billing::stripe::http_client(),
+            webhook_http: crate::service::webhooks::http_client(),
             sessions: SessionStore::new(&config.auth.session_source, &pool).map(Arc::new),
             pool,
             config: Arc::new(config),

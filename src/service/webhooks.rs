@@ -255,17 +255,15 @@ pub async fn redeliver(state: &AppState, caller: &Caller, id: u64, delivery_id: 
 /// A receiver gets this long to answer.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn client() -> &'static reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(DELIVERY_TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("mmt-sidecar/", env!("CARGO_PKG_VERSION"), " webhooks"))
-            .build()
-            .expect("the webhook HTTP client builds")
-    })
+/// The client for deliveries; `AppState` keeps one (see `AppState::webhook_http`).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(DELIVERY_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mmt-sidecar/", env!("CARGO_PKG_VERSION"), " webhooks"))
+        .build()
+        .expect("the webhook HTTP client builds")
 }
 
 /// The body a receiver gets: the event, and the resource itself only for endpoints allowed PHI.
@@ -317,7 +315,8 @@ pub async fn deliver(ctx: JobContext) -> JobOutcome {
         .ok_or_else(|| JobFailure::Permanent(format!("event {} has expired", delivery.event_id)))?;
     let body = body(state, &hook, &event).await?;
     let now = Utc::now();
-    let sent = client()
+    let sent = state
+        .webhook_http
         .post(&hook.url)
         .header("content-type", "application/json")
         .header("mmt-event-id", event.id.to_string())

@@ -143,7 +143,7 @@ async fn open_locked(
         appointment: eid,
         idempotency_key: &key,
     };
-    let session = stripe::create_checkout(config, &new).await?;
+    let session = stripe::create_checkout(state, &new).await?;
     let url = session.url.ok_or_else(|| StripeError::Refused("the session has no url".into()))?;
     let expires_at = DateTime::from_timestamp(session.expires_at, 0).map_or(expires, |t| t.naive_utc());
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
@@ -353,8 +353,7 @@ async fn settle_payment(
         };
         (Some(i64::from(payment.session.session_id)), Decimal::ZERO, outcome)
     } else {
-        let refund =
-            stripe::refund(&state.config.stripe, intent, None, &format!("mmt-late-{}", checkout.id)).await?;
+        let refund = stripe::refund(state, intent, None, &format!("mmt-late-{}", checkout.id)).await?;
         let outcome = format!("appointment {eid} could not be kept; refunded in Stripe ({})", refund.id);
         (None, from_minor(refund.amount), outcome)
     };
@@ -527,7 +526,7 @@ async fn refund_card_locked(
     let key =
         format!("mmt-refund-{}-{}-{minor}", checkout.id, to_minor(checkout.refunded).unwrap_or_default());
     let intent = checkout.payment_intent.clone().unwrap_or_default();
-    let refunded = stripe::refund(&state.config.stripe, &intent, Some(minor), &key).await?;
+    let refunded = stripe::refund(state, &intent, Some(minor), &key).await?;
     let reference = input.reference.clone().or_else(|| Some(format!("Stripe refund {}", refunded.id)));
     let asked =
         RefundInput { amount: Some(amount), reference, idempotency_key: input.idempotency_key.clone() };

@@ -2,12 +2,12 @@
 //! Refund. Form-encoded, the secret key as Bearer, an `Idempotency-Key` on every POST so a retry
 //! never charges or refunds twice; Stripe's error message is passed on, the key never.
 
-use std::{sync::OnceLock, time::Duration};
+use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use crate::config::StripeConfig;
+use crate::app::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StripeError {
@@ -55,36 +55,36 @@ struct ErrorDetail {
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("mmt-sidecar/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the Stripe HTTP client builds")
-    })
+/// The client for Stripe's API; `AppState` keeps one (see `AppState::stripe_http`).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mmt-sidecar/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the Stripe HTTP client builds")
 }
 
 async fn post<T: for<'de> Deserialize<'de>>(
-    config: &StripeConfig,
+    state: &AppState,
     path: &str,
     form: &[(String, String)],
     idempotency_key: &str,
 ) -> Result<T, StripeError> {
+    let config = &state.config.stripe;
     let key = config.secret_key.as_ref().ok_or(StripeError::NotConfigured)?;
-    let response = client()
+    let response = state
+        .stripe_http
         .post(format!("{}{path}", config.api_base))
         .bearer_auth(key.expose_secret())
         .header("Idempotency-Key", idempotency_key)
         .form(form)
         .send()
         .await
-        .map_err(|e| StripeError::Unreachable(e.without_url().to_string()))?;
+        .map_err(unreachable)?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| StripeError::Unreachable(e.without_url().to_string()))?;
+    let body = response.bytes().await.map_err(unreachable)?;
     if !status.is_success() {
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .ok()
@@ -99,12 +99,27 @@ async fn post<T: for<'de> Deserialize<'de>>(
     serde_json::from_slice(&body).map_err(|e| StripeError::Refused(format!("unexpected answer: {e}")))
 }
 
+/// What went wrong on the way, cause by cause ("error sending request: connection closed…"), so
+/// a failure says more than reqwest's top line; the URL is left out.
+fn unreachable(err: reqwest::Error) -> StripeError {
+    let err = err.without_url();
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    StripeError::Unreachable(message)
+}
+
 fn pair(k: &str, v: impl ToString) -> (String, String) {
     (k.to_string(), v.to_string())
 }
 
 /// A hosted Checkout Session for one line: the visit at its price.
-pub async fn create_checkout(config: &StripeConfig, new: &NewCheckout<'_>) -> Result<Session, StripeError> {
+pub async fn create_checkout(state: &AppState, new: &NewCheckout<'_>) -> Result<Session, StripeError> {
+    let config = &state.config.stripe;
     let form = [
         pair("mode", "payment"),
         pair("line_items[0][price_data][currency]", &config.currency),
@@ -118,17 +133,17 @@ pub async fn create_checkout(config: &StripeConfig, new: &NewCheckout<'_>) -> Re
         pair("metadata[appointment]", new.appointment),
         pair("payment_intent_data[metadata][appointment]", new.appointment),
     ];
-    post(config, "/v1/checkout/sessions", &form, new.idempotency_key).await
+    post(state, "/v1/checkout/sessions", &form, new.idempotency_key).await
 }
 
 /// Gives back `amount_minor` (all that is left when None) of a payment.
 pub async fn refund(
-    config: &StripeConfig,
+    state: &AppState,
     payment_intent: &str,
     amount_minor: Option<i64>,
     idempotency_key: &str,
 ) -> Result<Refund, StripeError> {
     let mut form = vec![pair("payment_intent", payment_intent), pair("reason", "requested_by_customer")];
     form.extend(amount_minor.map(|a| pair("amount", a)));
-    post(config, "/v1/refunds", &form, idempotency_key).await
+    post(state, "/v1/refunds", &form, idempotency_key).await
 }
