@@ -1,6 +1,7 @@
 //! Rules and states, free of HTTP and SQL.
 
 pub mod acl;
+pub mod admin;
 pub mod audio;
 pub mod audit;
 pub mod billing;

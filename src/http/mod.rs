@@ -1,5 +1,6 @@
 //! The HTTP layer: thin poem-openapi operations that parse input, call a service, shape output.
 
+pub mod admin;
 pub mod allow;
 pub mod audio_api;
 pub mod auth;
@@ -72,6 +73,8 @@ pub enum ApiTags {
     Documents,
     /// Fee-sheet charges, invoices and patient payments in OpenEMR's billing tables.
     Billing,
+    /// Practice administration over OpenEMR's own administration tables: facilities.
+    Administration,
 }
 
 /// The operations, grouped by capability (a tuple holds at most twelve).
@@ -115,6 +118,7 @@ pub type Apis = (
         billing::prices_api::PricesApi,
         billing::checkout_api::CheckoutApi,
     ),
+    admin::facilities_api::FacilitiesAdminApi,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -404,6 +404,19 @@ impl From<crate::service::scheduling::SchedulingError> for ApiError {
     }
 }
 
+impl From<crate::service::admin::AdminError> for ApiError {
+    fn from(err: crate::service::admin::AdminError) -> Self {
+        use crate::service::admin::AdminError as E;
+        match err {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
+            E::Invalid(issues) => issues.into(),
+            E::Acl(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
+        }
+    }
+}
+
 impl From<crate::service::chart::ChartError> for ApiError {
     fn from(err: crate::service::chart::ChartError) -> Self {
         use crate::service::chart::ChartError as E;

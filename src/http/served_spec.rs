@@ -76,7 +76,8 @@ fn prune_responses(spec: &mut Value) {
 }
 
 /// (creating operation, the collection its resources live under, the response field naming one).
-const CREATES: [(&str, &str, &str); 13] = [
+const CREATES: [(&str, &str, &str); 14] = [
+    ("facilities_create", "/openemr/facilities", "id"),
     ("appointments_book", "/appointments", "id"),
     ("chat_rooms_create", "/chat/rooms", "id"),
     ("encounters_create", "/encounters", "encounter"),
@@ -161,7 +162,12 @@ fn decimals_as_string_or_number(schema: &mut Value) {
 }
 
 /// Request bodies that succeed on the demo data (`openemr-fixtures/`), by operation.
-const EXAMPLES: [(&str, &str); 9] = [
+const EXAMPLES: [(&str, &str); 10] = [
+    (
+        "facilities_create",
+        r#"{"name": "Harbour Street Clinic", "phone": "(217) 555-0170", "city": "Springfield", "state": "IL",
+            "npi": "1234567893", "pos_code": 11}"#,
+    ),
     (
         "patients_create",
         r#"{"first_name": "Ana", "last_name": "Example", "dob": "1980-04-12", "sex": "Female"}"#,

@@ -1,6 +1,7 @@
 //! Use cases: each combines domain rules with storage calls for one thing the sidecar does.
 
 pub mod acl;
+pub mod admin;
 pub mod audio;
 pub mod audit;
 pub mod billing;

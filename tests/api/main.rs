@@ -21,6 +21,7 @@ mod documents;
 mod encounters;
 mod events;
 mod explorer_and_spec;
+mod facilities;
 mod faults;
 mod fhir;
 mod hardening;

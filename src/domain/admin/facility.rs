@@ -1,0 +1,229 @@
+//! An OpenEMR facility as Administration > Clinic > Facilities edits it (`facility_admin.php`,
+//! `FacilityService::insertFacility` / `updateFacility`): which fields exist, their column limits,
+//! and the rules OpenEMR's screen applies (a name is required; one primary business entity).
+
+use crate::domain::{acl::Aco, validation::Issues};
+
+/// Either grant opens the facility editor in OpenEMR.
+pub const ADMIN_SUPER: Aco = Aco { section: "admin", value: "super" };
+pub const ADMIN_PRACTICE: Aco = Aco { section: "admin", value: "practice" };
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Name,
+    Phone,
+    Fax,
+    Street,
+    City,
+    State,
+    PostalCode,
+    CountryCode,
+    Email,
+    Website,
+    TaxId,
+    TaxIdType,
+    Npi,
+    Taxonomy,
+    PosCode,
+    ServiceLocation,
+    BillingLocation,
+    AcceptsAssignment,
+    PrimaryBusinessEntity,
+    Color,
+    Active,
+}
+
+/// What a field holds once validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Flag(bool),
+    /// A CMS place-of-service code, or none.
+    Code(Option<u8>),
+}
+
+impl Field {
+    /// The request field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TaxId => "tax_id",
+            Self::Npi => "npi",
+            Self::Taxonomy => "taxonomy",
+            Self::Active => "active",
+            other => other.column(),
+        }
+    }
+
+    /// The `facility` column.
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Phone => "phone",
+            Self::Fax => "fax",
+            Self::Street => "street",
+            Self::City => "city",
+            Self::State => "state",
+            Self::PostalCode => "postal_code",
+            Self::CountryCode => "country_code",
+            Self::Email => "email",
+            Self::Website => "website",
+            Self::TaxId => "federal_ein",
+            Self::TaxIdType => "tax_id_type",
+            Self::Npi => "facility_npi",
+            Self::Taxonomy => "facility_taxonomy",
+            Self::PosCode => "pos_code",
+            Self::ServiceLocation => "service_location",
+            Self::BillingLocation => "billing_location",
+            Self::AcceptsAssignment => "accepts_assignment",
+            Self::PrimaryBusinessEntity => "primary_business_entity",
+            Self::Color => "color",
+            Self::Active => "inactive",
+        }
+    }
+
+    /// The value stored for a flag: `active` is kept as OpenEMR's `inactive`.
+    pub fn stored_flag(self, flag: bool) -> bool {
+        if self == Self::Active { !flag } else { flag }
+    }
+
+    /// The column's length in characters (`facility` in OpenEMR's schema).
+    fn max_chars(self) -> usize {
+        match self {
+            Self::Phone | Self::Fax | Self::CountryCode => 30,
+            Self::State => 50,
+            Self::PostalCode => 11,
+            Self::TaxId | Self::Npi | Self::Taxonomy => 15,
+            Self::TaxIdType => 31,
+            Self::Color => 7,
+            _ => 255,
+        }
+    }
+}
+
+/// A requested value, as parsed at the edge.
+pub enum Requested {
+    Text(String),
+    Flag(bool),
+    Code(Option<i64>),
+}
+
+/// Validates a create or a change, naming each bad field; text is trimmed. A create must name
+/// the facility (OpenEMR's screen refuses a nameless one).
+pub fn validate(requested: Vec<(Field, Requested)>, creating: bool) -> Result<Vec<(Field, Value)>, Issues> {
+    let mut issues = Issues::default();
+    if creating && !requested.iter().any(|(f, _)| *f == Field::Name) {
+        issues.add(Field::Name.name(), "is required");
+    }
+    let values = requested
+        .into_iter()
+        .map(|(field, value)| {
+            let value = match value {
+                Requested::Text(text) => Value::Text(text_value(&mut issues, field, &text)),
+                Requested::Flag(flag) => Value::Flag(flag),
+                Requested::Code(code) => Value::Code(pos_code(&mut issues, field, code)),
+            };
+            (field, value)
+        })
+        .collect();
+    issues.into_result(values)
+}
+
+fn text_value(issues: &mut Issues, field: Field, text: &str) -> String {
+    let min = if field == Field::Name { 2 } else { 0 };
+    let value = issues.text(field.name(), text, min, field.max_chars());
+    if value.is_empty() {
+        return value;
+    }
+    match field {
+        Field::Npi if !npi_is_valid(&value) => {
+            issues.add(field.name(), "must be a 10-digit NPI whose check digit is right");
+        }
+        Field::Email if !looks_like_email(&value) => {
+            issues.add(field.name(), "must be an email address such as office@clinic.example");
+        }
+        Field::Color if !is_hex_colour(&value) => {
+            issues.add(field.name(), "must be a colour such as #1a7f37");
+        }
+        _ => {}
+    }
+    value
+}
+
+/// CMS place-of-service codes run from 01 to 99; `pos_code` is a tinyint.
+fn pos_code(issues: &mut Issues, field: Field, code: Option<i64>) -> Option<u8> {
+    let code = code?;
+    match u8::try_from(code) {
+        Ok(code @ 1..=99) => Some(code),
+        _ => {
+            issues.add(field.name(), "must be a place-of-service code from 1 to 99");
+            None
+        }
+    }
+}
+
+/// The NPI check digit: Luhn over the ten digits prefixed with the card issuer code 80840.
+pub fn npi_is_valid(npi: &str) -> bool {
+    if npi.len() != 10 || !npi.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let digits = format!("80840{npi}");
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+fn looks_like_email(value: &str) -> bool {
+    value.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !value.chars().any(char::is_whitespace)
+    })
+}
+
+fn is_hex_colour(value: &str) -> bool {
+    value.strip_prefix('#').is_some_and(|hex| hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npi_check_digits_follow_the_cms_luhn_rule() {
+        assert!(npi_is_valid("1234567893"), "CMS's own example");
+        assert!(!npi_is_valid("1234567890"));
+        assert!(!npi_is_valid("123456789"));
+        assert!(!npi_is_valid("12345678a3"));
+    }
+
+    #[test]
+    fn a_create_needs_a_name_and_every_bad_field_is_named() {
+        let requested = vec![
+            (Field::Npi, Requested::Text("1234567890".into())),
+            (Field::PostalCode, Requested::Text("123456789012".into())),
+            (Field::PosCode, Requested::Code(Some(100))),
+            (Field::Color, Requested::Text("red".into())),
+            (Field::Email, Requested::Text("nobody".into())),
+        ];
+        let issues = validate(requested, true).unwrap_err();
+        let fields: Vec<&str> = issues.0.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["name", "npi", "postal_code", "pos_code", "color", "email"]);
+    }
+
+    #[test]
+    fn a_change_may_leave_the_name_and_clear_optional_text() {
+        let requested = vec![
+            (Field::Phone, Requested::Text("  ".into())),
+            (Field::PosCode, Requested::Code(Some(11))),
+            (Field::Active, Requested::Flag(false)),
+        ];
+        let values = validate(requested, false).unwrap();
+        assert_eq!(values[0], (Field::Phone, Value::Text(String::new())));
+        assert_eq!(values[1], (Field::PosCode, Value::Code(Some(11))));
+    }
+}

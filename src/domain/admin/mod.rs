@@ -1,0 +1,3 @@
+//! Practice administration over OpenEMR's own administration tables.
+
+pub mod facility;

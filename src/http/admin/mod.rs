@@ -1,0 +1,3 @@
+//! Practice administration: OpenEMR's facilities.
+
+pub mod facilities_api;
