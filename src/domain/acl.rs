@@ -63,6 +63,8 @@ impl Aco {
     pub const ACCT_DISC: Self = Self { section: "acct", value: "disc" };
     pub const ACCT_REP_A: Self = Self { section: "acct", value: "rep_a" };
     pub const ADMIN_SUPER: Self = Self { section: "admin", value: "super" };
+    pub const ADMIN_PRACTICE: Self = Self { section: "admin", value: "practice" };
+    pub const ADMIN_USERS: Self = Self { section: "admin", value: "users" };
     pub const SENSITIVITIES_NORMAL: Self = Self { section: "sensitivities", value: "normal" };
     pub const SENSITIVITIES_HIGH: Self = Self { section: "sensitivities", value: "high" };
 

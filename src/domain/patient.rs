@@ -4,7 +4,7 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
-use crate::domain::validation::Issues;
+use crate::domain::validation::{Issues, looks_like_email};
 
 /// OpenEMR's `patient_data.pid`: the patient key every other table uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -136,15 +136,6 @@ impl DemographicsInput {
 /// A birth date is missing only if none was given, not if the given one was invalid.
 fn dob_missing(dob: &Option<NaiveDate>, issues: &Issues) -> bool {
     dob.is_none() && !issues.0.iter().any(|i| i.field == "dob")
-}
-
-fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.contains(' ')
 }
 
 #[cfg(test)]

@@ -8,6 +8,16 @@ pub struct FieldIssue {
     pub message: String,
 }
 
+/// An address with a local part and a dotted domain, no spaces: what OpenEMR's forms accept.
+pub fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(char::is_whitespace)
+}
+
 #[derive(Debug, Default)]
 pub struct Issues(pub Vec<FieldIssue>);
 

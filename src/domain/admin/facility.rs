@@ -2,11 +2,7 @@
 //! `FacilityService::insertFacility` / `updateFacility`): which fields exist, their column limits,
 //! and the rules OpenEMR's screen applies (a name is required; one primary business entity).
 
-use crate::domain::{acl::Aco, validation::Issues};
-
-/// Either grant opens the facility editor in OpenEMR.
-pub const ADMIN_SUPER: Aco = Aco { section: "admin", value: "super" };
-pub const ADMIN_PRACTICE: Aco = Aco { section: "admin", value: "practice" };
+use crate::domain::validation::{Issues, looks_like_email};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -177,12 +173,6 @@ pub fn npi_is_valid(npi: &str) -> bool {
         })
         .sum();
     sum.is_multiple_of(10)
-}
-
-fn looks_like_email(value: &str) -> bool {
-    value.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !value.chars().any(char::is_whitespace)
-    })
 }
 
 fn is_hex_colour(value: &str) -> bool {

@@ -3,10 +3,10 @@
 //! provider identifiers, and the address book (`admin|practice`) sets email and phone numbers.
 //! A user holding that permission may change those fields of their own row here; nothing else.
 
-use crate::domain::{acl::Aco, validation::Issues};
-
-pub const ADMIN_USERS: Aco = Aco { section: "admin", value: "users" };
-pub const ADMIN_PRACTICE: Aco = Aco { section: "admin", value: "practice" };
+use crate::domain::{
+    acl::Aco,
+    validation::{Issues, looks_like_email},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -91,8 +91,8 @@ impl Field {
     /// The OpenEMR permission of the screen that edits this field.
     pub fn grant(self) -> Aco {
         match self {
-            Self::Email | Self::Phone | Self::PhoneWork | Self::PhoneCell | Self::Fax => ADMIN_PRACTICE,
-            _ => ADMIN_USERS,
+            Self::Email | Self::Phone | Self::PhoneWork | Self::PhoneCell | Self::Fax => Aco::ADMIN_PRACTICE,
+            _ => Aco::ADMIN_USERS,
         }
     }
 }
@@ -112,12 +112,6 @@ pub fn validate(requested: Vec<(Field, String)>) -> Result<Vec<(Field, String)>,
         })
         .collect();
     issues.into_result(changes)
-}
-
-fn looks_like_email(value: &str) -> bool {
-    value.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !value.chars().any(char::is_whitespace)
-    })
 }
 
 #[cfg(test)]
@@ -140,8 +134,8 @@ mod tests {
 
     #[test]
     fn contact_fields_belong_to_the_address_book_and_the_rest_to_user_administration() {
-        assert_eq!(Field::Email.grant(), ADMIN_PRACTICE);
-        assert_eq!(Field::Npi.grant(), ADMIN_USERS);
+        assert_eq!(Field::Email.grant(), Aco::ADMIN_PRACTICE);
+        assert_eq!(Field::Npi.grant(), Aco::ADMIN_USERS);
         assert_eq!(Field::PhoneWork.column(), "phonew1");
     }
 }

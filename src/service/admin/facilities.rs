@@ -8,8 +8,8 @@ use super::{AdminError, Result};
 use crate::{
     app::AppState,
     domain::{
-        acl::AclLevel,
-        admin::facility::{self as rules, ADMIN_PRACTICE, ADMIN_SUPER, Field, Requested, Value},
+        acl::{AclLevel, Aco},
+        admin::facility::{self as rules, Field, Requested, Value},
         audit::AuditEntry,
         user::Caller,
     },
@@ -79,10 +79,10 @@ pub async fn update(
 /// (naming `admin|practice`, the narrower grant that would do).
 async fn allowed(state: &AppState, caller: &Caller) -> Result<()> {
     let permissions = state.acl.permissions(&caller.username).await?;
-    if permissions.allows(ADMIN_SUPER, AclLevel::Write) {
+    if permissions.allows(Aco::ADMIN_SUPER, AclLevel::Write) {
         return Ok(());
     }
-    Ok(permission::require(state, caller, ADMIN_PRACTICE, AclLevel::Write).await?)
+    Ok(permission::require(state, caller, Aco::ADMIN_PRACTICE, AclLevel::Write).await?)
 }
 
 fn makes_primary(values: &[(Field, Value)]) -> bool {
