@@ -175,8 +175,15 @@ async fn records_of(practice: &Practice, pid: i64) -> Vec<(&'static str, String)
 
 /// Path parameters that name no patient's record (the caller's own sessions, jobs, notifications,
 /// webhooks, providers, a view token minted after the check, a member's username).
-const NOT_PATIENT_KEYED: &[&str] =
-    &["/auth/", "/jobs/", "/notifications/", "/webhooks/", "/openemr/providers/", "/document-views/"];
+const NOT_PATIENT_KEYED: &[&str] = &[
+    "/auth/",
+    "/jobs/",
+    "/notifications/",
+    "/webhooks/",
+    "/openemr/providers/",
+    "/openemr/facilities/",
+    "/document-views/",
+];
 
 /// Every operation in the spec whose path names a patient or a patient's record, with that patient
 /// (or `pid`'s record) filled in; an operation whose path parameter is not classified fails the test.
