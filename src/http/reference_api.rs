@@ -1,5 +1,5 @@
-//! OpenEMR's reference data that clients pick from: facilities and providers. Not PHI, but still
-//! only for signed-in callers.
+//! OpenEMR's reference data that clients pick from: providers (facilities: `admin::facilities_api`).
+//! Not PHI, but still only for signed-in callers.
 
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -7,71 +7,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use crate::{
     app::AppState,
     http::{ApiTags, auth::Auth, problem::ApiError},
-    storage::openemr::{
-        facilities::{self, FacilityRow},
-        providers, uuid_registry,
-    },
+    storage::openemr::providers,
 };
-
-#[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct Facility {
-    pub id: i64,
-    pub uuid: Option<String>,
-    pub name: String,
-    pub phone: Option<String>,
-    pub fax: Option<String>,
-    pub street: Option<String>,
-    pub city: Option<String>,
-    pub state: Option<String>,
-    pub postal_code: Option<String>,
-    pub country_code: String,
-    pub email: Option<String>,
-    pub website: Option<String>,
-    /// Federal tax id (EIN).
-    pub tax_id: Option<String>,
-    pub tax_id_type: String,
-    pub npi: Option<String>,
-    pub taxonomy: Option<String>,
-    /// CMS place-of-service code.
-    pub pos_code: Option<i64>,
-    pub service_location: bool,
-    pub billing_location: bool,
-    pub accepts_assignment: bool,
-    pub primary_business_entity: bool,
-    pub color: String,
-    pub active: bool,
-}
-
-impl From<FacilityRow> for Facility {
-    fn from(f: FacilityRow) -> Self {
-        Self {
-            id: f.id,
-            uuid: uuid_registry::to_string(f.uuid.as_deref()),
-            name: f.name.unwrap_or_default(),
-            phone: f.phone,
-            fax: f.fax,
-            street: f.street,
-            city: f.city,
-            state: f.state,
-            postal_code: f.postal_code,
-            country_code: f.country_code,
-            email: f.email,
-            website: f.website,
-            tax_id: f.federal_ein,
-            tax_id_type: f.tax_id_type,
-            npi: f.facility_npi,
-            taxonomy: f.facility_taxonomy,
-            pos_code: f.pos_code.map(i64::from),
-            service_location: f.service_location,
-            billing_location: f.billing_location,
-            accepts_assignment: f.accepts_assignment,
-            primary_business_entity: f.primary_business_entity,
-            color: f.color,
-            active: !f.inactive,
-        }
-    }
-}
 
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -88,12 +25,6 @@ pub struct Provider {
 }
 
 #[derive(ApiResponse)]
-pub enum FacilitiesResponse {
-    #[oai(status = 200)]
-    Ok(Json<Vec<Facility>>),
-}
-
-#[derive(ApiResponse)]
 pub enum ProvidersResponse {
     #[oai(status = 200)]
     Ok(Json<Vec<Provider>>),
@@ -104,13 +35,6 @@ pub struct ReferenceApi;
 
 #[OpenApi(prefix_path = "/openemr", tag = "ApiTags::Reference")]
 impl ReferenceApi {
-    /// OpenEMR facilities.
-    #[oai(path = "/facilities/", method = "get", operation_id = "facilities_list")]
-    async fn facilities(&self, state: Data<&AppState>, _auth: Auth) -> Result<FacilitiesResponse, ApiError> {
-        let rows = facilities::list(&state.pool).await?;
-        Ok(FacilitiesResponse::Ok(Json(rows.into_iter().map(Facility::from).collect())))
-    }
-
     /// Active OpenEMR users who provide care (`authorized`), with specialty and facility.
     ///
     /// Not for guests: usernames are half of a sign-in.

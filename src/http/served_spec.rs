@@ -357,6 +357,22 @@ mod tests {
         }
     }
 
+    /// Two operation groups declaring the same path each make their own path item, and the spec
+    /// keeps only one of them: every declared operation must be in the served spec.
+    #[test]
+    fn every_declared_operation_is_in_the_served_spec() {
+        use poem_openapi::OpenApi;
+        let declared: usize = <crate::http::Apis as OpenApi>::meta()
+            .iter()
+            .flat_map(|api| &api.paths)
+            .map(|path| path.operations.len())
+            .sum();
+        let spec: Value = serde_json::from_str(crate::http::docs::spec()).unwrap();
+        let served: usize =
+            spec["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
+        assert_eq!(served, declared);
+    }
+
     #[test]
     fn the_served_spec_names_problem_types_and_drops_what_an_operation_cannot_answer() {
         let spec: Value = serde_json::from_str(crate::http::docs::spec()).unwrap();

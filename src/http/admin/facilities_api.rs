@@ -1,5 +1,6 @@
-//! Facilities created and changed as OpenEMR's Administration > Clinic > Facilities screen does
-//! (`service::admin::facilities`). Listing them is the reference API's (`GET /openemr/facilities/`).
+//! OpenEMR's facilities: listed and read by every signed-in caller (reference data clients pick
+//! from), created and changed as OpenEMR's Administration > Clinic > Facilities screen does
+//! (`service::admin::facilities`).
 
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
@@ -7,9 +8,70 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use crate::{
     app::AppState,
     domain::admin::facility::{Field, Requested},
-    http::{ApiTags, auth::Auth, problem::ApiError, reference_api::Facility},
+    http::{ApiTags, auth::Auth, problem::ApiError},
     service::admin::facilities,
+    storage::openemr::{facilities::FacilityRow, uuid_registry},
 };
+
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Facility {
+    pub id: i64,
+    pub uuid: Option<String>,
+    pub name: String,
+    pub phone: Option<String>,
+    pub fax: Option<String>,
+    pub street: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country_code: String,
+    pub email: Option<String>,
+    pub website: Option<String>,
+    /// Federal tax id (EIN).
+    pub tax_id: Option<String>,
+    pub tax_id_type: String,
+    pub npi: Option<String>,
+    pub taxonomy: Option<String>,
+    /// CMS place-of-service code.
+    pub pos_code: Option<i64>,
+    pub service_location: bool,
+    pub billing_location: bool,
+    pub accepts_assignment: bool,
+    pub primary_business_entity: bool,
+    pub color: String,
+    pub active: bool,
+}
+
+impl From<FacilityRow> for Facility {
+    fn from(f: FacilityRow) -> Self {
+        Self {
+            id: f.id,
+            uuid: uuid_registry::to_string(f.uuid.as_deref()),
+            name: f.name.unwrap_or_default(),
+            phone: f.phone,
+            fax: f.fax,
+            street: f.street,
+            city: f.city,
+            state: f.state,
+            postal_code: f.postal_code,
+            country_code: f.country_code,
+            email: f.email,
+            website: f.website,
+            tax_id: f.federal_ein,
+            tax_id_type: f.tax_id_type,
+            npi: f.facility_npi,
+            taxonomy: f.facility_taxonomy,
+            pos_code: f.pos_code.map(i64::from),
+            service_location: f.service_location,
+            billing_location: f.billing_location,
+            accepts_assignment: f.accepts_assignment,
+            primary_business_entity: f.primary_business_entity,
+            color: f.color,
+            active: !f.inactive,
+        }
+    }
+}
 
 /// A facility's fields; on a change, only those sent are changed (`null` leaves one as it is).
 #[derive(Object, Default)]
@@ -83,6 +145,12 @@ impl FacilityInput {
 }
 
 #[derive(ApiResponse)]
+pub enum FacilitiesResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<Facility>>),
+}
+
+#[derive(ApiResponse)]
 pub enum FacilityCreated {
     #[oai(status = 201)]
     Created(Json<Facility>),
@@ -95,15 +163,33 @@ pub enum FacilityResponse {
 }
 
 #[derive(Default)]
-pub struct FacilitiesAdminApi;
+pub struct FacilitiesApi;
 
-#[OpenApi(prefix_path = "/openemr", tag = "ApiTags::Administration")]
-impl FacilitiesAdminApi {
+/// Reads are reference data (tagged with the providers), changes administration.
+#[OpenApi(prefix_path = "/openemr")]
+impl FacilitiesApi {
+    /// OpenEMR facilities.
+    #[oai(
+        path = "/facilities/",
+        method = "get",
+        operation_id = "facilities_list",
+        tag = "ApiTags::Reference"
+    )]
+    async fn list(&self, state: Data<&AppState>, _auth: Auth) -> Result<FacilitiesResponse, ApiError> {
+        let rows = facilities::list(&state).await?;
+        Ok(FacilitiesResponse::Ok(Json(rows.into_iter().map(Facility::from).collect())))
+    }
+
     /// Add a facility, as OpenEMR's facility editor does.
     ///
     /// Needs `admin|super` or `admin|practice`. The facility gets an OpenEMR uuid at once (the one
     /// FHIR Organization reads use); it is not the primary business entity unless asked.
-    #[oai(path = "/facilities/", method = "post", operation_id = "facilities_create")]
+    #[oai(
+        path = "/facilities/",
+        method = "post",
+        operation_id = "facilities_create",
+        tag = "ApiTags::Administration"
+    )]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -115,7 +201,12 @@ impl FacilitiesAdminApi {
     }
 
     /// One facility.
-    #[oai(path = "/facilities/:id/", method = "get", operation_id = "facilities_get")]
+    #[oai(
+        path = "/facilities/:id/",
+        method = "get",
+        operation_id = "facilities_get",
+        tag = "ApiTags::Reference"
+    )]
     async fn get(
         &self,
         state: Data<&AppState>,
@@ -129,7 +220,12 @@ impl FacilitiesAdminApi {
     ///
     /// Needs `admin|super` or `admin|practice`. A new name is copied to the users who work there
     /// (`users.facility`), as OpenEMR's editor does.
-    #[oai(path = "/facilities/:id/", method = "patch", operation_id = "facilities_update")]
+    #[oai(
+        path = "/facilities/:id/",
+        method = "patch",
+        operation_id = "facilities_update",
+        tag = "ApiTags::Administration"
+    )]
     async fn update(
         &self,
         state: Data<&AppState>,

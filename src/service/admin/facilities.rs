@@ -23,6 +23,10 @@ use crate::{
     },
 };
 
+pub async fn list(state: &AppState) -> Result<Vec<FacilityRow>> {
+    Ok(store::list(&state.pool).await?)
+}
+
 pub async fn get(state: &AppState, id: i64) -> Result<FacilityRow> {
     store::get(&state.pool, id).await?.ok_or_else(|| not_found(id))
 }
