@@ -38,16 +38,16 @@ impl Surface {
     }
 }
 
-/// Runs inside the surface's nest, which has taken its prefix off the path.
+/// Runs inside the surface's nest, which has taken its prefix off the path. Only a JSON body is
+/// looked at on the way in; everything else is read again only when the operation failed.
 pub async fn explain<E: Endpoint>(next: E, mut req: Request, surface: Surface) -> poem::Result<Response> {
-    let path = format!("{}{}", surface.prefix(), req.uri().path());
-    let op = super::docs::routes().operation(&path, req.method().as_str());
-    let invalid = surface.invalid();
-    let raw = RawParams { query: req.params().unwrap_or_default(), path: path.clone() };
+    let sent = Sent { uri: req.uri().clone(), method: req.method().clone(), surface };
     let mut refused = None;
-    if let Some(validator) = op.filter(|_| sends_json(&req)).and_then(Operation::body_validator) {
+    if sends_json(&req)
+        && let Some(validator) = sent.operation().and_then(Operation::body_validator)
+    {
         let bytes = req.take_body().into_bytes().await?;
-        match check_body(&bytes, validator, invalid) {
+        match check_body(&bytes, validator, surface.invalid()) {
             Ok(()) => req.set_body(Body::from(bytes)),
             Err(problem) => {
                 // The operation still authenticates first (an anonymous caller gets its 401);
@@ -62,7 +62,7 @@ pub async fn explain<E: Endpoint>(next: E, mut req: Request, surface: Surface) -
         Ok(response) => Ok(response.into_response()),
         Err(err) => Err(match refused {
             Some(problem) if err.is::<ParseRequestPayloadError>() => problem.into(),
-            _ => name_the_field(err, op, &raw, invalid),
+            _ => name_the_field(err, &sent),
         }),
     }
 }
@@ -182,42 +182,41 @@ fn field_error(field: &str, message: String) -> FieldError {
     FieldError { field: field.to_string(), message }
 }
 
-/// A request's parameters as sent, to judge one poem-openapi refused against its schema.
-struct RawParams {
-    query: Vec<(String, String)>,
-    path: String,
+/// What the request named, to find its operation and the parameter values it sent.
+struct Sent {
+    uri: poem::http::Uri,
+    method: poem::http::Method,
+    surface: Surface,
 }
 
-impl RawParams {
-    fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+impl Sent {
+    fn path(&self) -> String {
+        format!("{}{}", self.surface.prefix(), self.uri.path())
     }
 
-    /// The `index`th `{param}` of `op`'s template, read from the same place in the path.
-    fn path(&self, op: &Operation, index: usize) -> Option<&str> {
-        let name = op.path_params.get(index)?;
-        let template_at =
-            op.template.split('/').filter(|s| !s.is_empty()).position(|s| s == format!("{{{name}}}"))?;
-        let offset = op.prefix.split('/').filter(|s| !s.is_empty()).count();
-        self.path.split('/').filter(|s| !s.is_empty()).nth(offset + template_at)
+    fn operation(&self) -> Option<&'static Operation> {
+        super::docs::routes().operation(&self.path(), self.method.as_str())
+    }
+
+    fn query(&self, name: &str) -> Option<String> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(self.uri.query().unwrap_or_default()).unwrap_or_default();
+        pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 }
 
 /// poem-openapi's own parse errors, re-worded with the API's names; any other error passes.
-fn name_the_field(
-    err: poem::Error,
-    op: Option<&Operation>,
-    raw: &RawParams,
-    invalid: StatusCode,
-) -> poem::Error {
+fn name_the_field(err: poem::Error, sent: &Sent) -> poem::Error {
+    let op = sent.operation();
     let error = if let Some(e) = err.downcast_ref::<ParsePathError>() {
         // poem routes path parameters as `param0`, `param1`, … in template order.
+        let path = sent.path();
         let index = e.name.strip_prefix("param").and_then(|n| n.parse::<usize>().ok());
-        let name = index.and_then(|i| op?.path_params.get(i)).map_or(e.name, String::as_str);
-        let value = index.zip(op).and_then(|(i, op)| raw.path(op, i));
+        let (name, value) =
+            index.zip(op).and_then(|(i, op)| op.path_param(&path, i)).unwrap_or((e.name, None));
         field_error(name, parameter_message(op, name, value, &e.reason))
     } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        field_error(e.name, parameter_message(op, e.name, raw.query(e.name), &e.reason))
+        field_error(e.name, parameter_message(op, e.name, sent.query(e.name).as_deref(), &e.reason))
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         payload_error(&e.reason)
     } else if let Some(e) = err.downcast_ref::<ParseMultipartError>() {
@@ -225,7 +224,7 @@ fn name_the_field(
     } else {
         return err;
     };
-    ApiError::invalid_fields(invalid, vec![error]).into()
+    ApiError::invalid_fields(sent.surface.invalid(), vec![error]).into()
 }
 
 /// The value sent, judged by the parameter's schema as a body field would be.

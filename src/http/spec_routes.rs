@@ -2,7 +2,10 @@
 //! method reach, the names of its path parameters, and its JSON body's schema. The `Allow` header
 //! and the field-naming of malformed input both answer from it, so neither can drift from the spec.
 
-use std::{collections::BTreeMap, sync::OnceLock};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, OnceLock},
+};
 
 use serde_json::Value;
 
@@ -10,19 +13,18 @@ use serde_json::Value;
 #[derive(Debug)]
 pub struct Operation {
     pub id: String,
-    /// The server URL the template is under (`/api`) and the template (`/patients/{pid}`).
-    pub prefix: String,
-    pub template: String,
-    /// `{name}` segments of the path template, in order (poem names them `param0`, `param1`, …).
-    pub path_params: Vec<String>,
+    /// Its path parameters in template order (poem names them `param0`, `param1`, …), each with
+    /// its segment's position in the full request path (`/api/patients/{pid}`: `pid` at 2).
+    pub path_params: Vec<(String, usize)>,
     /// Declared parameters by name, with their schema.
     pub params: BTreeMap<String, Value>,
     /// The statuses the spec lists for it.
     pub responses: std::collections::BTreeSet<u16>,
     /// The JSON request body's schema, when the operation takes one.
     pub json_body: Option<Value>,
-    /// The document's `components`, against which `json_body`'s references resolve.
-    components: std::sync::Arc<Value>,
+    /// The document's `components` as the body check reads them, against which `json_body`'s
+    /// references resolve; one copy per document.
+    components: Arc<Value>,
     body_validator: OnceLock<Option<jsonschema::Validator>>,
 }
 
@@ -31,10 +33,8 @@ impl Operation {
     pub fn body_validator(&self) -> Option<&jsonschema::Validator> {
         self.body_validator
             .get_or_init(|| {
-                let body = self.json_body.as_ref()?;
-                let mut root = super::malformed::validation_view(body);
-                let components = super::malformed::validation_view(&self.components);
-                root.as_object_mut()?.insert("components".into(), components);
+                let mut root = super::malformed::validation_view(self.json_body.as_ref()?);
+                root.as_object_mut()?.insert("components".into(), (*self.components).clone());
                 match jsonschema::validator_for(&root) {
                     Ok(validator) => Some(validator),
                     Err(err) => {
@@ -45,11 +45,17 @@ impl Operation {
             })
             .as_ref()
     }
+
+    /// The `index`th path parameter's name and the segment of `path` (a full request path) that
+    /// holds it.
+    pub fn path_param<'p>(&self, path: &'p str, index: usize) -> Option<(&str, Option<&'p str>)> {
+        let (name, at) = self.path_params.get(index)?;
+        Some((name.as_str(), segments(path).nth(*at)))
+    }
 }
 
 struct Route {
-    prefix: String,
-    /// `None` for a `{param}` segment.
+    /// The full path's segments, the server prefix's included; `None` for a `{param}`.
     segments: Vec<Option<String>>,
     methods: BTreeMap<String, Operation>,
 }
@@ -63,28 +69,26 @@ impl SpecRoutes {
         let mut routes = Vec::new();
         for spec_json in specs {
             let spec: Value = serde_json::from_str(spec_json).unwrap_or_default();
-            let prefix =
-                spec["servers"][0]["url"].as_str().unwrap_or_default().trim_end_matches('/').to_string();
-            let components = std::sync::Arc::new(spec["components"].clone());
+            let prefix = spec["servers"][0]["url"].as_str().unwrap_or_default().to_string();
+            let components = Arc::new(super::malformed::validation_view(&spec["components"]));
             let Some(paths) = spec["paths"].as_object() else { continue };
             for (path, ops) in paths {
-                let literals = segments(path).map(|s| (!s.starts_with('{')).then(|| s.to_string())).collect();
-                let path_params = segments(path)
-                    .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-                    .map(str::to_string)
-                    .collect::<Vec<_>>();
+                let full = format!("{prefix}{path}");
+                let literals: Vec<Option<String>> =
+                    segments(&full).map(|s| (!s.starts_with('{')).then(|| s.to_string())).collect();
+                let path_params: Vec<(String, usize)> = segments(&full)
+                    .enumerate()
+                    .filter_map(|(at, s)| Some((s.strip_prefix('{')?.strip_suffix('}')?.to_string(), at)))
+                    .collect();
                 let methods = ops
                     .as_object()
                     .into_iter()
                     .flatten()
                     .map(|(method, op)| {
-                        (
-                            method.to_uppercase(),
-                            operation(op, (&prefix, path), path_params.clone(), components.clone()),
-                        )
+                        (method.to_uppercase(), operation(op, path_params.clone(), components.clone()))
                     })
                     .collect();
-                routes.push(Route { prefix: prefix.clone(), segments: literals, methods });
+                routes.push(Route { segments: literals, methods });
             }
         }
         // Literal segments win over parameters (`/appointments/slots` before `/appointments/{id}`).
@@ -93,9 +97,8 @@ impl SpecRoutes {
     }
 
     fn route(&self, path: &str) -> Option<&Route> {
+        let parts: Vec<&str> = segments(path).collect();
         self.0.iter().find(|route| {
-            let Some(rest) = path.strip_prefix(route.prefix.as_str()) else { return false };
-            let parts: Vec<&str> = segments(rest).collect();
             route.segments.len() == parts.len()
                 && route.segments.iter().zip(&parts).all(|(r, p)| r.as_deref().is_none_or(|r| r == *p))
         })
@@ -114,12 +117,7 @@ impl SpecRoutes {
     }
 }
 
-fn operation(
-    op: &Value,
-    (prefix, template): (&str, &str),
-    path_params: Vec<String>,
-    components: std::sync::Arc<Value>,
-) -> Operation {
+fn operation(op: &Value, path_params: Vec<(String, usize)>, components: Arc<Value>) -> Operation {
     let params = op["parameters"]
         .as_array()
         .into_iter()
@@ -135,8 +133,6 @@ fn operation(
     Operation {
         responses,
         id: op["operationId"].as_str().unwrap_or_default().to_string(),
-        prefix: prefix.to_string(),
-        template: template.to_string(),
         path_params,
         params,
         json_body,
@@ -174,7 +170,10 @@ mod tests {
                 "/encounters/{pid}/{eid}": {"get": {"operationId": "enc"}}}}"#]);
         assert_eq!(routes.operation("/api/appointments/slots", "GET").unwrap().id, "slots");
         assert_eq!(routes.operation("/api/appointments/9", "GET").unwrap().id, "one");
-        assert_eq!(routes.operation("/api/encounters/1/2/", "GET").unwrap().path_params, ["pid", "eid"]);
+        let enc = routes.operation("/api/encounters/1/2/", "GET").unwrap();
+        assert_eq!(enc.path_param("/api/encounters/1/2/", 0), Some(("pid", Some("1"))));
+        assert_eq!(enc.path_param("/api/encounters/1/2/", 1), Some(("eid", Some("2"))));
+        assert_eq!(enc.path_param("/api/encounters/1/2/", 2), None);
         assert!(routes.operation("/api/appointments/9", "POST").is_none());
     }
 }
