@@ -51,7 +51,7 @@ pub struct Problem {
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
-            problem_type: format!("urn:mmt-sidecar:problem:{}", slug(status)),
+            problem_type: problem_type(status),
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail: detail.into(),
@@ -70,6 +70,11 @@ impl Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         PoemJson(self).with_status(status).with_content_type(PROBLEM_JSON).into_response()
     }
+}
+
+/// The problem type named after a status, e.g. `urn:mmt-sidecar:problem:not-found`.
+pub fn problem_type(status: StatusCode) -> String {
+    format!("urn:mmt-sidecar:problem:{}", slug(status))
 }
 
 fn slug(status: StatusCode) -> String {

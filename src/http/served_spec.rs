@@ -15,14 +15,14 @@
 
 use std::collections::BTreeSet;
 
+use poem::http::StatusCode;
+use poem_openapi::ApiResponse;
 use serde_json::Value;
+
+use super::problem::{ApiError, problem_type};
 
 /// Operations that take credentials in the body instead of a header, and answer 401 and 429.
 const SIGN_INS: [&str; 4] = ["auth_login", "auth_refresh", "auth_refresh_if_active", "auth_guest"];
-
-/// The statuses `ApiError` declares on every operation; an operation's own response type may
-/// declare others (206, 416), which stay.
-const API_ERROR_STATUSES: [u16; 14] = [400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 428, 429, 500, 503];
 
 /// What a shape cannot tell: (operation, status) pairs beyond the rules in `statuses`.
 const EXTRA: [(&str, u16); 3] = [
@@ -54,6 +54,10 @@ pub fn exact(spec: &str) -> String {
 }
 
 fn prune_responses(spec: &mut Value) {
+    // The statuses `ApiError` declares on every operation; an operation's own response type may
+    // declare others (206, 416), which stay.
+    let api_error: BTreeSet<u16> =
+        <ApiError as ApiResponse>::meta().responses.iter().filter_map(|r| r.status).collect();
     let Some(paths) = spec["paths"].as_object_mut() else { return };
     for item in paths.values_mut() {
         let Some(methods) = item.as_object_mut() else { continue };
@@ -62,7 +66,7 @@ fn prune_responses(spec: &mut Value) {
             let id = op["operationId"].as_str().unwrap_or_default().to_string();
             let Some(responses) = op["responses"].as_object_mut() else { continue };
             responses.retain(|code, _| {
-                code.parse::<u16>().is_ok_and(|c| !API_ERROR_STATUSES.contains(&c) || keep.contains(&c))
+                code.parse::<u16>().is_ok_and(|c| !api_error.contains(&c) || keep.contains(&c))
             });
             for (code, response) in responses.iter_mut() {
                 if let Ok(code) = code.parse::<u16>()
@@ -243,8 +247,8 @@ fn statuses(method: &str, op: &Value) -> BTreeSet<u16> {
     let has_body = op.get("requestBody").is_some();
     let secured = op.get("security").is_some();
     let sign_in = SIGN_INS.contains(&id);
-    let checks_password = op["requestBody"].to_string().contains("PasswordConfirmation")
-        || op["requestBody"].to_string().contains("TotpRemoval");
+    let body = op["requestBody"].to_string();
+    let checks_password = body.contains("PasswordConfirmation") || body.contains("TotpRemoval");
     let mut codes = BTreeSet::from([400, 500, 503]);
     let mut add = |code: u16, when: bool| {
         if when {
@@ -266,17 +270,12 @@ fn statuses(method: &str, op: &Value) -> BTreeSet<u16> {
 }
 
 fn name_problem_types(response: &mut Value, code: u16, id: &str) {
-    let slug = poem::http::StatusCode::from_u16(code)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("error")
-        .to_ascii_lowercase()
-        .replace([' ', '-'], "-");
-    let mut types = vec![format!("`urn:mmt-sidecar:problem:{slug}`")];
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut types = vec![format!("`{}`", problem_type(status))];
     types.extend(
         SPECIAL_TYPES
             .iter()
-            .filter(|(c, op, _)| *c == code && (*op == "*" || id.starts_with(op)))
+            .filter(|(c, op, _)| *c == code && id.starts_with(op))
             .map(|(_, _, what)| format!("`urn:mmt-sidecar:problem:{what}`")),
     );
     let description = response["description"].as_str().unwrap_or_default();
