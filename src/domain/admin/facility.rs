@@ -104,13 +104,15 @@ pub enum Requested {
 }
 
 /// Validates a create or a change, naming each bad field; text is trimmed. A create must name
-/// the facility (OpenEMR's screen refuses a nameless one).
+/// the facility (OpenEMR's screen refuses a nameless one) and is not the primary business entity
+/// unless asked (the schema's default says it is; the screen's checkbox starts unticked).
 pub fn validate(requested: Vec<(Field, Requested)>, creating: bool) -> Result<Vec<(Field, Value)>, Issues> {
     let mut issues = Issues::default();
     if creating && !requested.iter().any(|(f, _)| *f == Field::Name) {
         issues.add(Field::Name.name(), "is required");
     }
-    let values = requested
+    let unticked = creating && !requested.iter().any(|(f, _)| *f == Field::PrimaryBusinessEntity);
+    let mut values: Vec<(Field, Value)> = requested
         .into_iter()
         .map(|(field, value)| {
             let value = match value {
@@ -121,6 +123,9 @@ pub fn validate(requested: Vec<(Field, Requested)>, creating: bool) -> Result<Ve
             (field, value)
         })
         .collect();
+    if unticked {
+        values.push((Field::PrimaryBusinessEntity, Value::Flag(false)));
+    }
     issues.into_result(values)
 }
 
@@ -206,6 +211,17 @@ mod tests {
     }
 
     #[test]
+    fn a_create_is_not_the_primary_business_entity_unless_asked() {
+        let name = || (Field::Name, Requested::Text("Harbour Street Clinic".into()));
+        let values = validate(vec![name()], true).unwrap();
+        assert!(values.contains(&(Field::PrimaryBusinessEntity, Value::Flag(false))));
+        let values =
+            validate(vec![name(), (Field::PrimaryBusinessEntity, Requested::Flag(true))], true).unwrap();
+        assert_eq!(values.iter().filter(|(f, _)| *f == Field::PrimaryBusinessEntity).count(), 1);
+        assert!(values.contains(&(Field::PrimaryBusinessEntity, Value::Flag(true))));
+    }
+
+    #[test]
     fn a_change_may_leave_the_name_and_clear_optional_text() {
         let requested = vec![
             (Field::Phone, Requested::Text("  ".into())),
@@ -213,6 +229,7 @@ mod tests {
             (Field::Active, Requested::Flag(false)),
         ];
         let values = validate(requested, false).unwrap();
+        assert_eq!(values.len(), 3, "a change adds nothing");
         assert_eq!(values[0], (Field::Phone, Value::Text(String::new())));
         assert_eq!(values[1], (Field::PosCode, Value::Code(Some(11))));
     }

@@ -79,22 +79,13 @@ pub async fn other_primary(
     .map_err(StorageError::from_sqlx)
 }
 
-/// A new row with a uuid registered as OpenEMR's FacilityService does. A facility is not the
-/// primary business entity unless asked (the schema's default says it is, the screen's checkbox
-/// starts unticked).
+/// A new row with a uuid registered as OpenEMR's FacilityService does.
 pub async fn insert(conn: &mut MySqlConnection, values: &[(Field, Value)]) -> Result<i64, StorageError> {
     let uuid = uuid_registry::create(conn, "facility", "id").await?;
-    let mut columns = vec!["uuid"];
-    if !values.iter().any(|(f, _)| *f == Field::PrimaryBusinessEntity) {
-        columns.push("primary_business_entity");
-    }
-    columns.extend(values.iter().map(|(f, _)| f.column()));
+    let columns: Vec<&str> = std::iter::once("uuid").chain(values.iter().map(|(f, _)| f.column())).collect();
     let placeholders = vec!["?"; columns.len()].join(", ");
     let sql = format!("INSERT INTO facility ({}) VALUES ({placeholders})", columns.join(", "));
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&uuid[..]);
-    if !values.iter().any(|(f, _)| *f == Field::PrimaryBusinessEntity) {
-        query = query.bind(0);
-    }
     for (field, value) in values {
         query = bind(query, *field, value);
     }
