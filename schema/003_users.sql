@@ -103,6 +103,23 @@ CREATE TABLE `groups` (
   PRIMARY KEY (`id`)
 ) ENGINE=InnoDB;
 
+-- Facilities (and warehouses) a user may work in when OpenEMR restricts users to facilities.
+CREATE TABLE `users_facility` (
+  `tablename`     varchar(64) NOT NULL,
+  `table_id`      int(11) NOT NULL,
+  `facility_id`   int(11) NOT NULL,
+  `warehouse_id`  varchar(31) NOT NULL DEFAULT '',
+  PRIMARY KEY (`tablename`,`table_id`,`facility_id`,`warehouse_id`)
+) ENGINE=InnoDB;
+
+-- Per-user settings; `gacl_protect` = '1' keeps a user in the Administrators group.
+CREATE TABLE `user_settings` (
+  `setting_user`   bigint(20) NOT NULL DEFAULT 0,
+  `setting_label`  varchar(100) NOT NULL,
+  `setting_value`  varchar(255) NOT NULL DEFAULT '',
+  PRIMARY KEY (`setting_user`,`setting_label`)
+) ENGINE=InnoDB;
+
 -- Second factors (TOTP secrets in var1, encrypted with CryptoGen's drive keys; U2F registrations).
 CREATE TABLE `login_mfa_registrations` (
   `user_id`         bigint(20)     NOT NULL,

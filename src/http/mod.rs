@@ -118,7 +118,7 @@ pub type Apis = (
         billing::prices_api::PricesApi,
         billing::checkout_api::CheckoutApi,
     ),
-    admin::facilities_api::FacilitiesApi,
+    (admin::facilities_api::FacilitiesApi, admin::users_api::UsersApi),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

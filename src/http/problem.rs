@@ -415,6 +415,7 @@ impl From<crate::service::admin::AdminError> for ApiError {
         match err {
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, err.to_string()),
+            E::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, err.to_string()),
             E::Invalid(issues) => issues.into(),
             E::Acl(inner) => inner.into(),
             E::Storage(inner) => inner.into(),

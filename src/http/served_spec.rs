@@ -80,8 +80,9 @@ fn prune_responses(spec: &mut Value) {
 }
 
 /// (creating operation, the collection its resources live under, the response field naming one).
-const CREATES: [(&str, &str, &str); 14] = [
+const CREATES: [(&str, &str, &str); 15] = [
     ("facilities_create", "/openemr/facilities", "id"),
+    ("admin_users_create", "/admin/users", "id"),
     ("appointments_book", "/appointments", "id"),
     ("chat_rooms_create", "/chat/rooms", "id"),
     ("encounters_create", "/encounters", "encounter"),

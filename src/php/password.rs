@@ -4,7 +4,10 @@
 //! one, so a hash that a lenient parser would accept but that is not exactly what `crypt()` emits is
 //! rejected here as well.
 
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use std::collections::HashMap;
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use rand::{Rng, distr::Alphanumeric};
 use sha_crypt::{Params, sha256_crypt, sha512_crypt};
 use subtle::ConstantTimeEq;
 
@@ -52,6 +55,69 @@ pub fn verify(password: &str, hash: &str) -> bool {
         }
         Some(HashFormat::Argon2i | HashFormat::Argon2id) => argon2_matches(password, hash),
         Some(HashFormat::Sha512Crypt | HashFormat::Sha256Crypt) => sha_crypt_matches(password, hash),
+    }
+}
+
+/// The algorithm and options OpenEMR's `AuthHash::passwordHash` makes new hashes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashScheme {
+    Bcrypt { cost: u32 },
+    Argon2 { id: bool, memory_kib: u32, time: u32, threads: u32 },
+    Sha512 { rounds: u32 },
+}
+
+impl HashScheme {
+    pub const GLOBALS: [&str; 6] = [
+        "gbl_auth_hash_algo",
+        "gbl_auth_bcrypt_hash_cost",
+        "gbl_auth_argon_hash_memory_cost",
+        "gbl_auth_argon_hash_time_cost",
+        "gbl_auth_argon_hash_thread_cost",
+        "gbl_auth_sha512_rounds",
+    ];
+
+    /// From OpenEMR's globals; `DEFAULT` (or no value) means PHP's own default: bcrypt at cost 10,
+    /// argon2 with m=65536 KiB, t=4, p=1, and 100000 SHA-512 rounds (OpenEMR's default).
+    pub fn from_globals(globals: &HashMap<String, String>) -> Self {
+        let option = |name: &str, default: u32| {
+            globals.get(name).and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(default)
+        };
+        let argon2 = |id| Self::Argon2 {
+            id,
+            memory_kib: option("gbl_auth_argon_hash_memory_cost", 65_536),
+            time: option("gbl_auth_argon_hash_time_cost", 4),
+            threads: option("gbl_auth_argon_hash_thread_cost", 1),
+        };
+        match globals.get("gbl_auth_hash_algo").map(|v| v.trim()) {
+            Some("ARGON2I") => argon2(false),
+            Some("ARGON2ID") => argon2(true),
+            Some("SHA512HASH") => Self::Sha512 { rounds: option("gbl_auth_sha512_rounds", 100_000) },
+            _ => Self::Bcrypt { cost: option("gbl_auth_bcrypt_hash_cost", 10) },
+        }
+    }
+}
+
+/// A new hash of `password` in the format PHP's `password_hash` (or, for SHA-512, OpenEMR's
+/// `crypt` call) writes, which [`verify`] and PHP's `password_verify` both accept. `None` only
+/// when the scheme's options are out of the algorithm's range.
+pub fn hash(password: &str, scheme: HashScheme) -> Option<String> {
+    match scheme {
+        HashScheme::Bcrypt { cost } => bcrypt::hash_with_result(c_string(password), cost)
+            .ok()
+            .map(|parts| parts.format_for_version(bcrypt::Version::TwoY)),
+        HashScheme::Argon2 { id, memory_kib, time, threads } => {
+            let algorithm = if id { argon2::Algorithm::Argon2id } else { argon2::Algorithm::Argon2i };
+            let params = argon2::Params::new(memory_kib, time, threads, None).ok()?;
+            let salt: [u8; 16] = rand::rng().random();
+            Argon2::new(algorithm, argon2::Version::V0x13, params)
+                .hash_password_with_salt(password.as_bytes(), &salt)
+                .ok()
+                .map(|h| h.to_string())
+        }
+        HashScheme::Sha512 { rounds } => {
+            let salt: String = rand::rng().sample_iter(Alphanumeric).take(16).map(char::from).collect();
+            String::from_utf8(sha_crypt_string("$6$", Some(rounds), salt.as_bytes(), password)?).ok()
+        }
     }
 }
 
@@ -112,27 +178,30 @@ fn sha_crypt_matches(password: &str, hash: &str) -> bool {
         RoundsField::Canonical(rounds, tail) => (Some(rounds), tail),
         RoundsField::Unusable => return false,
     };
-    let Ok(params) = Params::new(rounds.unwrap_or(Params::RECOMMENDED_ROUNDS)) else {
-        return false;
-    };
     let salt_len = rest.bytes().take(16).position(|b| b == b'$' || b == 0).unwrap_or(rest.len().min(16));
     let salt = &rest.as_bytes()[..salt_len];
+    sha_crypt_string(prefix, rounds, salt, password)
+        .is_some_and(|expected| expected.ct_eq(hash.as_bytes()).into())
+}
 
-    let mut expected = prefix.as_bytes().to_vec();
+/// What crypt(3) emits for a `$5$`/`$6$` setting with this salt and optional rounds field.
+fn sha_crypt_string(prefix: &str, rounds: Option<u32>, salt: &[u8], password: &str) -> Option<Vec<u8>> {
+    let params = Params::new(rounds.unwrap_or(Params::RECOMMENDED_ROUNDS)).ok()?;
+    let mut out = prefix.as_bytes().to_vec();
     if let Some(rounds) = rounds {
-        expected.extend_from_slice(format!("rounds={rounds}$").as_bytes());
+        out.extend_from_slice(format!("rounds={rounds}$").as_bytes());
     }
-    expected.extend_from_slice(salt);
-    expected.push(b'$');
+    out.extend_from_slice(salt);
+    out.push(b'$');
     let pw = c_string(password);
     if prefix == "$6$" {
         let raw = sha512_crypt(pw, salt, params);
-        crypt_base64(&SHA512_ORDER.map(|i| raw[i]), &mut expected);
+        crypt_base64(&SHA512_ORDER.map(|i| raw[i]), &mut out);
     } else {
         let raw = sha256_crypt(pw, salt, params);
-        crypt_base64(&SHA256_ORDER.map(|i| raw[i]), &mut expected);
+        crypt_base64(&SHA256_ORDER.map(|i| raw[i]), &mut out);
     }
-    expected.ct_eq(hash.as_bytes()).into()
+    Some(out)
 }
 
 enum RoundsField<'a> {
@@ -253,6 +322,36 @@ mod tests {
         ] {
             assert!(!verify("pw", hash), "{hash}");
         }
+    }
+
+    #[test]
+    fn new_hashes_follow_openemrs_globals_and_verify() {
+        let globals = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+        };
+        assert_eq!(HashScheme::from_globals(&globals(&[])), HashScheme::Bcrypt { cost: 10 });
+        let cases = [
+            (globals(&[("gbl_auth_hash_algo", "BCRYPT"), ("gbl_auth_bcrypt_hash_cost", "5")]), "$2y$05$"),
+            (
+                globals(&[("gbl_auth_hash_algo", "ARGON2ID"), ("gbl_auth_argon_hash_memory_cost", "512")]),
+                "$argon2id$v=19$m=512,t=4,p=1$",
+            ),
+            (
+                globals(&[("gbl_auth_hash_algo", "ARGON2I"), ("gbl_auth_argon_hash_time_cost", "DEFAULT")]),
+                "$argon2i$v=19$m=65536,t=4,p=1$",
+            ),
+            (
+                globals(&[("gbl_auth_hash_algo", "SHA512HASH"), ("gbl_auth_sha512_rounds", "1000")]),
+                "$6$rounds=1000$",
+            ),
+        ];
+        for (globals, prefix) in cases {
+            let made = hash("Correct-Horse-7", HashScheme::from_globals(&globals)).unwrap();
+            assert!(made.starts_with(prefix), "{made}");
+            assert!(verify("Correct-Horse-7", &made), "{made}");
+            assert!(!verify("Correct-Horse-8", &made), "{made}");
+        }
+        assert_eq!(hash("x", HashScheme::Bcrypt { cost: 99 }), None);
     }
 
     mod props {

@@ -56,6 +56,11 @@ impl Acl {
         Ok(permissions)
     }
 
+    /// Drops the user's cached permissions after this replica changed their roles.
+    pub fn forget(&self, username: &str) {
+        self.lock().remove(username);
+    }
+
     pub async fn require(&self, username: &str, aco: Aco, level: AclLevel) -> Result<(), AclError> {
         if self.permissions(username).await?.allows(aco, level) {
             Ok(())

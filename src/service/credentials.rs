@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Semaphore;
 
-use crate::php::password;
+use crate::php::password::{self, HashScheme};
 
 #[derive(Debug, thiserror::Error)]
 #[error("too many sign-ins are being verified right now")]
@@ -29,13 +29,28 @@ impl PasswordVerifier {
         Self::new(cores.div_ceil(2), Duration::from_secs(5))
     }
 
+    /// A new hash of `password` in OpenEMR's configured scheme, on the same bounded workers.
+    pub async fn hash(&self, password: String, scheme: HashScheme) -> Result<Option<String>, VerifierBusy> {
+        let permit = self.permit().await?;
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            password::hash(&password, scheme)
+        })
+        .await;
+        Ok(result.unwrap_or(None))
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, VerifierBusy> {
+        tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| VerifierBusy)?
+            .map_err(|_| VerifierBusy)
+    }
+
     /// Checks `password` against `hash`. Without a hash (unknown or inactive user) a dummy hash
     /// of OpenEMR's default cost is verified instead, so every failure takes about as long.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, VerifierBusy> {
-        let permit = tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| VerifierBusy)?
-            .map_err(|_| VerifierBusy)?;
+        let permit = self.permit().await?;
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             match hash {

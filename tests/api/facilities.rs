@@ -89,6 +89,31 @@ async fn a_rename_reaches_the_users_who_work_there_and_other_fields_stay() {
 }
 
 #[tokio::test]
+async fn a_replacement_saves_the_whole_facility_as_the_editor_does() {
+    let api = Api::admin().await;
+    let (status, body) =
+        api.call("PUT", "/api/openemr/facilities/4/", Some(json!({"phone": "555-0100"}))).await;
+    assert_eq!((status, &body["errors"][0]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("name")));
+    let whole = json!({"name": "Oak Park Family Clinic", "city": "Chatham", "pos_code": 22, "billing_location": true});
+    let (status, replaced) = api.call("PUT", "/api/openemr/facilities/4/", Some(whole)).await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    let row: (String, String, String, i8, i8, i8, i8) = sqlx::query_as(
+        "SELECT name, city, COALESCE(phone, ''), pos_code, billing_location, service_location, inactive          FROM facility WHERE id = 4",
+    )
+    .fetch_one(&api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(row, ("Oak Park Family Clinic".into(), "Chatham".into(), String::new(), 22, 1, 0, 0));
+    let copies = api
+        .db
+        .scalar("SELECT COUNT(*) FROM users WHERE facility_id = 4 AND facility <> 'Oak Park Family Clinic'")
+        .await;
+    assert_eq!(copies, 0, "the new name reaches the users who work there");
+    let (status, _) = api.call("PUT", "/api/openemr/facilities/999/", Some(json!({"name": "Nowhere"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn only_administrators_of_the_practice_change_facilities_and_refusals_are_audited() {
     let api = Api::as_user(MILLER).await;
     let (status, body) = api.call("POST", "/api/openemr/facilities/", Some(harbour())).await;

@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 mod acl;
+mod admin_users;
 mod audio;
 mod audit_log;
 mod auth;

@@ -39,6 +39,44 @@ pub enum Value {
 }
 
 impl Field {
+    pub const ALL: [Self; 21] = [
+        Self::Name,
+        Self::Phone,
+        Self::Fax,
+        Self::Street,
+        Self::City,
+        Self::State,
+        Self::PostalCode,
+        Self::CountryCode,
+        Self::Email,
+        Self::Website,
+        Self::TaxId,
+        Self::TaxIdType,
+        Self::Npi,
+        Self::Taxonomy,
+        Self::PosCode,
+        Self::ServiceLocation,
+        Self::BillingLocation,
+        Self::AcceptsAssignment,
+        Self::PrimaryBusinessEntity,
+        Self::Color,
+        Self::Active,
+    ];
+
+    /// What a replacement stores for a field it leaves out: empty text, no code, unticked boxes,
+    /// and active (a facility is retired only on purpose).
+    fn cleared(self) -> Value {
+        match self {
+            Self::PosCode => Value::Code(None),
+            Self::Active => Value::Flag(true),
+            Self::ServiceLocation
+            | Self::BillingLocation
+            | Self::AcceptsAssignment
+            | Self::PrimaryBusinessEntity => Value::Flag(false),
+            _ => Value::Text(String::new()),
+        }
+    }
+
     /// The request field.
     pub fn name(self) -> &'static str {
         match self {
@@ -127,6 +165,18 @@ pub fn validate(requested: Vec<(Field, Requested)>, creating: bool) -> Result<Ve
         values.push((Field::PrimaryBusinessEntity, Value::Flag(false)));
     }
     issues.into_result(values)
+}
+
+/// Validates a whole facility, as OpenEMR's editor saves every field of its form: what the
+/// request leaves out is cleared (see [`Field::cleared`]), and the name is required.
+pub fn replacement(requested: Vec<(Field, Requested)>) -> Result<Vec<(Field, Value)>, Issues> {
+    let mut values = validate(requested, true)?;
+    for field in Field::ALL {
+        if !values.iter().any(|(f, _)| *f == field) {
+            values.push((field, field.cleared()));
+        }
+    }
+    Ok(values)
 }
 
 fn text_value(issues: &mut Issues, field: Field, text: &str) -> String {
@@ -219,6 +269,22 @@ mod tests {
             validate(vec![name(), (Field::PrimaryBusinessEntity, Requested::Flag(true))], true).unwrap();
         assert_eq!(values.iter().filter(|(f, _)| *f == Field::PrimaryBusinessEntity).count(), 1);
         assert!(values.contains(&(Field::PrimaryBusinessEntity, Value::Flag(true))));
+    }
+
+    #[test]
+    fn a_replacement_sets_every_field_and_clears_those_left_out() {
+        let requested = vec![
+            (Field::Name, Requested::Text("Harbour Street Clinic".into())),
+            (Field::Phone, Requested::Text("555-0100".into())),
+        ];
+        let values = replacement(requested).unwrap();
+        assert_eq!(values.len(), Field::ALL.len());
+        assert!(values.contains(&(Field::Phone, Value::Text("555-0100".into()))));
+        assert!(values.contains(&(Field::Fax, Value::Text(String::new()))));
+        assert!(values.contains(&(Field::PosCode, Value::Code(None))));
+        assert!(values.contains(&(Field::Active, Value::Flag(true))));
+        assert!(values.contains(&(Field::BillingLocation, Value::Flag(false))));
+        assert!(replacement(vec![]).is_err(), "a replacement names the facility");
     }
 
     #[test]

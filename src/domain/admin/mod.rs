@@ -1,3 +1,4 @@
 //! Practice administration over OpenEMR's own administration tables.
 
 pub mod facility;
+pub mod user_account;

@@ -216,6 +216,28 @@ impl FacilitiesApi {
         Ok(FacilityResponse::Ok(Json(facilities::get(&state, id.0).await?.into())))
     }
 
+    /// Replace a facility.
+    ///
+    /// Needs `admin|super` or `admin|practice`. Saves every field as OpenEMR's editor does: what
+    /// the body leaves out is cleared (text emptied, boxes unticked, the facility kept active),
+    /// and `name` is required. A new name is copied to the users who work there.
+    #[oai(
+        path = "/facilities/:id/",
+        method = "put",
+        operation_id = "facilities_replace",
+        tag = "ApiTags::Administration"
+    )]
+    async fn replace(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<i64>,
+        body: Json<FacilityInput>,
+    ) -> Result<FacilityResponse, ApiError> {
+        let row = facilities::replace(&state, &auth.0, id.0, body.0.requested()).await?;
+        Ok(FacilityResponse::Ok(Json(row.into())))
+    }
+
     /// Change a facility's fields.
     ///
     /// Needs `admin|super` or `admin|practice`. A new name is copied to the users who work there

@@ -57,7 +57,26 @@ pub async fn update(
     requested: Vec<(Field, Requested)>,
 ) -> Result<FacilityRow> {
     allowed(state, caller).await?;
-    let values = rules::validate(requested, false)?;
+    change(state, caller, id, rules::validate(requested, false)?).await
+}
+
+/// Saves the whole facility as sent; fields left out are cleared.
+pub async fn replace(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    requested: Vec<(Field, Requested)>,
+) -> Result<FacilityRow> {
+    allowed(state, caller).await?;
+    change(state, caller, id, rules::replacement(requested)?).await
+}
+
+async fn change(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    values: Vec<(Field, Value)>,
+) -> Result<FacilityRow> {
     let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
     // Before the row's own lock: the check's scan locks every row in id order, so two requests
     // take their turns instead of each holding one row the other needs.

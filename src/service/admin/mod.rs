@@ -1,6 +1,7 @@
 //! Practice administration over OpenEMR's own administration tables.
 
 pub mod facilities;
+pub mod users;
 
 use crate::{domain::validation::Issues, service::acl::AclError, storage::StorageError};
 
@@ -10,6 +11,8 @@ pub enum AdminError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("invalid input")]
     Invalid(Issues),
     #[error(transparent)]

@@ -23,6 +23,7 @@ pub mod requirements;
 pub mod scheduling;
 pub mod sequences;
 pub mod session_tracker;
+pub mod user_accounts;
 pub mod users;
 pub mod uuid_registry;
 pub mod version;
