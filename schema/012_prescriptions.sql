@@ -65,3 +65,18 @@ CREATE TABLE `pharmacies` (
   `npi`             int(12) DEFAULT NULL,
   PRIMARY KEY  (`id`)
 ) ENGINE=InnoDB;
+
+-- The practice's drug inventory; a prescription's `drug_id` points here.
+CREATE TABLE `drugs` (
+  `drug_id`       int(11) NOT NULL AUTO_INCREMENT,
+  `uuid`          binary(16) DEFAULT NULL,
+  `name`          varchar(255) NOT NULL DEFAULT '',
+  `ndc_number`    varchar(20) NOT NULL DEFAULT '',
+  `form`          varchar(31) NOT NULL DEFAULT '0',
+  `size`          varchar(25) NOT NULL DEFAULT '',
+  `unit`          varchar(31) NOT NULL DEFAULT '0',
+  `route`         varchar(31) NOT NULL DEFAULT '0',
+  `active`        tinyint(1) DEFAULT 1,
+  PRIMARY KEY (`drug_id`),
+  UNIQUE KEY `uuid` (`uuid`)
+) ENGINE=InnoDB;

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `worker`, `migrate`, `check`, `openapi`.
+//! The command line: `serve`, `worker`, `migrate`, `check`, `import-products`, `openapi`.
 
 use std::process::ExitCode;
 
@@ -39,6 +39,14 @@ pub enum Command {
     Migrate,
     /// Verify connectivity, the OpenEMR version, every OpenEMR table and column the sidecar uses, and the migration state.
     Check,
+    /// Import a supplier's product list (.xlsx) into the catalogue at once, printing the report
+    /// as JSON. Exits 1 when the workbook does not fit the supplier's layout (nothing changes).
+    ImportProducts {
+        /// botanitech, medreleaf, alma, phytoca or tasmanian-botanics.
+        #[arg(long)]
+        supplier: String,
+        file: std::path::PathBuf,
+    },
     /// Print the OpenAPI spec.
     Openapi {
         /// YAML instead of JSON.
@@ -78,6 +86,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Worker => worker(state).await,
         Command::Migrate => migrate(&state).await,
         Command::Check => check(&state).await,
+        Command::ImportProducts { supplier, file } => import_products(&state, &supplier, &file).await,
         Command::Openapi { .. } => unreachable!("handled above"),
     }
 }
@@ -155,6 +164,41 @@ async fn migrate(state: &AppState) -> ExitCode {
             eprintln!("mmt-sidecar: migration failed: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn import_products(state: &AppState, supplier: &str, file: &std::path::Path) -> ExitCode {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            eprintln!("mmt-sidecar: cannot read {}: {err}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let imports = service::catalogue::imports::check_upload(supplier, &name, &bytes);
+    let result = match imports {
+        Ok(supplier) => service::catalogue::imports::import_file(state, supplier, &name, &bytes).await,
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("mmt-sidecar: import failed: {}", describe(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn describe(err: &service::catalogue::CatalogueError) -> String {
+    match err {
+        service::catalogue::CatalogueError::Invalid(issues) => {
+            issues.0.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; ")
+        }
+        other => other.to_string(),
     }
 }
 

@@ -65,6 +65,7 @@ impl Aco {
     pub const ADMIN_SUPER: Self = Self { section: "admin", value: "super" };
     pub const ADMIN_PRACTICE: Self = Self { section: "admin", value: "practice" };
     pub const ADMIN_USERS: Self = Self { section: "admin", value: "users" };
+    pub const ADMIN_DRUGS: Self = Self { section: "admin", value: "drugs" };
     pub const SENSITIVITIES_NORMAL: Self = Self { section: "sensitivities", value: "normal" };
     pub const SENSITIVITIES_HIGH: Self = Self { section: "sensitivities", value: "high" };
 

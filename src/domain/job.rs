@@ -40,15 +40,18 @@ pub enum JobKind {
     PrescriptionSend,
     /// Extracts a patient document's text, page by page (text layer, else Tesseract).
     DocumentOcr,
+    /// Imports a supplier's product workbook into the catalogue.
+    ProductImport,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Housekeeping,
         Self::WebhookDeliver,
         Self::AppointmentSweep,
         Self::PrescriptionSend,
         Self::DocumentOcr,
+        Self::ProductImport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl JobKind {
             Self::AppointmentSweep => "appointment.sweep",
             Self::PrescriptionSend => "prescription.send",
             Self::DocumentOcr => "document.ocr",
+            Self::ProductImport => "product.import",
         }
     }
 
@@ -69,7 +73,7 @@ impl JobKind {
     pub fn max_attempts(self) -> u32 {
         match self {
             // The next period runs it again anyway.
-            Self::Housekeeping | Self::AppointmentSweep | Self::DocumentOcr => 3,
+            Self::Housekeeping | Self::AppointmentSweep | Self::DocumentOcr | Self::ProductImport => 3,
             // A subscriber may be down for a while: with the default backoff (1 s doubling to
             // the 1 h cap) these attempts span about a day.
             Self::WebhookDeliver => 36,

@@ -6,6 +6,7 @@ pub mod audio;
 pub mod audit;
 pub mod billing;
 pub mod care_team;
+pub mod catalogue;
 pub mod chart;
 pub mod chat;
 pub mod compatibility;

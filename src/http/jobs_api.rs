@@ -26,6 +26,9 @@ use crate::{
 /// - `prescription.send`: e-mails one prescription's PDF (`POST /api/prescriptions/{id}/send/`);
 ///   an unreachable or busy mail server (4xx) is retried with backoff, up to 10 attempts; a 5xx
 ///   refusal fails at once. Result: `{"send_id": n, "state": "sent"}`.
+/// - `product.import`: imports a supplier's product workbook (`POST /api/products/imports/`); a
+///   workbook that does not fit the supplier's layout fails at once. Result:
+///   `{"import_id": n, "report": {...}}`, the report also at `GET /api/products/imports/{id}/`.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename = "JobKind")]
 pub enum Kind {
@@ -39,6 +42,8 @@ pub enum Kind {
     PrescriptionSend,
     #[oai(rename = "document.ocr")]
     DocumentOcr,
+    #[oai(rename = "product.import")]
+    ProductImport,
 }
 
 impl From<JobKind> for Kind {
@@ -49,6 +54,7 @@ impl From<JobKind> for Kind {
             JobKind::AppointmentSweep => Self::AppointmentSweep,
             JobKind::PrescriptionSend => Self::PrescriptionSend,
             JobKind::DocumentOcr => Self::DocumentOcr,
+            JobKind::ProductImport => Self::ProductImport,
         }
     }
 }

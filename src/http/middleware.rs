@@ -33,7 +33,9 @@ pub async fn limit_body<E: Endpoint>(
     let path = req.uri().path().trim_end_matches('/');
     let max = if path.starts_with("/api/transcriptions/") && path.ends_with("/audio") {
         audio_max
-    } else if path.starts_with("/api/patients/") && path.ends_with("/documents") {
+    } else if (path.starts_with("/api/patients/") && path.ends_with("/documents"))
+        || path == "/api/products/imports"
+    {
         document_max
     } else {
         max

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod auth_api;
 pub mod billing;
 pub mod care_team_api;
+pub mod catalogue;
 pub mod chart;
 pub mod chat;
 pub mod dashboard;
@@ -73,8 +74,11 @@ pub enum ApiTags {
     Documents,
     /// Fee-sheet charges, invoices and patient payments in OpenEMR's billing tables.
     Billing,
-    /// Practice administration over OpenEMR's own administration tables: facilities.
+    /// Practice administration over OpenEMR's own administration tables: facilities, staff
+    /// accounts and roles.
     Administration,
+    /// Suppliers' product catalogues, imported from their spreadsheets, for prescribers.
+    Catalogue,
 }
 
 /// The operations, grouped by capability (a tuple holds at most twelve).
@@ -118,7 +122,7 @@ pub type Apis = (
         billing::prices_api::PricesApi,
         billing::checkout_api::CheckoutApi,
     ),
-    (admin::facilities_api::FacilitiesApi, admin::users_api::UsersApi),
+    (admin::facilities_api::FacilitiesApi, admin::users_api::UsersApi, catalogue::products_api::ProductsApi),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

@@ -423,6 +423,23 @@ impl From<crate::service::admin::AdminError> for ApiError {
     }
 }
 
+impl From<crate::service::catalogue::CatalogueError> for ApiError {
+    fn from(err: crate::service::catalogue::CatalogueError) -> Self {
+        use crate::service::catalogue::CatalogueError as E;
+        match err {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Invalid(issues) => issues.into(),
+            E::Unreadable(_) | E::Layout { .. } => {
+                let mut issues = crate::domain::validation::Issues::default();
+                issues.add("file", err.to_string());
+                issues.into()
+            }
+            E::Acl(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
+        }
+    }
+}
+
 impl From<crate::service::chart::ChartError> for ApiError {
     fn from(err: crate::service::chart::ChartError) -> Self {
         use crate::service::chart::ChartError as E;

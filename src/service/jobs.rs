@@ -243,6 +243,7 @@ impl Workers {
             .with_handler(JobKind::AppointmentSweep, crate::service::scheduling::holds::job)
             .with_handler(JobKind::PrescriptionSend, crate::service::chart::prescription_send::job)
             .with_handler(JobKind::DocumentOcr, crate::service::documents::ocr::job)
+            .with_handler(JobKind::ProductImport, crate::service::catalogue::imports::job)
     }
 
     /// Registers (or replaces) the handler of `kind`.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod billing;
 pub mod cached;
 pub mod care_team;
+pub mod catalogue;
 pub mod chart;
 pub mod chat;
 pub mod credentials;

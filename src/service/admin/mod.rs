@@ -3,7 +3,16 @@
 pub mod facilities;
 pub mod users;
 
-use crate::{domain::validation::Issues, service::acl::AclError, storage::StorageError};
+use crate::{
+    app::AppState,
+    domain::{
+        acl::{AclLevel, Aco},
+        user::Caller,
+        validation::Issues,
+    },
+    service::{acl::AclError, permission},
+    storage::StorageError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -28,3 +37,13 @@ impl From<Issues> for AdminError {
 }
 
 pub type Result<T> = std::result::Result<T, AdminError>;
+
+/// OpenEMR opens its practice settings (the facility editor among them) to `admin|super` and
+/// `admin|practice`; a denial is audited (naming `admin|practice`, the narrower grant that would do).
+pub async fn practice_admin(state: &AppState, caller: &Caller) -> std::result::Result<(), AclError> {
+    let permissions = state.acl.permissions(&caller.username).await?;
+    if permissions.allows(Aco::ADMIN_SUPER, AclLevel::Write) {
+        return Ok(());
+    }
+    permission::require(state, caller, Aco::ADMIN_PRACTICE, AclLevel::Write).await
+}

@@ -15,6 +15,7 @@ pub mod migrations;
 pub mod patient_index;
 pub mod payments;
 pub mod prescription_sends;
+pub mod products;
 pub mod tokens;
 pub mod transcriptions;
 pub mod visit_prices;

@@ -9,6 +9,7 @@ pub mod clinical_notes;
 pub mod columns;
 pub mod dashboard;
 pub mod documents;
+pub mod drugs;
 pub mod encounters;
 pub mod facilities;
 pub mod globals;

@@ -113,6 +113,7 @@ pub const REQUIRED: &[RequiredTable] = &[
             ("patient_menu_role", Text),
         ],
     },
+    RequiredTable { name: "drugs", columns: &[("drug_id", Integer), ("name", Text), ("active", Integer)] },
     RequiredTable {
         name: "users_facility",
         columns: &[

@@ -1,0 +1,3 @@
+//! Suppliers' product catalogues.
+
+pub mod products_api;
