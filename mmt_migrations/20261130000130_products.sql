@@ -41,3 +41,10 @@ CREATE TABLE IF NOT EXISTS mmt_products (
     KEY mmt_products_artg (artg_number),
     KEY mmt_products_form (form, schedule)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+
+CREATE TABLE IF NOT EXISTS mmt_prescription_products (
+    prescription_id     INT             NOT NULL COMMENT 'OpenEMR prescriptions.id',
+    product_id          BIGINT UNSIGNED NOT NULL,
+    PRIMARY KEY (prescription_id),
+    KEY mmt_prescription_products_product (product_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;

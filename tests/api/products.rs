@@ -232,7 +232,7 @@ async fn prescribers_search_and_only_practice_administrators_import() {
 }
 
 #[tokio::test]
-async fn a_product_links_to_an_inventory_drug_for_holders_of_admin_drugs() {
+async fn a_product_links_to_an_inventory_drug_and_is_prescribed_as_it() {
     let api = Api::admin().await;
     imported(&api, "alma", workbooks::workbook("alma", &workbooks::lines(3, 410_000))).await;
     sqlx::query("INSERT INTO drugs (drug_id, name, form, active) VALUES (77, 'Alma Balance oil', '3', 1), (78, 'Old', '3', 0)")
@@ -255,6 +255,29 @@ async fn a_product_links_to_an_inventory_drug_for_holders_of_admin_drugs() {
         miller.call("PATCH", &format!("/api/products/{id}/"), Some(json!({"drug_id": null}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(api.db.scalar(&format!("SELECT drug_id FROM mmt_products WHERE id = {id}")).await, 77);
+
+    let rx = json!({"product_id": id, "dosage": "0.5", "quantity": "1"});
+    let (status, written) = garcia.call("POST", "/api/patients/1/prescriptions/", Some(rx)).await;
+    assert_eq!(status, StatusCode::CREATED, "{written}");
+    assert_eq!(
+        (written["drug"].as_str(), written["drug_id"].as_i64(), written["product_id"].as_i64()),
+        (Some("Calm 1 Blend 1 oil"), Some(77), Some(id)),
+        "named after the product and prescribed as its inventory drug: {written}"
+    );
+    let stored =
+        api.db.scalar(&format!("SELECT drug_id FROM prescriptions WHERE id = {}", written["id"])).await;
+    assert_eq!(stored, 77, "OpenEMR's own drug_id column");
+    sqlx::query("UPDATE mmt_products SET discontinued_at = NOW() WHERE id = ?")
+        .bind(id)
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    let rx = json!({"product_id": id, "dosage": "0.5", "quantity": "1"});
+    let (status, problem) = garcia.call("POST", "/api/patients/1/prescriptions/", Some(rx)).await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("product_id"))
+    );
 }
 
 #[test]

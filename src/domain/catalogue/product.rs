@@ -206,6 +206,12 @@ impl Product {
     }
 }
 
+/// The drug name a prescription for the product carries (`prescriptions.drug` holds 150).
+pub fn prescribed_as(brand: &str, product_name: Option<&str>, form: &str) -> String {
+    let name = [Some(brand), product_name, Some(form)].into_iter().flatten().filter(|s| !s.is_empty());
+    name.collect::<Vec<_>>().join(" ").chars().take(150).collect()
+}
+
 /// Column limits of `mmt_products`, checked before anything is written.
 pub const BRAND_MAX: usize = 255;
 pub const SHORT_MAX: usize = 60;
@@ -274,6 +280,13 @@ mod tests {
         assert_eq!(product.key(), "artg:345678");
         product.artg_number = None;
         assert_eq!(product.key(), "brand:calm drops|oil");
+    }
+
+    #[test]
+    fn a_prescription_names_the_product_by_brand_name_and_form() {
+        assert_eq!(prescribed_as("Alma", Some("Balance 10:10"), "oil"), "Alma Balance 10:10 oil");
+        assert_eq!(prescribed_as("Calm Drops", None, "oil"), "Calm Drops oil");
+        assert_eq!(prescribed_as(&"x".repeat(200), None, "oil").chars().count(), 150);
     }
 
     #[test]

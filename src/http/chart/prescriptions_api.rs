@@ -60,8 +60,11 @@ impl From<Australian> for AustralianExtras {
 pub struct PrescriptionBody {
     /// Client key for an idempotent create (stored in `prescriptions.external_id`, max 20).
     pub external_id: Option<String>,
-    /// Drug name (max 150); required on create.
+    /// Drug name (max 150); required on create unless `product_id` names it.
     pub drug: Option<String>,
+    /// A current catalogue product (`GET /api/products/`), create only: it names the drug when
+    /// `drug` is not given, and a product linked to an inventory drug is prescribed as that drug.
+    pub product_id: Option<i64>,
     /// RxNorm RXCUI.
     pub rxnorm_drugcode: Option<String>,
     /// Prescriber (`users.id`); default the caller.
@@ -106,6 +109,7 @@ impl PrescriptionBody {
     fn split(self) -> (Option<String>, PrescriptionInput) {
         let input = PrescriptionInput {
             drug: self.drug,
+            product_id: self.product_id,
             rxnorm_drugcode: self.rxnorm_drugcode,
             provider_id: self.provider_id,
             encounter: self.encounter,
@@ -154,6 +158,10 @@ pub struct PrescriptionOut {
     pub encounter: Option<i64>,
     pub start_date: Option<NaiveDate>,
     pub drug: String,
+    /// The OpenEMR inventory drug (`drugs.drug_id`) prescribed, when there is one.
+    pub drug_id: Option<i32>,
+    /// The catalogue product it was written for.
+    pub product_id: Option<i64>,
     pub rxnorm_drugcode: Option<String>,
     pub size: Option<String>,
     /// Option ids of OpenEMR's lists.
@@ -191,6 +199,8 @@ impl From<Prescription> for PrescriptionOut {
             encounter: r.encounter,
             start_date: r.start_date,
             drug: r.drug.unwrap_or_default(),
+            drug_id: Some(r.drug_id).filter(|d| *d != 0),
+            product_id: p.product_id,
             rxnorm_drugcode: r.rxnorm_drugcode,
             size: r.size,
             unit: code(r.unit),

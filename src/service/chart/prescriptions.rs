@@ -10,6 +10,7 @@ use crate::{
     domain::{
         acl::{AclLevel, Aco},
         audit::AuditEntry,
+        catalogue::product::prescribed_as,
         chart::{
             issues::IssueType,
             prescription::{self as rules, DrugList, Substitution},
@@ -27,6 +28,7 @@ use crate::{
     },
     storage::{
         StorageError,
+        mmt::products::{self, ProductRow},
         openemr::{
             audit_log,
             chart::{
@@ -49,6 +51,9 @@ pub const AUDIT_CATEGORY: &str = "Medication";
 #[derive(Debug, Default, serde::Serialize)]
 pub struct PrescriptionInput {
     pub drug: Option<String>,
+    /// A catalogue product: names the drug when `drug` is not given, and a product linked to an
+    /// inventory drug is prescribed as it. Create only.
+    pub product_id: Option<i64>,
     pub rxnorm_drugcode: Option<String>,
     pub provider_id: Option<i64>,
     pub encounter: Option<i64>,
@@ -112,6 +117,8 @@ impl DrugLists {
 pub struct Prescription {
     pub row: PrescriptionRow,
     pub extras: Option<AustralianExtras>,
+    /// The catalogue product it was written for.
+    pub product_id: Option<i64>,
 }
 
 pub enum Created {
@@ -133,6 +140,7 @@ fn values_of(row: &PrescriptionRow) -> PrescriptionValues {
         encounter: row.encounter,
         start_date: row.start_date.unwrap_or_else(|| wall_clock_now().date()),
         drug: row.drug.clone().unwrap_or_default(),
+        drug_id: row.drug_id,
         rxnorm_drugcode: row.rxnorm_drugcode.clone(),
         form: row.form,
         dosage: row.dosage.clone().unwrap_or_default(),
@@ -160,6 +168,7 @@ fn new_values(caller: &Caller) -> PrescriptionValues {
         encounter: None,
         start_date: wall_clock_now().date(),
         drug: String::new(),
+        drug_id: 0,
         rxnorm_drugcode: None,
         form: None,
         dosage: String::new(),
@@ -379,8 +388,12 @@ pub async fn create(
     permission::require_on(state, caller, Aco::PATIENTS_RX, AclLevel::Addonly, pid.0).await?;
     require_patient(state, pid).await?;
     let mut issues = Issues::default();
-    for (field, given) in [("drug", &input.drug), ("dosage", &input.dosage), ("quantity", &input.quantity)] {
-        if given.is_none() {
+    let product = chosen_product(state, input.product_id, &mut issues).await?;
+    let named = input.drug.is_some() || product.is_some();
+    for (field, given) in
+        [("drug", named), ("dosage", input.dosage.is_some()), ("quantity", input.quantity.is_some())]
+    {
+        if !given {
             issues.add(field, "is required");
         }
     }
@@ -389,7 +402,13 @@ pub async fn create(
     }
     let key = key_of(&mut issues, external_id);
     let lists = DrugLists::load(state).await?;
-    let values = merge(state, caller, pid, &lists, &input, new_values(caller), &mut issues).await?;
+    let mut values = merge(state, caller, pid, &lists, &input, new_values(caller), &mut issues).await?;
+    if let Some(product) = &product {
+        if input.drug.is_none() {
+            values.drug = prescribed_as(&product.brand, product.product_name.as_deref(), &product.form);
+        }
+        values.drug_id = product.drug_id.unwrap_or_default();
+    }
     let extras = input.australian.as_ref().map(|a| australian(&mut issues, a));
     issues.into_result(())?;
     let fingerprint = rules::fingerprint(&serde_json::to_vec(&input).unwrap_or_default());
@@ -414,6 +433,9 @@ pub async fn create(
     }
     let now = wall_clock_now();
     store::insert(&mut tx, id, pid.0, &values, key.as_deref(), caller.user_id.0, now).await?;
+    if let Some(product) = &product {
+        products::link_prescription(&mut tx, id, product.id).await?;
+    }
     if let Some(extras) = &extras {
         store::save_extras(&mut tx, id, extras).await?;
     }
@@ -427,6 +449,21 @@ pub async fn create(
     drop(conn);
     webhooks::committed(state, event);
     Ok(Created::New(load(state, id).await?))
+}
+
+/// A current catalogue product, or an issue naming why it cannot be prescribed.
+async fn chosen_product(
+    state: &AppState,
+    id: Option<i64>,
+    issues: &mut Issues,
+) -> Result<Option<ProductRow>> {
+    let Some(id) = id else { return Ok(None) };
+    match products::get(&state.pool, id).await? {
+        Some(p) if p.discontinued_at.is_none() => return Ok(Some(p)),
+        Some(_) => issues.add("product_id", format!("product {id} is discontinued by its supplier")),
+        None => issues.add("product_id", format!("no product {id}")),
+    }
+    Ok(None)
 }
 
 fn change(event: ChangeEvent, id: i64, pid: Pid) -> Change {
@@ -496,7 +533,8 @@ pub(super) async fn load(state: &AppState, id: i64) -> Result<Prescription> {
         .await?
         .ok_or_else(|| ChartError::NotFound(format!("no prescription {id}")))?;
     let extras = store::extras(&state.pool, id).await?;
-    Ok(Prescription { row, extras })
+    let product_id = products::of_prescription(&state.pool, id).await?;
+    Ok(Prescription { row, extras, product_id })
 }
 
 /// The prescription, once the caller holds `patients|rx` at `level` for its patient.
@@ -534,7 +572,8 @@ pub async fn list(state: &AppState, caller: &Caller, pid: Pid) -> Result<Vec<Pre
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let extras = store::extras(&state.pool, row.id).await?;
-        out.push(Prescription { row, extras });
+        let product_id = products::of_prescription(&state.pool, row.id).await?;
+        out.push(Prescription { row, extras, product_id });
     }
     let ids = out.iter().map(|p| p.row.id.to_string()).collect::<Vec<_>>().join(",");
     let comments = format!("mmt-sidecar listed prescriptions of pid {pid}: [{ids}]");
@@ -553,6 +592,9 @@ pub async fn update(
     let lists = DrugLists::load(state).await?;
     let mut issues = Issues::default();
     let was_listed = rx.row.medication == Some(1);
+    if input.product_id.is_some() {
+        issues.add("product_id", "is chosen when the prescription is written");
+    }
     let values = merge(state, caller, pid, &lists, &input, values_of(&rx.row), &mut issues).await?;
     let extras = input.australian.as_ref().map(|a| australian(&mut issues, a));
     issues.into_result(())?;

@@ -318,3 +318,29 @@ pub async fn set_drug(
         .map_err(StorageError::from_sqlx)?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Records that a prescription was written for a product.
+pub async fn link_prescription(
+    conn: &mut MySqlConnection,
+    prescription_id: i64,
+    product_id: i64,
+) -> Result<(), StorageError> {
+    sqlx::query("INSERT INTO mmt_prescription_products (prescription_id, product_id) VALUES (?, ?)")
+        .bind(prescription_id)
+        .bind(product_id)
+        .execute(conn)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    Ok(())
+}
+
+/// The product a prescription was written for.
+pub async fn of_prescription(pool: &MySqlPool, prescription_id: i64) -> Result<Option<i64>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT CAST(product_id AS SIGNED) FROM mmt_prescription_products WHERE prescription_id = ?",
+    )
+    .bind(prescription_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}

@@ -21,6 +21,7 @@ pub struct PrescriptionRow {
     pub encounter: Option<i64>,
     pub start_date: Option<NaiveDate>,
     pub drug: Option<String>,
+    pub drug_id: i32,
     pub rxnorm_drugcode: Option<String>,
     pub form: Option<i32>,
     pub dosage: Option<String>,
@@ -44,7 +45,7 @@ pub struct PrescriptionRow {
 }
 
 const SELECT: &str = "SELECT id, uuid, patient_id, date_added, date_modified, CAST(provider_id AS SIGNED) AS provider_id, \
-     CAST(encounter AS SIGNED) AS encounter, start_date, drug, rxnorm_drugcode, form, dosage, quantity, size, unit, route, \
+     CAST(encounter AS SIGNED) AS encounter, start_date, drug, drug_id, rxnorm_drugcode, form, dosage, quantity, size, unit, route, \
      `interval`, substitute, refills, per_refill, medication, note, active, external_id, usage_category, request_intent, \
      drug_dosage_instructions, created_by, updated_by FROM prescriptions";
 
@@ -55,6 +56,8 @@ pub struct PrescriptionValues {
     pub encounter: Option<i64>,
     pub start_date: NaiveDate,
     pub drug: String,
+    /// The inventory drug (`drugs.drug_id`) prescribed, 0 for none; set on create only.
+    pub drug_id: i32,
     pub rxnorm_drugcode: Option<String>,
     pub form: Option<i32>,
     pub dosage: String,
@@ -133,8 +136,8 @@ pub async fn insert(
     let mut q = QueryBuilder::new("INSERT INTO prescriptions SET id = ");
     q.push_bind(id).push(", uuid = ").push_bind(uuid.to_vec()).push(", patient_id = ").push_bind(pid);
     q.push(", date_added = ").push_bind(now).push(", date_modified = ").push_bind(now);
-    q.push(", drug_id = 0, erx_source = 0, erx_uploaded = 0, external_id = ")
-        .push_bind(external_id.map(str::to_string));
+    q.push(", drug_id = ").push_bind(v.drug_id);
+    q.push(", erx_source = 0, erx_uploaded = 0, external_id = ").push_bind(external_id.map(str::to_string));
     // txDate is NOT NULL without a default and the UI never sets it: the start date is its meaning.
     q.push(", txDate = ").push_bind(v.start_date).push(", created_by = ").push_bind(user_id).push(", ");
     push_values(&mut q, v, user_id);
