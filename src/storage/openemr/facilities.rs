@@ -2,7 +2,13 @@ use sqlx::{MySqlConnection, MySqlPool};
 
 use crate::{
     domain::admin::facility::{Field, Value},
-    storage::{StorageError, openemr::uuid_registry},
+    storage::{
+        StorageError,
+        openemr::{
+            columns::{self, Query},
+            uuid_registry,
+        },
+    },
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -82,15 +88,16 @@ pub async fn other_primary(
 /// A new row with a uuid registered as OpenEMR's FacilityService does.
 pub async fn insert(conn: &mut MySqlConnection, values: &[(Field, Value)]) -> Result<i64, StorageError> {
     let uuid = uuid_registry::create(conn, "facility", "id").await?;
-    let columns: Vec<&str> = std::iter::once("uuid").chain(values.iter().map(|(f, _)| f.column())).collect();
-    let placeholders = vec!["?"; columns.len()].join(", ");
-    let sql = format!("INSERT INTO facility ({}) VALUES ({placeholders})", columns.join(", "));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&uuid[..]);
-    for (field, value) in values {
-        query = bind(query, *field, value);
-    }
-    let done = query.execute(conn).await.map_err(StorageError::from_sqlx)?;
-    Ok(i64::try_from(done.last_insert_id()).unwrap_or_default())
+    columns::insert_row(
+        conn,
+        "facility",
+        &["uuid"],
+        |q| q.bind(uuid.to_vec()),
+        values,
+        |(f, _)| f.column(),
+        bind,
+    )
+    .await
 }
 
 pub async fn update(
@@ -98,14 +105,7 @@ pub async fn update(
     id: i64,
     values: &[(Field, Value)],
 ) -> Result<(), StorageError> {
-    let set: Vec<String> = values.iter().map(|(f, _)| format!("{} = ?", f.column())).collect();
-    let sql = format!("UPDATE facility SET {} WHERE id = ?", set.join(", "));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (field, value) in values {
-        query = bind(query, *field, value);
-    }
-    query.bind(id).execute(conn).await.map_err(StorageError::from_sqlx)?;
-    Ok(())
+    columns::update_row(conn, "facility", id, values, |(f, _)| f.column(), bind).await
 }
 
 /// `users.facility` keeps a copy of the facility's name; OpenEMR's screen renews it on a rename
@@ -120,9 +120,7 @@ pub async fn rename_for_users(conn: &mut MySqlConnection, id: i64, name: &str) -
     Ok(done.rows_affected())
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>;
-
-fn bind<'q>(query: Query<'q>, field: Field, value: &'q Value) -> Query<'q> {
+fn bind<'q>(query: Query<'q>, (field, value): &'q (Field, Value)) -> Query<'q> {
     match value {
         Value::Text(text) => query.bind(text.as_str()),
         Value::Flag(flag) => query.bind(i8::from(field.stored_flag(*flag))),

@@ -5,7 +5,13 @@ use sqlx::{MySqlConnection, MySqlPool};
 
 use crate::{
     domain::admin::user_account::{Field, Value},
-    storage::{StorageError, openemr::uuid_registry},
+    storage::{
+        StorageError,
+        openemr::{
+            columns::{self, Query},
+            uuid_registry,
+        },
+    },
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -89,8 +95,7 @@ pub async fn username_taken(conn: &mut MySqlConnection, username: &str) -> Resul
         .map_err(StorageError::from_sqlx)
 }
 
-/// The `users` row as `usergroup_admin.php` inserts it: the legacy password column says
-/// `NoLongerUsed`, the menu roles are `standard`, and a uuid is registered.
+/// The `users` row as `usergroup_admin.php` inserts it, with a registered uuid.
 pub async fn insert(
     conn: &mut MySqlConnection,
     username: &str,
@@ -98,20 +103,15 @@ pub async fn insert(
 ) -> Result<i64, StorageError> {
     let uuid = uuid_registry::create(conn, "users", "id").await?;
     let fixed = ["uuid", "username", "password", "main_menu_role", "patient_menu_role"];
-    let columns: Vec<&str> = fixed.into_iter().chain(values.iter().map(|(f, _)| f.column())).collect();
-    let placeholders = vec!["?"; columns.len()].join(", ");
-    let sql = format!("INSERT INTO users ({}) VALUES ({placeholders})", columns.join(", "));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&uuid[..])
-        .bind(username)
-        .bind("NoLongerUsed")
-        .bind("standard")
-        .bind("standard");
-    for (_, value) in values {
-        query = bind(query, value);
-    }
-    let done = query.execute(conn).await.map_err(StorageError::from_sqlx)?;
-    Ok(i64::try_from(done.last_insert_id()).unwrap_or_default())
+    let username = username.to_string();
+    let first = move |q| bind_fixed(q, uuid.to_vec(), username);
+    columns::insert_row(conn, "users", &fixed, first, values, |(f, _)| f.column(), bind).await
+}
+
+/// The values `usergroup_admin.php` always writes: the uuid, the name, the legacy password
+/// column's `NoLongerUsed` and the standard menu roles.
+fn bind_fixed(query: Query<'_>, uuid: Vec<u8>, username: String) -> Query<'_> {
+    query.bind(uuid).bind(username).bind("NoLongerUsed").bind("standard").bind("standard")
 }
 
 pub async fn update(
@@ -119,14 +119,7 @@ pub async fn update(
     id: i64,
     values: &[(Field, Value)],
 ) -> Result<(), StorageError> {
-    let set: Vec<String> = values.iter().map(|(f, _)| format!("{} = ?", f.column())).collect();
-    let sql = format!("UPDATE users SET {} WHERE id = ?", set.join(", "));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (_, value) in values {
-        query = bind(query, value);
-    }
-    query.bind(id).execute(conn).await.map_err(StorageError::from_sqlx)?;
-    Ok(())
+    columns::update_row(conn, "users", id, values, |(f, _)| f.column(), bind).await
 }
 
 /// `users.facility` and `users.billing_facility` copy their facility's name, renewed whenever
@@ -295,9 +288,7 @@ pub async fn is_protected(conn: &mut MySqlConnection, id: i64) -> Result<bool, S
     .map_err(StorageError::from_sqlx)
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>;
-
-fn bind<'q>(query: Query<'q>, value: &'q Value) -> Query<'q> {
+fn bind<'q>(query: Query<'q>, (_, value): &'q (Field, Value)) -> Query<'q> {
     match value {
         Value::Text(text) => query.bind(text.as_str()),
         Value::Flag(flag) => query.bind(i8::from(*flag)),
