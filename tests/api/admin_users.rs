@@ -267,8 +267,25 @@ async fn setting_roles_replaces_phpgacl_membership_and_permissions_follow() {
     let (status, _) = nkim.get("/api/patients/1/problems/").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "Front Office has no patients|med");
 
+    let own = Some(json!({"roles": ["clin"]}));
+    let (status, problem) = api.call("PUT", "/api/admin/users/1/roles/", own).await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("roles")),
+        "an administrator does not change their own roles: {problem}"
+    );
+    let (status, _) = api.call("PATCH", "/api/admin/users/1/", Some(json!({"active": false}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "nor lock themselves out");
+    let mut second = new_doctor("deputy");
+    second["roles"] = json!(["admin"]);
+    let (status, _) = api.call("POST", "/api/admin/users/", Some(second)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let deputy = Api {
+        db: api.db.clone_handle(),
+        token: auth::tokens(&api.db, ("deputy", "Tidal-Harbour-42!")).await.0,
+    };
     let (status, admin) =
-        api.call("PUT", "/api/admin/users/1/roles/", Some(json!({"roles": ["clin"]}))).await;
+        deputy.call("PUT", "/api/admin/users/1/roles/", Some(json!({"roles": ["clin"]}))).await;
     assert_eq!(status, StatusCode::OK, "{admin}");
     let values: Vec<&str> =
         admin["roles"].as_array().unwrap().iter().map(|r| r["value"].as_str().unwrap()).collect();

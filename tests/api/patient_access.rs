@@ -183,6 +183,8 @@ const NOT_PATIENT_KEYED: &[&str] = &[
     "/openemr/providers/",
     "/openemr/facilities/",
     "/document-views/",
+    "/admin/",
+    "/products/",
 ];
 
 /// Every operation in the spec whose path names a patient or a patient's record, with that patient

@@ -160,6 +160,11 @@ pub async fn update(state: &AppState, caller: &Caller, id: i64, change: AccountC
     let before = load(state, id).await?;
     guard(state, &mine, &before.row.username).await?;
     let mut issues = Issues::default();
+    if id == caller.user_id.0
+        && change.fields.iter().any(|(f, v)| *f == Field::Active && matches!(v, Requested::Flag(false)))
+    {
+        issues.add("active", "you cannot deactivate your own account; ask another administrator");
+    }
     let facilities = facilities_named(&change.fields, change.facilities.as_deref().unwrap_or_default());
     let values = rules::validate(change.fields, false).unwrap_or_else(|found| {
         issues.0.extend(found.0);
@@ -225,6 +230,9 @@ pub async fn set_roles(state: &AppState, caller: &Caller, id: i64, roles: Vec<St
     let before = load(state, id).await?;
     guard(state, &mine, &before.row.username).await?;
     let mut issues = Issues::default();
+    if id == caller.user_id.0 {
+        issues.add("roles", "you cannot change your own roles; ask another administrator");
+    }
     let mut group_ids = role_ids(state, &mine, &roles, &mut issues).await?;
     issues.into_result(())?;
     let username = before.row.username.clone();
