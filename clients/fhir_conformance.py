@@ -13,6 +13,7 @@ from fhir.resources.bundle import Bundle
 from fhir.resources.condition import Condition
 from fhir.resources.encounter import Encounter
 from fhir.resources.medicationrequest import MedicationRequest
+from fhir.resources.appointment import Appointment
 from fhir.resources.observation import Observation
 from fhir.resources.capabilitystatement import CapabilityStatement
 from fhir.resources.operationoutcome import OperationOutcome
@@ -49,7 +50,7 @@ def main(base: str) -> int:
 
     capabilities = CapabilityStatement.parse_obj(get(base, "/metadata", None).json())
     served = {r.type for rest in capabilities.rest for r in rest.resource}
-    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Practitioner", "Organization"}, "the CapabilityStatement is valid R4 and lists what is served")
+    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Appointment", "Practitioner", "Organization"}, "the CapabilityStatement is valid R4 and lists what is served")
 
     missing = get(base, "/Patient/00000000-0000-4000-8000-000000000000", token)
     check(missing.status_code == 404, "an unknown patient is 404")
@@ -90,14 +91,17 @@ def main(base: str) -> int:
             model.parse_obj(get(base, f"/{model.__name__}/{item.resource.id}", token).json())
         check(bool(bundle.entry), f"{len(bundle.entry)} {model.__name__} resources are valid R4")
 
-    counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0, Observation: 0, MedicationRequest: 0}
+    counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0, Observation: 0, MedicationRequest: 0, Appointment: 0}
     for patient in client.resources("Patient").search(birthdate__le="1970-12-31").limit(100).fetch_all():
         for model in counts:
             name = model.__name__
             bundle = Bundle.parse_obj(get(base, f"/{name}", token, {"patient": f"Patient/{patient.id}"}).json())
             for item in bundle.entry or []:
                 resource = model.parse_obj(item.resource.dict())
-                reference = resource.patient if model is AllergyIntolerance else resource.subject
+                if model is Appointment:
+                    reference = resource.participant[0].actor
+                else:
+                    reference = resource.patient if model is AllergyIntolerance else resource.subject
                 assert reference.reference == f"Patient/{patient.id}", reference
                 model.parse_obj(get(base, f"/{name}/{resource.id}", token).json())
                 counts[model] += 1

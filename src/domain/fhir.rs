@@ -118,6 +118,22 @@ pub fn token_code(value: &str) -> &str {
     value.rsplit('|').next().unwrap_or(value).trim()
 }
 
+/// OpenEMR's appointment status code as its FHIR API maps it (`FhirAppointmentService`); codes it
+/// does not map, including a site's own, are `pending`.
+pub fn appointment_status(code: &str) -> &'static str {
+    match code.trim() {
+        "-" => "proposed",
+        ">" | "$" => "fulfilled",
+        "AVM" | "SMS" | "EMAIL" | "*" => "booked",
+        "%" | "!" | "x" => "cancelled",
+        "?" => "noshow",
+        "~" | "@" => "arrived",
+        "<" | "+" => "checked-in",
+        "CALL" => "waitlist",
+        _ => "pending",
+    }
+}
+
 /// The inclusive date range a `date` parameter (`[eq|ge|le|gt|lt]YYYY[-MM[-DD]]`) selects; an open
 /// end is `None`.
 pub fn date_range(value: &str) -> Result<(Option<NaiveDate>, Option<NaiveDate>), String> {

@@ -385,7 +385,7 @@ impl From<crate::service::scheduling::SchedulingError> for ApiError {
     fn from(err: crate::service::scheduling::SchedulingError) -> Self {
         use crate::service::scheduling::SchedulingError as E;
         match err {
-            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::NotFound(_) | E::UnknownUuid => Self::new(StatusCode::NOT_FOUND, err.to_string()),
             E::Invalid(issues) => issues.into(),
             E::Taken(eid) => {
                 let mut problem = Problem::new(StatusCode::CONFLICT, err.to_string());

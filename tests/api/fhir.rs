@@ -111,10 +111,12 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
             "Encounter",
             "Observation",
             "MedicationRequest",
+            "Appointment",
             "Practitioner",
             "Organization"
         ]
     );
+    assert!(resources[6].get("profile").is_none(), "US Core 3.1.1 has no Appointment profile to claim");
     for resource in &resources[1..6] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }
@@ -497,6 +499,79 @@ async fn prescriptions_are_medication_requests_with_their_prescriber() {
     let (status, read) = fhir.get(&format!("/MedicationRequest/{id}")).await;
     assert_eq!((status, &read), (StatusCode::OK, first));
     assert_eq!(fhir.db.scalar(&audited).await, before + 1);
+}
+
+#[tokio::test]
+async fn calendar_appointments_are_appointments_with_openemrs_ids_status_and_participants() {
+    let fhir = Fhir::new().await;
+    let garcia = fhir.db.scalar("SELECT id FROM users WHERE username = 'drgarcia'").await;
+    let mine = format!("pc_eventstatus = 1 AND pc_aid = '{garcia}' AND pc_pid <> '' AND uuid IS NOT NULL");
+    let pid = fhir
+        .db
+        .scalar(&format!(
+            "SELECT CAST(pc_pid AS SIGNED) FROM openemr_postcalendar_events WHERE {mine} \
+             GROUP BY pc_pid ORDER BY COUNT(*) DESC, pc_pid LIMIT 1"
+        ))
+        .await;
+    let patient = patient_id(&fhir.db, pid).await;
+    let (status, bundle) = fhir.get(&format!("/Appointment?patient={patient}&_count=100")).await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    let expected = uuids(
+        &fhir.db,
+        &format!("SELECT uuid FROM openemr_postcalendar_events WHERE {mine} AND pc_pid = '{pid}'"),
+    )
+    .await;
+    assert!(!expected.is_empty());
+    assert_eq!(entry_ids(&bundle), expected, "a physician sees their own calendar's appointments");
+    assert_eq!(bundle["total"].as_u64(), Some(expected.len() as u64));
+
+    let first = &bundle["entry"][0]["resource"];
+    let id = first["id"].as_str().unwrap();
+    let code = fhir
+        .db
+        .scalar_text(&format!(
+            "SELECT pc_apptstatus FROM openemr_postcalendar_events WHERE uuid = UNHEX(REPLACE('{id}', '-', ''))"
+        ))
+        .await;
+    assert_eq!(first["status"], mmt_sidecar::domain::fhir::appointment_status(&code), "{first}");
+    let actors: Vec<&str> = first["participant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["type"][0]["coding"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(&actors[..2], ["PART", "PPRF"], "{first}");
+    assert_eq!(first["participant"][0]["actor"]["reference"], format!("Patient/{patient}"));
+    let provider =
+        first["participant"][1]["actor"]["reference"].as_str().expect("the provider is a Practitioner");
+    assert_eq!(fhir.get(&format!("/{provider}")).await.0, StatusCode::OK);
+    assert!(first["start"].as_str().is_some() && first["end"].as_str().is_some(), "{first}");
+
+    let audited =
+        format!("SELECT COUNT(*) FROM log WHERE event = 'scheduling-select' AND patient_id = {pid}");
+    let before = fhir.db.scalar(&audited).await;
+    let (status, read) = fhir.get(&format!("/Appointment/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(
+        (&read["id"], &read["status"], &read["start"]),
+        (&first["id"], &first["status"], &first["start"])
+    );
+    assert_eq!(fhir.db.scalar(&audited).await, before + 1);
+
+    let (status, paged) = fhir.get(&format!("/Appointment?patient={patient}&_count=1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(paged["entry"].as_array().unwrap().len(), 1);
+    let more = paged["link"].as_array().unwrap().iter().any(|l| l["relation"] == "next");
+    assert_eq!(more, expected.len() > 1, "{paged}");
+    let (_, none) = fhir.get(&format!("/Appointment?patient={patient}&date=ge2999-01-01")).await;
+    assert_eq!(none["total"], 0, "{none}");
+    let (status, outcome) = fhir.get(&format!("/Appointment?patient={patient}&date=soon")).await;
+    assert_eq!(
+        (status, outcome["issue"][0]["expression"][0].as_str()),
+        (StatusCode::BAD_REQUEST, Some("date"))
+    );
+    let (status, outcome) = fhir.get(&format!("/Appointment/{JOSE}")).await;
+    assert_eq!((status, outcome["resourceType"].as_str()), (StatusCode::NOT_FOUND, Some("OperationOutcome")));
 }
 
 #[tokio::test]

@@ -84,7 +84,7 @@ impl MedicationRequestApi {
 }
 
 /// Providers by user id, as references to the Practitioners served.
-async fn requesters(state: &AppState) -> Result<HashMap<i64, Reference>, FhirError> {
+pub(super) async fn requesters(state: &AppState) -> Result<HashMap<i64, Reference>, FhirError> {
     Ok(providers::list(&state.pool)
         .await?
         .into_iter()

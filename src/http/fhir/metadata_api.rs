@@ -60,13 +60,14 @@ fn capabilities() -> CapabilityStatement {
                     super::observation_api::SEARCH_PARAMS,
                 ),
                 ("MedicationRequest", super::medication_api::US_CORE_MEDICATION_REQUEST, BY_PATIENT),
+                ("Appointment", "", super::appointment_api::SEARCH_PARAMS),
                 ("Practitioner", super::directory_api::US_CORE_PRACTITIONER, &[]),
                 ("Organization", super::directory_api::US_CORE_ORGANIZATION, &[]),
             ]
             .into_iter()
             .map(|(kind, profile, search)| RestResource {
                 kind: kind.into(),
-                profile: Some(profile.into()),
+                profile: Some(profile.to_string()).filter(|p| !p.is_empty()),
                 interaction: interactions(&["read", "search-type"]),
                 search_param: params(search),
             })

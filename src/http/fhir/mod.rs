@@ -2,6 +2,7 @@
 //! `/fhir/r4/docs`), the same authentication, ACL and audit as `/api`, and every error an
 //! OperationOutcome.
 
+pub mod appointment_api;
 pub mod directory_api;
 pub mod encounter_api;
 pub mod issues_api;
@@ -34,6 +35,7 @@ pub type FhirApis = (
     directory_api::PractitionerApi,
     directory_api::OrganizationApi,
     medication_api::MedicationRequestApi,
+    appointment_api::AppointmentApi,
 );
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {

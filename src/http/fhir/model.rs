@@ -397,3 +397,35 @@ pub struct MedicationRequest {
     pub dosage_instruction: Vec<Dosage>,
     pub dispense_request: Option<DispenseRequest>,
 }
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct AppointmentParticipant {
+    #[oai(rename = "type")]
+    pub kind: Vec<CodeableConcept>,
+    pub actor: Reference,
+    /// Always `accepted`: OpenEMR's calendar keeps no per-participant answer.
+    pub status: String,
+}
+
+/// A calendar appointment, from OpenEMR's `openemr_postcalendar_events`, as OpenEMR's own FHIR
+/// API maps it.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Appointment {
+    /// Always `Appointment`.
+    pub resource_type: String,
+    pub id: String,
+    pub meta: Meta,
+    /// OpenEMR's appointment status mapped as its FHIR API maps it (`-` proposed, `@` arrived,
+    /// `>` fulfilled, `x` cancelled, `?` noshow, …).
+    pub status: String,
+    /// The calendar category: its constant id and name.
+    pub appointment_type: Option<CodeableConcept>,
+    pub description: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub minutes_duration: Option<i64>,
+    pub comment: Option<String>,
+    pub participant: Vec<AppointmentParticipant>,
+}

@@ -203,6 +203,48 @@ pub async fn get(state: &AppState, caller: &Caller, eid: u32) -> Result<Appointm
     Ok(appointment)
 }
 
+/// An appointment by its OpenEMR uuid, with [`get`]'s checks and audit.
+pub async fn get_by_uuid(
+    state: &AppState,
+    caller: &Caller,
+    uuid: &[u8; 16],
+) -> Result<Appointment, SchedulingError> {
+    let eid = events::id_by_uuid(&state.pool, uuid).await?.ok_or(SchedulingError::UnknownUuid)?;
+    get(state, caller, eid).await
+}
+
+/// One page of a patient's appointments, one per calendar row, newest first (FHIR's view of
+/// them), with the calendar's rights: `patients|appt`, the patient within reach, and a provider
+/// who may only see their own calendar seeing only theirs. Audited.
+pub async fn for_patient(
+    state: &AppState,
+    caller: &Caller,
+    pid: Pid,
+    dates: (Option<NaiveDate>, Option<NaiveDate>),
+    limit: u32,
+    offset: u64,
+) -> Result<(Vec<Appointment>, i64), SchedulingError> {
+    let settings = settings(state).await?;
+    let own_only = readable_provider(state, caller, &settings).await?;
+    permission::reach(state, caller, pid.0).await?;
+    let (rows, total) = events::for_patient(&state.pool, pid, dates, own_only, limit, offset).await?;
+    let statuses = Statuses::load(state).await?;
+    let items: Vec<Appointment> = rows
+        .into_iter()
+        .map(|row| Appointment {
+            date: row.event_date.unwrap_or_default(),
+            phase: statuses.phase(&row.pc_apptstatus),
+            hold_expires: None,
+            encounter: None,
+            row,
+        })
+        .collect();
+    let ids: Vec<String> = items.iter().map(|a| a.row.pc_eid.to_string()).collect();
+    let comments = format!("mmt-sidecar listed appointments of pid {pid}: [{}]", ids.join(","));
+    audit::record(state, &entry(caller, "scheduling-select", Some(pid.0), comments)).await?;
+    Ok((items, total))
+}
+
 pub(super) fn lock_name(provider: i64) -> String {
     format!("mmt-appt-{provider}")
 }

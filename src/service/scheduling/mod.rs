@@ -67,6 +67,8 @@ pub const MAX_RANGE_DAYS: i64 = 366;
 pub enum SchedulingError {
     #[error("no appointment {0}")]
     NotFound(u32),
+    #[error("no appointment with this id")]
+    UnknownUuid,
     #[error("invalid appointment")]
     Invalid(Issues),
     /// The span overlaps another appointment of the provider.

@@ -34,6 +34,13 @@ pub struct EventRow {
     pub pc_facility: i32,
     pub facility: Option<String>,
     pub pc_room: String,
+    /// For FHIR references: the patient's, provider's and facility's uuids, the provider's NPI
+    /// and the category's constant id.
+    pub patient_uuid: Option<Vec<u8>>,
+    pub provider_uuid: Option<Vec<u8>>,
+    pub provider_npi: Option<String>,
+    pub facility_uuid: Option<Vec<u8>>,
+    pub category_constant: Option<String>,
 }
 
 impl EventRow {
@@ -56,7 +63,8 @@ const SELECT: &str = "SELECT e.pc_eid, e.uuid, e.pc_catid, c.pc_catname AS categ
      e.pc_duration, e.pc_recurrtype, e.pc_recurrspec, \
      IF(e.pc_startTime BETWEEN '00:00:00' AND '23:59:59', e.pc_startTime, NULL) AS start_time, \
      e.pc_alldayevent, e.pc_eventstatus, e.pc_apptstatus, e.pc_prefcatid, e.pc_facility, \
-     f.name AS facility, e.pc_room \
+     f.name AS facility, e.pc_room, p.uuid AS patient_uuid, u.uuid AS provider_uuid, u.npi AS provider_npi, \
+     f.uuid AS facility_uuid, c.pc_constant_id AS category_constant \
      FROM openemr_postcalendar_events e \
      LEFT JOIN openemr_postcalendar_categories c ON c.pc_catid = e.pc_catid \
      LEFT JOIN users u ON u.id = e.pc_aid \
@@ -338,4 +346,46 @@ pub async fn ended_unarrived(
     q.push(") AND TIMESTAMP(pc_eventDate, pc_endTime) < ").push_bind(now);
     q.push(" ORDER BY pc_eid LIMIT ").push_bind(limit);
     q.build_query_scalar().fetch_all(conn).await.map_err(StorageError::from_sqlx)
+}
+
+/// The appointment with this uuid (OpenEMR's FHIR Appointment id).
+pub async fn id_by_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<u32>, StorageError> {
+    sqlx::query_scalar("SELECT pc_eid FROM openemr_postcalendar_events WHERE uuid = ?")
+        .bind(&uuid[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+/// A patient's appointments as OpenEMR's FHIR API lists them, one per event row (a repeating
+/// appointment once, at its first date), newest first, optionally within dates; and their count.
+pub async fn for_patient(
+    pool: &MySqlPool,
+    pid: Pid,
+    dates: (Option<NaiveDate>, Option<NaiveDate>),
+    provider: Option<i64>,
+    limit: u32,
+    offset: u64,
+) -> Result<(Vec<EventRow>, i64), StorageError> {
+    let filter = |q: &mut QueryBuilder<MySql>| {
+        q.push(" WHERE e.pc_pid = ").push_bind(pid.0.to_string()).push(" AND e.pc_eventstatus = 1");
+        if let Some(from) = dates.0 {
+            q.push(" AND e.pc_eventDate >= ").push_bind(from);
+        }
+        if let Some(to) = dates.1 {
+            q.push(" AND e.pc_eventDate <= ").push_bind(to);
+        }
+        if let Some(provider) = provider {
+            q.push(" AND e.pc_aid = ").push_bind(provider.to_string());
+        }
+    };
+    let mut q = QueryBuilder::new(SELECT);
+    filter(&mut q);
+    q.push(" ORDER BY e.pc_eventDate DESC, e.pc_startTime DESC, e.pc_eid DESC LIMIT ").push_bind(limit);
+    q.push(" OFFSET ").push_bind(offset);
+    let rows = q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)?;
+    let mut count = QueryBuilder::new("SELECT COUNT(*) FROM openemr_postcalendar_events e");
+    filter(&mut count);
+    let total = count.build_query_scalar().fetch_one(pool).await.map_err(StorageError::from_sqlx)?;
+    Ok((rows, total))
 }
