@@ -256,7 +256,7 @@ pub const REQUIRED: &[RequiredTable] = &[
     RequiredTable { name: "sequences", columns: &[("id", Integer)] },
     RequiredTable {
         name: "openemr_postcalendar_categories",
-        columns: &[("pc_catid", Integer), ("pc_catname", Text)],
+        columns: &[("pc_catid", Integer), ("pc_catname", Text), ("pc_constant_id", Text)],
     },
     RequiredTable {
         name: "form_encounter",
