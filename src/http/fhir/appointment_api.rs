@@ -8,7 +8,7 @@ use super::{
     FhirError, Found, Links, bundle, entry, instant,
     medication_api::requesters,
     model::{Appointment, AppointmentParticipant, Bundle, CodeableConcept, Coding, Meta, Reference},
-    patient_reference, searched_patient, text, uuid_of,
+    offset_count, offset_links, patient_reference, searched_patient, text, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -69,10 +69,7 @@ impl AppointmentApi {
         #[oai(name = "_offset")]
         offset: Query<Option<u64>>,
     ) -> Result<Found<Bundle<Appointment>>, FhirError> {
-        let count = count.0.unwrap_or(20);
-        if !(1..=100).contains(&count) {
-            return Err(FhirError::invalid("_count", "`_count` is 1 to 100"));
-        }
+        let count = offset_count(count.0)?;
         let mut dates: (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) = (None, None);
         for value in &date.0 {
             let (from, to) = date_range(value).map_err(|why| FhirError::invalid("date", why))?;
@@ -89,11 +86,7 @@ impl AppointmentApi {
         let offset = offset.0.unwrap_or(0);
         let (found, total) = appointments::for_patient(&state, &auth.0, pid, dates, count, offset).await?;
         let providers = requesters(&state).await?;
-        let mut link = vec![links.this()];
-        let next = offset + u64::from(count);
-        if next < u64::try_from(total).unwrap_or(0) {
-            link.push(links.next("_offset", &next.to_string()));
-        }
+        let link = offset_links(&links, offset, count, total);
         let subject = patient_reference(Some(&uuid[..]));
         let entries = found
             .into_iter()

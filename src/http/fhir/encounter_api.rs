@@ -9,7 +9,7 @@ use super::{
     model::{
         Bundle, CodeableConcept, Coding, Encounter, EncounterParticipant, Identifier, Meta, Period, Reference,
     },
-    patient_reference, searched_patient, subject_of, text, uuid_of,
+    offset_count, offset_links, patient_reference, searched_patient, subject_of, text, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -66,10 +66,7 @@ impl EncounterApi {
         #[oai(name = "_offset")]
         offset: Query<Option<u64>>,
     ) -> Result<Found<Bundle<Encounter>>, FhirError> {
-        let count = count.0.unwrap_or(20);
-        if !(1..=100).contains(&count) {
-            return Err(FhirError::invalid("_count", "`_count` is 1 to 100"));
-        }
+        let count = offset_count(count.0)?;
         let links = Links::of(req, "Encounter");
         let Some((pid, uuid)) = searched_patient(&state, patient.0).await? else {
             return Ok(Found::Ok(Json(links.whole(Vec::new()))));
@@ -77,11 +74,7 @@ impl EncounterApi {
         let offset = offset.0.unwrap_or(0);
         let page = encounters::list_for_patient(&state, &auth.0, pid, count, offset).await?;
         let reference = patient_reference(Some(&uuid[..]));
-        let mut link = vec![links.this()];
-        let next = offset + u64::from(count);
-        if next < u64::try_from(page.total).unwrap_or(0) {
-            link.push(links.next("_offset", &next.to_string()));
-        }
+        let link = offset_links(&links, offset, count, page.total);
         let entries = page
             .rows
             .into_iter()

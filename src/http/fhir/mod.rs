@@ -231,6 +231,26 @@ impl Links {
     }
 }
 
+/// `_count` for searches paged by `_offset`: 1 to 100, 20 when not given.
+pub fn offset_count(count: Option<u32>) -> Result<u32, FhirError> {
+    let count = count.unwrap_or(20);
+    if (1..=100).contains(&count) {
+        Ok(count)
+    } else {
+        Err(FhirError::invalid("_count", "`_count` is 1 to 100"))
+    }
+}
+
+/// A page's links when paged by `_offset`: itself, and the next page while more remain.
+pub fn offset_links(links: &Links, offset: u64, count: u32, total: i64) -> Vec<BundleLink> {
+    let mut link = vec![links.this()];
+    let next = offset + u64::from(count);
+    if next < u64::try_from(total).unwrap_or(0) {
+        link.push(links.next("_offset", &next.to_string()));
+    }
+    link
+}
+
 pub fn instant(at: NaiveDateTime) -> Option<String> {
     Local.from_local_datetime(&at).earliest().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false))
 }
