@@ -88,7 +88,12 @@ impl Drop for Redis {
 }
 
 fn replica(database_url: &str, redis_url: &str) -> AppState {
-    let vars = [("DATABASE_URL", database_url), ("LISTEN_ADDR", "127.0.0.1:0"), ("MMT_REDIS_URL", redis_url)];
+    let vars = [
+        ("DATABASE_URL", database_url),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("MMT_REDIS_URL", redis_url),
+        ("MMT_MASTER_KEY", support::MASTER_KEY),
+    ];
     let config = Config::from_lookup(|key| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()))
         .expect("bench config is valid");
     let options: sqlx::mysql::MySqlConnectOptions = database_url.parse().unwrap();

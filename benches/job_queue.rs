@@ -36,8 +36,12 @@ fn env_count(name: &str, default: usize) -> usize {
 }
 
 fn replica(url: &str) -> AppState {
-    let config = Config::from_lookup(|key| (key == "DATABASE_URL").then(|| url.to_string()))
-        .expect("bench configuration is valid");
+    let config = Config::from_lookup(|key| match key {
+        "DATABASE_URL" => Some(url.to_string()),
+        "MMT_MASTER_KEY" => Some(support::MASTER_KEY.to_string()),
+        _ => None,
+    })
+    .expect("bench configuration is valid");
     let options: MySqlConnectOptions = url.parse().unwrap();
     AppState::new(lazy_pool(options.timezone(None), config.db_acquire_timeout), config)
 }

@@ -83,6 +83,7 @@ fn state(pool: &MySqlPool, database_url: &str, floor_ms: Option<&str>) -> AppSta
     let mut vars: Vec<(&str, &str)> = vec![
         ("DATABASE_URL", database_url),
         ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("MMT_MASTER_KEY", support::MASTER_KEY),
         // The throttle would answer 429 long before the last round; this bench times the rest.
         ("MMT_LOGIN_MAX_FAILURES_PER_USER_ADDRESS", "1000000"),
         ("MMT_LOGIN_MAX_FAILURES_PER_ADDRESS", "1000000"),

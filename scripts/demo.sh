@@ -34,6 +34,11 @@ headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{stripe}/_test/webhook_endpoint", body, headers))
 PY
 bash scripts/db.sh load "$DIR" openemr
+# A development master key for encryption at rest, made once and kept with the demo's data.
+KEY_FILE="$ROOT/.dev/master.key"
+if [ ! -s "$KEY_FILE" ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 > "$KEY_FILE")
+fi
 
 cat <<MSG
 
@@ -48,7 +53,7 @@ cat <<MSG
 $(sed -n '/^| username/,/^$/p' openemr-fixtures/LOGINS.md)
 
 MSG
-DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="$LISTEN_HOST:$PORT" \
+DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="$LISTEN_HOST:$PORT" MMT_MASTER_KEY_FILE="$KEY_FILE" \
     SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" MMT_MAIL_FROM="${MMT_MAIL_FROM:-Demo Clinic <rx@demo-clinic.example>}" \
     STRIPE_SECRET_KEY=$STRIPE_KEY STRIPE_WEBHOOK_SECRET=$STRIPE_WEBHOOK MMT_STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" \
     MMT_STRIPE_SUCCESS_URL="http://localhost:$PORT/api/docs/" MMT_STRIPE_CANCEL_URL="http://localhost:$PORT/api/docs/" \

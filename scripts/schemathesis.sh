@@ -44,7 +44,9 @@ mkdir -p "$WORK/site"
 BASE="http://127.0.0.1:$HTTP_PORT"
 # Generated logins would otherwise lock the address out and turn later requests into 429s. No job
 # workers: generated webhooks name arbitrary URLs, and nothing may be sent beyond this machine.
-DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="127.0.0.1:$HTTP_PORT" \
+# A throwaway master key: this run's encrypted data dies with its database.
+MMT_MASTER_KEY=$(head -c 32 /dev/urandom | base64) \
+    DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="127.0.0.1:$HTTP_PORT" \
     MMT_COOKIE_SECURE=false MMT_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
     MMT_LOGIN_MAX_FAILURES_PER_USER_ADDRESS=1000000 MMT_ACCESS_TOKEN_TTL_SECS=7200 \
     MMT_AUDIO_DIR="$WORK/audio" LOG_FORMAT=json RUST_LOG=warn MMT_WORKERS=0 \

@@ -45,6 +45,8 @@ pub struct AppState {
     /// (the test suite runs a runtime per test in one process).
     pub stripe_http: reqwest::Client,
     pub webhook_http: reqwest::Client,
+    /// The keys that encrypt the sidecar's own PHI at rest.
+    pub vault: Arc<crate::storage::vault::Vault>,
 }
 
 /// Makes ring the process's TLS provider (Redis and outgoing HTTPS build their configs from the
@@ -70,6 +72,11 @@ impl AppState {
             stripe_http: crate::service::billing::stripe::http_client(),
             webhook_http: crate::service::webhooks::http_client(),
             sessions: SessionStore::new(&config.auth.session_source, &pool).map(Arc::new),
+            vault: Arc::new(crate::storage::vault::Vault::new(
+                pool.clone(),
+                config.master_key.clone(),
+                config.previous_master_key.clone(),
+            )),
             pool,
             config: Arc::new(config),
         }

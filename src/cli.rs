@@ -1,4 +1,4 @@
-//! The command line: `serve`, `worker`, `migrate`, `check`, `import-products`, `openapi`.
+//! The command line: `serve`, `worker`, `migrate`, `check`, `import-products`, `rotate-key`, `openapi`.
 
 use std::process::ExitCode;
 
@@ -47,6 +47,10 @@ pub enum Command {
         supplier: String,
         file: std::path::PathBuf,
     },
+    /// Add a data key for encryption at rest and queue the job (`key.rotate`) that seals again
+    /// under it what older keys sealed; prints both ids. (To replace the master key instead, start
+    /// with the new one and the old one as MMT_PREVIOUS_MASTER_KEY_FILE: the data keys are rewrapped.)
+    RotateKey,
     /// Print the OpenAPI spec.
     Openapi {
         /// YAML instead of JSON.
@@ -87,12 +91,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(&state).await,
         Command::Check => check(&state).await,
         Command::ImportProducts { supplier, file } => import_products(&state, &supplier, &file).await,
+        Command::RotateKey => rotate_key(&state).await,
         Command::Openapi { .. } => unreachable!("handled above"),
     }
 }
 
 async fn serve(state: AppState, migrate_first: bool) -> ExitCode {
-    if migrate_first && migrate(&state).await != ExitCode::SUCCESS {
+    if migrate_first && migrate(&state).await != ExitCode::SUCCESS || !unlock(&state).await {
         return ExitCode::FAILURE;
     }
     let addr = state.config.listen_addr;
@@ -141,11 +146,43 @@ async fn worker(state: AppState) -> ExitCode {
         eprintln!("mmt-sidecar: MMT_WORKERS is 0, so a worker has nothing to run");
         return ExitCode::from(2);
     }
+    if !unlock(&state).await {
+        return ExitCode::FAILURE;
+    }
     let jobs = service::jobs::start(&state);
     tracing::info!(workers = count, "running background jobs");
     app::shutdown_signal().await;
     jobs.shutdown(state.config.shutdown_grace).await;
     ExitCode::SUCCESS
+}
+
+/// Reads the data keys at start, so a wrong master key stops the process before it serves; a
+/// database not reachable yet only delays the reading.
+async fn unlock(state: &AppState) -> bool {
+    match state.vault.keys().await {
+        Ok(_) => true,
+        Err(storage::StorageError::Sealed(why)) => {
+            eprintln!("mmt-sidecar: encryption at rest: {why}");
+            false
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "the data keys could not be read yet; they are read when first needed");
+            true
+        }
+    }
+}
+
+async fn rotate_key(state: &AppState) -> ExitCode {
+    match service::key_rotation::rotate(state).await {
+        Ok((key, job)) => {
+            println!("data key {key} now seals new values; job {job} (key.rotate) reseals older ones");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("mmt-sidecar: the key could not be rotated: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn migrate(state: &AppState) -> ExitCode {

@@ -5,6 +5,8 @@ use std::{net::SocketAddr, time::Duration};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::mysql::MySqlConnectOptions;
 
+use crate::storage::vault::MasterKey;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -48,6 +50,10 @@ pub struct Config {
     pub stripe: StripeConfig,
     /// `MMT_PATIENT_ACCESS` and its settings (`service::patient_access`).
     pub patient_access: crate::domain::patient_access::Policy,
+    /// Wraps the data keys that encrypt the sidecar's own PHI (`storage::vault`).
+    pub master_key: MasterKey,
+    /// The master key being replaced: data keys it wrapped are rewrapped under `master_key`.
+    pub previous_master_key: Option<MasterKey>,
 }
 
 /// Outgoing e-mail (`service::mail`); unset `smtp_url` turns sending off.
@@ -318,6 +324,8 @@ impl Config {
         let mail = mail_from(&get, &mut errors);
         let stripe = stripe_from(&get, &mut errors);
         let patient_access = patient_access_from(&get, &mut errors);
+        let master_key = master_key_from(&get, "", &mut errors);
+        let previous_master_key = master_key_from(&get, "PREVIOUS_", &mut errors);
         let metrics_addr = get("MMT_METRICS_ADDR").and_then(|v| {
             v.parse::<SocketAddr>()
                 .map_err(|_| errors.push("MMT_METRICS_ADDR: expected host:port, e.g. 127.0.0.1:9101".into()))
@@ -349,6 +357,8 @@ impl Config {
                 mail,
                 stripe: stripe?,
                 patient_access: patient_access?,
+                master_key: master_key?,
+                previous_master_key,
             })
         })();
         match config {
@@ -521,6 +531,40 @@ fn site_dir_from(
         errors.push(format!("OPENEMR_SITE_DIR: {} is not a folder this process can reach", dir.display()));
     }
     Some(dir)
+}
+
+/// `MMT_MASTER_KEY_FILE` (a file holding the key) or `MMT_MASTER_KEY`; `which` is "" or "PREVIOUS_",
+/// and only the current key is required.
+fn master_key_from(
+    get: &impl Fn(&str) -> Option<String>,
+    which: &str,
+    errors: &mut Vec<String>,
+) -> Option<MasterKey> {
+    let (env, file) = (format!("MMT_{which}MASTER_KEY"), format!("MMT_{which}MASTER_KEY_FILE"));
+    let (source, text) = match (get(&env), get(&file)) {
+        (Some(_), Some(_)) => {
+            errors.push(format!("{env}, {file}: set one of them, not both"));
+            return None;
+        }
+        (Some(text), None) => (env, text),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => (file, text),
+            Err(e) => {
+                errors.push(format!("{file}: {path} cannot be read: {e}"));
+                return None;
+            }
+        },
+        (None, None) if which.is_empty() => {
+            errors.push(format!(
+                "{file} or {env}: required. The sidecar encrypts its own PHI (transcriptions, chat, \
+                 extracted document text, audio) under data keys that this master key wraps; make one \
+                 with `openssl rand -base64 32 > master.key` and keep it apart from the database's backups"
+            ));
+            return None;
+        }
+        (None, None) => return None,
+    };
+    MasterKey::parse(&text).map_err(|why| errors.push(format!("{source}: {why}"))).ok()
 }
 
 fn audio_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<AudioConfig> {
@@ -803,6 +847,7 @@ impl std::fmt::Debug for Config {
             .field("jobs", &self.jobs)
             .field("mail", &self.mail)
             .field("patient_access", &self.patient_access)
+            .field("master_key", &self.master_key)
             .finish()
     }
 }
@@ -819,8 +864,14 @@ mod tests {
         Config::from_lookup(move |k| vars.get(k).cloned())
     }
 
-    const PARTS: &[(&str, &str)] =
-        &[("DB_HOST", "db"), ("DB_NAME", "openemr"), ("DB_USER", "openemr"), ("DB_PASSWORD", "pw-secret")];
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const PARTS: &[(&str, &str)] = &[
+        ("DB_HOST", "db"),
+        ("DB_NAME", "openemr"),
+        ("DB_USER", "openemr"),
+        ("DB_PASSWORD", "pw-secret"),
+        ("MMT_MASTER_KEY", KEY),
+    ];
 
     #[test]
     fn defaults_apply_when_only_the_database_is_given() {
@@ -834,8 +885,7 @@ mod tests {
 
     #[test]
     fn the_pool_wait_is_bounded() {
-        let with =
-            |ms: &str| config(&[("DATABASE_URL", "mysql://u:p@h/db"), ("MMT_DB_ACQUIRE_TIMEOUT_MS", ms)]);
+        let with = |ms: &str| config(&[PARTS, &[("MMT_DB_ACQUIRE_TIMEOUT_MS", ms)]].concat());
         assert_eq!(with("250").unwrap().db_acquire_timeout, Duration::from_millis(250));
         for bad in ["0", "60001", "soon"] {
             let err = with(bad).unwrap_err().0.join("\n");
@@ -848,18 +898,41 @@ mod tests {
         let err =
             config(&[("LISTEN_ADDR", "nowhere"), ("LOG_FORMAT", "xml"), ("DB_PORT", "99999")]).unwrap_err();
         let joined = err.0.join("\n");
-        for key in ["DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PORT", "LISTEN_ADDR", "LOG_FORMAT"] {
+        for key in [
+            "DB_HOST",
+            "DB_NAME",
+            "DB_USER",
+            "DB_PASSWORD",
+            "DB_PORT",
+            "LISTEN_ADDR",
+            "LOG_FORMAT",
+            "MMT_MASTER_KEY",
+        ] {
             assert!(joined.contains(key), "{key} not reported in:\n{joined}");
         }
     }
 
     #[test]
     fn database_url_takes_precedence_and_is_never_shown() {
-        let c = config(&[("DATABASE_URL", "mysql://u:url-secret@h/db")]).unwrap();
+        let c = config(&[("DATABASE_URL", "mysql://u:url-secret@h/db"), ("MMT_MASTER_KEY", KEY)]).unwrap();
         assert!(matches!(c.database, DatabaseConfig::Url(_)));
         assert!(!format!("{c:?}").contains("url-secret"));
         let err = config(&[("DATABASE_URL", "postgres://u:url-secret@h/db")]).unwrap_err();
         assert!(!err.to_string().contains("url-secret"));
+    }
+
+    #[test]
+    fn the_master_key_is_required_once_valid_and_never_shown() {
+        let without: Vec<_> = PARTS.iter().copied().filter(|(k, _)| *k != "MMT_MASTER_KEY").collect();
+        let err = config(&without).unwrap_err().to_string();
+        assert!(err.contains("MMT_MASTER_KEY_FILE or MMT_MASTER_KEY: required"), "{err}");
+        let err = config(&[PARTS, &[("MMT_MASTER_KEY_FILE", "/nowhere/master.key")]].concat()).unwrap_err();
+        assert!(err.to_string().contains("set one of them, not both"), "{err}");
+        let err = config(&[PARTS, &[("MMT_PREVIOUS_MASTER_KEY", "c2hvcnQ=")]].concat()).unwrap_err();
+        assert!(err.to_string().contains("MMT_PREVIOUS_MASTER_KEY: expected 32 bytes"), "{err}");
+        let c = config(PARTS).unwrap();
+        assert!(c.previous_master_key.is_none());
+        assert!(!format!("{c:?}").contains(KEY));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub async fn start_sidecar(
         .args(["serve", "--migrate"])
         .env("DATABASE_URL", database_url)
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("MMT_MASTER_KEY", crate::support::MASTER_KEY)
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
         .env("MMT_COOKIE_SECURE", "false")

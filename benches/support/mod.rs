@@ -12,6 +12,9 @@ use std::{
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+/// The master key of every bench configuration (encryption at rest): 32 bytes, base64.
+pub const MASTER_KEY: &str = "YmVuY2ggbWFzdGVyIGtleSBvZiBtbXQtc2lkZWNhciE=";
+
 /// Stops the server (if any) and the private MariaDB and removes the data directory, also on
 /// panic. BENCH_KEEP_DIR keeps the directory.
 pub struct Guard {

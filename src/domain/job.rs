@@ -42,16 +42,19 @@ pub enum JobKind {
     DocumentOcr,
     /// Imports a supplier's product workbook into the catalogue.
     ProductImport,
+    /// Seals again, under the newest data key, what older keys sealed (`mmt-sidecar rotate-key`).
+    KeyRotation,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Housekeeping,
         Self::WebhookDeliver,
         Self::AppointmentSweep,
         Self::PrescriptionSend,
         Self::DocumentOcr,
         Self::ProductImport,
+        Self::KeyRotation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl JobKind {
             Self::PrescriptionSend => "prescription.send",
             Self::DocumentOcr => "document.ocr",
             Self::ProductImport => "product.import",
+            Self::KeyRotation => "key.rotate",
         }
     }
 
@@ -73,7 +77,11 @@ impl JobKind {
     pub fn max_attempts(self) -> u32 {
         match self {
             // The next period runs it again anyway.
-            Self::Housekeeping | Self::AppointmentSweep | Self::DocumentOcr | Self::ProductImport => 3,
+            Self::Housekeeping
+            | Self::AppointmentSweep
+            | Self::DocumentOcr
+            | Self::ProductImport
+            | Self::KeyRotation => 3,
             // A subscriber may be down for a while: with the default backoff (1 s doubling to
             // the 1 h cap) these attempts span about a day.
             Self::WebhookDeliver => 36,

@@ -219,10 +219,10 @@ impl AudioApi {
                 format!("bytes */{len}"),
             ),
             AudioRead::Bytes { content_type, len, range: None, body } => {
-                AudioBody::Whole(Binary(Body::from_async_read(body)), content_type, len, ranges)
+                AudioBody::Whole(Binary(Body::from_bytes_stream(body)), content_type, len, ranges)
             }
             AudioRead::Bytes { content_type, len, range: Some((first, last)), body } => AudioBody::Part(
-                Binary(Body::from_async_read(body)),
+                Binary(Body::from_bytes_stream(body)),
                 content_type,
                 last + 1 - first,
                 ranges,

@@ -29,6 +29,9 @@ use crate::{
 /// - `product.import`: imports a supplier's product workbook (`POST /api/products/imports/`); a
 ///   workbook that does not fit the supplier's layout fails at once. Result:
 ///   `{"import_id": n, "report": {...}}`, the report also at `GET /api/products/imports/{id}/`.
+/// - `key.rotate`: queued by `mmt-sidecar rotate-key`; seals again under the newest data key every
+///   sealed value and audio file an older key sealed. Result: `{"key": n, "resealed": {"table.column":
+///   n, ..., "audio_files": n}}`. Up to 3 attempts.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename = "JobKind")]
 pub enum Kind {
@@ -44,6 +47,8 @@ pub enum Kind {
     DocumentOcr,
     #[oai(rename = "product.import")]
     ProductImport,
+    #[oai(rename = "key.rotate")]
+    KeyRotation,
 }
 
 impl From<JobKind> for Kind {
@@ -55,6 +60,7 @@ impl From<JobKind> for Kind {
             JobKind::PrescriptionSend => Self::PrescriptionSend,
             JobKind::DocumentOcr => Self::DocumentOcr,
             JobKind::ProductImport => Self::ProductImport,
+            JobKind::KeyRotation => Self::KeyRotation,
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::io;
 
-use tokio::{fs::File, io::Take};
+use bytes::Bytes;
+use futures_util::{StreamExt, stream::BoxStream};
 
 use crate::{
     app::AppState,
@@ -71,8 +72,8 @@ fn disk(e: io::Error) -> AudioError {
     })
 }
 
-fn files(state: &AppState) -> AudioFiles {
-    AudioFiles::new(&state.config.audio.dir)
+fn files(state: &AppState) -> AudioFiles<'_> {
+    AudioFiles::new(&state.config.audio.dir, &state.vault)
 }
 
 fn upload_of(row: &TranscriptionRow) -> Upload {
@@ -94,7 +95,7 @@ pub async fn upload(
     bytes: &[u8],
 ) -> Result<Upload> {
     let mut tx = state.pool.begin().await?;
-    let row = store::lock(&mut tx, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
+    let row = store::lock(&mut tx, &state.vault, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
     require_author(state, caller, &row).await?;
     let current = upload_of(&row);
     if current.complete() {
@@ -159,7 +160,7 @@ pub enum AudioRead {
         len: u64,
         /// The first and last byte sent, when a range was asked for.
         range: Option<(u64, u64)>,
-        body: Take<File>,
+        body: BoxStream<'static, io::Result<Bytes>>,
     },
     /// The range asked for lies outside the file's `len` bytes.
     Unsatisfiable { len: u64 },
@@ -181,13 +182,17 @@ pub async fn read(
         });
     }
     let stored = files(state).open(&id.to_string()).await.map_err(disk)?;
-    let len = stored.len;
+    let len = stored.size();
+    if Some(len as i64) != upload.size {
+        tracing::error!(%id, "an audio file does not hold the bytes its upload recorded");
+        return Err(AudioError::Disk("holds a damaged file"));
+    }
     let (first, last, range) = match audio::byte_range(range, len) {
         ByteRange::Whole => (0, len.saturating_sub(1), None),
         ByteRange::Part(first, last) => (first, last, Some((first, last))),
         ByteRange::Unsatisfiable => return Ok(AudioRead::Unsatisfiable { len }),
     };
-    let body = stored.reader(first, last).await.map_err(disk)?;
+    let body = stored.reader(first, last).boxed();
     let comments = format!("mmt-sidecar read the audio of transcription {id}");
     audit::record(state, &entry(caller, "patient-record-select", row.pid, comments)).await?;
     Ok(AudioRead::Bytes { content_type: row.audio_content_type.unwrap_or_default(), len, range, body })

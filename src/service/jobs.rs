@@ -244,6 +244,7 @@ impl Workers {
             .with_handler(JobKind::PrescriptionSend, crate::service::chart::prescription_send::job)
             .with_handler(JobKind::DocumentOcr, crate::service::documents::ocr::job)
             .with_handler(JobKind::ProductImport, crate::service::catalogue::imports::job)
+            .with_handler(JobKind::KeyRotation, crate::service::key_rotation::job)
     }
 
     /// Registers (or replaces) the handler of `kind`.

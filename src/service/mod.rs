@@ -17,6 +17,7 @@ pub mod encounters;
 pub mod events;
 pub mod housekeeping;
 pub mod jobs;
+pub mod key_rotation;
 pub mod mail;
 pub mod messaging;
 pub mod mfa;

@@ -154,6 +154,7 @@ pub async fn create(
     let mut tx = state.pool.begin().await?;
     let inserted = store::insert(
         &mut tx,
+        &state.vault,
         &store::NewTranscription {
             id: input.id.0,
             pid: input.pid,
@@ -179,8 +180,9 @@ pub async fn create(
             .ok_or_else(|| clash(input.id));
     }
     inserted?;
-    store::upsert_segments(&mut tx, &input.id.0, &segments).await?;
-    store::append_revision(&mut tx, &input.id.0, &text, caller.user_id.0, "created", at).await?;
+    store::upsert_segments(&mut tx, &state.vault, &input.id.0, &segments).await?;
+    store::append_revision(&mut tx, &state.vault, &input.id.0, &text, caller.user_id.0, "created", at)
+        .await?;
     audit_log::record(
         &mut tx,
         &entry(
@@ -195,7 +197,9 @@ pub async fn create(
         webhooks::record(&mut tx, change(ChangeEvent::TranscriptionCreated, input.id, input.pid)).await?;
     tx.commit().await?;
     webhooks::committed(state, event);
-    let row = store::get(&state.pool, &input.id.0).await?.ok_or(TranscriptionError::NotFound(input.id))?;
+    let row = store::get(&state.pool, &state.vault, &input.id.0)
+        .await?
+        .ok_or(TranscriptionError::NotFound(input.id))?;
     Ok((row, true))
 }
 
@@ -212,7 +216,7 @@ async fn replay(
     id: TranscriptionId,
     digest: &[u8; 32],
 ) -> Result<Option<TranscriptionRow>> {
-    match store::get(&state.pool, &id.0).await? {
+    match store::get(&state.pool, &state.vault, &id.0).await? {
         None => Ok(None),
         Some(row) if row.create_digest == digest && row.author_id == caller.user_id.0 => {
             let comments = format!("mmt-sidecar resent create of transcription {id}: original returned");
@@ -242,7 +246,7 @@ pub(crate) async fn readable(
     caller: &Caller,
     id: TranscriptionId,
 ) -> Result<TranscriptionRow> {
-    let row = store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
+    let row = store::get(&state.pool, &state.vault, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
     let aco = if is_author(caller, &row) { Aco::ENCOUNTERS_NOTES } else { Aco::ENCOUNTERS_NOTES_A };
     permission::require_on(state, caller, aco, AclLevel::View, row.pid).await?;
     Ok(row)
@@ -258,7 +262,7 @@ pub async fn get(
     id: TranscriptionId,
 ) -> Result<(TranscriptionRow, Vec<Segment>)> {
     let row = readable(state, caller, id).await?;
-    let segments = store::segments(&state.pool, &id.0).await?;
+    let segments = store::segments(&state.pool, &state.vault, &id.0).await?;
     audit::record(
         state,
         &entry(caller, "patient-record-select", row.pid, format!("mmt-sidecar read transcription {id}")),
@@ -269,7 +273,7 @@ pub async fn get(
 
 pub async fn revisions(state: &AppState, caller: &Caller, id: TranscriptionId) -> Result<Vec<RevisionRow>> {
     let row = readable(state, caller, id).await?;
-    let revisions = store::revisions(&state.pool, &id.0).await?;
+    let revisions = store::revisions(&state.pool, &state.vault, &id.0).await?;
     audit::record(
         state,
         &entry(
@@ -302,7 +306,7 @@ pub async fn list(
     }
     filters.reach = super::patient_access::list_filter(state, caller).await?;
     let total = store::count(&state.pool, &filters).await?;
-    let rows = store::list(&state.pool, &filters, limit, offset).await?;
+    let rows = store::list(&state.pool, &state.vault, &filters, limit, offset).await?;
     let ids = rows
         .iter()
         .filter_map(|r| TranscriptionId::from_bytes(&r.id))
@@ -322,8 +326,12 @@ pub async fn list(
     Ok((rows, total))
 }
 
-async fn lock(conn: &mut sqlx::MySqlConnection, id: TranscriptionId) -> Result<TranscriptionRow> {
-    store::lock(conn, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
+async fn lock(
+    conn: &mut sqlx::MySqlConnection,
+    state: &AppState,
+    id: TranscriptionId,
+) -> Result<TranscriptionRow> {
+    store::lock(conn, &state.vault, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
 }
 
 /// Checks the caller's `If-Match` against the version. Runs after the permission check, so the
@@ -356,7 +364,7 @@ pub(crate) async fn editable_by_author(
     caller: &Caller,
     id: TranscriptionId,
 ) -> Result<TranscriptionRow> {
-    let row = store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
+    let row = store::get(&state.pool, &state.vault, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
     require_author(state, caller, &row).await?;
     ensure_editable(&row)?;
     Ok(row)
@@ -385,16 +393,16 @@ pub async fn edit(
     check_details(&mut issues, &mut changes);
     let reason = issues.text("reason", reason, 0, 255);
     let mut tx = state.pool.begin().await?;
-    let row = lock(&mut tx, id).await?;
+    let row = lock(&mut tx, state, id).await?;
     require_author(state, caller, &row).await?;
     check_version(&row, if_match, true)?;
     ensure_editable(&row)?;
     check_references(state, caller, &mut issues, row.pid, &changes).await?;
     issues.into_result(())?;
     let at = super::wall_clock_now();
-    store::update_details(&mut tx, &id.0, &changes, at).await?;
+    store::update_details(&mut tx, &state.vault, &id.0, &changes, at).await?;
     if let Some(text) = changes.note_text.as_deref().filter(|t| *t != row.note_text) {
-        store::append_revision(&mut tx, &id.0, text, caller.user_id.0, &reason, at).await?;
+        store::append_revision(&mut tx, &state.vault, &id.0, text, caller.user_id.0, &reason, at).await?;
     }
     audit_log::record(
         &mut tx,
@@ -402,7 +410,7 @@ pub async fn edit(
     )
     .await?;
     tx.commit().await?;
-    store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
+    store::get(&state.pool, &state.vault, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
 }
 
 /// Adds segments (same `seq` replaces) or, with `replace`, swaps the whole set.
@@ -418,14 +426,14 @@ pub async fn put_segments(
     let segments = transcription::validate_segments(inputs, &mut issues);
     issues.into_result(())?;
     let mut tx = state.pool.begin().await?;
-    let row = lock(&mut tx, id).await?;
+    let row = lock(&mut tx, state, id).await?;
     require_author(state, caller, &row).await?;
     check_version(&row, if_match, false)?;
     ensure_editable(&row)?;
     if replace {
         store::delete_segments(&mut tx, &id.0).await?;
     }
-    store::upsert_segments(&mut tx, &id.0, &segments).await?;
+    store::upsert_segments(&mut tx, &state.vault, &id.0, &segments).await?;
     store::touch(&mut tx, &id.0, super::wall_clock_now()).await?;
     audit_log::record(
         &mut tx,
@@ -438,8 +446,8 @@ pub async fn put_segments(
     )
     .await?;
     tx.commit().await?;
-    let row = store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
-    Ok((row, store::segments(&state.pool, &id.0).await?))
+    let row = store::get(&state.pool, &state.vault, &id.0).await?.ok_or(TranscriptionError::NotFound(id))?;
+    Ok((row, store::segments(&state.pool, &state.vault, &id.0).await?))
 }
 
 /// May the caller sign off on this note? `encounters|notes_a`, or `encounters|notes` when the
@@ -483,7 +491,7 @@ pub async fn act(
     }
     issues.into_result(())?;
     let mut tx = state.pool.begin().await?;
-    let row = lock(&mut tx, id).await?;
+    let row = lock(&mut tx, state, id).await?;
     match action {
         Action::Approve | Action::Reject => require_reviewer(state, caller, &row).await?,
         _ => require_author(state, caller, &row).await?,
@@ -492,6 +500,7 @@ pub async fn act(
     let to = transcription::transition(row.status(), action)?;
     store::set_status(
         &mut tx,
+        &state.vault,
         &id.0,
         to,
         caller.user_id.0,
@@ -514,7 +523,7 @@ pub async fn act(
     if let Some(told) = sent_back {
         events::publish_committed(state, told);
     }
-    store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
+    store::get(&state.pool, &state.vault, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
 }
 
 /// Files the approved note into the encounter's Clinical Notes form and marks it filed, in one
@@ -537,7 +546,7 @@ async fn file_holding_lock(
     conn: &mut sqlx::MySqlConnection,
 ) -> Result<TranscriptionRow> {
     let mut tx = sqlx::Connection::begin(conn).await?;
-    let row = lock(&mut tx, id).await?;
+    let row = lock(&mut tx, state, id).await?;
     require_reviewer(state, caller, &row).await?;
     if row.status() == TranscriptionStatus::Filed {
         let comments = format!("mmt-sidecar repeated filing of transcription {id}: filed note returned");
@@ -584,7 +593,8 @@ async fn file_holding_lock(
     let note_author =
         NoteAuthor { username: &author.username, groupname: &group, authorized: author.authorized };
     let (form_id, note_id) = clinical_notes::file(&mut tx, &note, &note_author, at).await?;
-    store::set_status(&mut tx, &id.0, TranscriptionStatus::Filed, caller.user_id.0, None, at).await?;
+    store::set_status(&mut tx, &state.vault, &id.0, TranscriptionStatus::Filed, caller.user_id.0, None, at)
+        .await?;
     store::set_filed_note(&mut tx, &id.0, form_id, note_id).await?;
     let comments =
         format!("mmt-sidecar filed transcription {id} as clinical note {note_id} in encounter {number}");
@@ -594,7 +604,7 @@ async fn file_holding_lock(
     let event = webhooks::record(&mut tx, filed).await?;
     tx.commit().await?;
     webhooks::committed(state, event);
-    store::get(&state.pool, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
+    store::get(&state.pool, &state.vault, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
 }
 
 fn change(event: ChangeEvent, id: TranscriptionId, pid: i64) -> Change {

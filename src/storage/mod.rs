@@ -5,6 +5,7 @@ pub mod advisory_lock;
 pub mod audio;
 pub mod mmt;
 pub mod openemr;
+pub mod vault;
 
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ pub enum StorageError {
     /// name, an overlong note), and those are PHI that must not reach logs or clients.
     #[error("database error: {}", class_of(.0))]
     Database(sqlx::Error),
+    /// Encryption at rest could not seal or open a value; the reason names no value.
+    #[error("encryption at rest: {0}")]
+    Sealed(&'static str),
 }
 
 fn class_of(error: &sqlx::Error) -> String {

@@ -17,7 +17,13 @@ fn missing_configuration_fails_fast_listing_every_problem() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for expected in ["DB_HOST: required", "DB_NAME: required", "DB_USER: required", "LOG_FORMAT: expected"] {
+    for expected in [
+        "DB_HOST: required",
+        "DB_NAME: required",
+        "DB_USER: required",
+        "LOG_FORMAT: expected",
+        "MMT_MASTER_KEY_FILE or MMT_MASTER_KEY: required",
+    ] {
         assert!(stderr.contains(expected), "missing `{expected}` in: {stderr}");
     }
     assert!(!stderr.contains("s3cret"), "a secret was printed: {stderr}");
@@ -133,6 +139,7 @@ async fn check_reports_pending_migrations_and_an_unreachable_database() {
         .arg("check")
         .env_clear()
         .env("DATABASE_URL", format!("mysql://nobody:pw@127.0.0.1:{port}/openemr"))
+        .env("MMT_MASTER_KEY", crate::helpers::TEST_MASTER_KEY)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

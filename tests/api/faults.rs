@@ -100,6 +100,7 @@ async fn database_stopped_under_load_gives_prompt_503s_and_recovers_without_rest
         .arg("migrate")
         .env_clear()
         .env("DATABASE_URL", &url)
+        .env("MMT_MASTER_KEY", crate::helpers::TEST_MASTER_KEY)
         .output()
         .unwrap();
     assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));

@@ -43,6 +43,9 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// The master key of every test configuration: 32 bytes, base64.
+pub const TEST_MASTER_KEY: &str = "dGVzdCBtYXN0ZXIga2V5IG9mIG1tdC1zaWRlY2FyISE=";
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_mmt-sidecar")
 }
@@ -194,6 +197,7 @@ impl TestDb {
             ("MMT_SHUTDOWN_GRACE_SECS", "5"),
             // Every search sweeps the index first, so tests see OpenEMR-side edits at once.
             ("MMT_SEARCH_MAX_STALENESS_MS", "0"),
+            ("MMT_MASTER_KEY", TEST_MASTER_KEY),
         ]
         .iter()
         .chain(extra)
@@ -227,7 +231,11 @@ impl TestDb {
 
     /// Environment for running the real binary against this database.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("DATABASE_URL", self.url.clone()), ("LOG_FORMAT", "json".into())]
+        vec![
+            ("DATABASE_URL", self.url.clone()),
+            ("LOG_FORMAT", "json".into()),
+            ("MMT_MASTER_KEY", TEST_MASTER_KEY.into()),
+        ]
     }
 
     pub fn run_binary(&self, args: &[&str]) -> std::process::Output {

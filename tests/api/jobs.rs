@@ -411,6 +411,7 @@ fn the_worker_command_has_help_and_refuses_zero_workers() {
         .arg("worker")
         .env_clear()
         .env("DATABASE_URL", "mysql://u:p@127.0.0.1:1/db")
+        .env("MMT_MASTER_KEY", crate::helpers::TEST_MASTER_KEY)
         .env("MMT_WORKERS", "0")
         .output()
         .unwrap();

@@ -20,6 +20,7 @@ mod connections;
 mod dashboard;
 mod documents;
 mod encounters;
+mod encryption;
 mod events;
 mod explorer_and_spec;
 mod facilities;

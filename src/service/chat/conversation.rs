@@ -48,7 +48,7 @@ pub async fn history(
     limit: u32,
 ) -> Result<Vec<MessageRow>> {
     let room = as_member(state, caller, id, AclLevel::View).await?;
-    let rows = store::page(&state.pool, id, before, after, limit).await?;
+    let rows = store::page(&state.pool, &state.vault, id, before, after, limit).await?;
     let comments = format!("mmt-sidecar read {} chat messages of room {id}", rows.len());
     audit::record(state, &entry(caller, &room.row, "patient-record-select", comments)).await?;
     Ok(rows)
@@ -70,7 +70,7 @@ pub async fn post(state: &AppState, caller: &Caller, id: u64, text: &str) -> Res
     let previous_last = store::last_id(&mut tx, id).await?;
     let row =
         NewMessageRow { room_id: id, author_id: caller.user_id.0, author: &caller.username, text: &text, at };
-    let message_id = store::insert(&mut tx, &row).await?;
+    let message_id = store::insert(&mut tx, &state.vault, &row).await?;
     rooms::mark_read(&mut tx, id, caller.user_id.0, message_id, at).await?;
     let comments = format!("mmt-sidecar posted chat message {message_id} in room {id}");
     audit_log::record(&mut tx, &entry(caller, &room.row, "patient-record-insert", comments)).await?;
@@ -164,7 +164,7 @@ pub async fn file_transcript(
     let mut all = Vec::new();
     loop {
         let after = all.last().map_or(0, |m: &MessageRow| m.id);
-        let page = store::page(&state.pool, id, None, Some(after), TRANSCRIPT_PAGE).await?;
+        let page = store::page(&state.pool, &state.vault, id, None, Some(after), TRANSCRIPT_PAGE).await?;
         let full = page.len() == TRANSCRIPT_PAGE as usize;
         all.extend(page);
         if !full {

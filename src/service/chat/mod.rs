@@ -115,8 +115,12 @@ impl Room {
     }
 }
 
-async fn load(conn: &mut MySqlConnection, id: u64) -> Result<Option<Room>> {
-    let Some(row) = store::get(conn, id).await? else { return Ok(None) };
+async fn load(
+    conn: &mut MySqlConnection,
+    vault: &crate::storage::vault::Vault,
+    id: u64,
+) -> Result<Option<Room>> {
+    let Some(row) = store::get(conn, vault, id).await? else { return Ok(None) };
     let members = store::members(conn, id).await?;
     Ok(Some(Room { row, members }))
 }
@@ -126,7 +130,7 @@ async fn load(conn: &mut MySqlConnection, id: u64) -> Result<Option<Room>> {
 async fn as_member(state: &AppState, caller: &Caller, id: u64, level: AclLevel) -> Result<Room> {
     signed_in(caller)?;
     let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
-    let room = load(&mut conn, id).await?.filter(|r| r.member(caller.user_id).is_some());
+    let room = load(&mut conn, &state.vault, id).await?.filter(|r| r.member(caller.user_id).is_some());
     let room = room.ok_or(ChatError::NotMember(id))?;
     require_patient(state, caller, &room.row, level).await?;
     Ok(room)
@@ -144,7 +148,7 @@ async fn locked(
     if !store::lock(tx, id).await? {
         return Err(ChatError::NotMember(id));
     }
-    let room = load(tx, id).await?.filter(|r| r.member(caller.user_id).is_some());
+    let room = load(tx, &state.vault, id).await?.filter(|r| r.member(caller.user_id).is_some());
     let room = room.ok_or(ChatError::NotMember(id))?;
     require_patient(state, caller, &room.row, level).await?;
     Ok(room)

@@ -94,7 +94,7 @@ async fn add(
             added.push(username.clone());
         }
     }
-    let room = load(tx, room_id).await?.ok_or(ChatError::NotFound(room_id))?;
+    let room = load(tx, &state.vault, room_id).await?.ok_or(ChatError::NotFound(room_id))?;
     let mut written = Vec::new();
     for name in &added {
         written.extend(
@@ -118,7 +118,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: RoomInput) -> Resu
     members.extend(users(state, "members", &others, pid).await?);
     let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
     let row = NewRoomRow { pid, appointment_id, title: &new.title, created_by: caller.user_id.0, at: now() };
-    let id = store::insert(&mut tx, &row).await?;
+    let id = store::insert(&mut tx, &state.vault, &row).await?;
     let (room, written) = add(&mut tx, state, caller, id, &members).await?;
     let comments = format!("mmt-sidecar opened chat room {id}");
     audit_log::record(&mut tx, &entry(caller, &room.row, "patient-record-insert", comments)).await?;
@@ -136,7 +136,7 @@ pub async fn mine(
     limit: u32,
 ) -> Result<Vec<MyRoomRow>> {
     signed_in(caller)?;
-    let mut rows = store::of_member(&state.pool, caller.user_id.0, before, limit).await?;
+    let mut rows = store::of_member(&state.pool, &state.vault, caller.user_id.0, before, limit).await?;
     let notes = state.acl.permissions(&caller.username).await?.allows(Aco::PATIENTS_NOTES, AclLevel::View);
     rows.retain(|r| notes || r.room.patient().is_none());
     let about = |r: &MyRoomRow| r.room.patient();
@@ -164,7 +164,7 @@ pub async fn get(state: &AppState, caller: &Caller, id: u64) -> Result<Room> {
     let room = match as_member(state, caller, id, AclLevel::View).await {
         Err(ChatError::NotMember(_)) if is_admin(state, caller).await? => {
             let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
-            load(&mut conn, id).await?.ok_or(ChatError::NotFound(id))?
+            load(&mut conn, &state.vault, id).await?.ok_or(ChatError::NotFound(id))?
         }
         other => other?,
     };
@@ -177,7 +177,7 @@ pub async fn get(state: &AppState, caller: &Caller, id: u64) -> Result<Room> {
 async fn managed(tx: &mut MySqlConnection, state: &AppState, caller: &Caller, id: u64) -> Result<Room> {
     signed_in(caller)?;
     let room = match store::lock(tx, id).await? {
-        true => load(tx, id).await?,
+        true => load(tx, &state.vault, id).await?,
         false => None,
     };
     let Some(room) = room else { return Err(ChatError::NotMember(id)) };

@@ -75,7 +75,7 @@ pub async fn list(state: &AppState, caller: &Caller, id: TranscriptionId) -> Res
     for attached in store::attached(&state.pool, &id.0).await? {
         match records::readable(state, caller, attached.document_id).await {
             Ok((document, _)) => {
-                let text = store::text(&state.pool, attached.document_id).await?;
+                let text = store::text(&state.pool, &state.vault, attached.document_id).await?;
                 shown.push(Context { attached, document, text });
             }
             Err(DocumentError::Storage(e)) => return Err(e.into()),

@@ -50,7 +50,7 @@ pub async fn request(state: &AppState, caller: &Caller, id: i64) -> Result<JobId
 /// The extracted pages, once a job has run.
 pub async fn text(state: &AppState, caller: &Caller, id: i64) -> Result<Vec<PageText>, DocumentError> {
     let (view, _) = records::readable(state, caller, id).await?;
-    let pages = store::text(&state.pool, id).await?;
+    let pages = store::text(&state.pool, &state.vault, id).await?;
     let pid = view.row.foreign_id.unwrap_or_default();
     let comments = format!("mmt-sidecar read the extracted text of document {id}");
     audit::record(state, &records::entry(caller, "other-select", pid, comments)).await?;
@@ -109,7 +109,7 @@ fn arg(path: &Path) -> &str {
 async fn tesseract(image: &Path, page: i32) -> Result<PageText, JobFailure> {
     let tsv = run("tesseract", &[arg(image), "stdout", "tsv"]).await?;
     let (content, confidence) = ocr::from_tsv(&String::from_utf8_lossy(&tsv));
-    Ok(PageText { page, method: "ocr".into(), confidence, content })
+    Ok(PageText::new(page, "ocr", confidence, content))
 }
 
 async fn pdf_page(dir: &Path, file: &Path, page: u32) -> Result<PageText, JobFailure> {
@@ -117,7 +117,7 @@ async fn pdf_page(dir: &Path, file: &Path, page: u32) -> Result<PageText, JobFai
     let layer = run("pdftotext", &["-f", &n, "-l", &n, "-layout", "-enc", "UTF-8", arg(file), "-"]).await?;
     let layer = String::from_utf8_lossy(&layer).trim().to_string();
     if !layer.is_empty() {
-        return Ok(PageText { page: page as i32, method: "text".into(), confidence: None, content: layer });
+        return Ok(PageText::new(page as i32, "text", None, layer));
     }
     let stem = dir.join(format!("page-{page}"));
     run(
@@ -167,11 +167,11 @@ pub async fn job(ctx: JobContext) -> JobOutcome {
         report(&ctx, 1, 1).await?;
     } else if mime == "text/plain" {
         let content = tokio::fs::read_to_string(&file).await.map_err(failed("scratch file"))?;
-        pages.push(PageText { page: 1, method: "text".into(), confidence: None, content });
+        pages.push(PageText::new(1, "text", None, content));
     } else {
         return Err(JobFailure::Permanent(format!("text cannot be extracted from {mime}")));
     }
-    store::replace_text(&state.pool, id, &pages).await?;
+    store::replace_text(&state.pool, &state.vault, id, &pages).await?;
     if let Some(user) = ctx.queued_by() {
         let subject = Subject::Document(id);
         notifications::notify_now(state, user, NotificationKind::DocumentTextReady, &subject, "mmt-sidecar")

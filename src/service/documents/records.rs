@@ -219,7 +219,7 @@ pub async fn list(
     }
     if let Some(text) = text {
         let ids: Vec<i64> = out.iter().map(|d| d.row.id).collect();
-        let matching = extracted::containing(&state.pool, &ids, &text).await?;
+        let matching = extracted::containing(&state.pool, &state.vault, &ids, &text).await?;
         out.retain(|d| matching.contains(&d.row.id));
     }
     let listed = out.iter().map(|d| d.row.id.to_string()).collect::<Vec<_>>().join(",");

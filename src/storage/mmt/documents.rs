@@ -3,7 +3,10 @@
 use chrono::NaiveDateTime;
 use sqlx::MySqlPool;
 
-use crate::storage::StorageError;
+use crate::storage::{
+    StorageError,
+    vault::{Field, Vault},
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct View {
@@ -64,21 +67,43 @@ pub struct PageText {
     pub page: i32,
     pub method: String,
     pub confidence: Option<f64>,
+    #[sqlx(skip)]
     pub content: String,
+    sealed_content: Vec<u8>,
 }
 
-/// Replaces the document's extracted text with `pages`, in one transaction.
+impl PageText {
+    pub fn new(page: i32, method: &str, confidence: Option<f64>, content: String) -> Self {
+        Self { page, method: method.into(), confidence, content, sealed_content: Vec::new() }
+    }
+}
+
+/// Replaces the document's extracted text and its blind index terms with `pages`, in one
+/// transaction.
 pub async fn replace_text(
     pool: &MySqlPool,
+    vault: &Vault,
     document_id: i64,
     pages: &[PageText],
 ) -> Result<(), StorageError> {
+    let keys = vault.keys().await?;
     let mut tx = pool.begin().await.map_err(StorageError::from_sqlx)?;
-    sqlx::query("DELETE FROM mmt_document_text WHERE document_id = ?")
-        .bind(document_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StorageError::from_sqlx)?;
+    for table in ["mmt_document_text", "mmt_document_terms"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE document_id = ?")))
+            .bind(document_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StorageError::from_sqlx)?;
+    }
+    let all: String = pages.iter().map(|p| p.content.as_str()).collect::<Vec<_>>().join("\n");
+    for terms in keys.terms(&all).chunks(1000) {
+        let mut q =
+            sqlx::QueryBuilder::<sqlx::MySql>::new("INSERT INTO mmt_document_terms (document_id, term) ");
+        q.push_values(terms, |mut row, term| {
+            row.push_bind(document_id).push_bind(&term[..]);
+        });
+        q.build().execute(&mut *tx).await.map_err(StorageError::from_sqlx)?;
+    }
     for p in pages {
         sqlx::query(
             "INSERT INTO mmt_document_text (document_id, page, method, confidence, content, created_at) \
@@ -88,7 +113,7 @@ pub async fn replace_text(
         .bind(p.page)
         .bind(&p.method)
         .bind(p.confidence)
-        .bind(&p.content)
+        .bind(keys.seal(Field::PageText, &p.content))
         .execute(&mut *tx)
         .await
         .map_err(StorageError::from_sqlx)?;
@@ -96,31 +121,52 @@ pub async fn replace_text(
     tx.commit().await.map_err(StorageError::from_sqlx)
 }
 
-pub async fn text(pool: &MySqlPool, document_id: i64) -> Result<Vec<PageText>, StorageError> {
-    sqlx::query_as(
-        "SELECT page, method, confidence, content FROM mmt_document_text WHERE document_id = ? ORDER BY page",
+pub async fn text(pool: &MySqlPool, vault: &Vault, document_id: i64) -> Result<Vec<PageText>, StorageError> {
+    let mut pages: Vec<PageText> = sqlx::query_as(
+        "SELECT page, method, confidence, content AS sealed_content FROM mmt_document_text \
+         WHERE document_id = ? ORDER BY page",
     )
     .bind(document_id)
     .fetch_all(pool)
     .await
-    .map_err(StorageError::from_sqlx)
+    .map_err(StorageError::from_sqlx)?;
+    vault
+        .with_keys(|keys| {
+            pages.iter_mut().try_for_each(|p| {
+                p.content = keys.open(Field::PageText, &p.sealed_content)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(pages)
 }
 
-/// Those of `ids` whose extracted text contains `term` (compared as the column's collation does,
-/// so without regard to case).
-pub async fn containing(pool: &MySqlPool, ids: &[i64], term: &str) -> Result<Vec<i64>, StorageError> {
-    if ids.is_empty() {
+/// Those of `ids` whose extracted text has every word of `query` (a word, or a beginning of
+/// four or more letters of one; case and accents as typed are folded to lower case), found
+/// through the blind index.
+pub async fn containing(
+    pool: &MySqlPool,
+    vault: &Vault,
+    ids: &[i64],
+    query: &str,
+) -> Result<Vec<i64>, StorageError> {
+    let terms = vault.keys().await?.query_terms(query);
+    if ids.is_empty() || terms.is_empty() {
         return Ok(Vec::new());
     }
     let mut q = sqlx::QueryBuilder::<sqlx::MySql>::new(
-        "SELECT DISTINCT document_id FROM mmt_document_text WHERE content LIKE ",
+        "SELECT document_id FROM mmt_document_terms WHERE document_id IN (",
     );
-    q.push_bind(format!("%{}%", super::patient_index::escape_like(term))).push(" AND document_id IN (");
     let mut list = q.separated(", ");
     for id in ids {
         list.push_bind(id);
     }
-    q.push(")");
+    q.push(") AND term IN (");
+    let mut list = q.separated(", ");
+    for term in &terms {
+        list.push_bind(&term[..]);
+    }
+    q.push(") GROUP BY document_id HAVING COUNT(*) = ").push_bind(terms.len() as i64);
     q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
 

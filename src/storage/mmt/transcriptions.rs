@@ -3,7 +3,10 @@ use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
 use crate::{
     domain::transcription::{Segment, SpeakerRole, TranscriptionStatus},
-    storage::StorageError,
+    storage::{
+        StorageError,
+        vault::{Field, Keyring, SealError, Vault},
+    },
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -14,9 +17,11 @@ pub struct TranscriptionRow {
     pub author_id: i64,
     pub status: String,
     pub version: u32,
+    #[sqlx(skip)]
     pub title: String,
     pub note_type: String,
     pub language: String,
+    #[sqlx(skip)]
     pub note_text: String,
     pub create_digest: Vec<u8>,
     pub audio_content_type: Option<String>,
@@ -25,6 +30,7 @@ pub struct TranscriptionRow {
     pub audio_sha256: Option<Vec<u8>>,
     pub audio_duration_ms: Option<i64>,
     pub audio_completed_at: Option<NaiveDateTime>,
+    #[sqlx(skip)]
     pub reject_reason: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -38,17 +44,43 @@ pub struct TranscriptionRow {
     pub filed_by: Option<i64>,
     pub filed_form_id: Option<i64>,
     pub filed_note_id: Option<i64>,
+    sealed_title: Vec<u8>,
+    sealed_note_text: Vec<u8>,
+    sealed_reject_reason: Option<Vec<u8>>,
 }
 
 impl TranscriptionRow {
     pub fn status(&self) -> TranscriptionStatus {
         TranscriptionStatus::parse(&self.status).unwrap_or(TranscriptionStatus::Draft)
     }
+
+    fn unseal(&mut self, keys: &Keyring) -> Result<(), SealError> {
+        self.title = keys.open(Field::TranscriptionTitle, &self.sealed_title)?;
+        self.note_text = keys.open(Field::TranscriptionText, &self.sealed_note_text)?;
+        self.reject_reason =
+            self.sealed_reject_reason.as_deref().map(|r| keys.open(Field::RejectReason, r)).transpose()?;
+        Ok(())
+    }
 }
 
-const COLUMNS: &str = "id, pid, encounter, author_id, CAST(status AS CHAR) AS status, version, title, note_type, \
-     language, note_text, create_digest, audio_content_type, audio_size, audio_received, audio_sha256, \
-     audio_duration_ms, audio_completed_at, reject_reason, created_at, updated_at, submitted_at, approved_at, \
+async fn opened(
+    vault: &Vault,
+    mut rows: Vec<TranscriptionRow>,
+) -> Result<Vec<TranscriptionRow>, StorageError> {
+    vault.with_keys(|keys| rows.iter_mut().try_for_each(|r| r.unseal(keys))).await?;
+    Ok(rows)
+}
+
+async fn opened_one(
+    vault: &Vault,
+    row: Option<TranscriptionRow>,
+) -> Result<Option<TranscriptionRow>, StorageError> {
+    Ok(opened(vault, row.into_iter().collect()).await?.pop())
+}
+
+const COLUMNS: &str = "id, pid, encounter, author_id, CAST(status AS CHAR) AS status, version, title AS sealed_title, \
+     note_type, language, note_text AS sealed_note_text, create_digest, audio_content_type, audio_size, \
+     audio_received, audio_sha256, audio_duration_ms, audio_completed_at, reject_reason AS sealed_reject_reason, created_at, updated_at, submitted_at, approved_at, \
      approved_by, rejected_at, rejected_by, cancelled_at, filed_at, filed_by, filed_form_id, filed_note_id";
 
 pub struct NewTranscription<'a> {
@@ -64,7 +96,12 @@ pub struct NewTranscription<'a> {
     pub now: NaiveDateTime,
 }
 
-pub async fn insert(conn: &mut MySqlConnection, t: &NewTranscription<'_>) -> Result<(), StorageError> {
+pub async fn insert(
+    conn: &mut MySqlConnection,
+    vault: &Vault,
+    t: &NewTranscription<'_>,
+) -> Result<(), StorageError> {
+    let keys = vault.keys().await?;
     sqlx::query(
         "INSERT INTO mmt_transcriptions (id, pid, encounter, author_id, status, version, title, note_type, language, \
          note_text, create_digest, created_at, updated_at) VALUES (?, ?, ?, ?, 'draft', 1, ?, ?, ?, ?, ?, ?, ?)",
@@ -73,10 +110,10 @@ pub async fn insert(conn: &mut MySqlConnection, t: &NewTranscription<'_>) -> Res
     .bind(t.pid)
     .bind(t.encounter)
     .bind(t.author_id)
-    .bind(t.title)
+    .bind(keys.seal(Field::TranscriptionTitle, t.title))
     .bind(t.note_type)
     .bind(t.language)
-    .bind(t.note_text)
+    .bind(keys.seal(Field::TranscriptionText, t.note_text))
     .bind(&t.create_digest[..])
     .bind(t.now)
     .bind(t.now)
@@ -86,27 +123,35 @@ pub async fn insert(conn: &mut MySqlConnection, t: &NewTranscription<'_>) -> Res
     Ok(())
 }
 
-pub async fn get(pool: &MySqlPool, id: &[u8; 16]) -> Result<Option<TranscriptionRow>, StorageError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM mmt_transcriptions WHERE id = ?")))
-        .bind(&id[..])
-        .fetch_optional(pool)
-        .await
-        .map_err(StorageError::from_sqlx)
+pub async fn get(
+    pool: &MySqlPool,
+    vault: &Vault,
+    id: &[u8; 16],
+) -> Result<Option<TranscriptionRow>, StorageError> {
+    let row =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM mmt_transcriptions WHERE id = ?")))
+            .bind(&id[..])
+            .fetch_optional(pool)
+            .await
+            .map_err(StorageError::from_sqlx)?;
+    opened_one(vault, row).await
 }
 
 /// Locks the row until the transaction ends: every state change goes through here, so two
 /// requests (or replicas) acting on one transcription take turns.
 pub async fn lock(
     conn: &mut MySqlConnection,
+    vault: &Vault,
     id: &[u8; 16],
 ) -> Result<Option<TranscriptionRow>, StorageError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM mmt_transcriptions WHERE id = ? FOR UPDATE"
     )))
     .bind(&id[..])
     .fetch_optional(conn)
     .await
-    .map_err(StorageError::from_sqlx)
+    .map_err(StorageError::from_sqlx)?;
+    opened_one(vault, row).await
 }
 
 #[derive(Debug, Default, Clone)]
@@ -160,6 +205,7 @@ pub async fn count(pool: &MySqlPool, f: &ListFilters) -> Result<i64, StorageErro
 /// Newest first.
 pub async fn list(
     pool: &MySqlPool,
+    vault: &Vault,
     f: &ListFilters,
     limit: u32,
     offset: u64,
@@ -170,7 +216,8 @@ pub async fn list(
         .push_bind(i64::from(limit))
         .push(" OFFSET ")
         .push_bind(offset as i64);
-    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+    let rows = q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)?;
+    opened(vault, rows).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -180,12 +227,12 @@ struct SegmentRow {
     end_ms: u32,
     speaker_label: String,
     speaker_role: String,
-    text: String,
+    text: Vec<u8>,
     confidence: Option<f64>,
     edited_by_human: bool,
 }
 
-pub async fn segments(pool: &MySqlPool, id: &[u8; 16]) -> Result<Vec<Segment>, StorageError> {
+pub async fn segments(pool: &MySqlPool, vault: &Vault, id: &[u8; 16]) -> Result<Vec<Segment>, StorageError> {
     let rows: Vec<SegmentRow> = sqlx::query_as(
         "SELECT seq, start_ms, end_ms, speaker_label, CAST(speaker_role AS CHAR) AS speaker_role, text, \
          CAST(confidence AS DOUBLE) AS confidence, edited_by_human FROM mmt_transcription_segments \
@@ -195,15 +242,21 @@ pub async fn segments(pool: &MySqlPool, id: &[u8; 16]) -> Result<Vec<Segment>, S
     .fetch_all(pool)
     .await
     .map_err(StorageError::from_sqlx)?;
+    let texts = vault
+        .with_keys(|keys| {
+            rows.iter().map(|r| keys.open(Field::SegmentText, &r.text)).collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
     Ok(rows
         .into_iter()
-        .map(|r| Segment {
+        .zip(texts)
+        .map(|(r, text)| Segment {
             seq: r.seq,
             start_ms: r.start_ms,
             end_ms: r.end_ms,
             speaker_label: r.speaker_label,
             speaker_role: SpeakerRole::parse(&r.speaker_role).unwrap_or(SpeakerRole::Unknown),
-            text: r.text,
+            text,
             confidence: r.confidence,
             edited_by_human: r.edited_by_human,
         })
@@ -213,9 +266,11 @@ pub async fn segments(pool: &MySqlPool, id: &[u8; 16]) -> Result<Vec<Segment>, S
 /// Adds segments, replacing any with the same sequence number.
 pub async fn upsert_segments(
     conn: &mut MySqlConnection,
+    vault: &Vault,
     id: &[u8; 16],
     segments: &[Segment],
 ) -> Result<(), StorageError> {
+    let keys = vault.keys().await?;
     for chunk in segments.chunks(500) {
         let mut q = QueryBuilder::<MySql>::new(
             "INSERT INTO mmt_transcription_segments (transcription_id, seq, start_ms, end_ms, speaker_label, \
@@ -228,7 +283,7 @@ pub async fn upsert_segments(
                 .push_bind(s.end_ms)
                 .push_bind(&s.speaker_label)
                 .push_bind(s.speaker_role.as_str())
-                .push_bind(&s.text)
+                .push_bind(keys.seal(Field::SegmentText, &s.text))
                 .push_bind(s.confidence)
                 .push_bind(s.edited_by_human);
         });
@@ -263,21 +318,23 @@ pub struct Details {
 
 pub async fn update_details(
     conn: &mut MySqlConnection,
+    vault: &Vault,
     id: &[u8; 16],
     d: &Details,
     now: NaiveDateTime,
 ) -> Result<(), StorageError> {
+    let keys = vault.keys().await?;
     let mut q =
         QueryBuilder::<MySql>::new("UPDATE mmt_transcriptions SET version = version + 1, updated_at = ");
     q.push_bind(now);
-    for (column, value) in [
-        ("title", &d.title),
-        ("note_type", &d.note_type),
-        ("language", &d.language),
-        ("note_text", &d.note_text),
-    ] {
+    for (column, value) in [("note_type", &d.note_type), ("language", &d.language)] {
         if let Some(v) = value {
             q.push(format!(", {column} = ")).push_bind(v.clone());
+        }
+    }
+    for (field, value) in [(Field::TranscriptionTitle, &d.title), (Field::TranscriptionText, &d.note_text)] {
+        if let Some(v) = value {
+            q.push(format!(", {} = ", field.column())).push_bind(keys.seal(field, v));
         }
     }
     if let Some(encounter) = d.encounter {
@@ -294,13 +351,20 @@ pub async fn touch(
     id: &[u8; 16],
     now: NaiveDateTime,
 ) -> Result<(), StorageError> {
-    update_details(conn, id, &Details::default(), now).await
+    sqlx::query("UPDATE mmt_transcriptions SET version = version + 1, updated_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(&id[..])
+        .execute(conn)
+        .await
+        .map_err(StorageError::from_sqlx)?;
+    Ok(())
 }
 
 /// Records a state change and who made it; the state's own timestamp column is set, and a
 /// rejection keeps its reason.
 pub async fn set_status(
     conn: &mut MySqlConnection,
+    vault: &Vault,
     id: &[u8; 16],
     to: TranscriptionStatus,
     by: i64,
@@ -324,7 +388,7 @@ pub async fn set_status(
         q.push(format!(", {column} = ")).push_bind(by);
     }
     if let Some(reason) = reason {
-        q.push(", reject_reason = ").push_bind(reason);
+        q.push(", reject_reason = ").push_bind(vault.keys().await?.seal(Field::RejectReason, reason));
     }
     q.push(" WHERE id = ").push_bind(&id[..]);
     q.build().execute(conn).await.map_err(StorageError::from_sqlx)?;
@@ -350,14 +414,19 @@ pub async fn set_filed_note(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RevisionRow {
     pub revision_no: u32,
+    #[sqlx(skip)]
     pub note_text: String,
     pub author_id: i64,
+    #[sqlx(skip)]
     pub reason: String,
     pub created_at: NaiveDateTime,
+    sealed_note_text: Vec<u8>,
+    sealed_reason: Vec<u8>,
 }
 
 pub async fn append_revision(
     conn: &mut MySqlConnection,
+    vault: &Vault,
     id: &[u8; 16],
     text: &str,
     author_id: i64,
@@ -374,15 +443,16 @@ pub async fn append_revision(
     .fetch_one(&mut *conn)
     .await
     .map_err(StorageError::from_sqlx)?;
+    let keys = vault.keys().await?;
     sqlx::query(
         "INSERT INTO mmt_transcription_revisions (transcription_id, revision_no, note_text, author_id, reason, created_at) \
          VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(&id[..])
     .bind(next)
-    .bind(text)
+    .bind(keys.seal(Field::RevisionText, text))
     .bind(author_id)
-    .bind(reason)
+    .bind(keys.seal(Field::RevisionReason, reason))
     .bind(now)
     .execute(conn)
     .await
@@ -390,15 +460,30 @@ pub async fn append_revision(
     Ok(())
 }
 
-pub async fn revisions(pool: &MySqlPool, id: &[u8; 16]) -> Result<Vec<RevisionRow>, StorageError> {
-    sqlx::query_as(
-        "SELECT revision_no, note_text, author_id, reason, created_at FROM mmt_transcription_revisions \
+pub async fn revisions(
+    pool: &MySqlPool,
+    vault: &Vault,
+    id: &[u8; 16],
+) -> Result<Vec<RevisionRow>, StorageError> {
+    let mut rows: Vec<RevisionRow> = sqlx::query_as(
+        "SELECT revision_no, note_text AS sealed_note_text, author_id, reason AS sealed_reason, created_at \
+         FROM mmt_transcription_revisions \
          WHERE transcription_id = ? ORDER BY revision_no",
     )
     .bind(&id[..])
     .fetch_all(pool)
     .await
-    .map_err(StorageError::from_sqlx)
+    .map_err(StorageError::from_sqlx)?;
+    vault
+        .with_keys(|keys| {
+            rows.iter_mut().try_for_each(|r| {
+                r.note_text = keys.open(Field::RevisionText, &r.sealed_note_text)?;
+                r.reason = keys.open(Field::RevisionReason, &r.sealed_reason)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(rows)
 }
 
 /// How much of a transcription's audio is safely on disk, and what its upload declared.

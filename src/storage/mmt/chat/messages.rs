@@ -3,9 +3,12 @@
 use chrono::NaiveDateTime;
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
-use crate::storage::StorageError;
+use crate::storage::{
+    StorageError,
+    vault::{Field, Vault},
+};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct MessageRow {
     pub id: u64,
     pub room_id: u64,
@@ -16,6 +19,17 @@ pub struct MessageRow {
     pub created_at: NaiveDateTime,
 }
 
+/// A message as stored: its text sealed.
+#[derive(sqlx::FromRow)]
+struct Stored {
+    id: u64,
+    room_id: u64,
+    author_id: i64,
+    author: String,
+    text: Vec<u8>,
+    created_at: NaiveDateTime,
+}
+
 pub struct NewMessageRow<'a> {
     pub room_id: u64,
     pub author_id: i64,
@@ -24,14 +38,19 @@ pub struct NewMessageRow<'a> {
     pub at: NaiveDateTime,
 }
 
-pub async fn insert(conn: &mut MySqlConnection, m: &NewMessageRow<'_>) -> Result<u64, StorageError> {
+pub async fn insert(
+    conn: &mut MySqlConnection,
+    vault: &Vault,
+    m: &NewMessageRow<'_>,
+) -> Result<u64, StorageError> {
+    let text = vault.keys().await?.seal(Field::ChatText, m.text);
     let done = sqlx::query(
         "INSERT INTO mmt_chat_messages (room_id, author_id, author, text, created_at) VALUES (?, ?, ?, ?, ?)",
     )
     .bind(m.room_id)
     .bind(m.author_id)
     .bind(m.author)
-    .bind(m.text)
+    .bind(text)
     .bind(m.at)
     .execute(conn)
     .await
@@ -43,6 +62,7 @@ pub async fn insert(conn: &mut MySqlConnection, m: &NewMessageRow<'_>) -> Result
 /// (catching up), else the last `limit` before `before` (or the newest, scrolling back).
 pub async fn page(
     pool: &MySqlPool,
+    vault: &Vault,
     room: u64,
     before: Option<u64>,
     after: Option<u64>,
@@ -59,12 +79,27 @@ pub async fn page(
         q.push(" AND id > ").push_bind(after);
     }
     q.push(if after.is_some() { " ORDER BY id LIMIT " } else { " ORDER BY id DESC LIMIT " }).push_bind(limit);
-    let mut rows: Vec<MessageRow> =
-        q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)?;
+    let mut rows: Vec<Stored> = q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)?;
     if after.is_none() {
         rows.reverse();
     }
-    Ok(rows)
+    let texts = vault
+        .with_keys(|keys| {
+            rows.iter().map(|m| keys.open(Field::ChatText, &m.text)).collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .zip(texts)
+        .map(|(m, text)| MessageRow {
+            id: m.id,
+            room_id: m.room_id,
+            author_id: m.author_id,
+            author: m.author,
+            text,
+            created_at: m.created_at,
+        })
+        .collect())
 }
 
 /// The room's newest message id, 0 when it has none, on the caller's connection.

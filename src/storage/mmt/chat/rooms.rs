@@ -3,18 +3,23 @@
 use chrono::NaiveDateTime;
 use sqlx::{MySqlConnection, MySqlPool};
 
-use crate::storage::StorageError;
+use crate::storage::{
+    StorageError,
+    vault::{Field, Vault},
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RoomRow {
     pub id: u64,
     pub pid: Option<i64>,
     pub appointment_id: Option<u32>,
+    #[sqlx(skip)]
     pub title: String,
     pub created_by: i64,
     pub created_at: NaiveDateTime,
     /// 0 while the room has no message.
     pub last_message_id: u64,
+    sealed_title: Vec<u8>,
 }
 
 impl RoomRow {
@@ -42,7 +47,7 @@ pub struct MemberRow {
     pub read_at: Option<NaiveDateTime>,
 }
 
-const ROOM: &str = "r.id, r.pid, r.appointment_id, r.title, r.created_by, r.created_at, \
+const ROOM: &str = "r.id, r.pid, r.appointment_id, r.title AS sealed_title, r.created_by, r.created_at, \
     CAST(COALESCE((SELECT MAX(m.id) FROM mmt_chat_messages m WHERE m.room_id = r.id), 0) AS UNSIGNED) \
     AS last_message_id";
 
@@ -54,13 +59,18 @@ pub struct NewRoomRow<'a> {
     pub at: NaiveDateTime,
 }
 
-pub async fn insert(conn: &mut MySqlConnection, room: &NewRoomRow<'_>) -> Result<u64, StorageError> {
+pub async fn insert(
+    conn: &mut MySqlConnection,
+    vault: &Vault,
+    room: &NewRoomRow<'_>,
+) -> Result<u64, StorageError> {
+    let title = vault.keys().await?.seal(Field::RoomTitle, room.title);
     let done = sqlx::query(
         "INSERT INTO mmt_chat_rooms (pid, appointment_id, title, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
     )
     .bind(room.pid)
     .bind(room.appointment_id)
-    .bind(room.title)
+    .bind(title)
     .bind(room.created_by)
     .bind(room.at)
     .execute(conn)
@@ -69,12 +79,31 @@ pub async fn insert(conn: &mut MySqlConnection, room: &NewRoomRow<'_>) -> Result
     Ok(done.last_insert_id())
 }
 
-pub async fn get(conn: &mut MySqlConnection, id: u64) -> Result<Option<RoomRow>, StorageError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {ROOM} FROM mmt_chat_rooms r WHERE r.id = ?")))
-        .bind(id)
-        .fetch_optional(conn)
+pub async fn get(
+    conn: &mut MySqlConnection,
+    vault: &Vault,
+    id: u64,
+) -> Result<Option<RoomRow>, StorageError> {
+    let mut room: Option<RoomRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {ROOM} FROM mmt_chat_rooms r WHERE r.id = ?")))
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(StorageError::from_sqlx)?;
+    opened(vault, room.iter_mut()).await?;
+    Ok(room)
+}
+
+async fn opened(vault: &Vault, rooms: impl Iterator<Item = &mut RoomRow>) -> Result<(), StorageError> {
+    let mut rooms: Vec<&mut RoomRow> = rooms.collect();
+    vault
+        .with_keys(|keys| {
+            rooms.iter_mut().try_for_each(|r| {
+                r.title = keys.open(Field::RoomTitle, &r.sealed_title)?;
+                Ok(())
+            })
+        })
         .await
-        .map_err(StorageError::from_sqlx)
 }
 
 /// Takes the room's row lock until the transaction ends: messages of one room are written one at
@@ -91,11 +120,12 @@ pub async fn lock(conn: &mut MySqlConnection, id: u64) -> Result<bool, StorageEr
 /// The user's rooms, most recently created first, below `before` when given.
 pub async fn of_member(
     pool: &MySqlPool,
+    vault: &Vault,
     user_id: i64,
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<MyRoomRow>, StorageError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let mut rows: Vec<MyRoomRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM}, me.read_up_to, \
            (SELECT COUNT(*) FROM mmt_chat_messages u WHERE u.room_id = r.id AND u.id > me.read_up_to \
               AND u.author_id <> me.user_id) AS unread \
@@ -107,7 +137,9 @@ pub async fn of_member(
     .bind(limit)
     .fetch_all(pool)
     .await
-    .map_err(StorageError::from_sqlx)
+    .map_err(StorageError::from_sqlx)?;
+    opened(vault, rows.iter_mut().map(|r| &mut r.room)).await?;
+    Ok(rows)
 }
 
 /// The room's members in the order they joined, read on the caller's connection (inside a
