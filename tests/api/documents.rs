@@ -749,7 +749,15 @@ async fn a_pdfs_text_layer_is_taken_as_it_is() {
         }
     };
     assert_eq!(found("glucose%205.4").await, [id], "the patient's documents are searchable by their text");
+    assert_eq!(found("NORMAL%20gluco").await, [id], "words in any order, a beginning of one, any case");
     assert_eq!(found("cholesterol").await, Vec::<i64>::new());
+    assert_eq!(found("glu").await, Vec::<i64>::new(), "beginnings shorter than four letters are not indexed");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT content FROM mmt_document_text WHERE document_id = ?")
+        .bind(id)
+        .fetch_one(&docs.db.pool)
+        .await
+        .unwrap();
+    assert!(!stored.windows(7).any(|w| w == b"GLUCOSE"), "the extracted text is sealed at rest");
     assert_ne!(id, other);
 }
 

@@ -104,7 +104,12 @@ async fn database_stopped_under_load_gives_prompt_503s_and_recovers_without_rest
         .output()
         .unwrap();
     assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
-    let mut sidecar = Sidecar::start(vec![("DATABASE_URL", url), ("LOG_FORMAT", "json".into())]).await;
+    let mut sidecar = Sidecar::start(vec![
+        ("DATABASE_URL", url),
+        ("LOG_FORMAT", "json".into()),
+        ("MMT_MASTER_KEY", crate::helpers::TEST_MASTER_KEY.into()),
+    ])
+    .await;
     let base = sidecar.url("");
     let http = http();
     let token = sign_in(&http, &base, "admin", "Sidecar-Admin-1").await;
