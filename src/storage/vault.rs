@@ -308,20 +308,24 @@ impl Vault {
     }
 
     pub async fn keys(&self) -> Result<Arc<Keyring>, StorageError> {
-        if let Some(keys) = self.keys.read().await.as_ref().filter(|k| k.loaded.elapsed() < KEYS_MAX_AGE) {
+        let fresh = |k: &&Arc<Keyring>| k.loaded.elapsed() < KEYS_MAX_AGE;
+        if let Some(keys) = self.keys.read().await.as_ref().filter(fresh) {
             return Ok(keys.clone());
         }
-        self.reload().await
+        let mut slot = self.keys.write().await;
+        // Requests that queued behind the one that just read the keys use its copy.
+        if let Some(keys) = slot.as_ref().filter(fresh) {
+            return Ok(keys.clone());
+        }
+        let keys = Arc::new(self.load().await?);
+        *slot = Some(keys.clone());
+        Ok(keys)
     }
 
-    /// Reads the keys again (another replica may have added one), creating the first ones.
+    /// Reads the keys again now: another replica may have added one.
     pub async fn reload(&self) -> Result<Arc<Keyring>, StorageError> {
         let mut slot = self.keys.write().await;
-        let mut held =
-            advisory_lock::Held::take(&self.pool, "mmt-data-keys", advisory_lock::WRITE_WAIT_SECS).await?;
-        let loaded = self.load(held.conn()).await;
-        held.release().await?;
-        let keys = Arc::new(loaded?);
+        let keys = Arc::new(self.load().await?);
         *slot = Some(keys.clone());
         Ok(keys)
     }
@@ -353,20 +357,44 @@ impl Vault {
         Ok(id)
     }
 
+    async fn make_missing(
+        &self,
+        conn: &mut sqlx::MySqlConnection,
+        missing: impl Fn(&[KeyRow]) -> Vec<Purpose>,
+    ) -> Result<(), StorageError> {
+        for purpose in missing(&data_keys::all(conn).await?) {
+            self.create(conn, purpose).await?;
+        }
+        Ok(())
+    }
+
     async fn create(&self, conn: &mut sqlx::MySqlConnection, purpose: Purpose) -> Result<u32, StorageError> {
         let key = random::<32>();
         let at = chrono::Utc::now().naive_utc();
         data_keys::insert(conn, purpose, &self.master.wrap(purpose, &key), &self.master.id(), at).await
     }
 
-    async fn load(&self, conn: &mut sqlx::MySqlConnection) -> Result<Keyring, StorageError> {
-        let mut rows = data_keys::all(conn).await?;
-        for purpose in [Purpose::Index, Purpose::Data] {
-            if !rows.iter().any(|r| r.purpose == purpose.as_str()) {
-                self.create(conn, purpose).await?;
-                rows = data_keys::all(conn).await?;
-            }
+    /// The keys, the first ones made (under a lock, so replicas starting together make one set)
+    /// when there are none.
+    async fn load(&self) -> Result<Keyring, StorageError> {
+        let mut conn = self.pool.acquire().await.map_err(StorageError::from_sqlx)?;
+        let mut rows = data_keys::all(&mut conn).await?;
+        let missing = |rows: &[KeyRow]| {
+            [Purpose::Index, Purpose::Data]
+                .into_iter()
+                .filter(|p| !rows.iter().any(|r| r.purpose == p.as_str()))
+                .collect::<Vec<_>>()
+        };
+        if !missing(&rows).is_empty() {
+            let mut held =
+                advisory_lock::Held::take(&self.pool, "mmt-data-keys", advisory_lock::WRITE_WAIT_SECS)
+                    .await?;
+            let made = self.make_missing(held.conn(), missing).await;
+            held.release().await?;
+            made?;
+            rows = data_keys::all(&mut conn).await?;
         }
+        let conn = &mut *conn;
         let mut data = HashMap::new();
         let mut index = None;
         for row in &rows {

@@ -69,8 +69,9 @@ pub async fn list(state: &AppState, caller: &Caller, include_inactive: bool) -> 
     let rows = store::list(&state.pool, include_inactive).await?;
     let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
     let mut accounts = Vec::with_capacity(rows.len());
+    let mine = Manager::of(&mine);
     for row in rows {
-        if manageable(state, &mine, &row.username).await? {
+        if mine.may_manage(state, &row.username).await? {
             accounts.push(with_details(&mut conn, row).await?);
         }
     }
@@ -97,7 +98,7 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewAccount) -> Resul
     if let Err(message) = policy.check(&new.password) {
         issues.add("password", message);
     }
-    let group_ids = role_ids(state, &mine, &new.roles, &mut issues).await?;
+    let group_ids = role_ids(&all_roles(state).await?, &mine, &new.roles, &mut issues)?;
     let auth_group = new.auth_group.unwrap_or_else(|| "Default".into());
     if !store::auth_group_exists(&state.pool, &auth_group).await? {
         issues.add("auth_group", "must be one of OpenEMR's auth groups (`groups.name`), usually Default");
@@ -171,23 +172,27 @@ pub async fn update(state: &AppState, caller: &Caller, id: i64, change: AccountC
         Vec::new()
     });
     check_facilities(state, facilities, &mut issues).await?;
-    let policy = password_policy(state).await?;
-    if let Some(password) = &change.password {
-        if let Err(message) = policy.check(password) {
-            issues.add("password", message);
-        }
-        if change.admin_password.is_none() {
-            issues.add("admin_password", "is required to set a password: your own current password");
-        }
-    }
-    let values = issues.into_result(values)?;
-    let hash = match change.password {
+    let policy = match &change.password {
         Some(password) => {
-            confirm(state, caller, change.admin_password.as_deref().unwrap_or_default()).await?;
-            refuse_reuse(state, id, &password, policy.history).await?;
-            Some(new_hash(state, password).await?)
+            let policy = password_policy(state).await?;
+            if let Err(message) = policy.check(password) {
+                issues.add("password", message);
+            }
+            if change.admin_password.is_none() {
+                issues.add("admin_password", "is required to set a password: your own current password");
+            }
+            Some(policy)
         }
         None => None,
+    };
+    let values = issues.into_result(values)?;
+    let hash = match (change.password, policy) {
+        (Some(password), Some(policy)) => {
+            confirm(state, caller, change.admin_password.as_deref().unwrap_or_default()).await?;
+            refuse_reuse(state, id, &password, policy.history).await?;
+            Some((new_hash(state, password).await?, policy.history > 0))
+        }
+        _ => None,
     };
 
     let mut tx = state.pool.begin().await.map_err(StorageError::from_sqlx)?;
@@ -201,8 +206,8 @@ pub async fn update(state: &AppState, caller: &Caller, id: i64, change: AccountC
             store::copy_facility_names(&mut tx, id).await?;
         }
     }
-    if let Some(hash) = &hash {
-        store::replace_password(&mut tx, id, hash, policy.history > 0).await?;
+    if let Some((hash, keep_history)) = &hash {
+        store::replace_password(&mut tx, id, hash, *keep_history).await?;
         changed.push("password");
     }
     if let Some(facilities) = &change.facilities {
@@ -233,7 +238,8 @@ pub async fn set_roles(state: &AppState, caller: &Caller, id: i64, roles: Vec<St
     if id == caller.user_id.0 {
         issues.add("roles", "you cannot change your own roles; ask another administrator");
     }
-    let mut group_ids = role_ids(state, &mine, &roles, &mut issues).await?;
+    let all = all_roles(state).await?;
+    let mut group_ids = role_ids(&all, &mine, &roles, &mut issues)?;
     issues.into_result(())?;
     let username = before.row.username.clone();
 
@@ -241,13 +247,11 @@ pub async fn set_roles(state: &AppState, caller: &Caller, id: i64, roles: Vec<St
     if !store::lock(&mut tx, id).await? {
         return Err(not_found(id));
     }
-    if rules::keeps_admin_group(&username, store::is_protected(&mut tx, id).await?) {
-        let all = acl::roles(&state.pool).await?;
-        if let Some(admin) = all.iter().find(|r| r.value == "admin")
-            && !group_ids.contains(&admin.id)
-        {
-            group_ids.push(admin.id);
-        }
+    if rules::keeps_admin_group(&username, store::is_protected(&mut tx, id).await?)
+        && let Some(admin) = all.iter().find(|r| r.value == "admin")
+        && !group_ids.contains(&admin.id)
+    {
+        group_ids.push(admin.id);
     }
     acl::set_groups(&mut tx, &username, &full_name(&[], Some(&before.row)), &group_ids).await?;
     let comments = format!("mmt-sidecar: user {id} ({username}) roles set: {}", roles.join(", "));
@@ -292,16 +296,28 @@ fn is_super(permissions: &Permissions) -> bool {
     permissions.allows(Aco::ADMIN_SUPER, AclLevel::Write)
 }
 
-async fn manageable(state: &AppState, mine: &Permissions, username: &str) -> Result<bool> {
-    if is_super(mine) {
-        return Ok(true);
+/// What the caller holds, worked out once for every user they might manage.
+struct Manager {
+    is_super: bool,
+    holds: Vec<(String, AclLevel)>,
+}
+
+impl Manager {
+    fn of(mine: &Permissions) -> Self {
+        Self { is_super: is_super(mine), holds: mine.effective() }
     }
-    let theirs = state.acl.permissions(username).await?;
-    Ok(!is_super(&theirs) && rules::holds_all_of(&mine.effective(), &theirs.effective()))
+
+    async fn may_manage(&self, state: &AppState, username: &str) -> Result<bool> {
+        if self.is_super {
+            return Ok(true);
+        }
+        let theirs = state.acl.permissions(username).await?;
+        Ok(!is_super(&theirs) && rules::holds_all_of(&self.holds, &theirs.effective()))
+    }
 }
 
 async fn guard(state: &AppState, mine: &Permissions, username: &str) -> Result<()> {
-    if manageable(state, mine, username).await? {
+    if Manager::of(mine).may_manage(state, username).await? {
         Ok(())
     } else {
         Err(AdminError::Forbidden(format!(
@@ -312,17 +328,11 @@ async fn guard(state: &AppState, mine: &Permissions, username: &str) -> Result<(
 
 /// The group ids for role values, each checked to exist; granting a role that carries
 /// `admin|super` takes `admin|super` (`AclExtended::isGroupIncludeSuperuser`).
-async fn role_ids(
-    state: &AppState,
-    mine: &Permissions,
-    roles: &[String],
-    issues: &mut Issues,
-) -> Result<Vec<i64>> {
+fn role_ids(all: &[Role], mine: &Permissions, roles: &[String], issues: &mut Issues) -> Result<Vec<i64>> {
     if roles.is_empty() {
         issues.add("roles", "must name at least one role; a user in none cannot sign in");
         return Ok(Vec::new());
     }
-    let all = all_roles(state).await?;
     let mut wanted = Vec::new();
     let mut seen = HashSet::new();
     for value in roles.iter().filter(|v| seen.insert(v.as_str())) {
