@@ -1,7 +1,7 @@
 //! Encryption at rest (issue 17). Starts a private MariaDB (scripts/db.sh) with schema/ and
 //! openemr-fixtures/ and the release binary, then as drgarcia: creates dictated notes (20 segments
 //! each), reads them back (every title, note and segment opened), uploads and downloads a 40 MB
-//! recording sealed in 1 MiB records (checked byte for byte), and times `mmt-sidecar rotate-key`'s
+//! recording sealed in 1 MiB records (checked byte for byte; the sidecar's peak memory after), and times `mmt-sidecar rotate-key`'s
 //! job resealing all of it. Everything it starts it stops.
 //!
 //!   cargo bench --bench encryption
@@ -19,7 +19,7 @@ use std::{
 };
 
 use futures_util::{StreamExt, stream};
-use http_support::{percentile, sign_in, start_sidecar, wait_until};
+use http_support::{peak_rss_mib, percentile, sign_in, start_sidecar, wait_until};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::{Guard, free_ports, machine, sql};
@@ -116,7 +116,7 @@ async fn main() {
     let database_url = format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr");
     let audio_dir = audio_dir.to_str().unwrap().to_string();
     let env = [("MMT_AUDIO_DIR", audio_dir.as_str()), ("MMT_WORKERS", "1")];
-    start_sidecar(&mut guard, http_port, &database_url, &env).await;
+    let server = start_sidecar(&mut guard, http_port, &database_url, &env).await;
     let base = format!("http://127.0.0.1:{http_port}");
     let client = reqwest::Client::new();
     let token = sign_in(&client, &base, "drgarcia", "Physician-Garcia-2").await;
@@ -141,6 +141,7 @@ async fn main() {
     let up = api.upload_audio(&created[0].0, &audio).await;
     let down = api.download_audio(&created[0].0, &audio).await;
     let mb_per_s = |d: Duration| audio.len() as f64 / MB as f64 / d.as_secs_f64();
+    let rss = peak_rss_mib(server).map_or("unknown".into(), |v| format!("{v:.1} MiB"));
 
     let values = sql(
         &guard.dir,
@@ -184,7 +185,7 @@ async fn main() {
     );
     println!();
     println!(
-        "40 MB recording: upload {:.1} MB/s (8 MB chunks), download {:.1} MB/s",
+        "40 MB recording: upload {:.1} MB/s (8 MB chunks), download {:.1} MB/s; sidecar peak RSS {rss}",
         mb_per_s(up),
         mb_per_s(down)
     );
