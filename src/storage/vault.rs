@@ -335,6 +335,11 @@ impl Vault {
         self.with_keys(|keys| keys.open(field, stored)).await
     }
 
+    /// Opens each of `values`, all sealed in `field`.
+    pub async fn open_all(&self, field: Field, values: &[&[u8]]) -> Result<Vec<String>, StorageError> {
+        self.with_keys(|keys| values.iter().map(|v| keys.open(field, v)).collect()).await
+    }
+
     /// Runs `f` with the keys, and again with freshly read keys if it met a key this replica lacks.
     pub async fn with_keys<T>(
         &self,

@@ -242,11 +242,8 @@ pub async fn segments(pool: &MySqlPool, vault: &Vault, id: &[u8; 16]) -> Result<
     .fetch_all(pool)
     .await
     .map_err(StorageError::from_sqlx)?;
-    let texts = vault
-        .with_keys(|keys| {
-            rows.iter().map(|r| keys.open(Field::SegmentText, &r.text)).collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
+    let sealed: Vec<&[u8]> = rows.iter().map(|r| &r.text[..]).collect();
+    let texts = vault.open_all(Field::SegmentText, &sealed).await?;
     Ok(rows
         .into_iter()
         .zip(texts)

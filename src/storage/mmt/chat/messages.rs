@@ -83,11 +83,8 @@ pub async fn page(
     if after.is_none() {
         rows.reverse();
     }
-    let texts = vault
-        .with_keys(|keys| {
-            rows.iter().map(|m| keys.open(Field::ChatText, &m.text)).collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
+    let sealed: Vec<&[u8]> = rows.iter().map(|m| &m.text[..]).collect();
+    let texts = vault.open_all(Field::ChatText, &sealed).await?;
     Ok(rows
         .into_iter()
         .zip(texts)
