@@ -20,6 +20,8 @@ from fhir.resources.operationoutcome import OperationOutcome
 from fhir.resources.organization import Organization
 from fhir.resources.patient import Patient
 from fhir.resources.practitioner import Practitioner
+from fhir.resources.schedule import Schedule
+from fhir.resources.slot import Slot
 from fhirpy import SyncFHIRClient
 
 USERNAME, PASSWORD = "drgarcia", "Physician-Garcia-2"
@@ -50,7 +52,7 @@ def main(base: str) -> int:
 
     capabilities = CapabilityStatement.parse_obj(get(base, "/metadata", None).json())
     served = {r.type for rest in capabilities.rest for r in rest.resource}
-    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Appointment", "Practitioner", "Organization"}, "the CapabilityStatement is valid R4 and lists what is served")
+    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Appointment", "Schedule", "Slot", "Practitioner", "Organization"}, "the CapabilityStatement is valid R4 and lists what is served")
 
     missing = get(base, "/Patient/00000000-0000-4000-8000-000000000000", token)
     check(missing.status_code == 404, "an unknown patient is 404")
@@ -85,11 +87,23 @@ def main(base: str) -> int:
             assert read.id == patient.id and read.birthDate == patient.birthDate
     check(True, "every patient found and read is a valid R4 Patient")
 
-    for model in (Practitioner, Organization):
+    for model in (Practitioner, Organization, Schedule):
         bundle = Bundle.parse_obj(get(base, f"/{model.__name__}", token).json())
         for item in bundle.entry:
             model.parse_obj(get(base, f"/{model.__name__}/{item.resource.id}", token).json())
         check(bool(bundle.entry), f"{len(bundle.entry)} {model.__name__} resources are valid R4")
+
+    slots = 0
+    for schedule in Bundle.parse_obj(get(base, "/Schedule", token).json()).entry:
+        search = client.resources("Slot").search(schedule=f"Schedule/{schedule.resource.id}").search(**{"service-type": "5"})
+        for resource in search.limit(200).fetch_all():
+            slot = Slot.parse_obj(resource.serialize())
+            assert slot.schedule.reference == f"Schedule/{schedule.resource.id}" and slot.status == "free"
+            slots += 1
+        first = search.first()
+        if first is not None:
+            Slot.parse_obj(get(base, f"/Slot/{first.id}", token).json())
+    check(slots > 0, f"{slots} free Slots of the providers' Schedules this week, paged by fhirpy, are valid R4")
 
     counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0, Observation: 0, MedicationRequest: 0, Appointment: 0}
     for patient in client.resources("Patient").search(birthdate__le="1970-12-31").limit(100).fetch_all():

@@ -1,7 +1,7 @@
 //! FHIR R4 rules that do not depend on storage or HTTP: how OpenEMR's values map to FHIR codes,
 //! and how FHIR search parameter values are read.
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Datelike, Months, NaiveDate, NaiveDateTime};
 
 use super::chart::vitals::Measure;
 
@@ -173,6 +173,39 @@ fn period(date: &str) -> Option<(NaiveDate, NaiveDate)> {
     }
 }
 
+/// A free slot's id: nothing is stored, so the id carries what finds the slot again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotId {
+    pub schedule: String,
+    pub start: NaiveDateTime,
+    pub category: i64,
+    pub minutes: u32,
+}
+
+impl SlotId {
+    const STAMP: &str = "%Y%m%d%H%M";
+
+    /// `{schedule}.{YYYYMMDDhhmm}.{category}.{minutes}`, at most 64 characters for a uuid schedule.
+    pub fn format(&self) -> String {
+        format!("{}.{}.{}.{}", self.schedule, self.start.format(Self::STAMP), self.category, self.minutes)
+    }
+
+    pub fn parse(id: &str) -> Option<Self> {
+        let mut parts = id.split('.');
+        let (schedule, start, category, minutes) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || schedule.is_empty() {
+            return None;
+        }
+        Some(Self {
+            schedule: schedule.to_string(),
+            start: NaiveDateTime::parse_from_str(start, Self::STAMP).ok()?,
+            category: category.parse().ok().filter(|c| *c > 0)?,
+            minutes: minutes.parse().ok().filter(|m| (1..=1440).contains(m))?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +259,29 @@ mod tests {
         );
         assert_eq!(sex_for("http://hl7.org/fhir/administrative-gender|female"), Ok("Female"));
         assert!(sex_for("other").is_err());
+    }
+
+    #[test]
+    fn a_slot_id_round_trips_and_refuses_what_it_did_not_make() {
+        let id = SlotId {
+            schedule: "9f3c2b1e-0000-4000-8000-1234567890ab".into(),
+            start: NaiveDate::from_ymd_opt(2026, 12, 3).unwrap().and_hms_opt(9, 30, 0).unwrap(),
+            category: 5,
+            minutes: 15,
+        };
+        let text = id.format();
+        assert_eq!(text, "9f3c2b1e-0000-4000-8000-1234567890ab.202612030930.5.15");
+        assert!(text.len() <= 64, "a FHIR id is at most 64 characters");
+        assert_eq!(SlotId::parse(&text), Some(id));
+        for bad in [
+            "",
+            "x.202612030930.5",
+            "x.202613030930.5.15",
+            "x.202612030930.0.15",
+            "x.202612030930.5.0",
+            "x.1.5.15.9",
+        ] {
+            assert_eq!(SlotId::parse(bad), None, "{bad}");
+        }
     }
 }

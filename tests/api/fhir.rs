@@ -112,6 +112,8 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
             "Observation",
             "MedicationRequest",
             "Appointment",
+            "Schedule",
+            "Slot",
             "Practitioner",
             "Organization"
         ]
@@ -594,4 +596,93 @@ async fn every_fhir_operation_but_metadata_answers_401_outcomes_without_credenti
         }
     }
     assert!(walked >= 16, "{walked} operations walked");
+}
+
+/// A provider's calendar is a Schedule with the provider's id, and its free starts for a visit
+/// category are Slots: the same starts the scheduling API offers, gone once booked.
+#[tokio::test]
+async fn a_providers_free_starts_are_slots_of_their_schedule_until_booked() {
+    let fhir = Fhir::new().await;
+    let garcia = uuids(&fhir.db, "SELECT uuid FROM users WHERE username = 'drgarcia'").await;
+    let garcia = garcia.into_iter().next().unwrap();
+    let (status, schedules) = fhir.get(&format!("/Schedule?actor=Practitioner/{garcia}")).await;
+    assert_eq!((status, entry_ids(&schedules)), (StatusCode::OK, [garcia.clone()].into()), "{schedules}");
+    let (_, schedule) = fhir.get(&format!("/Schedule/{garcia}")).await;
+    assert_eq!(schedule["actor"][0]["reference"], format!("Practitioner/{garcia}"), "{schedule}");
+    let (_, every) = fhir.get("/Schedule").await;
+    assert!(entry_ids(&every).contains(&garcia) && every["entry"].as_array().unwrap().len() > 1);
+
+    let day = crate::scheduling::tuesday_ahead();
+    let query =
+        format!("/Slot?schedule=Schedule/{garcia}&service-type=5&start=ge{day}&start=le{day}&_count=100");
+    let (status, slots) = fhir.get(&query).await;
+    assert_eq!(status, StatusCode::OK, "{slots}");
+    let starts: Vec<String> = slots["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["start"].as_str().unwrap()[11..16].to_string())
+        .collect();
+    let api = crate::patients::Api { db: fhir.db.clone_handle(), token: fhir.token.clone() };
+    let (_, offered) =
+        api.get(&format!("/api/appointments/slots/?provider=2&category=5&from={day}&to={day}")).await;
+    let offered: Vec<String> = offered["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_str().unwrap()[11..16].to_string())
+        .collect();
+    assert_eq!(starts, offered, "the Slots are the scheduling API's free starts");
+    assert_eq!((slots["total"].as_u64(), starts.first().map(String::as_str)), (Some(32), Some("08:00")));
+    let first = &slots["entry"][0]["resource"];
+    assert_eq!(
+        (first["status"].as_str(), first["schedule"]["reference"].as_str()),
+        (Some("free"), Some(format!("Schedule/{garcia}").as_str()))
+    );
+    let constant = fhir
+        .db
+        .scalar_text("SELECT pc_constant_id FROM openemr_postcalendar_categories WHERE pc_catid = 5")
+        .await;
+    assert_eq!(first["serviceType"][0]["coding"][0]["code"].as_str(), Some(constant.as_str()), "{first}");
+    let by_code =
+        query.replace("service-type=5", &format!("service-type=urn:openemr:appointment-category|{constant}"));
+    assert_eq!(fhir.get(&by_code).await.1["total"], 32);
+
+    let id = first["id"].as_str().unwrap();
+    let (status, read) = fhir.get(&format!("/Slot/{id}")).await;
+    assert_eq!((status, &read["start"]), (StatusCode::OK, &first["start"]), "{read}");
+    let pid = fhir.db.scalar("SELECT MIN(pid) FROM patient_data").await;
+    let booking = serde_json::json!({"pid": pid, "provider_id": 2, "facility_id": 3, "category_id": 5, "start": format!("{day}T08:00")});
+    let (status, booked) = api.call("POST", "/api/appointments/", Some(booking)).await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    let (status, gone) = fhir.get(&format!("/Slot/{id}")).await;
+    assert_eq!(
+        (status, issue(&gone).0),
+        (StatusCode::NOT_FOUND, "not-found"),
+        "a booked slot is no longer a Slot"
+    );
+    assert_eq!(fhir.get(&query).await.1["total"], 31);
+
+    for (bad, parameter) in [
+        ("/Slot?service-type=5".to_string(), "schedule"),
+        (format!("/Slot?schedule={garcia}"), "service-type"),
+        (format!("/Slot?schedule={garcia}&service-type=no_such_category"), "service-type"),
+        (format!("/Slot?schedule={garcia}&service-type=5&start=soon"), "start"),
+    ] {
+        let (status, outcome) = fhir.get(&bad).await;
+        assert_eq!(
+            (status, outcome["issue"][0]["expression"][0].as_str()),
+            (StatusCode::BAD_REQUEST, Some(parameter)),
+            "{bad}: {outcome}"
+        );
+    }
+    let (_, busy) = fhir.get(&format!("{query}&status=busy")).await;
+    assert_eq!(busy["total"], 0, "only free Slots are served");
+    for unknown in [
+        "/Slot/nonsense",
+        "/Schedule/00000000-0000-4000-8000-000000000000",
+        &format!("/Slot/{garcia}.209901010800.5.15"),
+    ] {
+        assert_eq!(fhir.get(unknown).await.0, StatusCode::NOT_FOUND, "{unknown}");
+    }
 }

@@ -13,7 +13,7 @@ const OKAFOR: i64 = 3;
 
 /// A Tuesday at least two weeks ahead: inside the demo providers' repeating In Office hours, on
 /// no holiday and clear of the demo appointments (which start after lunch).
-fn tuesday_ahead() -> NaiveDate {
+pub(crate) fn tuesday_ahead() -> NaiveDate {
     let mut day = Local::now().date_naive() + Days::new(14);
     while day.weekday() != Weekday::Tue {
         day = day + Days::new(1);

@@ -5,14 +5,14 @@ use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Found, Links, bundle, entry, instant,
+    FhirError, Found, Links, bundle, date_bounds, entry, instant,
     medication_api::requesters,
     model::{Appointment, AppointmentParticipant, Bundle, CodeableConcept, Coding, Meta, Reference},
     offset_count, offset_links, patient_reference, searched_patient, text, uuid_of,
 };
 use crate::{
     app::AppState,
-    domain::fhir::{appointment_status, date_range},
+    domain::fhir::appointment_status,
     http::auth::Auth,
     service::scheduling::{
         SchedulingError,
@@ -22,7 +22,7 @@ use crate::{
 };
 
 const PARTICIPATION_TYPE: &str = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
-const CATEGORY_SYSTEM: &str = "urn:openemr:appointment-category";
+pub(super) const CATEGORY_SYSTEM: &str = "urn:openemr:appointment-category";
 
 /// The search parameters served, as the CapabilityStatement lists them.
 pub const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
@@ -70,15 +70,7 @@ impl AppointmentApi {
         offset: Query<Option<u64>>,
     ) -> Result<Found<Bundle<Appointment>>, FhirError> {
         let count = offset_count(count.0)?;
-        let mut dates: (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) = (None, None);
-        for value in &date.0 {
-            let (from, to) = date_range(value).map_err(|why| FhirError::invalid("date", why))?;
-            dates.0 = dates.0.max(from);
-            dates.1 = match (dates.1, to) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
+        let dates = date_bounds("date", &date.0)?;
         let links = Links::of(req, "Appointment");
         let Some((pid, uuid)) = searched_patient(&state, patient.0).await? else {
             return Ok(Found::Ok(Json(links.whole(Vec::new()))));

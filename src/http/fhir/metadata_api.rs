@@ -26,7 +26,7 @@ impl MetadataApi {
 }
 
 /// When the capabilities below last changed.
-const CHANGED: &str = "2026-11-30";
+const CHANGED: &str = "2026-12-01";
 
 fn capabilities() -> CapabilityStatement {
     let interactions = |codes: &[&str]| codes.iter().map(|c| Interaction { code: (*c).into() }).collect();
@@ -61,6 +61,8 @@ fn capabilities() -> CapabilityStatement {
                 ),
                 ("MedicationRequest", super::medication_api::US_CORE_MEDICATION_REQUEST, BY_PATIENT),
                 ("Appointment", "", super::appointment_api::SEARCH_PARAMS),
+                ("Schedule", "", super::schedule_api::SCHEDULE_PARAMS),
+                ("Slot", "", super::schedule_api::SLOT_PARAMS),
                 ("Practitioner", super::directory_api::US_CORE_PRACTITIONER, &[]),
                 ("Organization", super::directory_api::US_CORE_ORGANIZATION, &[]),
             ]

@@ -11,8 +11,9 @@ pub mod metadata_api;
 pub mod model;
 pub mod observation_api;
 pub mod patient_api;
+pub mod schedule_api;
 
-use chrono::{Local, NaiveDateTime, SecondsFormat, TimeZone};
+use chrono::{Local, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone};
 use poem::{Endpoint, Request, Response, http::StatusCode};
 use poem_openapi::{
     ApiResponse, OpenApiService,
@@ -36,6 +37,8 @@ pub type FhirApis = (
     directory_api::OrganizationApi,
     medication_api::MedicationRequestApi,
     appointment_api::AppointmentApi,
+    schedule_api::ScheduleApi,
+    schedule_api::SlotApi,
 );
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {
@@ -249,6 +252,24 @@ pub fn offset_links(links: &Links, offset: u64, count: u32, total: i64) -> Vec<B
         link.push(links.next("_offset", &next.to_string()));
     }
     link
+}
+
+/// The days a date parameter given up to twice (`ge…&lt…`) bounds, each end open when unsaid.
+pub fn date_bounds(
+    name: &str,
+    values: &[String],
+) -> Result<(Option<NaiveDate>, Option<NaiveDate>), FhirError> {
+    let mut bounds: (Option<NaiveDate>, Option<NaiveDate>) = (None, None);
+    for value in values {
+        let (from, to) =
+            crate::domain::fhir::date_range(value).map_err(|why| FhirError::invalid(name, why))?;
+        bounds.0 = bounds.0.max(from);
+        bounds.1 = match (bounds.1, to) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(bounds)
 }
 
 pub fn instant(at: NaiveDateTime) -> Option<String> {

@@ -429,3 +429,34 @@ pub struct Appointment {
     pub comment: Option<String>,
     pub participant: Vec<AppointmentParticipant>,
 }
+
+/// A provider's calendar, as a Schedule whose id is the provider's (Practitioner) uuid.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Schedule {
+    /// Always `Schedule`.
+    pub resource_type: String,
+    pub id: String,
+    pub active: bool,
+    pub actor: Vec<Reference>,
+    pub comment: Option<String>,
+}
+
+/// A free start on a provider's calendar for a visit of one calendar category, computed from
+/// In Office hours, provider events, closures and appointments; nothing is stored.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Slot {
+    /// Always `Slot`.
+    pub resource_type: String,
+    /// `{schedule id}.{YYYYMMDDhhmm}.{category id}.{minutes}`.
+    pub id: String,
+    pub schedule: Reference,
+    /// Always `free`: booked time is an Appointment.
+    pub status: String,
+    /// The calendar category: its constant id and name.
+    #[oai(skip_serializing_if_is_empty, default)]
+    pub service_type: Vec<CodeableConcept>,
+    pub start: String,
+    pub end: String,
+}

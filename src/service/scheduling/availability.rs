@@ -177,6 +177,9 @@ pub struct Slot {
 pub struct Slots {
     pub provider: i64,
     pub category: i64,
+    pub category_name: String,
+    /// The category's constant id (`pc_constant_id`), which OpenEMR's FHIR API codes it by.
+    pub category_code: Option<String>,
     pub minutes: u32,
     pub slots: Vec<Slot>,
 }
@@ -202,6 +205,8 @@ pub async fn slots(
         issues.add("category", format!("no calendar category {category_id}"));
         return Err(issues.into());
     };
+    let (category_name, category_code) =
+        (calendar.category_name(category_id), category.pc_constant_id.clone());
     let minutes = match input.duration_minutes {
         Some(m) => m as u32,
         None => u32::try_from(category.pc_duration / 60).unwrap_or(0).max(calendar.settings.interval_mins),
@@ -224,7 +229,14 @@ pub async fn slots(
             }
         }
     }
-    Ok(Slots { provider: range.provider, category: category_id, minutes, slots })
+    Ok(Slots {
+        provider: range.provider,
+        category: category_id,
+        category_name,
+        category_code,
+        minutes,
+        slots,
+    })
 }
 
 pub struct Block {
