@@ -96,14 +96,26 @@ def main(base: str) -> int:
     slots = 0
     for schedule in Bundle.parse_obj(get(base, "/Schedule", token).json()).entry:
         search = client.resources("Slot").search(schedule=f"Schedule/{schedule.resource.id}").search(**{"service-type": "5"})
-        for resource in search.limit(200).fetch_all():
+        for resource in search.limit(50).fetch_all():
             slot = Slot.parse_obj(resource.serialize())
             assert slot.schedule.reference == f"Schedule/{schedule.resource.id}" and slot.status == "free"
             slots += 1
         first = search.first()
         if first is not None:
             Slot.parse_obj(get(base, f"/Slot/{first.id}", token).json())
+            free = first
     check(slots > 0, f"{slots} free Slots of the providers' Schedules this week, paged by fhirpy, are valid R4")
+
+    patient = client.resources("Patient").search(name="zoe").first()
+    appointment = client.resource(
+        "Appointment",
+        status="booked",
+        slot=[{"reference": f"Slot/{free.id}"}],
+        participant=[{"actor": {"reference": f"Patient/{patient.id}"}, "status": "accepted"}],
+    )
+    appointment.save()
+    booked = Appointment.parse_obj(get(base, f"/Appointment/{appointment.id}", token).json())
+    check(booked.start == Slot.parse_obj(free.serialize()).start, "fhirpy books a free Slot as a valid R4 Appointment, read back by its id")
 
     counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0, Observation: 0, MedicationRequest: 0, Appointment: 0}
     for patient in client.resources("Patient").search(birthdate__le="1970-12-31").limit(100).fetch_all():

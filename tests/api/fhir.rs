@@ -40,6 +40,36 @@ impl Fhir {
         self.get_as(Some(&self.token), path).await
     }
 
+    /// A write with a FHIR JSON body; the answer's content type must be FHIR's too.
+    async fn send_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let client = self.db.client();
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let mut req = client
+            .request(method, format!("/fhir/r4{path}"))
+            .header("host", "ehr.example")
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string());
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let resp = req.send().await;
+        let status = resp.0.status();
+        let content_type = resp.0.content_type().unwrap_or_default().to_string();
+        assert!(content_type.starts_with("application/fhir+json"), "{path}: {status} {content_type}");
+        let text = resp.0.into_body().into_string().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send_as(Some(&self.token), "post", path, body).await
+    }
+
     /// Every patient id a search finds, following `next` links; and the bundle's total.
     async fn search_all(&self, query: &str) -> (Vec<String>, i64) {
         let (mut ids, mut path, mut total) = (Vec::new(), format!("/Patient?{query}"), None);
@@ -119,6 +149,10 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
         ]
     );
     assert!(resources[6].get("profile").is_none(), "US Core 3.1.1 has no Appointment profile to claim");
+    let codes = |r: &Value| -> Vec<String> {
+        r["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(codes(&resources[6]), ["read", "search-type", "create"], "Appointments can be booked");
     for resource in &resources[1..6] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }
@@ -584,9 +618,11 @@ async fn every_fhir_operation_but_metadata_answers_401_outcomes_without_credenti
     let mut walked = 0;
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            assert_eq!(method, "get", "FHIR serves reads only so far");
             let concrete = path.replace("{id}", JOSE);
-            let (status, outcome) = fhir.get_as(None, &concrete).await;
+            let (status, outcome) = match method.as_str() {
+                "get" => fhir.get_as(None, &concrete).await,
+                _ => fhir.send_as(None, method, &concrete, serde_json::json!({})).await,
+            };
             if op["operationId"] == "fhir_metadata" {
                 assert_eq!(status, StatusCode::OK);
                 continue;
@@ -684,5 +720,87 @@ async fn a_providers_free_starts_are_slots_of_their_schedule_until_booked() {
         &format!("/Slot/{garcia}.209901010800.5.15"),
     ] {
         assert_eq!(fhir.get(unknown).await.0, StatusCode::NOT_FOUND, "{unknown}");
+    }
+}
+
+/// A FHIR client books a free Slot, or a start with the provider and category, through the
+/// scheduling API's own path: OpenEMR's calendar row, no double booking, the Slot gone.
+#[tokio::test]
+async fn an_appointment_is_booked_by_slot_or_by_start_and_never_twice() {
+    let fhir = Fhir::new().await;
+    let garcia = uuids(&fhir.db, "SELECT uuid FROM users WHERE username = 'drgarcia'")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let day = crate::scheduling::tuesday_ahead();
+    let query = format!("/Slot?schedule={garcia}&service-type=5&start=ge{day}&start=le{day}");
+    let (_, slots) = fhir.get(&query).await;
+    let slot = slots["entry"][1]["resource"]["id"].as_str().unwrap().to_string();
+    let patient = serde_json::json!({"actor": {"reference": format!("Patient/{JOSE}")}});
+    let by_slot = serde_json::json!({
+        "resourceType": "Appointment", "status": "booked", "comment": "Knee review",
+        "slot": [{"reference": format!("Slot/{slot}")}], "participant": [patient]
+    });
+    let (status, booked) = fhir.post("/Appointment", by_slot.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    // OpenEMR's default status, `-`, which its own FHIR API reads as proposed.
+    assert_eq!(
+        (booked["status"].as_str(), booked["comment"].as_str()),
+        (Some("proposed"), Some("Knee review")),
+    );
+    assert_eq!(booked["participant"][0]["actor"]["reference"], format!("Patient/{JOSE}"));
+    assert_eq!(booked["participant"][1]["actor"]["reference"], format!("Practitioner/{garcia}"));
+    let id = booked["id"].as_str().unwrap();
+    let row = fhir
+        .db
+        .scalar_text(&format!(
+            "SELECT CONCAT(pc_pid, ' ', pc_aid, ' ', pc_catid, ' ', pc_eventDate, ' ', pc_startTime, ' ', pc_duration) \
+             FROM openemr_postcalendar_events WHERE uuid = UNHEX(REPLACE('{id}', '-', ''))"
+        ))
+        .await;
+    assert_eq!(row, format!("1 2 5 {day} 08:15:00 900"), "written as OpenEMR's calendar writes it");
+    assert_eq!(fhir.get(&format!("/Appointment/{id}")).await.1["id"], id);
+    let (_, after) = fhir.get(&query).await;
+    assert_eq!(after["total"].as_u64(), slots["total"].as_u64().map(|t| t - 1), "the Slot is gone");
+
+    let (status, twice) = fhir.post("/Appointment", by_slot).await;
+    assert_eq!((status, issue(&twice).0), (StatusCode::CONFLICT, "conflict"), "{twice}");
+
+    let by_start = serde_json::json!({
+        "resourceType": "Appointment", "status": "pending",
+        "start": format!("{}", chrono::NaiveDateTime::new(day, chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap()).and_local_timezone(chrono::Local).unwrap().to_rfc3339()),
+        "minutesDuration": 30,
+        "appointmentType": {"coding": [{"system": "urn:openemr:appointment-category", "code": "5"}]},
+        "participant": [patient, {"actor": {"reference": format!("Practitioner/{garcia}")}}]
+    });
+    let (status, held) = fhir.post("/Appointment", by_start).await;
+    assert_eq!(
+        (status, held["status"].as_str(), held["minutesDuration"].as_i64()),
+        (StatusCode::CREATED, Some("pending"), Some(30)),
+        "{held}"
+    );
+
+    for (body, element) in [
+        (
+            serde_json::json!({"resourceType": "Appointment", "status": "fulfilled", "participant": []}),
+            "status",
+        ),
+        (
+            serde_json::json!({"resourceType": "Appointment", "status": "booked", "participant": []}),
+            "participant",
+        ),
+        (
+            serde_json::json!({"resourceType": "Appointment", "status": "booked", "slot": [{"reference": "Slot/nope"}], "participant": [{"actor": {"reference": format!("Patient/{JOSE}")}}]}),
+            "slot",
+        ),
+        (serde_json::json!({"resourceType": "Patient", "status": "booked"}), "resourceType"),
+    ] {
+        let (status, outcome) = fhir.post("/Appointment", body).await;
+        assert_eq!(
+            (status, outcome["issue"][0]["expression"][0].as_str()),
+            (StatusCode::BAD_REQUEST, Some(element)),
+            "{outcome}"
+        );
     }
 }

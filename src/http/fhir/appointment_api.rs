@@ -5,14 +5,22 @@ use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Found, Links, bundle, date_bounds, entry, instant,
+    Created, FhirError, Found, Links, bundle, date_bounds, entry, instant,
     medication_api::requesters,
-    model::{Appointment, AppointmentParticipant, Bundle, CodeableConcept, Coding, Meta, Reference},
-    offset_count, offset_links, patient_reference, searched_patient, text, uuid_of,
+    model::{
+        Appointment, AppointmentCreate, AppointmentParticipant, Bundle, CodeableConcept, Coding, Meta,
+        Reference,
+    },
+    offset_count, offset_links, patient_reference,
+    schedule_api::{category_id, provider_named},
+    searched_patient, text, uuid_of,
 };
 use crate::{
     app::AppState,
-    domain::fhir::appointment_status,
+    domain::{
+        fhir::{SlotId, appointment_status},
+        scheduling::appointment::NewAppointmentInput,
+    },
     http::auth::Auth,
     service::scheduling::{
         SchedulingError,
@@ -36,6 +44,30 @@ pub struct AppointmentApi;
 
 #[OpenApi(prefix_path = "/Appointment")]
 impl AppointmentApi {
+    /// Books an appointment through the scheduling API's own path: serialised per provider across
+    /// replicas, never over another appointment (409 naming it) and inside the provider's
+    /// availability. Give a free `slot` (from a Slot search), or `start` with the provider as a
+    /// `Practitioner/{id}` participant and the calendar category as `appointmentType` or
+    /// `serviceType`; the patient is a `Patient/{id}` participant. The facility is the provider's
+    /// own; `pending` books a hold that lapses unless confirmed. Written as OpenEMR's calendar
+    /// writes it, so it shows there and in OpenEMR's FHIR API. Needs OpenEMR `patients|appt`.
+    #[oai(path = "/", method = "post", operation_id = "fhir_appointment_create")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: Json<AppointmentCreate>,
+    ) -> Result<Created<Appointment>, FhirError> {
+        let input = booking(&state, &auth, body.0).await?;
+        let booked = match appointments::book(&state, &auth.0, input, None).await.map_err(fhir_names)? {
+            appointments::Booked::Created(a) | appointments::Booked::Replayed(a) => a,
+        };
+        let providers = requesters(&state).await?;
+        let appointment = appointment_of(booked, &providers).ok_or(SchedulingError::UnknownUuid)?;
+        let location = format!("Appointment/{}", appointment.id);
+        Ok(Created::Created(Json(appointment), location))
+    }
+
     /// One appointment. Needs OpenEMR `patients|appt`; audited.
     #[oai(path = "/:id", method = "get", operation_id = "fhir_appointment_read")]
     async fn read(
@@ -93,6 +125,113 @@ impl AppointmentApi {
             .map(|a| entry(&links, a.id.clone(), a))
             .collect();
         Ok(Found::Ok(Json(bundle(total, link, entries))))
+    }
+}
+
+/// The booking an Appointment resource asks for, its references resolved.
+async fn booking(
+    state: &AppState,
+    auth: &Auth,
+    body: AppointmentCreate,
+) -> Result<NewAppointmentInput, FhirError> {
+    if body.resource_type != "Appointment" {
+        return Err(FhirError::invalid("resourceType", "must be Appointment"));
+    }
+    let hold = match body.status.as_str() {
+        "booked" | "proposed" => false,
+        "pending" => true,
+        other => {
+            let why = format!("`{other}` cannot be booked: send booked (or proposed), or pending for a hold");
+            return Err(FhirError::invalid("status", why));
+        }
+    };
+    let actor = |kind: &str| {
+        body.participant.iter().filter_map(|p| p.actor.reference.clone()).find(|r| r.starts_with(kind))
+    };
+    let patient = actor("Patient/")
+        .ok_or_else(|| FhirError::invalid("participant", "needs the patient as Patient/{id}"))?;
+    let (pid, _) = searched_patient(state, Some(patient))
+        .await?
+        .ok_or_else(|| FhirError::invalid("participant", "the Patient named is not one of this server's"))?;
+    let (schedule, category, start, minutes) = match body.slot.first() {
+        Some(slot) => {
+            let id = slot.reference.as_deref().and_then(|r| r.strip_prefix("Slot/")).and_then(SlotId::parse);
+            let id = id.ok_or_else(|| {
+                FhirError::invalid("slot", "is not Slot/{id} of a Slot this server offered")
+            })?;
+            (id.schedule, id.category, id.start, Some(i64::from(id.minutes)))
+        }
+        None => {
+            let practitioner = actor("Practitioner/").ok_or_else(|| {
+                FhirError::invalid("participant", "needs a slot, or the provider as Practitioner/{id}")
+            })?;
+            let code = body
+                .appointment_type
+                .iter()
+                .chain(&body.service_type)
+                .flat_map(|c| &c.coding)
+                .find_map(|c| c.code.clone());
+            let code = code.ok_or_else(|| {
+                FhirError::invalid("appointmentType", "needs the calendar category's constant id or id")
+            })?;
+            let category = category_id(state, "appointmentType", &code).await?;
+            let start = body
+                .start
+                .as_deref()
+                .ok_or_else(|| FhirError::invalid("start", "is required without a slot"))?;
+            let start = local(start).ok_or_else(|| {
+                FhirError::invalid("start", "must be an instant, e.g. 2026-12-15T09:30:00+10:00")
+            })?;
+            let end = body
+                .end
+                .as_deref()
+                .map(|e| local(e).ok_or_else(|| FhirError::invalid("end", "must be an instant")))
+                .transpose()?;
+            let minutes = body.minutes_duration.or(end.map(|e| (e - start).num_minutes()));
+            (practitioner, category, start, minutes)
+        }
+    };
+    let provider = provider_named(state, auth, &schedule)
+        .await?
+        .ok_or_else(|| FhirError::invalid("participant", "the provider named is not one of this server's"))?;
+    Ok(NewAppointmentInput {
+        pid: Some(pid.0),
+        provider_id: Some(provider.id),
+        facility_id: Some(provider.facility_id),
+        category_id: Some(category),
+        start: Some(start.format("%Y-%m-%dT%H:%M").to_string()),
+        duration_minutes: minutes,
+        reason: body.comment,
+        room: None,
+        status: None,
+        hold,
+        override_availability: false,
+    })
+}
+
+/// An instant in the calendar's (the server's) local time.
+fn local(instant: &str) -> Option<chrono::NaiveDateTime> {
+    Some(chrono::DateTime::parse_from_rfc3339(instant).ok()?.with_timezone(&chrono::Local).naive_local())
+}
+
+/// The booking's validation names its fields as the scheduling API does; here they are the
+/// Appointment's elements.
+fn fhir_names(e: SchedulingError) -> SchedulingError {
+    match e {
+        SchedulingError::Invalid(mut issues) => {
+            for issue in &mut issues.0 {
+                let element = match issue.field.as_str() {
+                    "pid" | "provider_id" | "facility_id" => "participant",
+                    "category_id" => "appointmentType",
+                    "duration_minutes" => "minutesDuration",
+                    "reason" => "comment",
+                    other => other,
+                };
+                issue.field = element.into();
+            }
+            SchedulingError::Invalid(issues)
+        }
+        other => other,
     }
 }
 

@@ -26,6 +26,10 @@ impl MetadataApi {
 }
 
 /// When the capabilities below last changed.
+/// The resources that can be created, besides read and searched.
+const WRITTEN: &[&str] = &["Appointment"];
+const READ: &[&str] = &["read", "search-type"];
+const WRITE: &[&str] = &["read", "search-type", "create"];
 const CHANGED: &str = "2026-12-01";
 
 fn capabilities() -> CapabilityStatement {
@@ -70,7 +74,7 @@ fn capabilities() -> CapabilityStatement {
             .map(|(kind, profile, search)| RestResource {
                 kind: kind.into(),
                 profile: Some(profile.to_string()).filter(|p| !p.is_empty()),
-                interaction: interactions(&["read", "search-type"]),
+                interaction: interactions(if WRITTEN.contains(&kind) { WRITE } else { READ }),
                 search_param: params(search),
             })
             .collect(),

@@ -58,6 +58,13 @@ pub enum Found<T: ToJSON> {
     Ok(Json<T>),
 }
 
+/// A resource just written, and where it can be read.
+#[derive(ApiResponse)]
+pub enum Created<T: ToJSON> {
+    #[oai(status = 201, content_type = "application/fhir+json")]
+    Created(Json<T>, #[oai(header = "Location")] String),
+}
+
 /// The patient a `patient` search parameter (`Patient/{id}` or `{id}`, required) names: `None`
 /// when it names no one, which a search answers with an empty Bundle.
 pub async fn searched_patient(
@@ -84,6 +91,9 @@ pub enum FhirError {
     /// No such resource.
     #[oai(status = 404, content_type = "application/fhir+json")]
     NotFound(Json<OperationOutcome>),
+    /// A write clashes with what is stored (a booking over another appointment).
+    #[oai(status = 409, content_type = "application/fhir+json")]
+    Conflict(Json<OperationOutcome>),
     /// An unexpected server error.
     #[oai(status = 500, content_type = "application/fhir+json")]
     Internal(Json<OperationOutcome>),
@@ -110,6 +120,7 @@ impl<E: Into<ApiError>> From<E> for FhirError {
             401 => Self::Unauthorized(json),
             403 => Self::Forbidden(json),
             404 => Self::NotFound(json),
+            409 => Self::Conflict(json),
             503 => Self::Unavailable(json),
             _ => Self::Internal(json),
         }

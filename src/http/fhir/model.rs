@@ -460,3 +460,36 @@ pub struct Slot {
     pub start: String,
     pub end: String,
 }
+
+/// Who takes part in an appointment being booked: the patient and the provider.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct ParticipantInput {
+    pub actor: Reference,
+}
+
+/// An appointment to book: a free `slot`, or `start` with a provider participant and the
+/// calendar category as `appointmentType` or `serviceType`.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct AppointmentCreate {
+    /// `Appointment`.
+    pub resource_type: String,
+    /// `booked` or `proposed`: booked with OpenEMR's default status (`-`, which OpenEMR's FHIR API
+    /// reads as proposed); `pending`: a hold (`^`) that lapses unless confirmed.
+    pub status: String,
+    /// `Slot/{id}`, as the Slot search returns it.
+    #[oai(default)]
+    pub slot: Vec<Reference>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub minutes_duration: Option<i64>,
+    /// The reason for the visit (OpenEMR's comments, `pc_hometext`).
+    pub comment: Option<String>,
+    pub appointment_type: Option<CodeableConcept>,
+    #[oai(default)]
+    pub service_type: Vec<CodeableConcept>,
+    /// `Patient/{id}` (required) and, without a slot, `Practitioner/{id}`.
+    #[oai(default)]
+    pub participant: Vec<ParticipantInput>,
+}

@@ -44,8 +44,10 @@ fn not_found(what: &str) -> FhirError {
     ApiError::new(StatusCode::NOT_FOUND, format!("no {what} with this id")).into()
 }
 
-struct Provider {
-    id: i64,
+pub(super) struct Provider {
+    pub id: i64,
+    /// The provider's default facility.
+    pub facility_id: i64,
     uuid: String,
     reference: Reference,
 }
@@ -62,13 +64,13 @@ async fn providers(state: &AppState, auth: &Auth) -> Result<Vec<Provider>, FhirE
             let name = format!("{} {}", p.fname.unwrap_or_default(), p.lname.unwrap_or_default());
             let reference =
                 Reference { reference: Some(format!("Practitioner/{uuid}")), display: text(&name) };
-            Some(Provider { id: p.id, uuid, reference })
+            Some(Provider { id: p.id, facility_id: p.facility_id, uuid, reference })
         })
         .collect())
 }
 
 /// The provider a reference (`{Type}/{id}` or `{id}`) names.
-async fn provider_named(
+pub(super) async fn provider_named(
     state: &AppState,
     auth: &Auth,
     reference: &str,
@@ -175,7 +177,7 @@ impl SlotApi {
             )
         })?;
         let range = days(date_bounds("start", &start.0)?, wall_clock_now().date());
-        let category = category_id(&state, &service_type).await?;
+        let category = category_id(&state, "service-type", &service_type).await?;
         let Some(provider) = provider_named(&state, &auth, &schedule).await? else {
             return Ok(Found::Ok(Json(links.whole(Vec::new()))));
         };
@@ -202,8 +204,9 @@ fn days((from, to): (Option<NaiveDate>, Option<NaiveDate>), today: NaiveDate) ->
     (from, to.unwrap_or_else(|| from + Duration::days(DEFAULT_DAYS - 1)))
 }
 
-/// A category by id, or by constant id with or without the category system.
-async fn category_id(state: &AppState, token: &str) -> Result<i64, FhirError> {
+/// A category by id, or by constant id with or without the category system; `parameter` names
+/// where it was given.
+pub(super) async fn category_id(state: &AppState, parameter: &str, token: &str) -> Result<i64, FhirError> {
     let code = token_code(token);
     if let Ok(id) = code.parse::<i64>() {
         return Ok(id);
@@ -213,7 +216,7 @@ async fn category_id(state: &AppState, token: &str) -> Result<i64, FhirError> {
         .into_iter()
         .find(|c| c.pc_constant_id.as_deref() == Some(code))
         .map(|c| i64::from(c.pc_catid))
-        .ok_or_else(|| FhirError::invalid("service-type", format!("no calendar category `{code}`")))
+        .ok_or_else(|| FhirError::invalid(parameter, format!("no calendar category `{code}`")))
 }
 
 async fn free(
