@@ -3,7 +3,7 @@
 
 use chrono::{Datelike, Months, NaiveDate, NaiveDateTime};
 
-use super::chart::vitals::Measure;
+use super::chart::vitals::{Measure, UnitSystem};
 
 /// One measurement of OpenEMR's vitals form as a vital-signs Observation, as OpenEMR's FHIR API
 /// codes it (LOINC), with the UCUM unit of the US units OpenEMR stores.
@@ -41,6 +41,34 @@ pub const BMI: (&str, &str) = ("39156-5", "Body mass index (BMI) [Ratio]");
 pub const BLOOD_PRESSURE: (&str, &str) = ("85354-9", "Blood pressure panel with all children optional");
 pub const SYSTOLIC: (&str, &str) = ("8480-6", "Systolic blood pressure");
 pub const DIASTOLIC: (&str, &str) = ("8462-4", "Diastolic blood pressure");
+
+/// The vitals measure a vital-sign Observation with this LOINC code writes, and the unit system
+/// its UCUM unit is in: OpenEMR's US units as it reads them back, or their metric counterparts.
+pub fn written_measure(code: &str, unit: &str) -> Result<(Measure, UnitSystem), String> {
+    let pressures = [(SYSTOLIC.0, Measure::Bps), (DIASTOLIC.0, Measure::Bpd)];
+    let (measure, us) = VITAL_SIGNS
+        .iter()
+        .map(|s| (s.code, s.measure, s.unit))
+        .chain(pressures.map(|(c, m)| (c, m, "mm[Hg]")))
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, m, u)| (m, u))
+        .ok_or_else(|| {
+            let known: Vec<&str> = VITAL_SIGNS.iter().map(|s| s.code).chain([BLOOD_PRESSURE.0]).collect();
+            format!("LOINC {code} is not a vital sign written here; these are: {}", known.join(", "))
+        })?;
+    let metric = match us {
+        "[lb_av]" => "kg",
+        "[in_i]" => "cm",
+        "[degF]" => "Cel",
+        same => same,
+    };
+    match unit {
+        u if u == us => Ok((measure, UnitSystem::Us)),
+        u if u == metric => Ok((measure, UnitSystem::Metric)),
+        _ if us == metric => Err(format!("LOINC {code} is given in {us} (UCUM)")),
+        _ => Err(format!("LOINC {code} is given in {us} or {metric} (UCUM)")),
+    }
+}
 
 /// OpenEMR's `sex` list value as FHIR's administrative gender, as OpenEMR's FHIR API maps it.
 pub fn gender_of(sex: &str) -> &'static str {
@@ -283,5 +311,16 @@ mod tests {
         ] {
             assert_eq!(SlotId::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_written_vital_sign_takes_its_loinc_code_in_us_or_metric_ucum_units() {
+        assert_eq!(written_measure("29463-7", "[lb_av]"), Ok((Measure::Weight, UnitSystem::Us)));
+        assert_eq!(written_measure("29463-7", "kg"), Ok((Measure::Weight, UnitSystem::Metric)));
+        assert_eq!(written_measure("8310-5", "Cel"), Ok((Measure::Temperature, UnitSystem::Metric)));
+        assert_eq!(written_measure("8480-6", "mm[Hg]"), Ok((Measure::Bps, UnitSystem::Us)));
+        assert!(written_measure("29463-7", "g").unwrap_err().contains("[lb_av] or kg"));
+        assert!(written_measure("8867-4", "Hz").unwrap_err().contains("given in /min"));
+        assert!(written_measure("2345-7", "mg/dL").unwrap_err().contains("not a vital sign"));
     }
 }

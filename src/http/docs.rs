@@ -10,7 +10,8 @@ use super::spec_routes::SpecRoutes;
 
 static SPEC: LazyLock<String> = LazyLock::new(|| super::served_spec::exact(&super::api_service().spec()));
 static EXPLORER: LazyLock<String> = LazyLock::new(|| super::api_service().swagger_ui_html());
-static FHIR_SPEC: LazyLock<String> = LazyLock::new(|| super::fhir::fhir_service().spec());
+static FHIR_SPEC: LazyLock<String> =
+    LazyLock::new(|| super::served_spec::fhir_exact(&super::fhir::fhir_service().spec()));
 static FHIR_EXPLORER: LazyLock<String> = LazyLock::new(|| super::fhir::fhir_service().swagger_ui_html());
 static ROUTES: LazyLock<SpecRoutes> = LazyLock::new(|| SpecRoutes::from_specs(&[&SPEC, &FHIR_SPEC]));
 

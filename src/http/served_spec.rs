@@ -53,6 +53,18 @@ pub fn exact(spec: &str) -> String {
     serde_json::to_string(&spec).unwrap_or_default()
 }
 
+/// The FHIR document as served: `FhirError` declares every status, and a read cannot answer
+/// those only a write can.
+pub fn fhir_exact(spec: &str) -> String {
+    let mut spec: Value = serde_json::from_str(spec).unwrap_or_default();
+    for item in spec["paths"].as_object_mut().into_iter().flat_map(|paths| paths.values_mut()) {
+        if let Some(responses) = item["get"]["responses"].as_object_mut() {
+            responses.retain(|code, _| !["409", "413", "415"].contains(&code.as_str()));
+        }
+    }
+    serde_json::to_string(&spec).unwrap_or_default()
+}
+
 fn prune_responses(spec: &mut Value) {
     // The statuses `ApiError` declares on every operation; an operation's own response type may
     // declare others (206, 416), which stay.

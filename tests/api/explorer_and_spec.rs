@@ -85,7 +85,7 @@ fn spec_matches_the_committed_snapshot() {
 
 #[test]
 fn fhir_spec_matches_the_committed_snapshot() {
-    assert_snapshot("tests/snapshots/fhir-openapi.json", &mmt_sidecar::http::fhir::fhir_service().spec());
+    assert_snapshot("tests/snapshots/fhir-openapi.json", mmt_sidecar::http::docs::fhir_spec());
 }
 
 fn assert_snapshot(relative: &str, spec: &str) {

@@ -153,6 +153,8 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
         r["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap().to_string()).collect()
     };
     assert_eq!(codes(&resources[6]), ["read", "search-type", "create"], "Appointments can be booked");
+    assert_eq!(codes(&resources[4]), ["read", "search-type", "create"], "vital signs can be recorded");
+    assert_eq!(codes(&resources[1]), ["read", "search-type"]);
     for resource in &resources[1..6] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }
@@ -803,4 +805,119 @@ async fn an_appointment_is_booked_by_slot_or_by_start_and_never_twice() {
             "{outcome}"
         );
     }
+}
+
+/// A FHIR client records vital signs into a visit: a new vitals form written as OpenEMR's is,
+/// read back as the Observation it asked for, metric units converted to the US ones stored.
+#[tokio::test]
+async fn vital_signs_are_recorded_into_the_visit_they_name() {
+    let fhir = Fhir::new().await;
+    let garcia = fhir.db.scalar("SELECT id FROM users WHERE username = 'drgarcia'").await;
+    let (pid, number) = {
+        let pid = fhir
+            .db
+            .scalar(&format!("SELECT MIN(pid) FROM form_encounter WHERE provider_id = {garcia}"))
+            .await;
+        let number = fhir
+            .db
+            .scalar(&format!(
+                "SELECT MAX(encounter) FROM form_encounter WHERE pid = {pid} AND provider_id = {garcia}"
+            ))
+            .await;
+        (pid, number)
+    };
+    let patient = patient_id(&fhir.db, pid).await;
+    let encounter = uuids(&fhir.db, &format!("SELECT uuid FROM form_encounter WHERE encounter = {number}"))
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let loinc = |code: &str| serde_json::json!({"coding": [{"system": "http://loinc.org", "code": code}]});
+    let weight = serde_json::json!({
+        "resourceType": "Observation", "status": "final", "code": loinc("29463-7"),
+        "subject": {"reference": format!("Patient/{patient}")},
+        "encounter": {"reference": format!("Encounter/{encounter}")},
+        "effectiveDateTime": "2026-11-20T09:30:00+00:00",
+        "valueQuantity": {"value": 70.0, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}
+    });
+    let before = fhir.db.scalar(&format!("SELECT COUNT(*) FROM form_vitals WHERE pid = {pid}")).await;
+    let (status, created) = fhir.post("/Observation", weight.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["code"]["coding"][0]["code"], "29463-7");
+    assert_eq!(created["valueQuantity"]["code"], "[lb_av]");
+    assert_eq!(
+        created["valueQuantity"]["value"].as_f64(),
+        Some(154.32),
+        "70 kg stored as OpenEMR stores it, in lb"
+    );
+    assert_eq!(
+        fhir.db.scalar(&format!("SELECT COUNT(*) FROM form_vitals WHERE pid = {pid}")).await,
+        before + 1
+    );
+    let forms = fhir
+        .db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM forms WHERE formdir = 'vitals' AND encounter = {number} AND deleted = 0"
+        ))
+        .await;
+    assert!(forms >= 1, "the vitals form is registered in the encounter as OpenEMR registers it");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(fhir.get(&format!("/Observation/{id}")).await.1["valueQuantity"], created["valueQuantity"]);
+
+    let pressure = serde_json::json!({
+        "resourceType": "Observation", "status": "final", "code": loinc("85354-9"),
+        "subject": {"reference": format!("Patient/{patient}")},
+        "encounter": {"reference": format!("Encounter/{encounter}")},
+        "component": [
+            {"code": loinc("8480-6"), "valueQuantity": {"value": 128, "code": "mm[Hg]"}},
+            {"code": loinc("8462-4"), "valueQuantity": {"value": 82, "code": "mm[Hg]"}}
+        ]
+    });
+    let (status, bp) = fhir.post("/Observation", pressure).await;
+    assert_eq!(status, StatusCode::CREATED, "{bp}");
+    let values: Vec<f64> = bp["component"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["valueQuantity"]["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [128.0, 82.0]);
+
+    let other = patient_id(
+        &fhir.db,
+        fhir.db.scalar(&format!("SELECT MIN(pid) FROM patient_data WHERE pid <> {pid}")).await,
+    )
+    .await;
+    let mut cases = Vec::new();
+    let mut wrong_patient = weight.clone();
+    wrong_patient["subject"]["reference"] = format!("Patient/{other}").into();
+    cases.push((wrong_patient, "encounter"));
+    let mut grams = weight.clone();
+    grams["valueQuantity"]["code"] = "g".into();
+    cases.push((grams, "valueQuantity"));
+    let mut glucose = weight.clone();
+    glucose["code"] = loinc("2345-7");
+    cases.push((glucose, "valueQuantity"));
+    let mut no_visit = weight.clone();
+    no_visit.as_object_mut().unwrap().remove("encounter");
+    cases.push((no_visit, "encounter"));
+    let mut heavy = weight.clone();
+    heavy["valueQuantity"]["value"] = 5000.into();
+    cases.push((heavy, "valueQuantity"));
+    let mut systolic_alone = weight;
+    systolic_alone["code"] = loinc("8480-6");
+    cases.push((systolic_alone, "code"));
+    for (body, element) in cases {
+        let (status, outcome) = fhir.post("/Observation", body).await;
+        assert_eq!(
+            (status, outcome["issue"][0]["expression"][0].as_str()),
+            (StatusCode::BAD_REQUEST, Some(element)),
+            "{outcome}"
+        );
+    }
+    assert_eq!(
+        fhir.db.scalar(&format!("SELECT COUNT(*) FROM form_vitals WHERE pid = {pid}")).await,
+        before + 2,
+        "nothing was written for a refused Observation"
+    );
 }

@@ -27,7 +27,7 @@ impl MetadataApi {
 
 /// When the capabilities below last changed.
 /// The resources that can be created, besides read and searched.
-const WRITTEN: &[&str] = &["Appointment"];
+const WRITTEN: &[&str] = &["Observation", "Appointment"];
 const READ: &[&str] = &["read", "search-type"];
 const WRITE: &[&str] = &["read", "search-type", "create"];
 const CHANGED: &str = "2026-12-01";

@@ -94,6 +94,12 @@ pub enum FhirError {
     /// A write clashes with what is stored (a booking over another appointment).
     #[oai(status = 409, content_type = "application/fhir+json")]
     Conflict(Json<OperationOutcome>),
+    /// A write's body is larger than the server takes.
+    #[oai(status = 413, content_type = "application/fhir+json")]
+    TooLarge(Json<OperationOutcome>),
+    /// A write's body is not JSON (`application/fhir+json` or `application/json`).
+    #[oai(status = 415, content_type = "application/fhir+json")]
+    UnsupportedMediaType(Json<OperationOutcome>),
     /// An unexpected server error.
     #[oai(status = 500, content_type = "application/fhir+json")]
     Internal(Json<OperationOutcome>),
@@ -121,6 +127,8 @@ impl<E: Into<ApiError>> From<E> for FhirError {
             403 => Self::Forbidden(json),
             404 => Self::NotFound(json),
             409 => Self::Conflict(json),
+            413 => Self::TooLarge(json),
+            415 => Self::UnsupportedMediaType(json),
             503 => Self::Unavailable(json),
             _ => Self::Internal(json),
         }

@@ -493,3 +493,40 @@ pub struct AppointmentCreate {
     #[oai(default)]
     pub participant: Vec<ParticipantInput>,
 }
+
+/// A measured amount as a client sends it: the UCUM unit in `code` (or `unit`).
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct QuantityInput {
+    pub value: f64,
+    pub unit: Option<String>,
+    pub system: Option<String>,
+    pub code: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct ComponentInput {
+    pub code: CodeableConcept,
+    pub value_quantity: Option<QuantityInput>,
+}
+
+/// A vital sign to record: one LOINC-coded measurement, or the blood-pressure panel with its
+/// systolic and diastolic components, taken in an encounter of the subject.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct ObservationCreate {
+    /// `Observation`.
+    pub resource_type: String,
+    /// `final`, `amended`, `corrected` or `preliminary`.
+    pub status: String,
+    pub code: CodeableConcept,
+    /// `Patient/{id}`.
+    pub subject: Reference,
+    /// `Encounter/{id}`: the visit whose vitals form it goes into; required.
+    pub encounter: Option<Reference>,
+    pub effective_date_time: Option<String>,
+    pub value_quantity: Option<QuantityInput>,
+    #[oai(default)]
+    pub component: Vec<ComponentInput>,
+}

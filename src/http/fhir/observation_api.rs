@@ -7,20 +7,26 @@ use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Found, Links, entry, instant,
-    model::{Bundle, CodeableConcept, Coding, Meta, Observation, ObservationComponent, Quantity, Reference},
+    Created, FhirError, Found, Links, entry, instant,
+    model::{
+        Bundle, CodeableConcept, Coding, Meta, Observation, ObservationComponent, ObservationCreate,
+        Quantity, QuantityInput, Reference,
+    },
     patient_reference, searched_patient, subject_of, uuid_of,
 };
 use crate::{
     app::AppState,
     domain::{
         chart::vitals::Measure,
-        fhir::{BLOOD_PRESSURE, BMI, DIASTOLIC, SYSTOLIC, VITAL_SIGNS, VITALS_PANEL, token_code},
+        chart::vitals::UnitSystem,
+        fhir::{
+            BLOOD_PRESSURE, BMI, DIASTOLIC, SYSTOLIC, VITAL_SIGNS, VITALS_PANEL, token_code, written_measure,
+        },
     },
     http::auth::Auth,
     service::chart::{
         ChartError,
-        vitals::{self, Reading},
+        vitals::{self, Reading, VitalsInput},
     },
 };
 
@@ -39,6 +45,61 @@ pub struct ObservationApi;
 
 #[OpenApi(prefix_path = "/Observation")]
 impl ObservationApi {
+    /// Records a vital sign into the encounter it names, as a new vitals form written as
+    /// OpenEMR's vitals form writes it (so OpenEMR's screens and FHIR API show it): one LOINC-coded
+    /// measurement with `valueQuantity` in OpenEMR's US UCUM units or their metric counterparts
+    /// (`kg`, `cm`, `Cel`), or the blood-pressure panel (85354-9) with systolic and diastolic
+    /// components in `mm[Hg]`. The subject must be the encounter's patient. Needs the encounter's
+    /// rights to add a form (`encounters|notes` or `encounters|notes_a`, at least add-only); audited.
+    #[oai(path = "/", method = "post", operation_id = "fhir_observation_create")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: Json<ObservationCreate>,
+    ) -> Result<Created<Observation>, FhirError> {
+        let body = body.0;
+        let (code, units, values) = measured(&body)?;
+        let subject = body
+            .subject
+            .reference
+            .clone()
+            .ok_or_else(|| FhirError::invalid("subject", "is required: Patient/{id}"))?;
+        let (pid, uuid) = searched_patient(&state, Some(subject))
+            .await?
+            .ok_or_else(|| FhirError::invalid("subject", "names no patient of this server"))?;
+        let encounter = body
+            .encounter
+            .as_ref()
+            .and_then(|e| e.reference.as_deref())
+            .and_then(|r| uuid_of(r.strip_prefix("Encounter/").unwrap_or(r)));
+        let encounter = encounter
+            .ok_or_else(|| FhirError::invalid("encounter", "is required: Encounter/{id} of the visit"))?;
+        let date = match body.effective_date_time.as_deref() {
+            Some(raw) => Some(
+                chrono::DateTime::parse_from_rfc3339(raw)
+                    .map_err(|_| {
+                        FhirError::invalid("effectiveDateTime", "must be a dateTime with a time zone")
+                    })?
+                    .with_timezone(&chrono::Local)
+                    .format("%Y-%m-%dT%H:%M:%S")
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let input =
+            VitalsInput { units: Some(units.as_str().into()), date, values, ..VitalsInput::default() };
+        let reading = vitals::record_in(&state, &auth.0, &encounter, pid, input).await.map_err(fhir_names)?;
+        let ids = vitals::observation_ids(&state, std::slice::from_ref(&reading)).await?;
+        let subject = patient_reference(Some(&uuid[..]));
+        let (created, _) = observations(&reading, ids.get(&reading.row.id), &subject)
+            .into_iter()
+            .find(|(_, c)| *c == code)
+            .ok_or_else(|| ChartError::NotFound("the recorded vital sign has no Observation id".into()))?;
+        let location = format!("Observation/{}", created.id);
+        Ok(Created::Created(Json(created), location))
+    }
+
     /// One vital sign. Needs the rights of the encounter its vitals form belongs to; audited.
     #[oai(path = "/:id", method = "get", operation_id = "fhir_observation_read")]
     async fn read(
@@ -90,6 +151,68 @@ impl ObservationApi {
             .map(|(o, _)| entry(&links, o.id.clone(), o))
             .collect();
         Ok(Found::Ok(Json(links.whole(entries))))
+    }
+}
+
+/// The LOINC code written, the unit system of the values, and the values by measure.
+fn measured(body: &ObservationCreate) -> Result<(String, UnitSystem, Vec<(Measure, f64)>), FhirError> {
+    if body.resource_type != "Observation" {
+        return Err(FhirError::invalid("resourceType", "must be Observation"));
+    }
+    if !["final", "amended", "corrected", "preliminary"].contains(&body.status.as_str()) {
+        return Err(FhirError::invalid("status", "must be final, amended, corrected or preliminary"));
+    }
+    let loinc = |c: &CodeableConcept| {
+        c.coding.iter().find(|c| c.system.as_deref().is_none_or(|s| s == LOINC)).and_then(|c| c.code.clone())
+    };
+    let code = loinc(&body.code).ok_or_else(|| FhirError::invalid("code", "needs a LOINC coding"))?;
+    let unit = |q: &QuantityInput| q.code.clone().or_else(|| q.unit.clone()).unwrap_or_default();
+    let one = |element: &str, code: &str, q: Option<&QuantityInput>| {
+        let q = q.ok_or_else(|| FhirError::invalid(element, "is required: the measured value"))?;
+        let (measure, units) =
+            written_measure(code, &unit(q)).map_err(|why| FhirError::invalid(element, why))?;
+        Ok::<_, FhirError>((measure, units, q.value))
+    };
+    if code == BLOOD_PRESSURE.0 {
+        let mut values = Vec::new();
+        for component in &body.component {
+            let part = loinc(&component.code)
+                .ok_or_else(|| FhirError::invalid("component", "needs a LOINC coding"))?;
+            let (measure, _, value) = one("component", &part, component.value_quantity.as_ref())?;
+            values.push((measure, value));
+        }
+        if values.is_empty() {
+            return Err(FhirError::invalid(
+                "component",
+                "the blood-pressure panel needs its systolic or diastolic component",
+            ));
+        }
+        return Ok((code, UnitSystem::Us, values));
+    }
+    if [SYSTOLIC.0, DIASTOLIC.0].contains(&code.as_str()) {
+        let why = format!("send {code} as a component of the blood-pressure panel {}", BLOOD_PRESSURE.0);
+        return Err(FhirError::invalid("code", why));
+    }
+    let (measure, units, value) = one("valueQuantity", &code, body.value_quantity.as_ref())?;
+    Ok((code, units, vec![(measure, value)]))
+}
+
+/// The vitals validation names request fields; here they are the Observation's elements.
+fn fhir_names(e: ChartError) -> ChartError {
+    match e {
+        ChartError::Invalid(mut issues) => {
+            for issue in &mut issues.0 {
+                let element = match issue.field.as_str() {
+                    "date" => "effectiveDateTime",
+                    "encounter" => "encounter",
+                    "bps" | "bpd" => "component",
+                    _ => "valueQuantity",
+                };
+                issue.field = element.into();
+            }
+            ChartError::Invalid(issues)
+        }
+        other => other,
     }
 }
 

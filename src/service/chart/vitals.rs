@@ -151,6 +151,33 @@ async fn write_interpretations(
 /// Records a new vitals form into the encounter.
 pub async fn record(state: &AppState, caller: &Caller, number: i64, input: VitalsInput) -> Result<Reading> {
     let enc = encounter(state, caller, number, AclLevel::Addonly).await?;
+    write(state, caller, enc, input).await
+}
+
+/// Records a new vitals form into the encounter OpenEMR knows by `uuid`, which must be the
+/// patient's (FHIR names both); nothing about the encounter is told before its rights are checked.
+pub async fn record_in(
+    state: &AppState,
+    caller: &Caller,
+    uuid: &[u8; 16],
+    pid: Pid,
+    input: VitalsInput,
+) -> Result<Reading> {
+    let unknown = || {
+        let mut issues = Issues::default();
+        issues.add("encounter", "names no encounter of this patient");
+        ChartError::from(issues)
+    };
+    let number = encounters::number_by_uuid(&state.pool, uuid).await?.ok_or_else(unknown)?;
+    let enc = encounter(state, caller, number, AclLevel::Addonly).await?;
+    if enc.pid != pid.0 {
+        return Err(unknown());
+    }
+    write(state, caller, enc, input).await
+}
+
+async fn write(state: &AppState, caller: &Caller, enc: EncounterRow, input: VitalsInput) -> Result<Reading> {
+    let number = enc.encounter;
     let checked = check(state, input).await?;
     if checked.given.0.is_empty() {
         let mut issues = Issues::default();
