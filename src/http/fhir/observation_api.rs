@@ -59,7 +59,7 @@ impl ObservationApi {
         body: Json<ObservationCreate>,
     ) -> Result<Created<Observation>, FhirError> {
         let body = body.0;
-        let (code, units, values) = measured(&body)?;
+        let Measured { code, units, values } = measured(&body)?;
         let subject = body
             .subject
             .reference
@@ -154,8 +154,15 @@ impl ObservationApi {
     }
 }
 
-/// The LOINC code written, the unit system of the values, and the values by measure.
-fn measured(body: &ObservationCreate) -> Result<(String, UnitSystem, Vec<(Measure, f64)>), FhirError> {
+/// What an Observation to record measured.
+struct Measured {
+    /// The LOINC code written, which the answer is the Observation of.
+    code: String,
+    units: UnitSystem,
+    values: Vec<(Measure, f64)>,
+}
+
+fn measured(body: &ObservationCreate) -> Result<Measured, FhirError> {
     if body.resource_type != "Observation" {
         return Err(FhirError::invalid("resourceType", "must be Observation"));
     }
@@ -187,14 +194,14 @@ fn measured(body: &ObservationCreate) -> Result<(String, UnitSystem, Vec<(Measur
                 "the blood-pressure panel needs its systolic or diastolic component",
             ));
         }
-        return Ok((code, UnitSystem::Us, values));
+        return Ok(Measured { code, units: UnitSystem::Us, values });
     }
     if [SYSTOLIC.0, DIASTOLIC.0].contains(&code.as_str()) {
         let why = format!("send {code} as a component of the blood-pressure panel {}", BLOOD_PRESSURE.0);
         return Err(FhirError::invalid("code", why));
     }
     let (measure, units, value) = one("valueQuantity", &code, body.value_quantity.as_ref())?;
-    Ok((code, units, vec![(measure, value)]))
+    Ok(Measured { code, units, values: vec![(measure, value)] })
 }
 
 /// The vitals validation names request fields; here they are the Observation's elements.
