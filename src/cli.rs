@@ -262,6 +262,15 @@ async fn check(state: &AppState) -> ExitCode {
         }
         Err(err) => problems.push(format!("the document store could not be checked: {err}")),
     }
+    if status.migrations.problem().is_none() {
+        match state.vault.keys().await {
+            Ok(keys) => println!(
+                "encryption at rest: the master key opens the data keys; key {} seals",
+                keys.current()
+            ),
+            Err(err) => problems.push(format!("encryption at rest: {err}")),
+        }
+    }
     if problems.is_empty() {
         println!("check: OK");
         return ExitCode::SUCCESS;

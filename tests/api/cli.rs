@@ -114,7 +114,20 @@ async fn check_passes_on_the_migrated_demo_database() {
     let report = text(&out);
     assert!(out.status.success(), "{report}");
     assert!(report.contains("openemr: 8.2.0-dev (database 541, acl 13)"), "{report}");
+    assert!(
+        report.contains("encryption at rest: the master key opens the data keys; key 2 seals"),
+        "{report}"
+    );
     assert!(report.contains("check: OK"));
+
+    let other =
+        db.run_binary_with(&["check"], &[("MMT_MASTER_KEY", "b3RoZXIgbWFzdGVyIGtleSwgbm90IHRoaXMgc2l0ZSE=")]);
+    let report = text(&other);
+    assert_eq!(other.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("encryption at rest: the data keys were wrapped by another master key"),
+        "{report}"
+    );
 }
 
 #[tokio::test]

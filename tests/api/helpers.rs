@@ -239,7 +239,18 @@ impl TestDb {
     }
 
     pub fn run_binary(&self, args: &[&str]) -> std::process::Output {
-        Command::new(binary()).args(args).env_clear().envs(self.env()).output().expect("run mmt-sidecar")
+        self.run_binary_with(args, &[])
+    }
+
+    /// Runs the binary with `extra` settings on top of this database's.
+    pub fn run_binary_with(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        Command::new(binary())
+            .args(args)
+            .env_clear()
+            .envs(self.env())
+            .envs(extra.iter().copied())
+            .output()
+            .expect("run mmt-sidecar")
     }
 }
 

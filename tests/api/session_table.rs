@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{
     bridge::{Bridge, SessionData, new_session_id},
-    helpers::{TestDb, binary, repo_path},
+    helpers::{TestDb, repo_path},
 };
 
 const SESSIONS: &str = "CREATE TABLE sessions (sess_id VARBINARY(128) NOT NULL PRIMARY KEY, \
@@ -181,13 +181,7 @@ async fn a_table_in_another_database_is_read_there() {
 }
 
 fn run_with(db: &TestDb, args: &[&str], extra: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = Command::new(binary())
-        .args(args)
-        .env_clear()
-        .envs(db.env())
-        .envs(extra.iter().copied())
-        .output()
-        .expect("run mmt-sidecar");
+    let out = db.run_binary_with(args, extra);
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code(), said)
 }
