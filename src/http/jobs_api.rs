@@ -30,8 +30,9 @@ use crate::{
 ///   workbook that does not fit the supplier's layout fails at once. Result:
 ///   `{"import_id": n, "report": {...}}`, the report also at `GET /api/products/imports/{id}/`.
 /// - `key.rotate`: queued by `mmt-sidecar rotate-key`; seals again under the newest data key every
-///   sealed value and audio file an older key sealed. Result: `{"key": n, "resealed": {"table.column":
-///   n, ..., "audio_files": n}}`. Up to 3 attempts.
+///   sealed value and audio file an older key sealed, and indexes document text extracted before
+///   the blind index. Result: `{"key": n, "resealed": {"table.column": n, ..., "audio_files": n,
+///   "documents_indexed": n}}`. Up to 3 attempts.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename = "JobKind")]
 pub enum Kind {

@@ -1,6 +1,7 @@
 //! Key rotation (`mmt-sidecar rotate-key`): a new data key seals everything written from then on,
 //! and the `key.rotate` job seals again under it every value and audio file that older keys sealed
-//! (and any text stored before sealing). Older keys stay, so nothing is ever unreadable meanwhile.
+//! (and any text stored before sealing), and gives text extracted before the blind index existed
+//! its search terms. Older keys stay, so nothing is ever unreadable meanwhile.
 
 use serde_json::{Map, Value, json};
 
@@ -11,7 +12,10 @@ use crate::{
     storage::{
         StorageError,
         audio::AudioFiles,
-        mmt::sealed::{self, Stale},
+        mmt::{
+            documents,
+            sealed::{self, Stale},
+        },
         vault::{Field, Keyring},
     },
 };
@@ -43,6 +47,11 @@ pub async fn job(ctx: JobContext) -> JobOutcome {
         audio += u64::from(files.reseal(&id).await.map_err(audio_failure)?);
     }
     resealed.insert("audio_files".into(), audio.into());
+    let unindexed = documents::unindexed(&state.pool).await?;
+    for id in &unindexed {
+        documents::index(&state.pool, &state.vault, *id).await?;
+    }
+    resealed.insert("documents_indexed".into(), unindexed.len().into());
     Ok(Some(json!({ "key": keys.current(), "resealed": Value::Object(resealed) })))
 }
 

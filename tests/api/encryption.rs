@@ -248,7 +248,16 @@ async fn phi_is_ciphertext_at_rest_and_reads_back_after_a_key_rotation() {
     let history = clinic.json(Method::GET, &format!("/api/chat/rooms/{room}/messages/"), None).await;
     assert_eq!(history["items"][1]["text"], "older plain words", "{history}");
 
+    // Text extracted before the blind index existed gets its terms from the rotation.
+    let terms = "SELECT HEX(term) FROM mmt_document_terms WHERE document_id = 7 ORDER BY term";
+    let indexed: Vec<String> = sqlx::query_scalar(terms).fetch_all(&clinic.db.pool).await.unwrap();
+    assert!(!indexed.is_empty());
+    sqlx::query("DELETE FROM mmt_document_terms").execute(&clinic.db.pool).await.unwrap();
+
     let result = clinic.rotate().await;
+    assert_eq!(result["resealed"]["documents_indexed"], 1, "{result}");
+    let rebuilt: Vec<String> = sqlx::query_scalar(terms).fetch_all(&clinic.db.pool).await.unwrap();
+    assert_eq!(rebuilt, indexed, "the same terms as when the text was extracted");
     assert_eq!(result["key"], 3, "{result}");
     assert_eq!(result["resealed"]["mmt_chat_messages.text"], 2, "{result}");
     assert_eq!(result["resealed"]["mmt_document_text.content"], 1, "{result}");

@@ -5,7 +5,7 @@ use sqlx::MySqlPool;
 
 use crate::storage::{
     StorageError,
-    vault::{Field, Vault},
+    vault::{Field, Keyring, Vault},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -95,15 +95,7 @@ pub async fn replace_text(
             .await
             .map_err(StorageError::from_sqlx)?;
     }
-    let all: String = pages.iter().map(|p| p.content.as_str()).collect::<Vec<_>>().join("\n");
-    for terms in keys.terms(&all).chunks(1000) {
-        let mut q =
-            sqlx::QueryBuilder::<sqlx::MySql>::new("INSERT INTO mmt_document_terms (document_id, term) ");
-        q.push_values(terms, |mut row, term| {
-            row.push_bind(document_id).push_bind(&term[..]);
-        });
-        q.build().execute(&mut *tx).await.map_err(StorageError::from_sqlx)?;
-    }
+    insert_terms(&mut tx, &keys, document_id, pages).await?;
     for p in pages {
         sqlx::query(
             "INSERT INTO mmt_document_text (document_id, page, method, confidence, content, created_at) \
@@ -119,6 +111,44 @@ pub async fn replace_text(
         .map_err(StorageError::from_sqlx)?;
     }
     tx.commit().await.map_err(StorageError::from_sqlx)
+}
+
+async fn insert_terms(
+    conn: &mut sqlx::MySqlConnection,
+    keys: &Keyring,
+    document_id: i64,
+    pages: &[PageText],
+) -> Result<(), StorageError> {
+    let all: String = pages.iter().map(|p| p.content.as_str()).collect::<Vec<_>>().join("\n");
+    for terms in keys.terms(&all).chunks(1000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::MySql>::new(
+            "INSERT IGNORE INTO mmt_document_terms (document_id, term) ",
+        );
+        q.push_values(terms, |mut row, term| {
+            row.push_bind(document_id).push_bind(&term[..]);
+        });
+        q.build().execute(&mut *conn).await.map_err(StorageError::from_sqlx)?;
+    }
+    Ok(())
+}
+
+/// Documents whose text was extracted before the blind index existed.
+pub async fn unindexed(pool: &MySqlPool) -> Result<Vec<i64>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT t.document_id FROM mmt_document_text t \
+         WHERE NOT EXISTS (SELECT 1 FROM mmt_document_terms m WHERE m.document_id = t.document_id)",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
+
+/// Writes a document's blind index terms from its stored text.
+pub async fn index(pool: &MySqlPool, vault: &Vault, document_id: i64) -> Result<(), StorageError> {
+    let pages = text(pool, vault, document_id).await?;
+    let keys = vault.keys().await?;
+    let mut conn = pool.acquire().await.map_err(StorageError::from_sqlx)?;
+    insert_terms(&mut conn, &keys, document_id, &pages).await
 }
 
 pub async fn text(pool: &MySqlPool, vault: &Vault, document_id: i64) -> Result<Vec<PageText>, StorageError> {
