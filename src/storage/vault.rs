@@ -351,8 +351,10 @@ impl Vault {
         }
     }
 
-    /// Adds a data key, which seals every value from now on; returns its id.
+    /// Adds a data key, which seals every value from now on; returns its id. The keys are read
+    /// first, so a master key that does not open them adds nothing the others could not open.
     pub async fn add_data_key(&self) -> Result<u32, StorageError> {
+        self.reload().await?;
         let mut held =
             advisory_lock::Held::take(&self.pool, "mmt-data-keys", advisory_lock::WRITE_WAIT_SECS).await?;
         let added = self.create(held.conn(), Purpose::Data).await;

@@ -291,6 +291,18 @@ async fn a_wrong_master_key_stops_the_process_and_the_previous_one_rewraps_the_k
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("wrapped by another master key"), "{stderr}");
 
+    let keys = "SELECT COUNT(*) FROM mmt_data_keys";
+    let made = clinic.db.scalar(keys).await;
+    let rotate = Command::new(binary())
+        .arg("rotate-key")
+        .env_clear()
+        .envs(clinic.db.env())
+        .env("MMT_MASTER_KEY", NEW_MASTER_KEY)
+        .output()
+        .unwrap();
+    assert_eq!(rotate.status.code(), Some(1), "{}", String::from_utf8_lossy(&rotate.stderr));
+    assert_eq!(clinic.db.scalar(keys).await, made, "a wrong master key adds no data key");
+
     let before: Vec<Vec<u8>> = sqlx::query_scalar("SELECT wrapped FROM mmt_data_keys ORDER BY id")
         .fetch_all(&clinic.db.pool)
         .await
