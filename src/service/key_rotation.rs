@@ -59,23 +59,20 @@ fn audio_failure(e: std::io::Error) -> JobFailure {
     JobFailure::Transient(format!("audio files could not be resealed: {e}"))
 }
 
-/// Seals the column's stale values again, a batch at a time, until none is left (or none of a
-/// batch could be replaced: a replica that has not yet seen the new key wrote them, and the next
-/// rotation takes them).
+/// Seals the column's stale values again, a batch at a time in key order. A value edited
+/// meanwhile is left as its writer sealed it (a replica that has not yet seen the new key may have
+/// used an older one; the next rotation takes it).
 async fn reseal_column(state: &AppState, keys: &Keyring, field: Field) -> Result<u64, JobFailure> {
-    let mut count = 0;
+    let (mut count, mut after) = (0, None::<Vec<Vec<u8>>>);
     loop {
-        let batch = sealed::stale(&state.pool, field, keys.current(), BATCH).await?;
-        let mut moved = 0;
+        let batch = sealed::stale(&state.pool, field, keys.current(), after.as_deref(), BATCH).await?;
+        let Some(last) = batch.last() else { return Ok(count) };
         for stale in &batch {
-            moved += u64::from(
+            count += u64::from(
                 sealed::replace(&state.pool, field, stale, &sealed_again(keys, field, stale)?).await?,
             );
         }
-        count += moved;
-        if moved == 0 {
-            return Ok(count);
-        }
+        after = Some(last.key.clone());
     }
 }
 

@@ -254,7 +254,15 @@ async fn phi_is_ciphertext_at_rest_and_reads_back_after_a_key_rotation() {
     assert!(!indexed.is_empty());
     sqlx::query("DELETE FROM mmt_document_terms").execute(&clinic.db.pool).await.unwrap();
 
+    // More segments than one batch of the rotation, so it pages through the composite key.
+    let segments: Vec<Value> = (0..600)
+        .map(|seq| json!({"seq": seq, "start_ms": seq * 10, "end_ms": seq * 10 + 9, "text": format!("{SECRET} {seq}")}))
+        .collect();
+    let long = json!({"id": uuid::Uuid::new_v4().to_string(), "pid": 2, "segments": segments});
+    clinic.json(Method::POST, "/api/transcriptions/", Some(long)).await;
+
     let result = clinic.rotate().await;
+    assert_eq!(result["resealed"]["mmt_transcription_segments.text"], 601, "{result}");
     assert_eq!(result["resealed"]["documents_indexed"], 1, "{result}");
     let rebuilt: Vec<String> = sqlx::query_scalar(terms).fetch_all(&clinic.db.pool).await.unwrap();
     assert_eq!(rebuilt, indexed, "the same terms as when the text was extracted");
