@@ -30,8 +30,6 @@ use crate::storage::{
 const MARK: [u8; 2] = [0xFF, 0x01];
 const HEADER: usize = MARK.len() + 4;
 const TAG: usize = 16;
-/// Bytes a sealed value adds to its plain text.
-pub const OVERHEAD: usize = HEADER + NONCE_LEN + TAG;
 /// Another replica may add a key (a rotation); keys are re-read at least this often.
 const KEYS_MAX_AGE: Duration = Duration::from_secs(60);
 
@@ -192,7 +190,7 @@ impl From<SealError> for StorageError {
 }
 
 /// The data key id a sealed value names; `None` for text stored before sealing.
-pub fn key_of(stored: &[u8]) -> Option<u32> {
+fn key_of(stored: &[u8]) -> Option<u32> {
     let header = stored.get(..HEADER).filter(|h| h.starts_with(&MARK))?;
     Some(u32::from_be_bytes(header[MARK.len()..].try_into().ok()?))
 }
@@ -224,7 +222,7 @@ impl Keyring {
     }
 
     /// Seals bytes under the current key, bound to `aad`.
-    pub fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
         seal_raw(&self.data[&self.current], aad, plain, prefix(self.current).to_vec())
     }
 
@@ -234,7 +232,7 @@ impl Keyring {
     }
 
     /// Opens what `seal_bytes` sealed; text from before sealing is returned as it is.
-    pub fn open_bytes(&self, aad: &[u8], stored: &[u8]) -> Result<Vec<u8>, SealError> {
+    fn open_bytes(&self, aad: &[u8], stored: &[u8]) -> Result<Vec<u8>, SealError> {
         let Some(id) = key_of(stored) else {
             return Ok(stored.to_vec());
         };
@@ -328,11 +326,6 @@ impl Vault {
         let keys = Arc::new(self.load().await?);
         *slot = Some(keys.clone());
         Ok(keys)
-    }
-
-    /// Opens `stored`, reloading the keys once if another replica added the key that sealed it.
-    pub async fn open(&self, field: Field, stored: &[u8]) -> Result<String, StorageError> {
-        self.with_keys(|keys| keys.open(field, stored)).await
     }
 
     /// Opens each of `values`, all sealed in `field`.

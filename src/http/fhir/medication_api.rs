@@ -16,7 +16,11 @@ use crate::{
     domain::patient::Pid,
     http::auth::Auth,
     service::chart::{ChartError, prescriptions},
-    storage::openemr::{chart::prescriptions::PrescriptionRow, providers, uuid_registry},
+    storage::openemr::{
+        chart::prescriptions::PrescriptionRow,
+        providers::{self, ProviderRow},
+        uuid_registry,
+    },
 };
 
 pub const US_CORE_MEDICATION_REQUEST: &str =
@@ -85,18 +89,17 @@ impl MedicationRequestApi {
 
 /// Providers by user id, as references to the Practitioners served.
 pub(super) async fn requesters(state: &AppState) -> Result<HashMap<i64, Reference>, FhirError> {
-    Ok(providers::list(&state.pool)
-        .await?
-        .into_iter()
-        .map(|p| {
-            let name = format!("{} {}", p.fname.unwrap_or_default(), p.lname.unwrap_or_default());
-            let reference = Reference {
-                reference: uuid_registry::to_string(p.uuid.as_deref()).map(|id| format!("Practitioner/{id}")),
-                display: text(&name),
-            };
-            (p.id, reference)
-        })
-        .collect())
+    Ok(providers::list(&state.pool).await?.iter().map(|p| (p.id, practitioner_reference(p))).collect())
+}
+
+/// A provider as a reference to the Practitioner served, named.
+pub(super) fn practitioner_reference(p: &ProviderRow) -> Reference {
+    let name =
+        format!("{} {}", p.fname.as_deref().unwrap_or_default(), p.lname.as_deref().unwrap_or_default());
+    Reference {
+        reference: uuid_registry::to_string(p.uuid.as_deref()).map(|id| format!("Practitioner/{id}")),
+        display: text(&name),
+    }
 }
 
 fn request_of(

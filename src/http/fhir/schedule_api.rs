@@ -8,6 +8,7 @@ use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
     FhirError, Found, Links, bundle, date_bounds, entry, instant,
+    medication_api::practitioner_reference,
     model::{Bundle, CodeableConcept, Coding, Reference, Schedule, Slot},
     offset_count, offset_links, text, uuid_of,
 };
@@ -61,10 +62,12 @@ async fn providers(state: &AppState, auth: &Auth) -> Result<Vec<Provider>, FhirE
         .into_iter()
         .filter_map(|p| {
             let uuid = uuid_registry::to_string(p.uuid.as_deref())?;
-            let name = format!("{} {}", p.fname.unwrap_or_default(), p.lname.unwrap_or_default());
-            let reference =
-                Reference { reference: Some(format!("Practitioner/{uuid}")), display: text(&name) };
-            Some(Provider { id: p.id, facility_id: p.facility_id, uuid, reference })
+            Some(Provider {
+                id: p.id,
+                facility_id: p.facility_id,
+                uuid,
+                reference: practitioner_reference(&p),
+            })
         })
         .collect())
 }

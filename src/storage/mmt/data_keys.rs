@@ -1,7 +1,7 @@
 //! `mmt_data_keys`: the wrapped data keys of encryption at rest (`storage::vault`).
 
 use chrono::NaiveDateTime;
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::MySqlConnection;
 
 use crate::storage::StorageError;
 
@@ -75,14 +75,4 @@ pub async fn rewrap(
         .await
         .map_err(StorageError::from_sqlx)?;
     Ok(())
-}
-
-/// How many values each data key still seals in one sealed column.
-pub async fn usage(pool: &MySqlPool, table: &str, column: &str) -> Result<Vec<(u32, i64)>, StorageError> {
-    // 0xFF 0x01 then the key id, big-endian; anything else is text from before sealing (key 0).
-    let sql = format!(
-        "SELECT CAST(IF(LEFT({column}, 2) = X'FF01', CONV(HEX(SUBSTRING({column}, 3, 4)), 16, 10), 0) AS UNSIGNED) AS k, \
-         COUNT(*) FROM {table} WHERE {column} IS NOT NULL AND {column} <> '' GROUP BY k"
-    );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
