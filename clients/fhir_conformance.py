@@ -5,11 +5,14 @@ refuse unknown elements and malformed values); the FHIR client `fhirpy` runs sea
 their `next` links to the end. Usage: fhir_conformance.py http://host:port
 """
 
+import base64
 import sys
 
 import requests
 from fhir.resources.allergyintolerance import AllergyIntolerance
+from fhir.resources.binary import Binary
 from fhir.resources.bundle import Bundle
+from fhir.resources.documentreference import DocumentReference
 from fhir.resources.condition import Condition
 from fhir.resources.encounter import Encounter
 from fhir.resources.medicationrequest import MedicationRequest
@@ -53,7 +56,7 @@ def main(base: str) -> int:
 
     capabilities = CapabilityStatement.parse_obj(get(base, "/metadata", None).json())
     served = {r.type for rest in capabilities.rest for r in rest.resource}
-    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Appointment", "Schedule", "Slot", "Practitioner", "Organization"}, "the CapabilityStatement is valid R4 and lists what is served")
+    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Appointment", "Schedule", "Slot", "Practitioner", "Organization", "DocumentReference", "Binary"}, "the CapabilityStatement is valid R4 and lists what is served")
 
     missing = get(base, "/Patient/00000000-0000-4000-8000-000000000000", token)
     check(missing.status_code == 404, "an unknown patient is 404")
@@ -123,6 +126,8 @@ def main(base: str) -> int:
     booked = Appointment.parse_obj(get(base, f"/Appointment/{appointment.id}", token).json())
     check(booked.start == Slot.parse_obj(free.serialize()).start, "fhirpy books a free Slot as a valid R4 Appointment, read back by its id")
 
+    documents(base, token, client)
+
     counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0, Observation: 0, MedicationRequest: 0, Appointment: 0}
     for patient in client.resources("Patient").search(birthdate__le="1970-12-31").limit(100).fetch_all():
         for model in counts:
@@ -140,6 +145,46 @@ def main(base: str) -> int:
     found = ", ".join(f"{n} {m.__name__}" for m, n in counts.items())
     check(all(counts.values()), f"patients' resources searched and read are valid R4: {found}")
     return 0
+
+
+def documents(base: str, token: str, client: SyncFHIRClient) -> None:
+    """Files a note with fhirpy, uploads a document through /api, and validates both as they come back."""
+    patient = client.resources("Patient").search(name="zoe").first()
+    encounter = client.resources("Encounter").search(patient=f"Patient/{patient.id}").first()
+    text = "Seen today; plan unchanged.\nZoë to return in 2 weeks."
+    note = client.resource(
+        "DocumentReference",
+        status="current",
+        type={"coding": [{"system": "http://loinc.org", "code": "11506-3"}]},
+        subject={"reference": f"Patient/{patient.id}"},
+        content=[{"attachment": {"contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}],
+        context={"encounter": [{"reference": f"Encounter/{encounter.id}"}]},
+    )
+    note.save()
+    filed = DocumentReference.parse_obj(get(base, f"/DocumentReference/{note.id}", token).json())
+    check(base64.b64decode(filed.content[0].attachment.data).decode() == text, "fhirpy files a clinical note, read back as a valid R4 DocumentReference")
+
+    listed = requests.get(f"{base}/api/patients/", params={"search": "zoe"}, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    pid = next(p["pid"] for p in listed.json()["items"] if p["uuid"] == patient.id)
+    pdf = b"%PDF-1.4\n% conformance\n%%EOF\n"
+    uploaded = requests.post(
+        f"{base}/api/patients/{pid}/documents/",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"category": "3"},
+        files={"file": ("referral.pdf", pdf, "application/pdf")},
+        timeout=30,
+    )
+    uploaded.raise_for_status()
+    searched = client.resources("DocumentReference").search(patient=f"Patient/{patient.id}").fetch_all()
+    found = [DocumentReference.parse_obj(resource.serialize()) for resource in searched]
+    kinds = {d.category[0].coding[0].code if d.category[0].coding else d.category[0].text for d in found}
+    check(note.id in {d.id for d in found} and "Medical Record" in kinds, f"{len(found)} DocumentReferences of a patient (notes and documents) are valid R4")
+    document = next(d for d in found if d.content[0].attachment.url)
+    url = document.content[0].attachment.url
+    raw = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    check(raw.content == pdf and raw.headers["content-type"] == "application/pdf", "a DocumentReference's url gives the document's bytes")
+    binary = Binary.parse_obj(requests.get(url, headers={"Authorization": f"Bearer {token}", "Accept": FHIR_JSON}, timeout=30).json())
+    check(base64.b64decode(binary.data) == pdf, "and, asked for FHIR JSON, a valid R4 Binary holding them")
 
 
 if __name__ == "__main__":

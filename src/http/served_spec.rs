@@ -57,12 +57,29 @@ pub fn exact(spec: &str) -> String {
 /// those only a write can.
 pub fn fhir_exact(spec: &str) -> String {
     let mut spec: Value = serde_json::from_str(spec).unwrap_or_default();
+    binary_as_resource(&mut spec);
     for item in spec["paths"].as_object_mut().into_iter().flat_map(|paths| paths.values_mut()) {
         if let Some(responses) = item["get"]["responses"].as_object_mut() {
             responses.retain(|code, _| !["409", "413", "415"].contains(&code.as_str()));
         }
     }
     serde_json::to_string(&spec).unwrap_or_default()
+}
+
+/// `Binary` answers its bytes as they are, or a Binary resource when asked for FHIR JSON; an
+/// `ApiResponse` keeps one content type per status, so the second is added here.
+fn binary_as_resource(spec: &mut Value) {
+    let Some(content) = spec["paths"]["/Binary/{id}"]["get"]["responses"]["200"]["content"].as_object_mut()
+    else {
+        return;
+    };
+    let text = serde_json::json!({"type": "string"});
+    let resource = serde_json::json!({
+        "type": "object",
+        "required": ["resourceType", "id", "contentType", "data"],
+        "properties": {"resourceType": text, "id": text, "contentType": text, "data": {"type": "string", "format": "byte"}},
+    });
+    content.insert(crate::http::fhir::FHIR_JSON.into(), serde_json::json!({ "schema": resource }));
 }
 
 fn prune_responses(spec: &mut Value) {

@@ -8,7 +8,6 @@ use crate::{
     app::AppState,
     domain::{
         acl::{AclLevel, Aco},
-        audit::AuditEntry,
         messaging::notification::{NotificationKind, Subject, worth_telling},
         patient::Pid,
         transcription::{self, Action, IllegalTransition, Segment, TranscriptionId, TranscriptionStatus},
@@ -18,7 +17,9 @@ use crate::{
     },
     service::{
         acl::AclError,
-        audit, events,
+        audit,
+        chart::clinical_notes::{self as notes, NoteKind, PROGRESS_NOTE},
+        events,
         messaging::notifications,
         permission,
         webhooks::{self, Change},
@@ -26,11 +27,7 @@ use crate::{
     storage::{
         StorageError, advisory_lock,
         mmt::transcriptions::{self as store, Details, ListFilters, RevisionRow, TranscriptionRow},
-        openemr::{
-            audit_log,
-            clinical_notes::{self, Note, NoteAuthor},
-            encounters, patients, users,
-        },
+        openemr::{audit_log, clinical_notes, encounters, patients, users},
     },
 };
 
@@ -68,9 +65,7 @@ impl From<sqlx::Error> for TranscriptionError {
 
 type Result<T, E = TranscriptionError> = std::result::Result<T, E>;
 
-pub(crate) fn entry(caller: &Caller, event: &str, pid: i64, comments: String) -> AuditEntry {
-    AuditEntry::phi(caller, event, "Clinical Note", Some(pid), comments)
-}
+pub(crate) use super::chart::clinical_notes::entry;
 
 pub struct NewTranscriptionInput {
     pub id: TranscriptionId,
@@ -573,26 +568,16 @@ async fn file_holding_lock(
     }
     let (code, codetext) = clinical_notes::note_type(&state.pool, &row.note_type)
         .await?
-        .unwrap_or_else(|| ("LOINC:11506-3".into(), "Progress Note".into()));
+        .unwrap_or_else(|| (PROGRESS_NOTE.0.into(), PROGRESS_NOTE.1.into()));
     let author =
         users::by_id(&state.pool, crate::domain::user::UserId(row.author_id)).await?.ok_or_else(|| {
             TranscriptionError::Conflict("the transcription's author is no longer an OpenEMR user".into())
         })?;
     let at = super::wall_clock_now();
-    let note = Note {
-        pid: row.pid,
-        encounter: number,
-        date: at.date(),
-        code: &code,
-        codetext: &codetext,
-        note_type: &row.note_type,
-        text: &row.note_text,
-        external_id: &id.external_id(),
-    };
-    let group = author.auth_group.clone().unwrap_or_else(|| "Default".into());
-    let note_author =
-        NoteAuthor { username: &author.username, groupname: &group, authorized: author.authorized };
-    let (form_id, note_id) = clinical_notes::file(&mut tx, &note, &note_author, at).await?;
+    let kind = NoteKind { option_id: &row.note_type, code: &code, codetext: &codetext };
+    let (form_id, note_id) =
+        notes::write(&mut tx, &author, (row.pid, number), &kind, &row.note_text, &id.external_id(), at)
+            .await?;
     store::set_status(&mut tx, &state.vault, &id.0, TranscriptionStatus::Filed, caller.user_id.0, None, at)
         .await?;
     store::set_filed_note(&mut tx, &id.0, form_id, note_id).await?;

@@ -22,16 +22,16 @@ use crate::{
     helpers::{TestDb, repo_path},
 };
 
-const MEDICAL_RECORD: i64 = 3;
+pub(crate) const MEDICAL_RECORD: i64 = 3;
 /// `FHIR Export Document`, guarded by `admin|super`.
-const FHIR_EXPORT: i64 = 30;
+pub(crate) const FHIR_EXPORT: i64 = 30;
 
-fn pdf(body: &str) -> Vec<u8> {
+pub(crate) fn pdf(body: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {body}\n%%EOF\n").into_bytes()
 }
 
 /// A throwaway OpenEMR site folder with its `documents/`.
-struct Site(PathBuf);
+pub(crate) struct Site(PathBuf);
 
 impl Site {
     fn new() -> Self {
@@ -51,33 +51,33 @@ impl Drop for Site {
     }
 }
 
-struct Docs {
-    db: TestDb,
+pub(crate) struct Docs {
+    pub(crate) db: TestDb,
     site: Site,
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: poem::http::HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: poem::http::HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 }
 
 impl Docs {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self { db: TestDb::migrated().await, site: Site::new() }
     }
 
-    async fn token(&self, user: (&str, &str)) -> String {
+    pub(crate) async fn token(&self, user: (&str, &str)) -> String {
         tokens(&self.db, user).await.0
     }
 
-    fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![("OPENEMR_SITE_DIR", self.site.0.to_str().unwrap().to_string())]
     }
 
@@ -120,7 +120,7 @@ impl Docs {
         self.send(token, Method::POST, &format!("/api/patients/{PID}/documents/"), Some(form), None).await
     }
 
-    async fn uploaded(&self, token: &str, category: i64, name: &str, bytes: Vec<u8>) -> i64 {
+    pub(crate) async fn uploaded(&self, token: &str, category: i64, name: &str, bytes: Vec<u8>) -> i64 {
         let reply = self.upload(token, category, name, "application/pdf", bytes).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json());
         reply.json()["id"].as_i64().unwrap()
@@ -154,7 +154,7 @@ impl Docs {
             .unwrap()
     }
 
-    async fn text(&self, sql: &str) -> Vec<Option<String>> {
+    pub(crate) async fn text(&self, sql: &str) -> Vec<Option<String>> {
         use sqlx::Row;
         let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&self.db.pool).await.unwrap();
         (0..row.len()).map(|i| row.try_get::<Option<String>, _>(i).unwrap()).collect()

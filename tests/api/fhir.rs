@@ -135,7 +135,9 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
             "Schedule",
             "Slot",
             "Practitioner",
-            "Organization"
+            "Organization",
+            "DocumentReference",
+            "Binary"
         ]
     );
     assert!(resources[6].get("profile").is_none(), "US Core 3.1.1 has no Appointment profile to claim");
@@ -145,6 +147,8 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
     assert_eq!(codes(&resources[6]), ["read", "search-type", "create"], "Appointments can be booked");
     assert_eq!(codes(&resources[4]), ["read", "search-type", "create"], "vital signs can be recorded");
     assert_eq!(codes(&resources[1]), ["read", "search-type"]);
+    assert_eq!(codes(&resources[11]), ["read", "search-type", "create"], "clinical notes can be filed");
+    assert_eq!(codes(&resources[12]), ["read"], "a Binary is read by the url of its DocumentReference");
     for resource in &resources[1..6] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }

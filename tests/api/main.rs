@@ -26,6 +26,7 @@ mod explorer_and_spec;
 mod facilities;
 mod faults;
 mod fhir;
+mod fhir_documents;
 mod hardening;
 mod health;
 mod helpers;

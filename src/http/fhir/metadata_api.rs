@@ -27,7 +27,9 @@ impl MetadataApi {
 
 /// When the capabilities below last changed.
 /// The resources that can be created, besides read and searched.
-const WRITTEN: &[&str] = &["Observation", "Appointment"];
+const WRITTEN: &[&str] = &["Observation", "Appointment", "DocumentReference"];
+/// The resources that are only read by id.
+const READ_ONLY: &[&str] = &["Binary"];
 const READ: &[&str] = &["read", "search-type"];
 const WRITE: &[&str] = &["read", "search-type", "create"];
 const CHANGED: &str = "2026-12-01";
@@ -69,12 +71,22 @@ fn capabilities() -> CapabilityStatement {
                 ("Slot", "", super::schedule_api::SLOT_PARAMS),
                 ("Practitioner", super::directory_api::US_CORE_PRACTITIONER, &[]),
                 ("Organization", super::directory_api::US_CORE_ORGANIZATION, &[]),
+                (
+                    "DocumentReference",
+                    super::document_api::US_CORE_DOCUMENT_REFERENCE,
+                    super::document_api::SEARCH_PARAMS,
+                ),
+                ("Binary", "", &[]),
             ]
             .into_iter()
             .map(|(kind, profile, search)| RestResource {
                 kind: kind.into(),
                 profile: Some(profile.to_string()).filter(|p| !p.is_empty()),
-                interaction: interactions(if WRITTEN.contains(&kind) { WRITE } else { READ }),
+                interaction: interactions(match kind {
+                    k if WRITTEN.contains(&k) => WRITE,
+                    k if READ_ONLY.contains(&k) => &READ[..1],
+                    _ => READ,
+                }),
                 search_param: params(search),
             })
             .collect(),

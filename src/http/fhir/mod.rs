@@ -4,6 +4,7 @@
 
 pub mod appointment_api;
 pub mod directory_api;
+pub mod document_api;
 pub mod encounter_api;
 pub mod issues_api;
 pub mod medication_api;
@@ -37,8 +38,8 @@ pub type FhirApis = (
     directory_api::OrganizationApi,
     medication_api::MedicationRequestApi,
     appointment_api::AppointmentApi,
-    schedule_api::ScheduleApi,
-    schedule_api::SlotApi,
+    (schedule_api::ScheduleApi, schedule_api::SlotApi),
+    (document_api::DocumentReferenceApi, document_api::BinaryApi),
 );
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {
@@ -238,6 +239,11 @@ impl Links {
         if query.is_empty() { base } else { format!("{base}?{}", query.join("&")) }
     }
 
+    /// The URL of one resource of this type.
+    pub fn url_of(&self, id: &str) -> String {
+        format!("{}/{}/{id}", self.base, self.resource)
+    }
+
     /// Every match on one page.
     pub fn whole<T: ParseFromJSON + ToJSON>(&self, entries: Vec<Entry<T>>) -> Bundle<T> {
         bundle(entries.len() as i64, vec![self.this()], entries)
@@ -302,11 +308,7 @@ pub fn text(value: &str) -> Option<String> {
 
 /// A search match, with its absolute URL.
 pub fn entry<T: ParseFromJSON + ToJSON>(links: &Links, id: String, resource: T) -> Entry<T> {
-    Entry {
-        full_url: format!("{}/{}/{id}", links.base, links.resource),
-        resource,
-        search: BundleSearch { mode: "match".into() },
-    }
+    Entry { full_url: links.url_of(&id), resource, search: BundleSearch { mode: "match".into() } }
 }
 
 /// A reference to a patient by the id OpenEMR's FHIR API gives it.

@@ -530,3 +530,108 @@ pub struct ObservationCreate {
     #[oai(default)]
     pub component: Vec<ComponentInput>,
 }
+
+/// A document's content: inline (`data`, base64) or where to fetch it (`url`, a Binary).
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Attachment {
+    pub content_type: Option<String>,
+    /// Base64 of the content.
+    pub data: Option<String>,
+    pub url: Option<String>,
+    pub title: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct DocumentContent {
+    pub attachment: Attachment,
+    pub format: Option<Coding>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct DocumentContext {
+    #[oai(skip_serializing_if_is_empty, default)]
+    pub encounter: Vec<Reference>,
+    pub period: Option<Period>,
+}
+
+/// A patient document (OpenEMR's `documents`, content in a Binary) or a filed clinical note
+/// (`form_clinical_notes`, its text inline), as US Core 3.1.1 DocumentReference.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct DocumentReference {
+    /// Always `DocumentReference`.
+    pub resource_type: String,
+    /// The document's or the note's OpenEMR uuid.
+    pub id: String,
+    pub meta: Meta,
+    pub identifier: Vec<Identifier>,
+    /// `current`, or `entered-in-error` for a note made inactive.
+    pub status: String,
+    #[oai(rename = "type")]
+    pub kind: CodeableConcept,
+    pub category: Vec<CodeableConcept>,
+    pub subject: Reference,
+    pub date: Option<String>,
+    #[oai(skip_serializing_if_is_empty, default)]
+    pub author: Vec<Reference>,
+    pub custodian: Option<Reference>,
+    pub content: Vec<DocumentContent>,
+    pub context: Option<DocumentContext>,
+}
+
+/// A document's bytes as a FHIR resource (asked for with `Accept: application/fhir+json`).
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct BinaryResource {
+    /// Always `Binary`.
+    pub resource_type: String,
+    pub id: String,
+    pub content_type: String,
+    /// Base64 of the document.
+    pub data: String,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct AttachmentInput {
+    /// `text/plain` (the default).
+    pub content_type: Option<String>,
+    /// Base64 of the note's UTF-8 text.
+    pub data: String,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct DocumentContentInput {
+    pub attachment: AttachmentInput,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct DocumentContextInput {
+    /// `Encounter/{id}`: the visit the note is filed into.
+    #[oai(default)]
+    pub encounter: Vec<Reference>,
+}
+
+/// A clinical note to file: its text as one `text/plain` attachment, filed into the encounter
+/// named in `context` as a note of OpenEMR's Clinical Notes form.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct DocumentReferenceCreate {
+    /// `DocumentReference`.
+    pub resource_type: String,
+    /// `current`.
+    pub status: String,
+    /// The note type's LOINC code (one of OpenEMR's `Clinical_Note_Type` list); a progress note
+    /// (11506-3) when absent.
+    #[oai(rename = "type")]
+    pub kind: Option<CodeableConcept>,
+    /// `Patient/{id}`.
+    pub subject: Reference,
+    pub content: Vec<DocumentContentInput>,
+    pub context: Option<DocumentContextInput>,
+}

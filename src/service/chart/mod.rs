@@ -1,5 +1,6 @@
 //! The patient's chart: vitals (within encounters) and the issue lists.
 
+pub mod clinical_notes;
 pub mod issues;
 pub mod prescription_pdf;
 pub mod prescription_send;

@@ -238,6 +238,11 @@ async fn sensitivity_allows(state: &AppState, perms: &Permissions, encounter: i6
         .is_none_or(|s| perms.allows(Aco::for_sensitivity(&s), AclLevel::View)))
 }
 
+/// The document OpenEMR's FHIR API knows by `uuid`.
+pub async fn id_of(state: &AppState, uuid: &[u8; 16]) -> Result<Option<i64>> {
+    Ok(rows::id_by_uuid(&state.pool, uuid).await?)
+}
+
 pub async fn get(state: &AppState, caller: &Caller, id: i64) -> Result<DocumentView> {
     let (view, _) = readable(state, caller, id).await?;
     let pid = view.row.foreign_id.unwrap_or_default();

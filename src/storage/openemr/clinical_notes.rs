@@ -121,3 +121,77 @@ async fn add_form(
     .map_err(StorageError::from_sqlx)?;
     Ok(id)
 }
+
+/// A filed note as OpenEMR's FHIR API reads it, with its encounter's and author's ids.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NoteRow {
+    pub id: i64,
+    pub uuid: Option<Vec<u8>>,
+    pub date: Option<NaiveDate>,
+    pub pid: i64,
+    pub encounter: i64,
+    pub active: bool,
+    pub code: Option<String>,
+    pub codetext: Option<String>,
+    pub description: Option<String>,
+    pub last_updated: NaiveDateTime,
+    pub patient_uuid: Option<Vec<u8>>,
+    pub encounter_uuid: Option<Vec<u8>>,
+    pub encounter_date: Option<NaiveDateTime>,
+    pub author_uuid: Option<Vec<u8>>,
+    pub author_npi: Option<String>,
+}
+
+/// Notes of no `clinical_notes_category`: OpenEMR serves the others as DiagnosticReports.
+const NOTES: &str = "SELECT n.id, n.uuid, n.date, n.pid, fe.encounter, COALESCE(n.activity, 0) <> 0 AS active, \
+     n.code, n.codetext, n.description, n.last_updated, p.uuid AS patient_uuid, fe.uuid AS encounter_uuid, \
+     NULLIF(fe.date, '0000-00-00 00:00:00') AS encounter_date, u.uuid AS author_uuid, u.npi AS author_npi \
+     FROM form_clinical_notes n \
+     JOIN form_encounter fe ON fe.encounter = CAST(n.encounter AS SIGNED) AND fe.pid = n.pid \
+     JOIN patient_data p ON p.pid = n.pid \
+     LEFT JOIN users u ON u.username = n.user";
+
+const UNCATEGORISED: &str = " AND (n.clinical_notes_category IS NULL OR n.clinical_notes_category = '')";
+
+/// A patient's notes in the encounters `scope` lets the caller see, newest first.
+pub async fn for_patient(
+    pool: &MySqlPool,
+    pid: crate::domain::patient::Pid,
+    scope: &crate::storage::openemr::encounters::Scope,
+) -> Result<Vec<NoteRow>, StorageError> {
+    let mut q = sqlx::QueryBuilder::new(NOTES);
+    crate::storage::openemr::encounters::push_patient_filter(&mut q, pid, scope);
+    q.push(UNCATEGORISED).push(" ORDER BY n.date DESC, n.id DESC");
+    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
+
+pub async fn by_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<NoteRow>, StorageError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{NOTES} WHERE n.uuid = ?{UNCATEGORISED}")))
+        .bind(&uuid[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+pub async fn by_id(pool: &MySqlPool, id: i64) -> Result<Option<NoteRow>, StorageError> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{NOTES} WHERE n.id = ?")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+/// The active note type whose code is `code` (`LOINC:…` as stored): (option id, title).
+pub async fn note_type_of_code(
+    pool: &MySqlPool,
+    code: &str,
+) -> Result<Option<(String, String)>, StorageError> {
+    sqlx::query_as(
+        "SELECT option_id, title FROM list_options \
+         WHERE list_id = 'Clinical_Note_Type' AND notes = ? AND activity = 1 ORDER BY seq, option_id LIMIT 1",
+    )
+    .bind(code)
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}

@@ -99,6 +99,15 @@ pub async fn get(pool: &MySqlPool, id: i64) -> Result<Option<DocumentRow>, Stora
     .map_err(StorageError::from_sqlx)
 }
 
+/// The live document OpenEMR's FHIR API knows by `uuid`.
+pub async fn id_by_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<i64>, StorageError> {
+    sqlx::query_scalar("SELECT id FROM documents WHERE uuid = ? AND deleted = 0")
+        .bind(&uuid[..])
+        .fetch_optional(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
 /// A patient's live documents, newest first; `category` includes the categories below it.
 pub async fn list(
     pool: &MySqlPool,
