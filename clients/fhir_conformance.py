@@ -19,6 +19,7 @@ from fhir.resources.medicationrequest import MedicationRequest
 from fhir.resources.appointment import Appointment
 from fhir.resources.observation import Observation
 from fhir.resources.capabilitystatement import CapabilityStatement
+from fhir.resources.communication import Communication
 from fhir.resources.operationoutcome import OperationOutcome
 from fhir.resources.organization import Organization
 from fhir.resources.patient import Patient
@@ -56,7 +57,7 @@ def main(base: str) -> int:
 
     capabilities = CapabilityStatement.parse_obj(get(base, "/metadata", None).json())
     served = {r.type for rest in capabilities.rest for r in rest.resource}
-    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Appointment", "Schedule", "Slot", "Practitioner", "Organization", "DocumentReference", "Binary"}, "the CapabilityStatement is valid R4 and lists what is served")
+    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Appointment", "Schedule", "Slot", "Practitioner", "Organization", "DocumentReference", "Binary", "Communication"}, "the CapabilityStatement is valid R4 and lists what is served")
 
     missing = get(base, "/Patient/00000000-0000-4000-8000-000000000000", token)
     check(missing.status_code == 404, "an unknown patient is 404")
@@ -127,6 +128,7 @@ def main(base: str) -> int:
     check(booked.start == Slot.parse_obj(free.serialize()).start, "fhirpy books a free Slot as a valid R4 Appointment, read back by its id")
 
     documents(base, token, client)
+    messages(base, token, client)
 
     counts = {Condition: 0, AllergyIntolerance: 0, Encounter: 0, Observation: 0, MedicationRequest: 0, Appointment: 0}
     for patient in client.resources("Patient").search(birthdate__le="1970-12-31").limit(100).fetch_all():
@@ -185,6 +187,27 @@ def documents(base: str, token: str, client: SyncFHIRClient) -> None:
     check(raw.content == pdf and raw.headers["content-type"] == "application/pdf", "a DocumentReference's url gives the document's bytes")
     binary = Binary.parse_obj(requests.get(url, headers={"Authorization": f"Bearer {token}", "Accept": FHIR_JSON}, timeout=30).json())
     check(base64.b64decode(binary.data) == pdf, "and, asked for FHIR JSON, a valid R4 Binary holding them")
+
+
+def messages(base: str, token: str, client: SyncFHIRClient) -> None:
+    """Sends messages with fhirpy, then pages the mailbox to its end."""
+    nurse = next(p for p in client.resources("Practitioner").fetch_all() if p.id)
+    sent = []
+    for i in range(3):
+        message = client.resource(
+            "Communication",
+            status="in-progress",
+            category=[{"text": "Chart Note"}],
+            recipient=[{"reference": f"Practitioner/{nurse.id}"}],
+            payload=[{"contentString": f"Conformance message {i}"}],
+        )
+        message.save()
+        sent.append(message.id)
+    read = Communication.parse_obj(get(base, f"/Communication/{sent[0]}", token).json())
+    check(read.payload[0].contentString.endswith("Conformance message 0"), "fhirpy sends messages, read back as valid R4 Communications")
+    found = [Communication.parse_obj(c.serialize()) for c in client.resources("Communication").limit(2).fetch_all()]
+    ids = [c.id for c in found]
+    check(set(sent) <= set(ids) and len(ids) == len(set(ids)), f"fhirpy paged the mailbox to its end: {len(ids)} valid R4 Communications, each once")
 
 
 if __name__ == "__main__":

@@ -137,7 +137,8 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
             "Practitioner",
             "Organization",
             "DocumentReference",
-            "Binary"
+            "Binary",
+            "Communication"
         ]
     );
     assert!(resources[6].get("profile").is_none(), "US Core 3.1.1 has no Appointment profile to claim");
@@ -149,6 +150,7 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
     assert_eq!(codes(&resources[1]), ["read", "search-type"]);
     assert_eq!(codes(&resources[11]), ["read", "search-type", "create"], "clinical notes can be filed");
     assert_eq!(codes(&resources[12]), ["read"], "a Binary is read by the url of its DocumentReference");
+    assert_eq!(codes(&resources[13]), ["read", "search-type", "create"], "messages can be sent");
     for resource in &resources[1..6] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }

@@ -27,7 +27,7 @@ impl MetadataApi {
 
 /// When the capabilities below last changed.
 /// The resources that can be created, besides read and searched.
-const WRITTEN: &[&str] = &["Observation", "Appointment", "DocumentReference"];
+const WRITTEN: &[&str] = &["Observation", "Appointment", "DocumentReference", "Communication"];
 /// The resources that are only read by id.
 const READ_ONLY: &[&str] = &["Binary"];
 const READ: &[&str] = &["read", "search-type"];
@@ -77,6 +77,7 @@ fn capabilities() -> CapabilityStatement {
                     super::document_api::SEARCH_PARAMS,
                 ),
                 ("Binary", "", &[]),
+                ("Communication", "", super::communication_api::SEARCH_PARAMS),
             ]
             .into_iter()
             .map(|(kind, profile, search)| RestResource {

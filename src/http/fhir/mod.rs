@@ -3,6 +3,7 @@
 //! OperationOutcome.
 
 pub mod appointment_api;
+pub mod communication_api;
 pub mod directory_api;
 pub mod document_api;
 pub mod encounter_api;
@@ -39,7 +40,7 @@ pub type FhirApis = (
     medication_api::MedicationRequestApi,
     appointment_api::AppointmentApi,
     (schedule_api::ScheduleApi, schedule_api::SlotApi),
-    (document_api::DocumentReferenceApi, document_api::BinaryApi),
+    (document_api::DocumentReferenceApi, document_api::BinaryApi, communication_api::CommunicationApi),
 );
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {
@@ -208,7 +209,7 @@ pub fn bundle<T: ParseFromJSON + ToJSON>(
     link: Vec<BundleLink>,
     entry: Vec<Entry<T>>,
 ) -> Bundle<T> {
-    Bundle { resource_type: "Bundle".into(), kind: "searchset".into(), total, link, entry }
+    Bundle { resource_type: "Bundle".into(), kind: "searchset".into(), total: Some(total), link, entry }
 }
 
 /// Absolute links back to this server, as the request reached it.

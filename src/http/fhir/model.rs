@@ -124,8 +124,9 @@ pub struct Bundle<T: ParseFromJSON + ToJSON> {
     /// Always `searchset`.
     #[oai(rename = "type")]
     pub kind: String,
-    /// Matches across all pages.
-    pub total: i64,
+    /// Matches across all pages; absent where a search pages by cursor and does not count.
+    #[oai(skip_serializing_if_is_none)]
+    pub total: Option<i64>,
     pub link: Vec<BundleLink>,
     #[oai(skip_serializing_if_is_empty, default)]
     pub entry: Vec<Entry<T>>,
@@ -634,4 +635,63 @@ pub struct DocumentReferenceCreate {
     pub subject: Reference,
     pub content: Vec<DocumentContentInput>,
     pub context: Option<DocumentContextInput>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct CommunicationPayload {
+    /// One entry of the thread, as OpenEMR's Messages screen shows it: when, who to whom, text.
+    pub content_string: String,
+}
+
+/// A message thread between OpenEMR users (`pnotes`): one per recipient, as OpenEMR keeps them.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Communication {
+    /// Always `Communication`.
+    pub resource_type: String,
+    /// OpenEMR's message id (`pnotes.id`; OpenEMR gives messages no uuid).
+    pub id: String,
+    pub meta: Meta,
+    /// `completed` once OpenEMR's status is `Done`, else `in-progress`.
+    pub status: String,
+    /// The message type (OpenEMR's `note_type` list) as text.
+    #[oai(skip_serializing_if_is_empty, default)]
+    pub category: Vec<CodeableConcept>,
+    /// The patient the message is about, if any.
+    pub subject: Option<Reference>,
+    pub sent: Option<String>,
+    /// When the current recipient first opened it.
+    pub received: Option<String>,
+    #[oai(skip_serializing_if_is_empty, default)]
+    pub recipient: Vec<Reference>,
+    pub sender: Option<Reference>,
+    #[oai(skip_serializing_if_is_empty, default)]
+    pub payload: Vec<CommunicationPayload>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct PayloadInput {
+    pub content_string: String,
+}
+
+/// A message to send from the signed-in user, as OpenEMR's Messages screen sends it.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct CommunicationCreate {
+    /// `Communication`.
+    pub resource_type: String,
+    /// `in-progress` or `completed`: a message is sent as OpenEMR's `New`.
+    pub status: String,
+    /// The message type as `text`: one of OpenEMR's `note_type` list (`Unassigned` when absent).
+    #[oai(default)]
+    pub category: Vec<CodeableConcept>,
+    /// `Patient/{id}` when the message is about a patient.
+    pub subject: Option<Reference>,
+    /// Exactly one `Practitioner/{id}` (an OpenEMR user's uuid): OpenEMR keeps one thread per
+    /// recipient.
+    pub recipient: Vec<Reference>,
+    /// The text; several parts are joined by new lines.
+    pub payload: Vec<PayloadInput>,
 }

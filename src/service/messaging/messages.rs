@@ -301,6 +301,34 @@ pub async fn list(state: &AppState, caller: &Caller, q: ListQuery) -> Result<Lis
     Ok(Listing { rows, receipts })
 }
 
+/// A mailbox page as whole threads (bodies and receipts), listed and audited as [`list`] does;
+/// nothing is marked read.
+pub async fn list_threads(state: &AppState, caller: &Caller, q: ListQuery) -> Result<Vec<Thread>> {
+    let listing = list(state, caller, q).await?;
+    let ids: Vec<i64> = listing.rows.iter().map(|r| r.id).collect();
+    let mut bodies: std::collections::HashMap<i64, Option<String>> =
+        pnotes::bodies(&state.pool, &ids).await?.into_iter().collect();
+    Ok(listing
+        .rows
+        .into_iter()
+        .map(|summary| {
+            let receipts = listing.receipts.iter().filter(|r| r.pnote_id == summary.id).cloned().collect();
+            let body = bodies.remove(&summary.id).flatten();
+            Thread { pnote: Pnote { summary, body }, receipts }
+        })
+        .collect())
+}
+
+/// The OpenEMR users with these usernames, and their uuids.
+pub async fn user_uuids(state: &AppState, usernames: &[String]) -> Result<Vec<(String, Option<Vec<u8>>)>> {
+    Ok(pnotes::user_uuids(&state.pool, usernames).await?)
+}
+
+/// The active user with this uuid.
+pub async fn username_of(state: &AppState, uuid: &[u8; 16]) -> Result<Option<String>> {
+    Ok(pnotes::username_of_uuid(&state.pool, uuid).await?)
+}
+
 /// Reads a thread. The recipient's first open stores a receipt and turns `New` into `Read`.
 pub async fn read(state: &AppState, caller: &Caller, id: i64) -> Result<Thread> {
     let (pnote, _) = visible(state, caller, id, AclLevel::View).await?;

@@ -250,3 +250,46 @@ pub async fn authorized(pool: &MySqlPool, user_id: i64) -> Result<bool, StorageE
         .map_err(StorageError::from_sqlx)?;
     Ok(value.flatten().unwrap_or(0) != 0)
 }
+
+/// The bodies of these threads, by id.
+pub async fn bodies(pool: &MySqlPool, ids: &[i64]) -> Result<Vec<(i64, Option<String>)>, StorageError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q: QueryBuilder<MySql> = QueryBuilder::new("SELECT id, body FROM pnotes WHERE id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
+
+/// The users (active or not) with these usernames, and their uuids: who wrote or got a thread.
+pub async fn user_uuids(
+    pool: &MySqlPool,
+    usernames: &[String],
+) -> Result<Vec<(String, Option<Vec<u8>>)>, StorageError> {
+    if usernames.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q: QueryBuilder<MySql> =
+        QueryBuilder::new("SELECT CAST(username AS CHAR), uuid FROM users WHERE BINARY username IN (");
+    let mut names = q.separated(", ");
+    for name in usernames {
+        names.push_bind(name);
+    }
+    q.push(")");
+    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
+
+/// The active user OpenEMR's FHIR API knows by `uuid`.
+pub async fn username_of_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<String>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT CAST(username AS CHAR) FROM users WHERE uuid = ? AND active = 1 AND username <> ''",
+    )
+    .bind(&uuid[..])
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
