@@ -25,9 +25,11 @@ use super::problem::{ApiError, problem_type};
 const SIGN_INS: [&str; 4] = ["auth_login", "auth_refresh", "auth_refresh_if_active", "auth_guest"];
 
 /// What a shape cannot tell: (operation, status) pairs beyond the rules in `statuses`.
-const EXTRA: [(&str, u16); 3] = [
+const EXTRA: [(&str, u16); 4] = [
     // Audio still being uploaded cannot be played back yet.
     ("transcriptions_audio_get", 409),
+    // Only a filed transcription has a document to send.
+    ("transcriptions_hl7", 409),
     // Patient deletion answers 405 while the practice has it switched off.
     ("patients_delete", 405),
     // A preview link is its own credential: expired or revoked, it is refused.

@@ -318,6 +318,13 @@ pub enum PageResponse {
     Ok(Json<TranscriptionPage>),
 }
 
+/// An HL7 v2 message in its text encoding (ER7).
+#[derive(ApiResponse)]
+pub enum Hl7Message {
+    #[oai(status = 200, content_type = "application/hl7-v2")]
+    Ok(poem_openapi::payload::PlainText<String>),
+}
+
 #[derive(ApiResponse)]
 pub enum Revisions {
     #[oai(status = 200)]
@@ -614,6 +621,22 @@ impl TranscriptionsApi {
     async fn file(&self, state: Data<&AppState>, auth: Auth, id: Path<String>) -> Result<One, ApiError> {
         let row = service::file(&state, &auth.0, parse_id(&id.0)?).await?;
         Ok(one(row, None))
+    }
+
+    /// The filed note as an HL7 v2.5.1 `MDM^T02` (original document notification and content),
+    /// for document systems that import MDM: the patient (chart number, name, birth date, sex),
+    /// the visit number, the author (NPI when OpenEMR has one), `TXA` with the note type's LOINC
+    /// code and the note's uuid as the unique document number, one `OBX|n|TX|` per line. Only a
+    /// filed transcription (409 otherwise); audited as a read.
+    #[oai(path = "/:id/hl7", method = "get", operation_id = "transcriptions_hl7")]
+    async fn hl7(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> Result<Hl7Message, ApiError> {
+        let message = crate::service::hl7::transcription_mdm(&state, &auth.0, parse_id(&id.0)?).await?;
+        Ok(Hl7Message::Ok(poem_openapi::payload::PlainText(message)))
     }
 
     /// The note text's history, oldest first.

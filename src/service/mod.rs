@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod documents;
 pub mod encounters;
 pub mod events;
+pub mod hl7;
 pub mod housekeeping;
 pub mod jobs;
 pub mod key_rotation;

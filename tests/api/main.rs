@@ -31,6 +31,7 @@ mod fhir_messages;
 mod hardening;
 mod health;
 mod helpers;
+mod hl7_export;
 mod hostile;
 mod housekeeping;
 mod jobs;

@@ -1,0 +1,201 @@
+//! HL7 v2.5.1 messages the sidecar sends: `MDM^T02` (original document notification and content)
+//! for a filed clinical note, as OpenEMR's own MDM import reads one back (`TXA` for the document,
+//! one `OBX|n|TX|` per line of text). Built with `hl7-parser`'s builder, which escapes separators.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use hl7_parser::builder::prelude::*;
+
+/// What OpenEMR's patient list holds of the patient.
+pub struct Patient<'a> {
+    /// The chart number (`pubpid`), sent as the medical record number.
+    pub chart: &'a str,
+    pub family: &'a str,
+    pub given: &'a str,
+    pub middle: &'a str,
+    pub birth_date: Option<NaiveDate>,
+    /// OpenEMR's `sex` option (`Female`, `Male`, …).
+    pub sex: &'a str,
+}
+
+/// A clinician: NPI when OpenEMR has one, else the OpenEMR username.
+pub struct Person<'a> {
+    pub id: &'a str,
+    pub family: &'a str,
+    pub given: &'a str,
+}
+
+/// A filed note and where it belongs.
+pub struct Document<'a> {
+    /// The note type's LOINC code and title.
+    pub type_code: &'a str,
+    pub type_text: &'a str,
+    /// The note's uuid (`form_clinical_notes.uuid`): TXA-12, the unique document number.
+    pub number: &'a str,
+    pub filed_at: NaiveDateTime,
+    pub text: &'a str,
+}
+
+pub struct Mdm<'a> {
+    /// MSH-10, at most 20 characters, unique per message sent.
+    pub control_id: &'a str,
+    pub sent_at: NaiveDateTime,
+    pub sending_facility: &'a str,
+    pub patient: Patient<'a>,
+    /// The encounter number (PV1-19, the visit number).
+    pub visit: i64,
+    pub author: Person<'a>,
+    pub document: Document<'a>,
+}
+
+fn timestamp(at: NaiveDateTime) -> String {
+    at.format("%Y%m%d%H%M%S").to_string()
+}
+
+/// HL7 table 0001 from OpenEMR's `sex` list.
+fn administrative_sex(sex: &str) -> &'static str {
+    match sex.to_ascii_lowercase().as_str() {
+        "female" => "F",
+        "male" => "M",
+        _ => "U",
+    }
+}
+
+fn person(p: &Person<'_>) -> FieldBuilder {
+    FieldBuilder::default()
+        .with_component_value(1, p.id)
+        .with_component_value(2, p.family)
+        .with_component_value(3, p.given)
+}
+
+fn document_type(d: &Document<'_>) -> FieldBuilder {
+    FieldBuilder::default()
+        .with_component_value(1, d.type_code)
+        .with_component_value(2, d.type_text)
+        .with_component_value(3, "LN")
+}
+
+/// The message, segments separated by carriage returns as HL7 requires.
+pub fn mdm_t02(m: &Mdm<'_>) -> String {
+    let p = &m.patient;
+    let d = &m.document;
+    let mut message = MessageBuilder::new(Separators::default())
+        .with_segment(
+            SegmentBuilder::new("MSH")
+                .with_field_value(3, "MMT-SIDECAR")
+                .with_field_value(4, m.sending_facility)
+                .with_field_value(7, timestamp(m.sent_at))
+                .with_field(
+                    9,
+                    FieldBuilder::default()
+                        .with_component_value(1, "MDM")
+                        .with_component_value(2, "T02")
+                        .with_component_value(3, "MDM_T02"),
+                )
+                .with_field_value(10, m.control_id)
+                .with_field_value(11, "P")
+                .with_field_value(12, "2.5.1")
+                .with_field_value(15, "AL")
+                .with_field_value(16, "NE")
+                .with_field_value(18, "UNICODE UTF-8"),
+        )
+        .with_segment(
+            SegmentBuilder::new("EVN").with_field_value(1, "T02").with_field_value(2, timestamp(m.sent_at)),
+        )
+        .with_segment(
+            SegmentBuilder::new("PID")
+                .with_field_value(1, "1")
+                .with_field(
+                    3,
+                    FieldBuilder::default().with_component_value(1, p.chart).with_component_value(5, "MR"),
+                )
+                .with_field(
+                    5,
+                    FieldBuilder::default()
+                        .with_component_value(1, p.family)
+                        .with_component_value(2, p.given)
+                        .with_component_value(3, p.middle),
+                )
+                .with_field_value(7, p.birth_date.map(|d| d.format("%Y%m%d").to_string()).unwrap_or_default())
+                .with_field_value(8, administrative_sex(p.sex)),
+        )
+        .with_segment(
+            SegmentBuilder::new("PV1")
+                .with_field_value(1, "1")
+                .with_field_value(2, "O")
+                .with_field(7, person(&m.author))
+                .with_field_value(19, m.visit.to_string()),
+        )
+        .with_segment(
+            SegmentBuilder::new("TXA")
+                .with_field_value(1, "1")
+                .with_field(2, document_type(d))
+                .with_field_value(3, "TX")
+                .with_field_value(4, timestamp(d.filed_at))
+                .with_field(5, person(&m.author))
+                .with_field_value(12, d.number)
+                .with_field_value(17, "AU")
+                .with_field_value(19, "AV"),
+        );
+    for (i, line) in d.text.lines().enumerate() {
+        message.push_segment(
+            SegmentBuilder::new("OBX")
+                .with_field_value(1, (i + 1).to_string())
+                .with_field_value(2, "TX")
+                .with_field(3, document_type(d))
+                .with_field_value(5, line)
+                .with_field_value(11, "F"),
+        );
+    }
+    message.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &'static str) -> String {
+        let at = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(9, 30, 5).unwrap();
+        mdm_t02(&Mdm {
+            control_id: "abc123",
+            sent_at: at,
+            sending_facility: "Clinic | North",
+            patient: Patient {
+                chart: "PUB-9",
+                family: "Núñez",
+                given: "José",
+                middle: "",
+                birth_date: NaiveDate::from_ymd_opt(1970, 2, 3),
+                sex: "Male",
+            },
+            visit: 304,
+            author: Person { id: "1234567893", family: "Garcia", given: "Ana" },
+            document: Document {
+                type_code: "11506-3",
+                type_text: "Progress Note",
+                number: "9d69b232-ca80-4a7d-a089-77dbc525d476",
+                filed_at: at,
+                text,
+            },
+        })
+    }
+
+    #[test]
+    fn segments_are_separated_by_carriage_returns_and_each_line_is_an_obx() {
+        let message = sample("BP 120/80.\nPlan: recheck in 2 weeks.");
+        let names: Vec<&str> = message.split('\r').map(|s| &s[..3]).collect();
+        assert_eq!(names, ["MSH", "EVN", "PID", "PV1", "TXA", "OBX", "OBX"]);
+        assert!(message.starts_with(
+            "MSH|^~\\&|MMT-SIDECAR|Clinic \\F\\ North|||20261201093005||MDM^T02^MDM_T02|abc123|P|2.5.1"
+        ));
+    }
+
+    #[test]
+    fn separators_in_the_text_are_escaped_and_decode_back() {
+        let text = "K+ 5.9 | recheck ^ soon & call ~ family \\ done";
+        let message = sample(text);
+        let parsed = hl7_parser::Message::parse(&message).unwrap();
+        let obx = parsed.segment("OBX").unwrap();
+        assert_eq!(parsed.separators.decode(obx.field(5).unwrap().raw_value()).to_string(), text);
+        assert_eq!(parsed.segment("PID").unwrap().field(8).unwrap().raw_value(), "M");
+    }
+}
