@@ -12,9 +12,10 @@ DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-db.XXXXXX")
 REDIS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-redis.XXXXXX")
 SMTP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-smtp.XXXXXX")
 STRIPE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-stripe.XXXXXX")
+MLLP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mmt-test-mllp.XXXXXX")
 # The sockets stay open until every port is chosen, so the ports differ.
-read -r PORT REDIS_PORT SMTP_PORT STRIPE_PORT < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(4)]
+read -r PORT REDIS_PORT SMTP_PORT STRIPE_PORT MLLP_PORT < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(5)]
 [x.bind(("127.0.0.1",0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
 cleanup() {
@@ -22,7 +23,8 @@ cleanup() {
     [ -f "$REDIS_DIR/redis.pid" ] && kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
     bash scripts/smtp.sh stop "$SMTP_DIR" >/dev/null 2>&1 || true
     bash scripts/stripe.sh stop "$STRIPE_DIR" >/dev/null 2>&1 || true
-    rm -rf "$DIR" "$REDIS_DIR" "$SMTP_DIR" "$STRIPE_DIR"
+    bash scripts/mllp.sh stop "$MLLP_DIR" >/dev/null 2>&1 || true
+    rm -rf "$DIR" "$REDIS_DIR" "$SMTP_DIR" "$STRIPE_DIR" "$MLLP_DIR"
 }
 trap cleanup EXIT
 
@@ -57,6 +59,10 @@ export MMT_TEST_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" MMT_TEST_MAILDIR="$SMTP_D
 bash scripts/stripe.sh start "$STRIPE_DIR" "$STRIPE_PORT"
 export MMT_TEST_STRIPE_URL="http://127.0.0.1:$STRIPE_PORT"
 
+# Filed notes are sent as HL7 to a real MLLP receiver (python-hl7's server, scripts/mllp.sh).
+bash scripts/mllp.sh start "$MLLP_DIR" "$MLLP_PORT"
+export MMT_TEST_MLLP_ADDR="127.0.0.1:$MLLP_PORT" MMT_TEST_MLLP_DIR="$MLLP_DIR/received"
+
 bash scripts/db.sh start "$DIR" "$PORT"
 export MMT_TEST_SERVER_URL="mysql://mmt:mmt@127.0.0.1:$PORT"
 if [ -f "$ROOT/../shared/openemr-schema/database.sql" ]; then
@@ -69,7 +75,7 @@ if [ "${MMT_TEST_AGAINST_REAL_SCHEMA:-}" = 1 ]; then
     export MMT_TEST_TEMPLATE_DB=mmt_real_template
     echo "test databases take OpenEMR's tables from the real schema in $OPENEMR_REAL_SCHEMA"
 fi
-echo "private MariaDB on 127.0.0.1:$PORT (data in $DIR), private Redis on 127.0.0.1:$REDIS_PORT, SMTP on 127.0.0.1:$SMTP_PORT, Stripe stand-in on 127.0.0.1:$STRIPE_PORT"
+echo "private MariaDB on 127.0.0.1:$PORT (data in $DIR), private Redis on 127.0.0.1:$REDIS_PORT, SMTP on 127.0.0.1:$SMTP_PORT, Stripe stand-in on 127.0.0.1:$STRIPE_PORT, MLLP receiver on 127.0.0.1:$MLLP_PORT"
 ARGS=("$@")
 if [ -z "${OPENEMR_REAL_SCHEMA:-}" ]; then
     [ -n "${CI:-}" ] && { echo "CI must provide the real OpenEMR schema (../shared/openemr-schema/database.sql)" >&2; exit 1; }

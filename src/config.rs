@@ -47,6 +47,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub scheduling: SchedulingConfig,
     pub mail: MailConfig,
+    pub hl7: Hl7Config,
     pub stripe: StripeConfig,
     /// `MMT_PATIENT_ACCESS` and its settings (`service::patient_access`).
     pub patient_access: crate::domain::patient_access::Policy,
@@ -63,6 +64,21 @@ pub struct MailConfig {
     pub smtp_url: Option<SecretString>,
     /// The From address; OpenEMR's `practice_return_email_path` global when unset.
     pub from: Option<lettre::message::Mailbox>,
+}
+
+/// Where filed notes are sent as HL7 `MDM^T02` (`service::hl7`); nothing is sent when neither is set.
+#[derive(Clone, Default)]
+pub struct Hl7Config {
+    /// `MMT_HL7_MLLP_ADDR`: a receiver's `host:port`, spoken to over MLLP, each message acknowledged.
+    pub mllp_addr: Option<String>,
+    /// `MMT_HL7_DROP_DIR`: a folder each message is written to as `<control id>.hl7`.
+    pub drop_dir: Option<std::path::PathBuf>,
+}
+
+impl Hl7Config {
+    pub fn sends(&self) -> bool {
+        self.mllp_addr.is_some() || self.drop_dir.is_some()
+    }
 }
 
 /// Online payment of bookings through Stripe Checkout (`service::billing::checkout`); off
@@ -322,6 +338,7 @@ impl Config {
         let jobs = jobs_from(&get, &mut errors);
         let scheduling = scheduling_from(&get, &mut errors);
         let mail = mail_from(&get, &mut errors);
+        let hl7 = hl7_from(&get, &mut errors);
         let stripe = stripe_from(&get, &mut errors);
         let patient_access = patient_access_from(&get, &mut errors);
         let master_key = master_key_from(&get, "", &mut errors);
@@ -355,6 +372,7 @@ impl Config {
                 jobs: jobs?,
                 scheduling: scheduling?,
                 mail,
+                hl7,
                 stripe: stripe?,
                 patient_access: patient_access?,
                 master_key: master_key?,
@@ -719,6 +737,18 @@ fn scheduling_from(
     Some(SchedulingConfig { hold: hold?, mark_no_shows: mark_no_shows?, repeating_ttl: repeating_ttl? })
 }
 
+fn hl7_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Hl7Config {
+    let mllp_addr = get("MMT_HL7_MLLP_ADDR").filter(|addr| {
+        let ok =
+            addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            errors.push("MMT_HL7_MLLP_ADDR: expected host:port, e.g. hl7.example.org:2575".into());
+        }
+        ok
+    });
+    Hl7Config { mllp_addr, drop_dir: get("MMT_HL7_DROP_DIR").map(Into::into) }
+}
+
 fn mail_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> MailConfig {
     let smtp_url = get("SMTP_URL").filter(|url| {
         let ok = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url).is_ok();
@@ -1026,6 +1056,18 @@ mod tests {
             err.contains("OPENEMR_SESSION_DIR, OPENEMR_SESSION_REDIS_URL, OPENEMR_SESSION_TABLE: name one"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hl7_destinations_are_optional_and_the_receiver_must_be_host_and_port() {
+        assert!(!config(PARTS).unwrap().hl7.sends());
+        let mut vars = PARTS.to_vec();
+        vars.push(("MMT_HL7_MLLP_ADDR", "hl7.example.org:2575"));
+        let c = config(&vars).unwrap();
+        assert_eq!((c.hl7.sends(), c.hl7.mllp_addr.as_deref()), (true, Some("hl7.example.org:2575")));
+        let mut vars = PARTS.to_vec();
+        vars.push(("MMT_HL7_MLLP_ADDR", "hl7.example.org"));
+        assert!(config(&vars).unwrap_err().to_string().contains("MMT_HL7_MLLP_ADDR"));
     }
 
     #[test]

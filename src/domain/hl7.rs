@@ -149,6 +149,56 @@ pub fn mdm_t02(m: &Mdm<'_>) -> String {
     message.to_string()
 }
 
+/// MLLP's block: start byte, the message, end bytes.
+pub fn framed(message: &str) -> Vec<u8> {
+    let mut block = Vec::with_capacity(message.len() + 3);
+    block.push(0x0b);
+    block.extend_from_slice(message.as_bytes());
+    block.extend_from_slice(&[0x1c, 0x0d]);
+    block
+}
+
+/// The message inside an MLLP block, once its end bytes have arrived.
+pub fn unframed(block: &[u8]) -> Option<&[u8]> {
+    let start = block.iter().position(|b| *b == 0x0b)? + 1;
+    let end = block.windows(2).position(|w| w == [0x1c, 0x0d])?;
+    block.get(start..end)
+}
+
+/// What the receiver said of a message (MSA-1).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ack {
+    /// `AA`/`CA`: taken.
+    Accepted,
+    /// `AE`/`CE`: it could not take it now; worth sending again.
+    Error(String),
+    /// `AR`/`CR`: it will never take it.
+    Rejected(String),
+}
+
+/// Reads an ACK, which must acknowledge `control_id` (MSA-2); `Err` says why it is not one.
+pub fn acknowledgement(raw: &str, control_id: &str) -> Result<Ack, String> {
+    let message =
+        hl7_parser::parse_message_with_lenient_newlines(raw).map_err(|_| "not an HL7 message".to_string())?;
+    let msa = message.segment("MSA").ok_or("no MSA segment")?;
+    let field = |n: usize| msa.field(n).map(|f| f.raw_value().to_string()).unwrap_or_default();
+    if field(2) != control_id {
+        return Err(format!("it acknowledges message {:?}, not {control_id}", field(2)));
+    }
+    let text = message
+        .segment("ERR")
+        .and_then(|e| e.field(8))
+        .or_else(|| msa.field(3))
+        .map(|f| message.separators.decode(f.raw_value()).to_string())
+        .unwrap_or_default();
+    match field(1).as_str() {
+        "AA" | "CA" => Ok(Ack::Accepted),
+        "AE" | "CE" => Ok(Ack::Error(text)),
+        "AR" | "CR" => Ok(Ack::Rejected(text)),
+        other => Err(format!("MSA-1 {other:?} is no acknowledgement code")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +237,21 @@ mod tests {
         assert!(message.starts_with(
             "MSH|^~\\&|MMT-SIDECAR|Clinic \\F\\ North|||20261201093005||MDM^T02^MDM_T02|abc123|P|2.5.1"
         ));
+    }
+
+    #[test]
+    fn an_ack_must_name_the_message_and_its_code_decides() {
+        let ack = |code: &str, id: &str| {
+            format!("MSH|^~\\&|RCV|||||20261201||ACK^T02|9|P|2.5.1\rMSA|{code}|{id}|busy \\T\\ full")
+        };
+        assert_eq!(acknowledgement(&ack("AA", "abc"), "abc"), Ok(Ack::Accepted));
+        assert_eq!(acknowledgement(&ack("AE", "abc"), "abc"), Ok(Ack::Error("busy & full".into())));
+        assert_eq!(acknowledgement(&ack("AR", "abc"), "abc"), Ok(Ack::Rejected("busy & full".into())));
+        assert!(acknowledgement(&ack("AA", "other"), "abc").is_err());
+        assert!(acknowledgement("hello", "abc").is_err());
+        let block = framed("MSH|x");
+        assert_eq!(unframed(&block), Some(&b"MSH|x"[..]));
+        assert_eq!(unframed(&block[..block.len() - 1]), None);
     }
 
     #[test]

@@ -44,10 +44,12 @@ pub enum JobKind {
     ProductImport,
     /// Seals again, under the newest data key, what older keys sealed (`mmt-sidecar rotate-key`).
     KeyRotation,
+    /// Sends one filed note as HL7 `MDM^T02` to the configured receiver.
+    Hl7Send,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Housekeeping,
         Self::WebhookDeliver,
         Self::AppointmentSweep,
@@ -55,6 +57,7 @@ impl JobKind {
         Self::DocumentOcr,
         Self::ProductImport,
         Self::KeyRotation,
+        Self::Hl7Send,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl JobKind {
             Self::DocumentOcr => "document.ocr",
             Self::ProductImport => "product.import",
             Self::KeyRotation => "key.rotate",
+            Self::Hl7Send => "hl7.send",
         }
     }
 
@@ -85,8 +89,9 @@ impl JobKind {
             // A subscriber may be down for a while: with the default backoff (1 s doubling to
             // the 1 h cap) these attempts span about a day.
             Self::WebhookDeliver => 36,
-            // A mail server restarting or greylisting: with the default backoff about 17 minutes.
-            Self::PrescriptionSend => 10,
+            // A mail server restarting or greylisting, a receiver down: with the default backoff
+            // about 17 minutes.
+            Self::PrescriptionSend | Self::Hl7Send => 10,
         }
     }
 }

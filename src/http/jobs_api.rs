@@ -33,6 +33,10 @@ use crate::{
 ///   sealed value and audio file an older key sealed, and indexes document text extracted before
 ///   the blind index. Result: `{"key": n, "resealed": {"table.column": n, ..., "audio_files": n,
 ///   "documents_indexed": n}}`. Up to 3 attempts.
+/// - `hl7.send`: queued when a transcription is filed while `MMT_HL7_MLLP_ADDR` or
+///   `MMT_HL7_DROP_DIR` is set; sends the note as `MDM^T02` over MLLP (the receiver's ACK decides:
+///   `AA` done, `AE` or no answer retried with backoff up to 10 attempts, `AR` fails at once)
+///   and/or writes it to the drop folder. Result: `{"control_id": "...", "ack": "AA"}`.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename = "JobKind")]
 pub enum Kind {
@@ -50,6 +54,8 @@ pub enum Kind {
     ProductImport,
     #[oai(rename = "key.rotate")]
     KeyRotation,
+    #[oai(rename = "hl7.send")]
+    Hl7Send,
 }
 
 impl From<JobKind> for Kind {
@@ -62,6 +68,7 @@ impl From<JobKind> for Kind {
             JobKind::DocumentOcr => Self::DocumentOcr,
             JobKind::ProductImport => Self::ProductImport,
             JobKind::KeyRotation => Self::KeyRotation,
+            JobKind::Hl7Send => Self::Hl7Send,
         }
     }
 }

@@ -245,6 +245,7 @@ impl Workers {
             .with_handler(JobKind::DocumentOcr, crate::service::documents::ocr::job)
             .with_handler(JobKind::ProductImport, crate::service::catalogue::imports::job)
             .with_handler(JobKind::KeyRotation, crate::service::key_rotation::job)
+            .with_handler(JobKind::Hl7Send, crate::service::hl7::send)
     }
 
     /// Registers (or replaces) the handler of `kind`.

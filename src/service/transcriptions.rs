@@ -587,8 +587,10 @@ async fn file_holding_lock(
     let mut filed = change(ChangeEvent::TranscriptionFiled, id, row.pid);
     filed.data = json!({ "transcription_id": id.to_string(), "encounter": number, "note_id": note_id });
     let event = webhooks::record(&mut tx, filed).await?;
+    super::hl7::queue_send(&mut tx, state, caller, id, row.pid).await?;
     tx.commit().await?;
     webhooks::committed(state, event);
+    super::jobs::wake(state);
     store::get(&state.pool, &state.vault, &id.0).await?.ok_or(TranscriptionError::NotFound(id))
 }
 
