@@ -127,8 +127,26 @@ pub async fn get(state: &AppState, caller: &Caller, id: JobId) -> Result<JobRow,
     Ok(row)
 }
 
+/// Tries of a cancel that lost a deadlock to the workers claiming and finishing jobs (they lock
+/// the state index, then the row; a cancel locks the row first).
+const CANCEL_ATTEMPTS: u32 = 3;
+
 /// Cancels a queued job at once, or asks a running one's handler to stop.
 pub async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    id: JobId,
+) -> Result<(JobRow, CancelOutcome), JobError> {
+    let mut attempt = 1;
+    loop {
+        match cancel_once(state, caller, id).await {
+            Err(JobError::Storage(e)) if e.is_deadlock() && attempt < CANCEL_ATTEMPTS => attempt += 1,
+            done => return done,
+        }
+    }
+}
+
+async fn cancel_once(
     state: &AppState,
     caller: &Caller,
     id: JobId,
