@@ -16,7 +16,7 @@ use super::{
     model::{
         Bundle, CodeableConcept, Communication, CommunicationCreate, CommunicationPayload, Meta, Reference,
     },
-    searched_patient, subject_of, text, uuid_of,
+    searched_patient, subject_of, subject_patient, text, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -80,15 +80,7 @@ impl CommunicationApi {
             FhirError::invalid("recipient", "must be Practitioner/{id} of an active OpenEMR user")
         })?;
         let pid = match &body.subject {
-            Some(subject) => Some(
-                searched_patient(&state, subject.reference.clone())
-                    .await
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| FhirError::invalid("subject", "names no patient of this server"))?
-                    .0
-                    .0,
-            ),
+            Some(subject) => Some(subject_patient(&state, Some(subject)).await?.0.0),
             None => None,
         };
         let title = body.category.first().and_then(|c| c.text.clone());

@@ -19,7 +19,7 @@ use super::{
         Attachment, BinaryResource, Bundle, CodeableConcept, Coding, DocumentContent, DocumentContext,
         DocumentReference, DocumentReferenceCreate, Identifier, Meta, Period, Reference,
     },
-    patient_reference, searched_patient, text, uuid_of,
+    patient_reference, searched_patient, subject_patient, text, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -81,11 +81,7 @@ impl DocumentReferenceApi {
         if body.status != "current" {
             return Err(FhirError::invalid("status", "a note is filed as current"));
         }
-        let subject = body.subject.reference.clone();
-        let (pid, _) = searched_patient(&state, subject)
-            .await
-            .map_err(|_| FhirError::invalid("subject", "is required: Patient/{id}"))?
-            .ok_or_else(|| FhirError::invalid("subject", "names no patient of this server"))?;
+        let (pid, _) = subject_patient(&state, Some(&body.subject)).await?;
         let encounter = body
             .context
             .as_ref()

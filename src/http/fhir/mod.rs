@@ -78,6 +78,19 @@ pub async fn searched_patient(
     Ok(crate::service::patients::pid_of(state, &uuid).await?.map(|pid| (pid, uuid)))
 }
 
+/// The patient a written resource's `subject` names, which must be one of this server's.
+pub async fn subject_patient(
+    state: &crate::app::AppState,
+    subject: Option<&Reference>,
+) -> Result<(crate::domain::patient::Pid, [u8; 16]), FhirError> {
+    let reference = subject
+        .and_then(|s| s.reference.clone())
+        .ok_or_else(|| FhirError::invalid("subject", "is required: Patient/{id}"))?;
+    searched_patient(state, Some(reference))
+        .await?
+        .ok_or_else(|| FhirError::invalid("subject", "names no patient of this server"))
+}
+
 /// Every error a FHIR operation can answer with.
 #[derive(ApiResponse, Debug)]
 pub enum FhirError {

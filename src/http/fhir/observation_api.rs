@@ -12,7 +12,7 @@ use super::{
         Bundle, CodeableConcept, Coding, Meta, Observation, ObservationComponent, ObservationCreate,
         Quantity, QuantityInput, Reference,
     },
-    patient_reference, searched_patient, subject_of, uuid_of,
+    patient_reference, searched_patient, subject_of, subject_patient, uuid_of,
 };
 use crate::{
     app::AppState,
@@ -60,14 +60,7 @@ impl ObservationApi {
     ) -> Result<Created<Observation>, FhirError> {
         let body = body.0;
         let Measured { code, units, values } = measured(&body)?;
-        let subject = body
-            .subject
-            .reference
-            .clone()
-            .ok_or_else(|| FhirError::invalid("subject", "is required: Patient/{id}"))?;
-        let (pid, uuid) = searched_patient(&state, Some(subject))
-            .await?
-            .ok_or_else(|| FhirError::invalid("subject", "names no patient of this server"))?;
+        let (pid, uuid) = subject_patient(&state, Some(&body.subject)).await?;
         let encounter = body
             .encounter
             .as_ref()
