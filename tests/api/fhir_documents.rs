@@ -195,6 +195,9 @@ async fn a_bad_note_is_refused_naming_its_element_and_nothing_is_written() {
     let mut huge = good.clone();
     huge["content"][0]["attachment"]["data"] = BASE64.encode("x".repeat(70_000)).into();
     cases.push((huge, "content[0].attachment.data"));
+    let mut control = good.clone();
+    control["content"][0]["attachment"]["data"] = BASE64.encode("dose\u{7} 5 mg").into();
+    cases.push((control, "content[0].attachment.data"));
     let mut html = good.clone();
     html["content"][0]["attachment"]["contentType"] = "text/html".into();
     cases.push((html, "content[0].attachment.contentType"));

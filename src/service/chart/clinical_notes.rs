@@ -105,12 +105,10 @@ pub struct NewNote {
 /// filed (the same form lock, one transaction with its audit row). Needs the encounter's rights
 /// to add a form.
 pub async fn create(state: &AppState, caller: &Caller, input: NewNote) -> Result<NoteRow> {
+    // The checks a transcription's text gets before it is filed.
     let mut issues = Issues::default();
-    if input.text.trim().is_empty() {
-        issues.add("text", "the note is empty");
-    } else if input.text.len() > MAX_NOTE_BYTES {
-        issues.add("text", format!("at most {MAX_NOTE_BYTES} bytes (OpenEMR's note column)"));
-    }
+    let text = issues.prose("text", &input.text, 1, MAX_NOTE_BYTES);
+    issues.within_bytes("text", &text, MAX_NOTE_BYTES);
     let code = input.code.as_deref().unwrap_or(PROGRESS_NOTE.0);
     let kind = store::note_type_of_code(&state.pool, code).await?;
     if kind.is_none() {
@@ -135,7 +133,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: NewNote) -> Result
     let kind = NoteKind { option_id: &option_id, code, codetext: &codetext };
     let mut held =
         advisory_lock::Held::take(&state.pool, store::FORM_LOCK, advisory_lock::WRITE_WAIT_SECS).await?;
-    let filed = file_holding_lock(caller, &author, &encounter, &kind, &input.text, held.conn()).await;
+    let filed = file_holding_lock(caller, &author, &encounter, &kind, &text, held.conn()).await;
     held.release().await?;
     let note_id = filed?;
     store::by_id(&state.pool, note_id)
