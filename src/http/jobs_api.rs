@@ -199,7 +199,7 @@ impl JobsApi {
     /// A queued job is cancelled at once (200); a running one is asked to stop (202), and its
     /// handler ends it `cancelled` at its next check. A finished job cannot be cancelled (409).
     /// For the user who queued it, or an OpenEMR administrator (`admin|super`).
-    #[oai(path = "/:id/", method = "delete", operation_id = "jobs_cancel")]
+    #[oai(path = "/:id/cancel/", method = "post", operation_id = "jobs_cancel")]
     async fn cancel(
         &self,
         state: Data<&AppState>,

@@ -322,26 +322,26 @@ async fn the_user_who_queued_a_job_or_an_administrator_may_read_and_cancel_it() 
     assert_eq!(created.offset().local_minus_utc(), 0, "times are UTC: {body}");
     assert_eq!(call(&db, "GET", &path, &admin).await.0, StatusCode::OK);
     assert_eq!(call(&db, "GET", &path, &nurse).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(call(&db, "DELETE", &path, &nurse).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call(&db, "POST", &format!("{path}cancel/"), &nurse).await.0, StatusCode::FORBIDDEN);
     assert_eq!(db.client().get(&path).send().await.0.status(), StatusCode::UNAUTHORIZED);
 
     let unknown = format!("/api/jobs/{}/", JobId::generate());
     assert_eq!(call(&db, "GET", &unknown, &admin).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&db, "DELETE", &unknown, &admin).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&db, "POST", &format!("{unknown}cancel/"), &admin).await.0, StatusCode::NOT_FOUND);
     assert_eq!(call(&db, "GET", "/api/jobs/not-a-uuid/", &admin).await.0, StatusCode::NOT_FOUND);
 
-    let (status, body) = call(&db, "DELETE", &path, &owner).await;
+    let (status, body) = call(&db, "POST", &format!("{path}cancel/"), &owner).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "cancelled");
     assert!(body["finished_at"].is_string());
-    let (status, body) = call(&db, "DELETE", &path, &admin).await;
+    let (status, body) = call(&db, "POST", &format!("{path}cancel/"), &admin).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("cancelled"), "{body}");
 
     let scheduled = submit(&state, NewJob::new(JobKind::Housekeeping, json!({}))).await;
     let scheduled_path = format!("/api/jobs/{scheduled}/");
     assert_eq!(call(&db, "GET", &scheduled_path, &owner).await.0, StatusCode::FORBIDDEN);
-    let (status, body) = call(&db, "DELETE", &scheduled_path, &admin).await;
+    let (status, body) = call(&db, "POST", &format!("{scheduled_path}cancel/"), &admin).await;
     assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("cancelled")), "{body}");
 }
 
@@ -355,7 +355,7 @@ async fn reading_a_job_about_a_patient_is_audited() {
     let (status, body) = call(&db, "GET", &format!("/api/jobs/{id}/"), &admin).await;
     assert_eq!((status, body["patient_id"].as_i64()), (StatusCode::OK, Some(18)));
     assert_eq!(db.scalar(audited).await, 1);
-    assert_eq!(call(&db, "DELETE", &format!("/api/jobs/{id}/"), &admin).await.0, StatusCode::OK);
+    assert_eq!(call(&db, "POST", &format!("/api/jobs/{id}/cancel/"), &admin).await.0, StatusCode::OK);
     assert_eq!(db.scalar(audited).await, 2);
 
     let plain = submit(&db.state(), NewJob::new(JobKind::WebhookDeliver, json!({}))).await;
@@ -392,7 +392,7 @@ async fn cancelling_a_running_job_asks_its_handler_which_ends_it_cancelled() {
         (body["state"].as_str(), body["progress_message"].as_str()),
         (Some("running"), Some("halfway"))
     );
-    let (status, body) = call(&db, "DELETE", &path, &owner).await;
+    let (status, body) = call(&db, "POST", &format!("{path}cancel/"), &owner).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     // The handler checks every 20 ms, so it may have ended the job before this answer was read.
     assert!(matches!(body["state"].as_str(), Some("running" | "cancelled")), "{body}");

@@ -24,6 +24,7 @@ use super::{
 use crate::{
     app::AppState,
     domain::{fhir::token_code, patient::Pid},
+    fhir::observation::LOINC,
     http::{auth::Auth, problem::ApiError},
     service::{
         chart::{
@@ -39,7 +40,6 @@ pub const US_CORE_DOCUMENT_REFERENCE: &str =
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-documentreference";
 const CLINICAL_NOTE: &str = "clinical-note";
 const CATEGORY_SYSTEM: &str = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category";
-const LOINC: &str = "http://loinc.org";
 
 /// The search parameters served, as the CapabilityStatement lists them.
 pub const SEARCH_PARAMS: &[(&str, &str, &str)] = &[

@@ -7,35 +7,18 @@ use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    FhirError, Found, Links, entry, instant,
-    model::{Bundle, CodeableConcept, Coding, DispenseRequest, Dosage, MedicationRequest, Meta, Reference},
-    patient_reference, searched_patient, subject_of, text, uuid_of,
+    FhirError, Found, Links, entry,
+    model::{Bundle, MedicationRequest, Reference},
+    patient_reference, searched_patient, subject_of, uuid_of,
 };
 use crate::{
     app::AppState,
     domain::patient::Pid,
+    fhir::medication::{self, request_of},
     http::auth::Auth,
     service::chart::{ChartError, prescriptions},
-    storage::openemr::{
-        chart::prescriptions::PrescriptionRow,
-        providers::{self, ProviderRow},
-        uuid_registry,
-    },
+    storage::openemr::providers,
 };
-
-pub const US_CORE_MEDICATION_REQUEST: &str =
-    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-medicationrequest";
-const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
-const INTENTS: [&str; 8] = [
-    "proposal",
-    "plan",
-    "order",
-    "original-order",
-    "reflex-order",
-    "filler-order",
-    "instance-order",
-    "option",
-];
 
 #[derive(Default)]
 pub struct MedicationRequestApi;
@@ -89,62 +72,5 @@ impl MedicationRequestApi {
 
 /// Providers by user id, as references to the Practitioners served.
 pub(super) async fn requesters(state: &AppState) -> Result<HashMap<i64, Reference>, FhirError> {
-    Ok(providers::list(&state.pool).await?.iter().map(|p| (p.id, practitioner_reference(p))).collect())
-}
-
-/// A provider as a reference to the Practitioner served, named.
-pub(super) fn practitioner_reference(p: &ProviderRow) -> Reference {
-    let name =
-        format!("{} {}", p.fname.as_deref().unwrap_or_default(), p.lname.as_deref().unwrap_or_default());
-    Reference {
-        reference: uuid_registry::to_string(p.uuid.as_deref()).map(|id| format!("Practitioner/{id}")),
-        display: text(&name),
-    }
-}
-
-fn request_of(
-    row: PrescriptionRow,
-    subject: &Reference,
-    requesters: &HashMap<i64, Reference>,
-) -> Option<MedicationRequest> {
-    let id = uuid_registry::to_string(row.uuid.as_deref())?;
-    let drug = row.drug.as_deref().and_then(text);
-    let coding = row
-        .rxnorm_drugcode
-        .as_deref()
-        .and_then(text)
-        .map(|code| Coding { system: Some(RXNORM.into()), code: Some(code), display: drug.clone() })
-        .into_iter()
-        .collect();
-    let intent =
-        row.request_intent.as_deref().map(str::trim).filter(|i| INTENTS.contains(i)).unwrap_or("order");
-    let instructions = row
-        .drug_dosage_instructions
-        .as_deref()
-        .and_then(text)
-        .or_else(|| row.dosage.as_deref().and_then(text));
-    let requester = row
-        .provider_id
-        .and_then(|p| requesters.get(&p).cloned())
-        .unwrap_or(Reference { reference: None, display: Some("Unknown prescriber".into()) });
-    Some(MedicationRequest {
-        resource_type: "MedicationRequest".into(),
-        id,
-        meta: Meta {
-            version_id: None,
-            last_updated: row.date_modified.and_then(instant),
-            profile: vec![US_CORE_MEDICATION_REQUEST.into()],
-        },
-        status: if row.active == 1 { "active" } else { "stopped" }.into(),
-        intent: intent.into(),
-        medication_codeable_concept: CodeableConcept { coding, text: drug },
-        subject: subject.clone(),
-        authored_on: row.date_added.and_then(instant),
-        requester,
-        dosage_instruction: instructions.map(|text| Dosage { text: Some(text) }).into_iter().collect(),
-        dispense_request: row
-            .refills
-            .and_then(|r| u32::try_from(r).ok())
-            .map(|r| DispenseRequest { number_of_repeats_allowed: Some(r) }),
-    })
+    Ok(medication::requesters(&providers::list(&state.pool).await?))
 }

@@ -1,7 +1,7 @@
 use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 
 use super::{
-    issues_api::{BY_PATIENT, US_CORE_ALLERGY, US_CORE_CONDITION},
+    issues_api::BY_PATIENT,
     model::{CapabilityStatement, Interaction, Rest, RestResource, SearchParam, Software},
     patient_api::SEARCH_PARAMS,
 };
@@ -56,16 +56,16 @@ fn capabilities() -> CapabilityStatement {
         rest: vec![Rest {
             mode: "server".into(),
             resource: [
-                ("Patient", super::patient_api::US_CORE_PATIENT, SEARCH_PARAMS),
-                ("Condition", US_CORE_CONDITION, BY_PATIENT),
-                ("AllergyIntolerance", US_CORE_ALLERGY, BY_PATIENT),
-                ("Encounter", super::encounter_api::US_CORE_ENCOUNTER, super::encounter_api::SEARCH_PARAMS),
+                ("Patient", crate::fhir::patient::US_CORE_PATIENT, SEARCH_PARAMS),
+                ("Condition", crate::fhir::issues::US_CORE_CONDITION, BY_PATIENT),
+                ("AllergyIntolerance", crate::fhir::issues::US_CORE_ALLERGY, BY_PATIENT),
+                ("Encounter", crate::fhir::encounter::US_CORE_ENCOUNTER, super::encounter_api::SEARCH_PARAMS),
                 (
                     "Observation",
-                    super::observation_api::VITAL_SIGNS_PROFILE,
+                    crate::fhir::observation::VITAL_SIGNS_PROFILE,
                     super::observation_api::SEARCH_PARAMS,
                 ),
-                ("MedicationRequest", super::medication_api::US_CORE_MEDICATION_REQUEST, BY_PATIENT),
+                ("MedicationRequest", crate::fhir::medication::US_CORE_MEDICATION_REQUEST, BY_PATIENT),
                 ("Appointment", "", super::appointment_api::SEARCH_PARAMS),
                 ("Schedule", "", super::schedule_api::SCHEDULE_PARAMS),
                 ("Slot", "", super::schedule_api::SLOT_PARAMS),

@@ -10,12 +10,11 @@ pub mod encounter_api;
 pub mod issues_api;
 pub mod medication_api;
 pub mod metadata_api;
-pub mod model;
 pub mod observation_api;
 pub mod patient_api;
 pub mod schedule_api;
 
-use chrono::{Local, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone};
+use chrono::NaiveDate;
 use poem::{Endpoint, Request, Response, http::StatusCode};
 use poem_openapi::{
     ApiResponse, OpenApiService,
@@ -24,6 +23,7 @@ use poem_openapi::{
 };
 
 use self::model::{Bundle, BundleLink, BundleSearch, Entry, OperationOutcome, OutcomeIssue, Reference};
+pub use crate::fhir::{instant, model, patient_reference, text};
 use crate::http::problem::{ApiError, Problem};
 
 pub const FHIR_JSON: &str = "application/fhir+json";
@@ -311,26 +311,9 @@ pub fn date_bounds(
     Ok(bounds)
 }
 
-pub fn instant(at: NaiveDateTime) -> Option<String> {
-    Local.from_local_datetime(&at).earliest().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false))
-}
-
-pub fn text(value: &str) -> Option<String> {
-    let value = value.trim();
-    (!value.is_empty()).then(|| value.to_string())
-}
-
 /// A search match, with its absolute URL.
 pub fn entry<T: ParseFromJSON + ToJSON>(links: &Links, id: String, resource: T) -> Entry<T> {
     Entry { full_url: links.url_of(&id), resource, search: BundleSearch { mode: "match".into() } }
-}
-
-/// A reference to a patient by the id OpenEMR's FHIR API gives it.
-pub fn patient_reference(uuid: Option<&[u8]>) -> Reference {
-    Reference {
-        reference: crate::storage::openemr::uuid_registry::to_string(uuid).map(|id| format!("Patient/{id}")),
-        display: None,
-    }
 }
 
 /// A reference to the patient with this pid, by the id OpenEMR's FHIR API gives them.

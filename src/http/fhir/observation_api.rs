@@ -1,37 +1,27 @@
 //! Observation (vital signs): each measurement of OpenEMR's vitals form, with the ids OpenEMR's
 //! `uuid_mapping` gives them, under the vitals API's encounter rights and audit.
 
-use std::collections::BTreeMap;
-
 use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
-    Created, FhirError, Found, Links, entry, instant,
-    model::{
-        Bundle, CodeableConcept, Coding, Meta, Observation, ObservationComponent, ObservationCreate,
-        Quantity, QuantityInput, Reference,
-    },
+    Created, FhirError, Found, Links, entry,
+    model::{Bundle, CodeableConcept, Observation, ObservationCreate, QuantityInput},
     patient_reference, searched_patient, subject_of, subject_patient, uuid_of,
 };
 use crate::{
     app::AppState,
     domain::{
-        chart::vitals::Measure,
-        chart::vitals::UnitSystem,
-        fhir::{
-            BLOOD_PRESSURE, BMI, DIASTOLIC, SYSTOLIC, VITAL_SIGNS, VITALS_PANEL, token_code, written_measure,
-        },
+        chart::vitals::{Measure, UnitSystem},
+        fhir::{BLOOD_PRESSURE, DIASTOLIC, SYSTOLIC, token_code, written_measure},
     },
+    fhir::observation::{LOINC, observations},
     http::auth::Auth,
     service::chart::{
         ChartError,
-        vitals::{self, Reading, VitalsInput},
+        vitals::{self, VitalsInput},
     },
 };
-
-pub const VITAL_SIGNS_PROFILE: &str = "http://hl7.org/fhir/StructureDefinition/vitalsigns";
-const LOINC: &str = "http://loinc.org";
 
 /// The search parameters served, as the CapabilityStatement lists them.
 pub const SEARCH_PARAMS: &[(&str, &str, &str)] = &[
@@ -85,7 +75,7 @@ impl ObservationApi {
         let reading = vitals::record_in(&state, &auth.0, &encounter, pid, input).await.map_err(fhir_names)?;
         let ids = vitals::observation_ids(&state, std::slice::from_ref(&reading)).await?;
         let subject = patient_reference(Some(&uuid[..]));
-        let (created, _) = observations(&reading, ids.get(&reading.row.id), &subject)
+        let (created, _) = observations(&reading.row, ids.get(&reading.row.id), &subject)
             .into_iter()
             .find(|(_, c)| *c == code)
             .ok_or_else(|| ChartError::NotFound("the recorded vital sign has no Observation id".into()))?;
@@ -107,7 +97,7 @@ impl ObservationApi {
         let ids = vitals::observation_ids(&state, std::slice::from_ref(&reading)).await?;
         let subject = subject_of(&state, crate::domain::patient::Pid(reading.row.pid)).await?;
         let found =
-            observations(&reading, ids.get(&reading.row.id), &subject).into_iter().find(|o| o.1 == code);
+            observations(&reading.row, ids.get(&reading.row.id), &subject).into_iter().find(|o| o.1 == code);
         Ok(Found::Ok(Json(found.ok_or_else(missing)?.0)))
     }
 
@@ -139,7 +129,7 @@ impl ObservationApi {
         let subject = patient_reference(Some(&uuid[..]));
         let entries: Vec<_> = readings
             .iter()
-            .flat_map(|r| observations(r, ids.get(&r.row.id), &subject))
+            .flat_map(|r| observations(&r.row, ids.get(&r.row.id), &subject))
             .filter(|(_, code)| codes.as_ref().is_none_or(|wanted| wanted.contains(&code.as_str())))
             .map(|(o, _)| entry(&links, o.id.clone(), o))
             .collect();
@@ -214,94 +204,4 @@ fn fhir_names(e: ChartError) -> ChartError {
         }
         other => other,
     }
-}
-
-fn concept(code: &str, display: &str) -> CodeableConcept {
-    CodeableConcept {
-        coding: vec![Coding {
-            system: Some(LOINC.into()),
-            code: Some(code.into()),
-            display: Some(display.into()),
-        }],
-        text: Some(display.into()),
-    }
-}
-
-fn quantity(value: f64, unit: &str) -> Quantity {
-    // The columns are floats: 165.3 reads back as 165.30000305.
-    let value = (value * 100.0).round() / 100.0;
-    Quantity { value, unit: unit.into(), system: "http://unitsofmeasure.org".into(), code: unit.into() }
-}
-
-/// The form's Observations that have a value and an id, each with its LOINC code; the vital signs
-/// panel lists the others as members.
-fn observations(
-    reading: &Reading,
-    ids: Option<&BTreeMap<String, [u8; 16]>>,
-    subject: &Reference,
-) -> Vec<(Observation, String)> {
-    let Some(ids) = ids else { return Vec::new() };
-    let row = &reading.row;
-    let measurements = row.measurements();
-    let observation = |code: &str, display: &str| {
-        let id = uuid::Uuid::from_bytes(*ids.get(code)?).to_string();
-        Some(Observation {
-            resource_type: "Observation".into(),
-            id,
-            meta: Meta {
-                version_id: None,
-                last_updated: instant(row.last_updated),
-                profile: vec![VITAL_SIGNS_PROFILE.into()],
-            },
-            status: "final".into(),
-            category: vec![CodeableConcept {
-                coding: vec![Coding {
-                    system: Some("http://terminology.hl7.org/CodeSystem/observation-category".into()),
-                    code: Some("vital-signs".into()),
-                    display: Some("Vital Signs".into()),
-                }],
-                text: None,
-            }],
-            code: concept(code, display),
-            subject: subject.clone(),
-            effective_date_time: row.date.and_then(instant),
-            value_quantity: None,
-            component: Vec::new(),
-            has_member: Vec::new(),
-        })
-    };
-    let mut found: Vec<(Observation, String)> = Vec::new();
-    for sign in &VITAL_SIGNS {
-        if let (Some(value), Some(mut o)) =
-            (measurements.get(sign.measure), observation(sign.code, sign.display))
-        {
-            o.value_quantity = Some(quantity(value, sign.unit));
-            found.push((o, sign.code.into()));
-        }
-    }
-    if let (Some(bmi), Some(mut o)) = (row.bmi.filter(|b| *b > 0.0), observation(BMI.0, BMI.1)) {
-        o.value_quantity = Some(quantity(bmi, "kg/m2"));
-        found.push((o, BMI.0.into()));
-    }
-    let pressures: Vec<ObservationComponent> = [(SYSTOLIC, Measure::Bps), (DIASTOLIC, Measure::Bpd)]
-        .into_iter()
-        .filter_map(|((code, display), measure)| {
-            measurements.get(measure).map(|v| ObservationComponent {
-                code: concept(code, display),
-                value_quantity: quantity(v, "mm[Hg]"),
-            })
-        })
-        .collect();
-    if let (false, Some(mut o)) = (pressures.is_empty(), observation(BLOOD_PRESSURE.0, BLOOD_PRESSURE.1)) {
-        o.component = pressures;
-        found.push((o, BLOOD_PRESSURE.0.into()));
-    }
-    if let (false, Some(mut panel)) = (found.is_empty(), observation(VITALS_PANEL.0, VITALS_PANEL.1)) {
-        panel.has_member = found
-            .iter()
-            .map(|(o, _)| Reference { reference: Some(format!("Observation/{}", o.id)), display: None })
-            .collect();
-        found.insert(0, (panel, VITALS_PANEL.0.into()));
-    }
-    found
 }

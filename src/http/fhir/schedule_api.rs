@@ -8,13 +8,13 @@ use poem_openapi::{OpenApi, param::Path, param::Query, payload::Json};
 
 use super::{
     FhirError, Found, Links, bundle, date_bounds, entry, instant,
-    medication_api::practitioner_reference,
     model::{Bundle, CodeableConcept, Coding, Reference, Schedule, Slot},
     offset_count, offset_links, text, uuid_of,
 };
 use crate::{
     app::AppState,
     domain::{fhir::SlotId, fhir::token_code},
+    fhir::medication::practitioner_reference,
     http::{auth::Auth, problem::ApiError},
     service::{
         scheduling::availability::{self, RangeInput, Slots},
