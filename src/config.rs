@@ -48,6 +48,7 @@ pub struct Config {
     pub scheduling: SchedulingConfig,
     pub mail: MailConfig,
     pub hl7: Hl7Config,
+    pub fhir_export: FhirExportConfig,
     pub stripe: StripeConfig,
     /// `MMT_PATIENT_ACCESS` and its settings (`service::patient_access`).
     pub patient_access: crate::domain::patient_access::Policy,
@@ -73,6 +74,15 @@ pub struct Hl7Config {
     pub mllp_addr: Option<String>,
     /// `MMT_HL7_DROP_DIR`: a folder each message is written to as `<control id>.hl7`.
     pub drop_dir: Option<std::path::PathBuf>,
+}
+
+/// FHIR bulk export (`service::fhir_export`): where its files are kept, sealed, and for how long.
+#[derive(Debug, Clone)]
+pub struct FhirExportConfig {
+    /// `MMT_FHIR_EXPORT_DIR`: one folder per export.
+    pub dir: std::path::PathBuf,
+    /// `MMT_FHIR_EXPORT_TTL_SECS`: how long a finished export's files can be fetched.
+    pub ttl: Duration,
 }
 
 impl Hl7Config {
@@ -339,6 +349,7 @@ impl Config {
         let scheduling = scheduling_from(&get, &mut errors);
         let mail = mail_from(&get, &mut errors);
         let hl7 = hl7_from(&get, &mut errors);
+        let fhir_export_ttl = parse_or(&get, "MMT_FHIR_EXPORT_TTL_SECS", "3600", &mut errors, positive_secs);
         let stripe = stripe_from(&get, &mut errors);
         let patient_access = patient_access_from(&get, &mut errors);
         let master_key = master_key_from(&get, "", &mut errors);
@@ -373,6 +384,10 @@ impl Config {
                 scheduling: scheduling?,
                 mail,
                 hl7,
+                fhir_export: FhirExportConfig {
+                    dir: get("MMT_FHIR_EXPORT_DIR").unwrap_or_else(|| "./.dev/fhir-export".into()).into(),
+                    ttl: fhir_export_ttl?,
+                },
                 stripe: stripe?,
                 patient_access: patient_access?,
                 master_key: master_key?,

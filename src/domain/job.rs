@@ -46,10 +46,12 @@ pub enum JobKind {
     KeyRotation,
     /// Sends one filed note as HL7 `MDM^T02` to the configured receiver.
     Hl7Send,
+    /// Writes a FHIR bulk export's NDJSON files (`Patient/$export`, `Group/{id}/$export`).
+    FhirExport,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Housekeeping,
         Self::WebhookDeliver,
         Self::AppointmentSweep,
@@ -58,6 +60,7 @@ impl JobKind {
         Self::ProductImport,
         Self::KeyRotation,
         Self::Hl7Send,
+        Self::FhirExport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl JobKind {
             Self::ProductImport => "product.import",
             Self::KeyRotation => "key.rotate",
             Self::Hl7Send => "hl7.send",
+            Self::FhirExport => "fhir.export",
         }
     }
 
@@ -85,7 +89,8 @@ impl JobKind {
             | Self::AppointmentSweep
             | Self::DocumentOcr
             | Self::ProductImport
-            | Self::KeyRotation => 3,
+            | Self::KeyRotation
+            | Self::FhirExport => 3,
             // A subscriber may be down for a while: with the default backoff (1 s doubling to
             // the 1 h cap) these attempts span about a day.
             Self::WebhookDeliver => 36,

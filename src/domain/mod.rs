@@ -15,6 +15,7 @@ pub mod documents;
 pub mod encounter;
 pub mod event;
 pub mod fhir;
+pub mod fhir_export;
 pub mod hl7;
 pub mod job;
 pub mod lockout;

@@ -276,6 +276,15 @@ pub struct Rest {
     /// Always `server`.
     pub mode: String,
     pub resource: Vec<RestResource>,
+    /// System operations: the bulk exports.
+    pub operation: Vec<RestOperation>,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct RestOperation {
+    pub name: String,
+    /// The OperationDefinition's canonical URL.
+    pub definition: String,
 }
 
 #[derive(Object, Debug, Clone)]
@@ -694,4 +703,27 @@ pub struct CommunicationCreate {
     pub recipient: Vec<Reference>,
     /// The text; several parts are joined by new lines.
     pub payload: Vec<PayloadInput>,
+}
+
+/// A finished bulk export's manifest (Bulk Data Access 1.0 complete status).
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct ExportManifest {
+    /// When the export started; its data is as of this instant.
+    pub transaction_time: String,
+    /// The kick-off request's URL.
+    pub request: String,
+    /// Always true: each file is fetched with the same credentials as the kick-off.
+    pub requires_access_token: bool,
+    pub output: Vec<ExportOutput>,
+    pub error: Vec<ExportOutput>,
+}
+
+/// One NDJSON file of an export.
+#[derive(Object, Debug, Clone)]
+pub struct ExportOutput {
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub url: String,
+    pub count: u64,
 }

@@ -37,6 +37,8 @@ use crate::{
 ///   `MMT_HL7_DROP_DIR` is set; sends the note as `MDM^T02` over MLLP (the receiver's ACK decides:
 ///   `AA` done, `AE` or no answer retried with backoff up to 10 attempts, `AR` fails at once)
 ///   and/or writes it to the drop folder. Result: `{"control_id": "...", "ack": "AA"}`.
+/// - `fhir.export`: a FHIR bulk export (`GET /fhir/r4/Patient/$export`); follow it at its
+///   `$export-status` URL. Result: `[{"type": "Patient", "count": n}, ...]`. Up to 3 attempts.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename = "JobKind")]
 pub enum Kind {
@@ -56,6 +58,8 @@ pub enum Kind {
     KeyRotation,
     #[oai(rename = "hl7.send")]
     Hl7Send,
+    #[oai(rename = "fhir.export")]
+    FhirExport,
 }
 
 impl From<JobKind> for Kind {
@@ -69,6 +73,7 @@ impl From<JobKind> for Kind {
             JobKind::ProductImport => Self::ProductImport,
             JobKind::KeyRotation => Self::KeyRotation,
             JobKind::Hl7Send => Self::Hl7Send,
+            JobKind::FhirExport => Self::FhirExport,
         }
     }
 }

@@ -381,6 +381,20 @@ impl From<crate::service::jobs::JobError> for ApiError {
     }
 }
 
+impl From<crate::service::fhir_export::ExportError> for ApiError {
+    fn from(err: crate::service::fhir_export::ExportError) -> Self {
+        use crate::service::fhir_export::ExportError as E;
+        match err {
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, err.to_string()),
+            E::Expired(_) => Self::new(StatusCode::GONE, err.to_string()),
+            E::Files(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+            E::Acl(inner) => inner.into(),
+            E::Job(inner) => inner.into(),
+            E::Storage(inner) => inner.into(),
+        }
+    }
+}
+
 impl From<crate::service::scheduling::SchedulingError> for ApiError {
     fn from(err: crate::service::scheduling::SchedulingError) -> Self {
         use crate::service::scheduling::SchedulingError as E;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::{
     app::AppState,
-    service::jobs::{JobContext, JobOutcome},
+    service::jobs::{JobContext, JobFailure, JobOutcome},
     storage::{
         StorageError,
         mmt::{events, jobs, login_failures, tokens},
@@ -43,8 +43,11 @@ pub async fn sweep(state: &AppState) -> Result<(u64, u64), StorageError> {
 pub async fn job(ctx: JobContext) -> JobOutcome {
     let (tokens, failures) = sweep(ctx.state()).await?;
     let jobs = jobs::purge_finished(&ctx.state().pool, FINISHED_JOBS_KEPT).await?;
-    if tokens + failures + jobs > 0 {
-        tracing::info!(tokens, failures, jobs, "purged expired sign-in rows and old jobs");
+    let exports = crate::service::fhir_export::remove_expired(ctx.state())
+        .await
+        .map_err(|e| JobFailure::Transient(format!("expired FHIR exports could not be removed: {e}")))?;
+    if tokens + failures + jobs + exports > 0 {
+        tracing::info!(tokens, failures, jobs, exports, "purged expired sign-in rows, old jobs and exports");
     }
-    Ok(Some(json!({ "tokens": tokens, "login_failures": failures, "jobs": jobs })))
+    Ok(Some(json!({ "tokens": tokens, "login_failures": failures, "jobs": jobs, "fhir_exports": exports })))
 }

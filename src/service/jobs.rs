@@ -264,6 +264,7 @@ impl Workers {
             .with_handler(JobKind::ProductImport, crate::service::catalogue::imports::job)
             .with_handler(JobKind::KeyRotation, crate::service::key_rotation::job)
             .with_handler(JobKind::Hl7Send, crate::service::hl7::send)
+            .with_handler(JobKind::FhirExport, crate::service::fhir_export::run)
     }
 
     /// Registers (or replaces) the handler of `kind`.

@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod documents;
 pub mod encounters;
 pub mod events;
+pub mod fhir_export;
 pub mod hl7;
 pub mod housekeeping;
 pub mod jobs;

@@ -30,6 +30,8 @@ const RECORD_OVERHEAD: u64 = 4 + 12 + 16;
 pub struct AudioFiles<'a> {
     dir: PathBuf,
     vault: &'a Vault,
+    /// Of complete files: `audio` unless other sealed files (FHIR export's NDJSON) use the format.
+    extension: &'static str,
 }
 
 /// Where a file's records are, read from their lengths (their contents are checked when opened).
@@ -82,7 +84,11 @@ fn sealing(e: SealError) -> io::Error {
 
 impl<'a> AudioFiles<'a> {
     pub fn new(dir: &Path, vault: &'a Vault) -> Self {
-        Self { dir: dir.to_path_buf(), vault }
+        Self { dir: dir.to_path_buf(), vault, extension: "audio" }
+    }
+
+    pub fn with_extension(self, extension: &'static str) -> Self {
+        Self { extension, ..self }
     }
 
     fn part(&self, id: &str) -> PathBuf {
@@ -90,7 +96,7 @@ impl<'a> AudioFiles<'a> {
     }
 
     fn done(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.audio"))
+        self.dir.join(format!("{id}.{}", self.extension))
     }
 
     /// The keys, read again when `key` is one this replica has not seen (another one added it).
@@ -197,7 +203,9 @@ impl<'a> AudioFiles<'a> {
             Err(e) => return Err(e),
         };
         while let Some(entry) = dir.next_entry().await? {
-            if let Some(id) = entry.file_name().to_str().and_then(|n| n.strip_suffix(".audio")) {
+            let name = entry.file_name();
+            let id = name.to_str().and_then(|n| n.strip_suffix(self.extension)?.strip_suffix('.'));
+            if let Some(id) = id {
                 names.push(id.to_string());
             }
         }

@@ -278,7 +278,7 @@ async fn the_sidecars_own_workers_run_housekeeping_and_fail_kinds_they_do_not_kn
 
     assert_eq!(housekeeping.state, "succeeded", "{housekeeping:?}");
     let result: Value = serde_json::from_str(housekeeping.result.as_deref().unwrap()).unwrap();
-    assert_eq!(result, json!({ "tokens": 0, "login_failures": 0, "jobs": 0 }));
+    assert_eq!(result, json!({ "tokens": 0, "login_failures": 0, "jobs": 0, "fhir_exports": 0 }));
     assert_eq!((newer.state.as_str(), newer.attempts), ("failed", 1));
     assert_eq!(newer.error.as_deref(), Some("no handler for job kind `ocr.page` on this replica"));
 }

@@ -27,6 +27,7 @@ mod facilities;
 mod faults;
 mod fhir;
 mod fhir_documents;
+mod fhir_export;
 mod fhir_messages;
 mod hardening;
 mod health;

@@ -2,7 +2,7 @@ use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 
 use super::{
     issues_api::BY_PATIENT,
-    model::{CapabilityStatement, Interaction, Rest, RestResource, SearchParam, Software},
+    model::{CapabilityStatement, Interaction, Rest, RestOperation, RestResource, SearchParam, Software},
     patient_api::SEARCH_PARAMS,
 };
 
@@ -91,6 +91,13 @@ fn capabilities() -> CapabilityStatement {
                 search_param: params(search),
             })
             .collect(),
+            operation: ["patient-export", "group-export"]
+                .into_iter()
+                .map(|op| RestOperation {
+                    name: "export".into(),
+                    definition: format!("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/{op}"),
+                })
+                .collect(),
         }],
     }
 }

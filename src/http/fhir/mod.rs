@@ -7,6 +7,7 @@ pub mod communication_api;
 pub mod directory_api;
 pub mod document_api;
 pub mod encounter_api;
+pub mod export_api;
 pub mod issues_api;
 pub mod medication_api;
 pub mod metadata_api;
@@ -40,7 +41,12 @@ pub type FhirApis = (
     medication_api::MedicationRequestApi,
     appointment_api::AppointmentApi,
     (schedule_api::ScheduleApi, schedule_api::SlotApi),
-    (document_api::DocumentReferenceApi, document_api::BinaryApi, communication_api::CommunicationApi),
+    (
+        document_api::DocumentReferenceApi,
+        document_api::BinaryApi,
+        communication_api::CommunicationApi,
+        export_api::ExportApi,
+    ),
 );
 
 pub fn fhir_service() -> OpenApiService<FhirApis, ()> {
@@ -109,6 +115,9 @@ pub enum FhirError {
     /// A write clashes with what is stored (a booking over another appointment).
     #[oai(status = 409, content_type = "application/fhir+json")]
     Conflict(Json<OperationOutcome>),
+    /// A bulk export whose files have expired and were removed.
+    #[oai(status = 410, content_type = "application/fhir+json")]
+    Gone(Json<OperationOutcome>),
     /// A write's body is larger than the server takes.
     #[oai(status = 413, content_type = "application/fhir+json")]
     TooLarge(Json<OperationOutcome>),
@@ -142,6 +151,7 @@ impl<E: Into<ApiError>> From<E> for FhirError {
             403 => Self::Forbidden(json),
             404 => Self::NotFound(json),
             409 => Self::Conflict(json),
+            410 => Self::Gone(json),
             413 => Self::TooLarge(json),
             415 => Self::UnsupportedMediaType(json),
             503 => Self::Unavailable(json),
@@ -225,6 +235,19 @@ pub fn bundle<T: ParseFromJSON + ToJSON>(
     Bundle { resource_type: "Bundle".into(), kind: "searchset".into(), total: Some(total), link, entry }
 }
 
+/// This server as the request reached it: `scheme://host`.
+fn origin(req: &Request) -> String {
+    let host = req.header("host").unwrap_or("localhost");
+    let scheme = if req.header("x-forwarded-proto") == Some("https") { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+/// The request's absolute URL (the FHIR routes see their path without the `/fhir/r4` base).
+pub fn request_url(req: &Request) -> String {
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("{}/fhir/r4{path}", origin(req))
+}
+
 /// Absolute links back to this server, as the request reached it.
 pub struct Links {
     base: String,
@@ -234,8 +257,6 @@ pub struct Links {
 
 impl Links {
     pub fn of(req: &Request, resource: &'static str) -> Self {
-        let host = req.header("host").unwrap_or("localhost");
-        let scheme = if req.header("x-forwarded-proto") == Some("https") { "https" } else { "http" };
         let query = req
             .uri()
             .query()
@@ -244,7 +265,7 @@ impl Links {
             .filter(|pair| !pair.is_empty() && !pair.starts_with("_cursor=") && !pair.starts_with("_offset="))
             .map(str::to_string)
             .collect();
-        Self { base: format!("{scheme}://{host}/fhir/r4"), resource, query }
+        Self { base: format!("{}/fhir/r4", origin(req)), resource, query }
     }
 
     fn url(&self, extra: Option<String>) -> String {

@@ -73,7 +73,7 @@ impl ObservationApi {
         let input =
             VitalsInput { units: Some(units.as_str().into()), date, values, ..VitalsInput::default() };
         let reading = vitals::record_in(&state, &auth.0, &encounter, pid, input).await.map_err(fhir_names)?;
-        let ids = vitals::observation_ids(&state, std::slice::from_ref(&reading)).await?;
+        let ids = vitals::observation_ids(&state, [&reading.row]).await?;
         let subject = patient_reference(Some(&uuid[..]));
         let (created, _) = observations(&reading.row, ids.get(&reading.row.id), &subject)
             .into_iter()
@@ -94,7 +94,7 @@ impl ObservationApi {
         let missing = || ChartError::NotFound("no observation with this id".into());
         let uuid = uuid_of(&id.0).ok_or_else(missing)?;
         let (reading, code) = vitals::observation(&state, &auth.0, &uuid).await?;
-        let ids = vitals::observation_ids(&state, std::slice::from_ref(&reading)).await?;
+        let ids = vitals::observation_ids(&state, [&reading.row]).await?;
         let subject = subject_of(&state, crate::domain::patient::Pid(reading.row.pid)).await?;
         let found =
             observations(&reading.row, ids.get(&reading.row.id), &subject).into_iter().find(|o| o.1 == code);
@@ -125,7 +125,7 @@ impl ObservationApi {
         let codes: Option<Vec<&str>> = code.0.as_deref().map(|c| c.split(',').map(token_code).collect());
         let mut readings = vitals::trend(&state, &auth.0, pid, None, None).await?;
         readings.reverse();
-        let ids = vitals::observation_ids(&state, &readings).await?;
+        let ids = vitals::observation_ids(&state, readings.iter().map(|r| &r.row)).await?;
         let subject = patient_reference(Some(&uuid[..]));
         let entries: Vec<_> = readings
             .iter()

@@ -319,12 +319,12 @@ pub async fn trend(
 }
 
 /// The Observation ids of these readings, by form id: each LOINC code with its uuid.
-pub async fn observation_ids(
+pub async fn observation_ids<'a>(
     state: &AppState,
-    rows: &[Reading],
+    rows: impl IntoIterator<Item = &'a VitalsRow>,
 ) -> Result<BTreeMap<i64, BTreeMap<String, [u8; 16]>>> {
     let by_form: BTreeMap<Vec<u8>, i64> =
-        rows.iter().filter_map(|r| Some((r.row.uuid.clone()?, r.row.id))).collect();
+        rows.into_iter().filter_map(|r| Some((r.uuid.clone()?, r.id))).collect();
     let forms: Vec<Vec<u8>> = by_form.keys().cloned().collect();
     let mut found: BTreeMap<i64, BTreeMap<String, [u8; 16]>> = BTreeMap::new();
     for (target, path, uuid) in store::observation_ids(&state.pool, &forms).await? {

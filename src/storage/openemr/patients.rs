@@ -108,6 +108,16 @@ pub async fn changed_since(
         .map_err(StorageError::from_sqlx)
 }
 
+/// Every patient, or one provider's (`providerID`).
+pub async fn count_for(pool: &MySqlPool, provider: Option<i64>) -> Result<i64, StorageError> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM patient_data WHERE ? IS NULL OR providerID = ?")
+        .bind(provider)
+        .bind(provider)
+        .fetch_one(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
 pub async fn count(pool: &MySqlPool) -> Result<i64, StorageError> {
     sqlx::query_scalar("SELECT COUNT(*) FROM patient_data")
         .fetch_one(pool)
@@ -263,4 +273,23 @@ pub async fn delete(conn: &mut MySqlConnection, pid: Pid) -> Result<bool, Storag
         .await
         .map_err(StorageError::from_sqlx)?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Up to `limit` pids after `after`, in order: every patient, or one provider's (`providerID`).
+pub async fn pids_after(
+    pool: &MySqlPool,
+    after: i64,
+    limit: u32,
+    provider: Option<i64>,
+) -> Result<Vec<i64>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT pid FROM patient_data WHERE pid > ? AND (? IS NULL OR providerID = ?) ORDER BY pid LIMIT ?",
+    )
+    .bind(after)
+    .bind(provider)
+    .bind(provider)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
 }

@@ -36,3 +36,16 @@ pub async fn get(pool: &MySqlPool, id: i64) -> Result<Option<ProviderRow>, Stora
         .await
         .map_err(StorageError::from_sqlx)
 }
+
+/// The provider a FHIR Group id names: OpenEMR's GroupService gives each provider with an NPI a
+/// `uuid_mapping` row (resource `Group`) whose target is the provider's `users.uuid`.
+pub async fn by_group_uuid(pool: &MySqlPool, uuid: &[u8; 16]) -> Result<Option<i64>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT u.id FROM uuid_mapping m JOIN users u ON u.uuid = m.target_uuid \
+         WHERE m.uuid = ? AND m.resource = 'Group' AND m.`table` = 'users' AND u.npi IS NOT NULL AND u.npi <> ''",
+    )
+    .bind(&uuid[..])
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}

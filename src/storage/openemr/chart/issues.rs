@@ -248,3 +248,27 @@ pub async fn encounters_of(pool: &MySqlPool, pid: Pid) -> Result<Vec<(i64, i64)>
         .await
         .map_err(StorageError::from_sqlx)
 }
+
+/// These patients' issues of these types (bulk export).
+pub async fn for_patients(
+    pool: &MySqlPool,
+    pids: &[i64],
+    kinds: &[IssueType],
+) -> Result<Vec<IssueRow>, StorageError> {
+    if pids.is_empty() || kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::new(SELECT);
+    q.push(" WHERE l.pid IN (");
+    let mut listed = q.separated(", ");
+    for pid in pids {
+        listed.push_bind(*pid);
+    }
+    q.push(") AND l.type IN (");
+    let mut types = q.separated(", ");
+    for kind in kinds {
+        types.push_bind(kind.db_type());
+    }
+    q.push(") ORDER BY l.pid, l.id");
+    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
