@@ -49,7 +49,7 @@ MMT_MASTER_KEY=$(head -c 32 /dev/urandom | base64) \
     DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="127.0.0.1:$HTTP_PORT" \
     MMT_COOKIE_SECURE=false MMT_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
     MMT_LOGIN_MAX_FAILURES_PER_USER_ADDRESS=1000000 MMT_ACCESS_TOKEN_TTL_SECS=7200 \
-    MMT_AUDIO_DIR="$WORK/audio" LOG_FORMAT=json RUST_LOG=warn MMT_WORKERS=0 \
+    MMT_AUDIO_DIR="$WORK/audio" MMT_FHIR_EXPORT_DIR="$WORK/fhir-export" LOG_FORMAT=json RUST_LOG=warn MMT_WORKERS=0 \
     STRIPE_SECRET_KEY=sk_test_schemathesis STRIPE_WEBHOOK_SECRET=whsec_schemathesis \
     MMT_STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" MMT_STRIPE_SUCCESS_URL=https://clinic.example/paid \
     MMT_STRIPE_CANCEL_URL=https://clinic.example/cancelled \
