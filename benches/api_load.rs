@@ -30,7 +30,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use http_support::{peak_rss_mib, percentile, sign_in, start_sidecar, wait_until};
+use http_support::{peak_rss_mib, percentile, sign_in, start_sidecar, status_mib, wait_until};
 use mmt_sidecar::{
     domain::{audit::AuditEntry, patient::Pid, patient_search::parse_query},
     storage::{
@@ -590,6 +590,48 @@ fn care_teams(dir: &Path, teams: i64) {
     );
 }
 
+/// A FHIR bulk export of every patient, as an administrator: seconds from kick-off to manifest,
+/// resources per second, and the most the process held while it ran (sampled every 100 ms).
+async fn bulk_export(client: &reqwest::Client, base: &str, token: &str, server_pid: u32) -> String {
+    let before = status_mib(server_pid, "VmRSS:").unwrap_or(f64::NAN);
+    let t = Instant::now();
+    let kick_off =
+        client.get(format!("{base}/fhir/r4/Patient/$export")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(kick_off.status().as_u16(), 202, "Patient/$export answered {}", kick_off.status());
+    let status_url = kick_off.headers()["content-location"].to_str().unwrap().to_string();
+    let mut most = before;
+    let manifest: serde_json::Value = loop {
+        let reply = client.get(&status_url).bearer_auth(token).send().await.unwrap();
+        most = most.max(status_mib(server_pid, "VmRSS:").unwrap_or(f64::NAN));
+        match reply.status().as_u16() {
+            200 => break reply.json().await.unwrap(),
+            202 => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("the export status answered {other}: {}", reply.text().await.unwrap_or_default()),
+        }
+    };
+    let secs = t.elapsed().as_secs_f64();
+    let outputs = manifest["output"].as_array().cloned().unwrap_or_default();
+    let count = |kind: &str| {
+        outputs.iter().find(|o| o["type"] == kind).and_then(|o| o["count"].as_u64()).unwrap_or(0)
+    };
+    let resources: u64 = outputs.iter().filter_map(|o| o["count"].as_u64()).sum();
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "| bulk export | patients | encounters | resources | seconds | resources/s | RSS before MiB | RSS peak while exporting MiB |"
+    );
+    let _ = writeln!(table, "|---|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(
+        table,
+        "| Patient/$export, all types | {} | {} | {resources} | {secs:.1} | {:.0} | {before:.1} | {most:.1} |",
+        count("Patient"),
+        count("Encounter"),
+        resources as f64 / secs
+    );
+    eprint!("{table}");
+    table
+}
+
 // One client thread: on two cores the load generator should take as little as it can from the
 // server and MariaDB it measures. wrk runs with one thread too (-t1).
 #[tokio::main(flavor = "current_thread")]
@@ -614,7 +656,9 @@ async fn main() {
     let base = format!("http://127.0.0.1:{http_port}");
     let database_url = format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr");
     let t = Instant::now();
-    let server_pid = start_sidecar(&mut guard, http_port, &database_url, &[]).await;
+    let export_dir = dir.join("fhir-export");
+    let export_env = [("MMT_FHIR_EXPORT_DIR", export_dir.to_str().unwrap())];
+    let server_pid = start_sidecar(&mut guard, http_port, &database_url, &export_env).await;
     let client = reqwest::Client::builder().build().unwrap();
     let healthy_secs = t.elapsed().as_secs_f64();
     wait_until("the patient search index", Duration::from_secs(600), || {
@@ -686,13 +730,19 @@ async fn main() {
         );
     }
     let peak = peak_rss_mib(server_pid);
+    let export = if only.is_empty() || only.iter().any(|w| "bulk export".contains(w.as_str())) {
+        bulk_export(&client, &base, &reader_token, server_pid).await
+    } else {
+        String::new()
+    };
     let assigned: Vec<Scenario> = Scenario::ALL.into_iter().filter(chosen).filter(|s| s.assigned()).collect();
     if !assigned.is_empty() {
         // The same data with the assigned-patient policy on, read by a physician: a fifth of the
         // patients get a care team, so the check meets care team rows as it would in a practice.
         care_teams(&dir, patients / 5);
         guard.stop_server();
-        start_sidecar(&mut guard, http_port, &database_url, &[("MMT_PATIENT_ACCESS", "assigned")]).await;
+        let env = [export_env[0], ("MMT_PATIENT_ACCESS", "assigned")];
+        start_sidecar(&mut guard, http_port, &database_url, &env).await;
         let panel_token = sign_in(&client, &base, "drgarcia", "Physician-Garcia-2").await;
         let panel_pids = sql(
             &dir,
@@ -775,6 +825,8 @@ async fn main() {
     print!("{table}");
     println!();
     print!("{ratios}");
+    println!();
+    print!("{export}");
     println!();
     let mib = |v: Option<f64>| v.map_or("unknown".to_string(), |v| format!("{v:.1} MiB"));
     println!("sidecar peak RSS (VmHWM): {} (after the index build: {})", mib(peak), mib(rss_after_index));
