@@ -2,6 +2,7 @@
 //! own FHIR API maps them. Shared by the FHIR API (`http/fhir`) and bulk export (a job).
 
 pub mod encounter;
+pub mod group;
 pub mod issues;
 pub mod medication;
 pub mod model;

@@ -727,3 +727,25 @@ pub struct ExportOutput {
     pub url: String,
     pub count: u64,
 }
+
+/// A provider group (OpenEMR's FhirPatientProviderGroupService): the patients whose provider one
+/// practitioner is. `type` and `actual`, which R4 requires and OpenEMR leaves out, are set.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct Group {
+    pub resource_type: String,
+    pub id: String,
+    pub meta: Meta,
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub actual: bool,
+    pub name: Option<String>,
+    pub quantity: u32,
+    #[oai(skip_serializing_if_is_empty, default)]
+    pub member: Vec<GroupMember>,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct GroupMember {
+    pub entity: Reference,
+}

@@ -41,13 +41,14 @@ use crate::{
         permission,
     },
     storage::{
-        StorageError,
+        StorageError, advisory_lock,
         audio::{AudioFiles, StoredAudio},
         mmt::jobs::JobRow,
         openemr::{
             audit_log,
             chart::{issues, prescriptions, vitals as vitals_store},
-            encounters, patients, providers,
+            encounters, patients,
+            providers::{self, GroupRow},
         },
     },
 };
@@ -118,11 +119,10 @@ pub async fn kick_off(
 ) -> Result<JobId, ExportError> {
     permission::require(state, caller, Aco::ADMIN_SUPER, AclLevel::Write).await?;
     let provider = match request.group {
-        Some(uuid) => Some(
-            providers::by_group_uuid(&state.pool, &uuid)
-                .await?
-                .ok_or_else(|| ExportError::NotFound("no Group with this id".into()))?,
-        ),
+        Some(uuid) => {
+            let group = providers::groups(&state.pool, Some(&uuid)).await?.into_iter().next();
+            Some(group.ok_or_else(no_group)?.provider_id)
+        }
         None => None,
     };
     let payload = Payload {
@@ -136,6 +136,50 @@ pub async fn kick_off(
     };
     let payload = serde_json::to_value(payload).map_err(|e| StorageError::Unavailable(e.to_string()))?;
     Ok(jobs::submit(state, NewJob::new(JobKind::FhirExport, payload).queued_by(caller)).await?)
+}
+
+/// A provider group and its members' uuids.
+pub struct ProviderGroup {
+    pub row: GroupRow,
+    pub members: Vec<Vec<u8>>,
+}
+
+/// OpenEMR's provider groups, which bulk exports take by id, for OpenEMR administrators: every
+/// provider with an NPI, with the patients whose provider they are. Users without a Group id get
+/// one first, as OpenEMR's GroupService gives them. Audited as one read listing no patient.
+pub async fn groups(
+    state: &AppState,
+    caller: &Caller,
+    uuid: Option<[u8; 16]>,
+) -> Result<Vec<ProviderGroup>, ExportError> {
+    permission::require(state, caller, Aco::ADMIN_SUPER, AclLevel::Write).await?;
+    let mut held =
+        advisory_lock::Held::take(&state.pool, providers::GROUP_LOCK, advisory_lock::WRITE_WAIT_SECS).await?;
+    let added = create_group_ids(held.conn()).await;
+    held.release().await?;
+    added?;
+    let rows = providers::groups(&state.pool, uuid.as_ref()).await?;
+    if uuid.is_some() && rows.is_empty() {
+        return Err(no_group());
+    }
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        let members = patients::uuids_of_provider(&state.pool, row.provider_id).await?;
+        groups.push(ProviderGroup { row, members });
+    }
+    let comments = format!("mmt-sidecar read {} FHIR provider groups", groups.len());
+    audit::record(state, &AuditEntry::phi(caller, "patient-record-select", CATEGORY, None, comments)).await?;
+    Ok(groups)
+}
+
+async fn create_group_ids(conn: &mut sqlx::MySqlConnection) -> Result<(), StorageError> {
+    let mut tx = sqlx::Connection::begin(conn).await.map_err(StorageError::from_sqlx)?;
+    providers::create_missing_group_ids(&mut tx).await?;
+    tx.commit().await.map_err(StorageError::from_sqlx)
+}
+
+fn no_group() -> ExportError {
+    ExportError::NotFound("no Group with this id".into())
 }
 
 /// An export as the user who started it (or an administrator) may follow it.

@@ -221,7 +221,7 @@ async fn type_since_and_group_narrow_an_export() {
     let future = export.export("?_type=Patient&_since=2999-01-01T00:00:00Z").await;
     assert_eq!(future["output"].as_array().unwrap().len(), 0, "{future}");
 
-    // The Group OpenEMR's GroupService gives Dr. Garcia (she has an NPI): her patients.
+    // The Group OpenEMR's GroupService gives Dr. Garcia once she has an NPI: her patients.
     let garcia = db.scalar("SELECT id FROM users WHERE username = 'drgarcia'").await;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE users SET npi = '1234567893' WHERE id = {garcia} AND (npi IS NULL OR npi = '')"
@@ -235,38 +235,59 @@ async fn type_since_and_group_narrow_an_export() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let group = uuid::Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO uuid_mapping (uuid, resource, `table`, target_uuid, created) \
-         SELECT ?, 'Group', 'users', uuid, NOW() FROM users WHERE id = ?",
-    )
-    .bind(&group.as_bytes()[..])
-    .bind(garcia)
-    .execute(&db.pool)
-    .await
-    .unwrap();
     let mine = db.scalar(&format!("SELECT COUNT(*) FROM patient_data WHERE providerID = {garcia}")).await;
+    let mapped = "SELECT COUNT(*) FROM uuid_mapping m JOIN uuid_registry r ON r.uuid = m.uuid AND r.mapped = 1 \
+                  WHERE m.resource = 'Group' AND m.`table` = 'users'";
+    assert_eq!(db.scalar(mapped).await, 0);
+    let (listed, again) = (
+        export.send(&export.admin, "GET", "/fhir/r4/Group").await.json(),
+        export.send(&export.admin, "GET", "/fhir/r4/Group").await.json(),
+    );
+    assert_eq!(listed["entry"], again["entry"], "a Group keeps its id");
+    let users = db.scalar("SELECT COUNT(*) FROM users WHERE uuid IS NOT NULL").await;
+    assert_eq!(db.scalar(mapped).await, users, "one Group id per user, as OpenEMR's GroupService maps them");
+    let group = listed["entry"]
+        .as_array()
+        .expect("the provider groups are listed")
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|g| g["name"] == "Elena García Patients")
+        .expect("Dr. García has a Group")
+        .clone();
+    assert_eq!((group["type"].as_str(), group["quantity"].as_i64()), (Some("person"), Some(mine)), "{group}");
+    let id = group["id"].as_str().unwrap();
+    let read = export.send(&export.admin, "GET", &format!("/fhir/r4/Group/{id}")).await;
+    assert_eq!(
+        (read.status, read.json()["member"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(mine as usize))
+    );
+    let (physician, _) = tokens(db, GARCIA).await;
+    assert_eq!(export.send(&physician, "GET", "/fhir/r4/Group").await.status, StatusCode::FORBIDDEN);
     let started =
-        export.send(&export.admin, "GET", &format!("/fhir/r4/Group/{group}/$export?_type=Patient")).await;
+        export.send(&export.admin, "GET", &format!("/fhir/r4/Group/{id}/$export?_type=Patient")).await;
     assert_eq!(started.status, StatusCode::ACCEPTED);
     let manifest = export.manifest(started.header("content-location")).await;
     assert_eq!(export.files(&manifest).await["Patient"].len() as i64, mine);
 }
 
 #[tokio::test]
-async fn a_deleted_export_loses_its_files_and_an_expired_one_is_gone() {
-    let export = Export::new("1").await;
+async fn an_expired_export_is_gone_and_housekeeping_removes_its_files() {
+    let export = Export::new("2").await;
     let started = export.send(&export.admin, "GET", "/fhir/r4/Patient/$export?_type=Patient").await;
     let status_url = started.header("content-location").to_string();
     export.manifest(&status_url).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let expired = export.send(&export.admin, "GET", &status_url).await;
     assert_eq!(expired.status, StatusCode::GONE, "{:?}", expired.json());
     assert!(!walkdir(&export.dir).is_empty(), "housekeeping has not run yet");
     let settings: Vec<(&str, &str)> = export.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let removed = fhir_export::remove_expired(&export.db.state_with(&settings)).await.unwrap();
     assert_eq!((removed, walkdir(&export.dir).len()), (1, 0), "housekeeping removes expired files");
+}
 
+#[tokio::test]
+async fn a_deleted_export_loses_its_files() {
+    let export = Export::new("3600").await;
     let started = export.send(&export.admin, "GET", "/fhir/r4/Patient/$export?_type=Patient").await;
     let status_url = started.header("content-location").to_string();
     export.manifest(&status_url).await;

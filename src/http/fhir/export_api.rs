@@ -10,8 +10,8 @@ use poem_openapi::{
 };
 
 use super::{
-    FhirError,
-    model::{ExportManifest, ExportOutput},
+    FhirError, Found, Links, entry,
+    model::{Bundle, ExportManifest, ExportOutput, Group},
     outcome, uuid_of,
 };
 use crate::{
@@ -20,6 +20,7 @@ use crate::{
         fhir_export::{self, ExportType},
         job::JobId,
     },
+    fhir::group::group_of,
     http::auth::Auth,
     service::fhir_export::{self as service, ExportRequest, ExportStatus},
 };
@@ -61,6 +62,50 @@ pub enum File {
 
 #[derive(Default)]
 pub struct ExportApi;
+
+#[derive(Default)]
+pub struct GroupApi;
+
+#[OpenApi(prefix_path = "/Group")]
+impl GroupApi {
+    /// OpenEMR's provider groups, whose ids `Group/{id}/$export` takes: each provider with an NPI
+    /// and the patients whose provider they are (members by reference only). For OpenEMR
+    /// administrators (`admin|super`); a user without a Group id gets one first, as OpenEMR's
+    /// GroupService gives them.
+    #[oai(path = "/", method = "get", operation_id = "fhir_group_search")]
+    async fn search(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        req: &Request,
+    ) -> Result<Found<Bundle<Group>>, FhirError> {
+        let links = Links::of(req, "Group");
+        let entries = service::groups(&state, &auth.0, None)
+            .await?
+            .iter()
+            .filter_map(|g| group_of(&g.row, &g.members))
+            .map(|g| entry(&links, g.id.clone(), g))
+            .collect();
+        Ok(Found::Ok(Json(links.whole(entries))))
+    }
+
+    /// One provider group.
+    #[oai(path = "/:id", method = "get", operation_id = "fhir_group_read")]
+    async fn read(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> Result<Found<Group>, FhirError> {
+        let uuid =
+            uuid_of(&id.0).ok_or_else(|| service::ExportError::NotFound("no Group with this id".into()))?;
+        let found = service::groups(&state, &auth.0, Some(uuid)).await?;
+        let group = found.first().and_then(|g| group_of(&g.row, &g.members));
+        Ok(Found::Ok(Json(
+            group.ok_or_else(|| service::ExportError::NotFound("no Group with this id".into()))?,
+        )))
+    }
+}
 
 #[OpenApi]
 impl ExportApi {

@@ -78,6 +78,7 @@ fn capabilities() -> CapabilityStatement {
                 ),
                 ("Binary", "", &[]),
                 ("Communication", "", super::communication_api::SEARCH_PARAMS),
+                ("Group", "", &[]),
             ]
             .into_iter()
             .map(|(kind, profile, search)| RestResource {

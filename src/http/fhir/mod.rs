@@ -46,6 +46,7 @@ pub type FhirApis = (
         document_api::BinaryApi,
         communication_api::CommunicationApi,
         export_api::ExportApi,
+        export_api::GroupApi,
     ),
 );
 

@@ -293,3 +293,12 @@ pub async fn pids_after(
     .await
     .map_err(StorageError::from_sqlx)
 }
+
+/// The uuids of one provider's patients (`providerID`), in pid order.
+pub async fn uuids_of_provider(pool: &MySqlPool, provider: i64) -> Result<Vec<Vec<u8>>, StorageError> {
+    sqlx::query_scalar("SELECT uuid FROM patient_data WHERE providerID = ? AND uuid IS NOT NULL ORDER BY pid")
+        .bind(provider)
+        .fetch_all(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}

@@ -37,6 +37,39 @@ async fn register(
     Ok(uuid)
 }
 
+/// A `uuid_mapping` row as UuidMapping::createMissingResourceUuids writes it: a FHIR id for a
+/// resource OpenEMR derives from a row (`target`, that row's uuid), registered with `mapped = 1`.
+pub async fn map(
+    conn: &mut MySqlConnection,
+    resource: &str,
+    table: &str,
+    target: &[u8],
+    resource_path: Option<&str>,
+) -> Result<[u8; 16], StorageError> {
+    let uuid = *uuid::Uuid::new_v4().as_bytes();
+    sqlx::query(
+        "INSERT INTO uuid_registry (uuid, table_name, table_id, table_vertical, couchdb, document_drive, mapped, created) \
+         VALUES (?, 'uuid_mapping', 'id', '', '', 0, 1, NOW())",
+    )
+    .bind(&uuid[..])
+    .execute(&mut *conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    sqlx::query(
+        "INSERT INTO uuid_mapping (`uuid`, `resource`, `table`, `target_uuid`, `created`, `resource_path`) \
+         VALUES (?, ?, ?, ?, NOW(), ?)",
+    )
+    .bind(&uuid[..])
+    .bind(resource)
+    .bind(table)
+    .bind(target)
+    .bind(resource_path)
+    .execute(&mut *conn)
+    .await
+    .map_err(StorageError::from_sqlx)?;
+    Ok(uuid)
+}
+
 /// OpenEMR renders binary uuids in byte order; NULL, empty and all-zero mean "none yet".
 pub fn to_string(bytes: Option<&[u8]>) -> Option<String> {
     let uuid = uuid::Uuid::from_slice(bytes?).ok()?;

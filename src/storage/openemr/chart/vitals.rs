@@ -155,25 +155,8 @@ async fn insert_observation_mappings(
     target: &[u8; 16],
 ) -> Result<(), StorageError> {
     for code in vitals::OBSERVATION_LOINC_CODES {
-        let uuid = *uuid::Uuid::new_v4().as_bytes();
-        sqlx::query(
-            "INSERT INTO uuid_registry (uuid, table_name, table_id, table_vertical, couchdb, document_drive, mapped, created) \
-             VALUES (?, 'uuid_mapping', 'id', '', '', 0, 1, NOW())",
-        )
-        .bind(&uuid[..])
-        .execute(&mut *conn)
-        .await
-        .map_err(StorageError::from_sqlx)?;
-        sqlx::query(
-            "INSERT INTO uuid_mapping (`uuid`, `resource`, `table`, `target_uuid`, `created`, `resource_path`) \
-             VALUES (?, 'Observation', 'form_vitals', ?, NOW(), ?)",
-        )
-        .bind(&uuid[..])
-        .bind(&target[..])
-        .bind(vitals::observation_resource_path(code))
-        .execute(&mut *conn)
-        .await
-        .map_err(StorageError::from_sqlx)?;
+        let path = vitals::observation_resource_path(code);
+        uuid_registry::map(conn, "Observation", "form_vitals", target, Some(&path)).await?;
     }
     Ok(())
 }
