@@ -6,7 +6,9 @@ their `next` links to the end. Usage: fhir_conformance.py http://host:port
 """
 
 import base64
+import json
 import sys
+import time
 
 import requests
 from fhir.resources.allergyintolerance import AllergyIntolerance
@@ -15,6 +17,7 @@ from fhir.resources.bundle import Bundle
 from fhir.resources.documentreference import DocumentReference
 from fhir.resources.condition import Condition
 from fhir.resources.encounter import Encounter
+from fhir.resources.group import Group
 from fhir.resources.medicationrequest import MedicationRequest
 from fhir.resources.appointment import Appointment
 from fhir.resources.observation import Observation
@@ -30,6 +33,7 @@ from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome as FhirOperationOutcome
 
 USERNAME, PASSWORD = "drgarcia", "Physician-Garcia-2"
+ADMIN, ADMIN_PASSWORD = "admin", "Sidecar-Admin-1"
 FHIR_JSON = "application/fhir+json"
 
 
@@ -57,7 +61,7 @@ def main(base: str) -> int:
 
     capabilities = CapabilityStatement.parse_obj(get(base, "/metadata", None).json())
     served = {r.type for rest in capabilities.rest for r in rest.resource}
-    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Appointment", "Schedule", "Slot", "Practitioner", "Organization", "DocumentReference", "Binary", "Communication"}, "the CapabilityStatement is valid R4 and lists what is served")
+    check(served == {"Patient", "Condition", "AllergyIntolerance", "Encounter", "Observation", "MedicationRequest", "Appointment", "Schedule", "Slot", "Practitioner", "Organization", "DocumentReference", "Binary", "Communication", "Group"}, "the CapabilityStatement is valid R4 and lists what is served")
 
     missing = get(base, "/Patient/00000000-0000-4000-8000-000000000000", token)
     check(missing.status_code == 404, "an unknown patient is 404")
@@ -146,7 +150,35 @@ def main(base: str) -> int:
                 counts[model] += 1
     found = ", ".join(f"{n} {m.__name__}" for m, n in counts.items())
     check(all(counts.values()), f"patients' resources searched and read are valid R4: {found}")
+    bulk_export(base)
     return 0
+
+
+def bulk_export(base: str) -> None:
+    login = requests.post(f"{base}/api/auth/login/", json={"username": ADMIN, "password": ADMIN_PASSWORD}, timeout=30)
+    login.raise_for_status()
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}", "Accept": FHIR_JSON, "Prefer": "respond-async"}
+    groups = Bundle.parse_obj(requests.get(f"{base}/fhir/r4/Group", headers=headers, timeout=30).json())
+    group = max((Group.parse_obj(e.resource.dict()) for e in groups.entry or []), key=lambda g: g.quantity)
+    check(group.quantity > 0, f"provider groups are valid R4 Groups ({len(groups.entry)}; the largest has {group.quantity} patients)")
+    for url, types in [("/Patient/$export", None), (f"/Group/{group.id}/$export", "Patient,Encounter")]:
+        started = requests.get(f"{base}/fhir/r4{url}", headers=headers, params={"_type": types} if types else None, timeout=30)
+        check(started.status_code == 202, f"{url} starts an export (202)")
+        status = started.headers["Content-Location"]
+        while (reply := requests.get(status, headers=headers, timeout=30)).status_code == 202:
+            time.sleep(0.2)
+        check(reply.status_code == 200, f"{url} finished: {reply.status_code}")
+        manifest = reply.json()
+        models = {m.__name__: m for m in (Patient, Encounter, Condition, AllergyIntolerance, MedicationRequest, Observation)}
+        lines = 0
+        for output in manifest["output"]:
+            body = requests.get(output["url"], headers=headers, timeout=120)
+            assert body.headers["content-type"] == "application/fhir+ndjson", body.headers["content-type"]
+            resources = [models[output["type"]].parse_obj(json.loads(line)) for line in body.text.splitlines()]
+            assert len(resources) == output["count"], output
+            lines += len(resources)
+        kinds = sorted(o["type"] for o in manifest["output"])
+        check(lines > 0 and (types is None or set(kinds) <= set(types.split(","))), f"{url}: {lines} NDJSON lines are valid R4 ({', '.join(kinds)})")
 
 
 def documents(base: str, token: str, client: SyncFHIRClient) -> None:
