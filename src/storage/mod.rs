@@ -114,3 +114,28 @@ pub fn lazy_pool(options: MySqlConnectOptions, acquire_timeout: Duration) -> MyS
         .test_before_acquire(true)
         .connect_lazy_with(options)
 }
+
+/// Rows of one batch of patients (bulk export): `select`, then `WHERE <column> IN (pids)`, in
+/// `order`.
+pub(crate) async fn of_patients<T>(
+    pool: &MySqlPool,
+    select: &str,
+    column: &str,
+    pids: &[i64],
+    order: &str,
+) -> Result<Vec<T>, StorageError>
+where
+    T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow>,
+{
+    if pids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = sqlx::QueryBuilder::new(select);
+    q.push(format!(" WHERE {column} IN ("));
+    let mut listed = q.separated(", ");
+    for pid in pids {
+        listed.push_bind(*pid);
+    }
+    q.push(format!(") ORDER BY {order}"));
+    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}

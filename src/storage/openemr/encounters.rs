@@ -220,15 +220,5 @@ pub async fn today_for(
 
 /// Every encounter of these patients, whatever its provider or sensitivity (bulk export).
 pub async fn for_patients(pool: &MySqlPool, pids: &[i64]) -> Result<Vec<EncounterRow>, StorageError> {
-    if pids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut q = QueryBuilder::new(SELECT);
-    q.push(" WHERE fe.pid IN (");
-    let mut listed = q.separated(", ");
-    for pid in pids {
-        listed.push_bind(*pid);
-    }
-    q.push(") ORDER BY fe.pid, fe.date, fe.encounter");
-    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+    crate::storage::of_patients(pool, SELECT, "fe.pid", pids, "fe.pid, fe.date, fe.encounter").await
 }

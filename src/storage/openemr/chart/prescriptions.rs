@@ -384,15 +384,5 @@ pub async fn pharmacy_email(pool: &MySqlPool, id: i64) -> Result<Option<String>,
 
 /// These patients' prescriptions (bulk export).
 pub async fn for_patients(pool: &MySqlPool, pids: &[i64]) -> Result<Vec<PrescriptionRow>, StorageError> {
-    if pids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut q = QueryBuilder::new(SELECT);
-    q.push(" WHERE patient_id IN (");
-    let mut listed = q.separated(", ");
-    for pid in pids {
-        listed.push_bind(*pid);
-    }
-    q.push(") ORDER BY patient_id, id");
-    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+    crate::storage::of_patients(pool, SELECT, "patient_id", pids, "patient_id, id").await
 }

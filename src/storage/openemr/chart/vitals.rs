@@ -315,15 +315,5 @@ pub async fn trend(
 
 /// These patients' vitals forms (bulk export).
 pub async fn for_patients(pool: &MySqlPool, pids: &[i64]) -> Result<Vec<VitalsRow>, StorageError> {
-    if pids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut q = QueryBuilder::new(SELECT);
-    q.push(" WHERE v.pid IN (");
-    let mut listed = q.separated(", ");
-    for pid in pids {
-        listed.push_bind(*pid);
-    }
-    q.push(") ORDER BY v.pid, v.date, v.id");
-    q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+    crate::storage::of_patients(pool, SELECT, "v.pid", pids, "v.pid, v.date, v.id").await
 }
