@@ -138,7 +138,8 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
             "Organization",
             "DocumentReference",
             "Binary",
-            "Communication"
+            "Communication",
+            "Group"
         ]
     );
     assert!(resources[6].get("profile").is_none(), "US Core 3.1.1 has no Appointment profile to claim");
@@ -151,6 +152,14 @@ async fn metadata_lists_exactly_what_is_served_and_needs_no_sign_in() {
     assert_eq!(codes(&resources[11]), ["read", "search-type", "create"], "clinical notes can be filed");
     assert_eq!(codes(&resources[12]), ["read"], "a Binary is read by the url of its DocumentReference");
     assert_eq!(codes(&resources[13]), ["read", "search-type", "create"], "messages can be sent");
+    assert_eq!(codes(&resources[14]), ["read", "search-type"], "provider groups, for bulk export");
+    let operations: Vec<&str> = cap["rest"][0]["operation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["definition"].as_str().unwrap().rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(operations, ["patient-export", "group-export"]);
     for resource in &resources[1..6] {
         assert_eq!(resource["searchParam"][0]["name"], "patient");
     }

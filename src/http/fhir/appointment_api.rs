@@ -59,7 +59,10 @@ impl AppointmentApi {
         body: Json<AppointmentCreate>,
     ) -> Result<Created<Appointment>, FhirError> {
         let input = booking(&state, &auth, body.0).await?;
-        let booked = match appointments::book(&state, &auth.0, input, None).await.map_err(fhir_names)? {
+        let booked = match appointments::book(&state, &auth.0, input, None)
+            .await
+            .map_err(|e| FhirError::from(e).renamed(element))?
+        {
             appointments::Booked::Created(a) | appointments::Booked::Replayed(a) => a,
         };
         let providers = requesters(&state).await?;
@@ -216,21 +219,12 @@ fn local(instant: &str) -> Option<chrono::NaiveDateTime> {
 
 /// The booking's validation names its fields as the scheduling API does; here they are the
 /// Appointment's elements.
-fn fhir_names(e: SchedulingError) -> SchedulingError {
-    match e {
-        SchedulingError::Invalid(mut issues) => {
-            for issue in &mut issues.0 {
-                let element = match issue.field.as_str() {
-                    "pid" | "provider_id" | "facility_id" => "participant",
-                    "category_id" => "appointmentType",
-                    "duration_minutes" => "minutesDuration",
-                    "reason" => "comment",
-                    other => other,
-                };
-                issue.field = element.into();
-            }
-            SchedulingError::Invalid(issues)
-        }
+fn element(field: &str) -> &str {
+    match field {
+        "pid" | "provider_id" | "facility_id" => "participant",
+        "category_id" => "appointmentType",
+        "duration_minutes" => "minutesDuration",
+        "reason" => "comment",
         other => other,
     }
 }

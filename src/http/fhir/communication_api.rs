@@ -28,7 +28,7 @@ use crate::{
         patient::Pid,
     },
     http::{auth::Auth, problem::ApiError},
-    service::messaging::messages::{self, ListQuery, MessageError, Thread},
+    service::messaging::messages::{self, ListQuery, Thread},
     storage::openemr::uuid_registry,
 };
 
@@ -86,7 +86,10 @@ impl CommunicationApi {
         let title = body.category.first().and_then(|c| c.text.clone());
         let text = body.payload.iter().map(|p| p.content_string.as_str()).collect::<Vec<_>>().join("\n");
         let input = MessageInput { to: vec![to], pid, title, text: Some(text), status: None };
-        let thread = messages::create(&state, &auth.0, input).await.map_err(fhir_names)?.remove(0);
+        let thread = messages::create(&state, &auth.0, input)
+            .await
+            .map_err(|e| FhirError::from(e).renamed(element))?
+            .remove(0);
         let created = communications(&state, vec![thread]).await?.remove(0);
         let location = Links::of(req, "Communication").url_of(&created.id);
         Ok(Created::Created(Json(created), location))
@@ -165,21 +168,12 @@ fn shown(e: thread::Entry) -> Option<CommunicationPayload> {
 }
 
 /// The messaging service's field names as the elements of the Communication a client sent.
-fn fhir_names(e: MessageError) -> MessageError {
-    match e {
-        MessageError::Invalid(mut issues) => {
-            for issue in &mut issues.0 {
-                let element = match issue.field.as_str() {
-                    f if f.starts_with("to") => "recipient",
-                    "pid" => "subject",
-                    "title" => "category",
-                    "text" => "payload",
-                    other => other,
-                };
-                issue.field = element.into();
-            }
-            MessageError::Invalid(issues)
-        }
+fn element(field: &str) -> &str {
+    match field {
+        f if f.starts_with("to") => "recipient",
+        "pid" => "subject",
+        "title" => "category",
+        "text" => "payload",
         other => other,
     }
 }

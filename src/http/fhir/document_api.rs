@@ -90,7 +90,9 @@ impl DocumentReferenceApi {
             .and_then(|r| uuid_of(r.strip_prefix("Encounter/").unwrap_or(r)))
             .ok_or_else(|| FhirError::invalid("context.encounter", "is required: Encounter/{id}"))?;
         let note = NewNote { pid, encounter, code: note_code(body.kind.as_ref())?, text: note_text(&body)? };
-        let row = clinical_notes::create(&state, &auth.0, note).await.map_err(fhir_names)?;
+        let row = clinical_notes::create(&state, &auth.0, note)
+            .await
+            .map_err(|e| FhirError::from(e).renamed(element))?;
         let links = Links::of(req, "DocumentReference");
         let organization = primary_organization(&state).await?;
         let created = note_reference(&row, &organization)
@@ -244,19 +246,10 @@ fn note_text(body: &DocumentReferenceCreate) -> Result<String, FhirError> {
 }
 
 /// The service's field names as the elements of the resource a client sent.
-fn fhir_names(e: ChartError) -> ChartError {
-    match e {
-        ChartError::Invalid(mut issues) => {
-            for issue in &mut issues.0 {
-                let element = match issue.field.as_str() {
-                    "text" => "content[0].attachment.data",
-                    "encounter" => "context.encounter",
-                    other => other,
-                };
-                issue.field = element.into();
-            }
-            ChartError::Invalid(issues)
-        }
+fn element(field: &str) -> &str {
+    match field {
+        "text" => "content[0].attachment.data",
+        "encounter" => "context.encounter",
         other => other,
     }
 }

@@ -134,6 +134,22 @@ pub enum FhirError {
 }
 
 impl FhirError {
+    /// The same error with each element at fault named as the resource names it (`element` maps
+    /// the API's field names).
+    pub fn renamed(self, element: impl Fn(&str) -> &str) -> Self {
+        match self {
+            Self::BadRequest(Json(mut outcome)) => {
+                for issue in &mut outcome.issue {
+                    for expression in &mut issue.expression {
+                        *expression = element(expression).to_string();
+                    }
+                }
+                Self::BadRequest(Json(outcome))
+            }
+            other => other,
+        }
+    }
+
     pub fn invalid(parameter: &str, message: impl Into<String>) -> Self {
         let mut outcome = outcome(StatusCode::BAD_REQUEST, message.into());
         outcome.issue[0].expression = vec![parameter.to_string()];

@@ -72,7 +72,9 @@ impl ObservationApi {
         };
         let input =
             VitalsInput { units: Some(units.as_str().into()), date, values, ..VitalsInput::default() };
-        let reading = vitals::record_in(&state, &auth.0, &encounter, pid, input).await.map_err(fhir_names)?;
+        let reading = vitals::record_in(&state, &auth.0, &encounter, pid, input)
+            .await
+            .map_err(|e| FhirError::from(e).renamed(element))?;
         let ids = vitals::observation_ids(&state, [&reading.row]).await?;
         let subject = patient_reference(Some(&uuid[..]));
         let (created, _) = observations(&reading.row, ids.get(&reading.row.id), &subject)
@@ -188,20 +190,11 @@ fn measured(body: &ObservationCreate) -> Result<Measured, FhirError> {
 }
 
 /// The vitals validation names request fields; here they are the Observation's elements.
-fn fhir_names(e: ChartError) -> ChartError {
-    match e {
-        ChartError::Invalid(mut issues) => {
-            for issue in &mut issues.0 {
-                let element = match issue.field.as_str() {
-                    "date" => "effectiveDateTime",
-                    "encounter" => "encounter",
-                    "bps" | "bpd" => "component",
-                    _ => "valueQuantity",
-                };
-                issue.field = element.into();
-            }
-            ChartError::Invalid(issues)
-        }
-        other => other,
+fn element(field: &str) -> &str {
+    match field {
+        "date" => "effectiveDateTime",
+        "encounter" => "encounter",
+        "bps" | "bpd" => "component",
+        _ => "valueQuantity",
     }
 }
