@@ -88,7 +88,7 @@ say "starting mmt-sidecar on 127.0.0.1:$HTTP_PORT"
 # A throwaway master key: this run's encrypted data dies with its database; documents go to a
 # private site folder.
 mkdir -p "$WORK/site/documents"
-MMT_MASTER_KEY=$(head -c 32 /dev/urandom | base64) OPENEMR_SITE_DIR="$WORK/site" \
+MMT_MASTER_KEY=$(head -c 32 /dev/urandom | base64) OPENEMR_SITE_DIR="$WORK/site" MMT_FHIR_EXPORT_DIR="$WORK/fhir-export" \
     DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="127.0.0.1:$HTTP_PORT" \
     MMT_COOKIE_SECURE=false LOG_FORMAT=json RUST_LOG=${RUST_LOG:-info} \
     "$BIN" serve --migrate >"$WORK/server.log" 2>&1 &
