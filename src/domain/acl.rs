@@ -55,6 +55,7 @@ impl Aco {
     pub const PATIENTS_NOTES: Self = Self { section: "patients", value: "notes" };
     pub const PATIENTS_DOCS: Self = Self { section: "patients", value: "docs" };
     pub const PATIENTS_DOCS_RM: Self = Self { section: "patients", value: "docs_rm" };
+    pub const PATIENTS_LAB: Self = Self { section: "patients", value: "lab" };
     pub const ENCOUNTERS_NOTES: Self = Self { section: "encounters", value: "notes" };
     pub const ENCOUNTERS_NOTES_A: Self = Self { section: "encounters", value: "notes_a" };
     pub const ENCOUNTERS_CODING: Self = Self { section: "encounters", value: "coding" };

@@ -149,6 +149,83 @@ pub fn mdm_t02(m: &Mdm<'_>) -> String {
     message.to_string()
 }
 
+/// MSA-1 of an acknowledgement the sidecar sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckCode {
+    /// Taken (or queued for a person to finish).
+    Accepted,
+    /// Could not be taken now; the sender may correct the chart or resend.
+    Error,
+    /// Will never be taken as sent.
+    Rejected,
+}
+
+impl AckCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "AA",
+            Self::Error => "AE",
+            Self::Rejected => "AR",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        [Self::Accepted, Self::Error, Self::Rejected].into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+/// What an acknowledgement answers: the sender's MSH-3/4, MSH-9 trigger and MSH-10.
+pub struct Answered<'a> {
+    pub application: &'a str,
+    pub facility: &'a str,
+    pub trigger: &'a str,
+    pub control_id: &'a str,
+}
+
+/// `ACK` with MSA (and ERR with HL7 table 0357's code when it is not `AA`).
+pub fn ack(to: &Answered<'_>, code: AckCode, text: &str, control_id: &str, sent_at: NaiveDateTime) -> String {
+    let mut message = MessageBuilder::new(Separators::default())
+        .with_segment(
+            SegmentBuilder::new("MSH")
+                .with_field_value(3, "MMT-SIDECAR")
+                .with_field_value(5, to.application)
+                .with_field_value(6, to.facility)
+                .with_field_value(7, timestamp(sent_at))
+                .with_field(
+                    9,
+                    FieldBuilder::default()
+                        .with_component_value(1, "ACK")
+                        .with_component_value(2, to.trigger)
+                        .with_component_value(3, "ACK"),
+                )
+                .with_field_value(10, control_id)
+                .with_field_value(11, "P")
+                .with_field_value(12, "2.5.1"),
+        )
+        .with_segment(
+            SegmentBuilder::new("MSA")
+                .with_field_value(1, code.as_str())
+                .with_field_value(2, to.control_id)
+                .with_field_value(3, text.chars().take(80).collect::<String>()),
+        );
+    if code != AckCode::Accepted {
+        let (error, severity) = match code {
+            AckCode::Rejected => ("200", "E"),
+            _ => ("207", "E"),
+        };
+        message.push_segment(
+            SegmentBuilder::new("ERR")
+                .with_field(
+                    3,
+                    FieldBuilder::default().with_component_value(1, error).with_component_value(3, "HL70357"),
+                )
+                .with_field_value(4, severity)
+                .with_field_value(8, text),
+        );
+    }
+    message.to_string()
+}
+
 /// MLLP's block: start byte, the message, end bytes.
 pub fn framed(message: &str) -> Vec<u8> {
     let mut block = Vec::with_capacity(message.len() + 3);
@@ -252,6 +329,19 @@ mod tests {
         let block = framed("MSH|x");
         assert_eq!(unframed(&block), Some(&b"MSH|x"[..]));
         assert_eq!(unframed(&block[..block.len() - 1]), None);
+    }
+
+    #[test]
+    fn an_ack_we_send_reads_back_with_our_own_reader() {
+        let at = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(9, 0, 0).unwrap();
+        let to = Answered { application: "LAB", facility: "ACME", trigger: "R01", control_id: "M-1" };
+        let aa = ack(&to, AckCode::Accepted, "filed", "ours", at);
+        assert_eq!(acknowledgement(&aa, "M-1"), Ok(Ack::Accepted));
+        let ar = ack(&to, AckCode::Rejected, "PID-7 | bad", "ours", at);
+        assert_eq!(acknowledgement(&ar, "M-1"), Ok(Ack::Rejected("PID-7 | bad".into())));
+        let ae = ack(&to, AckCode::Error, "no order 42", "ours", at);
+        assert_eq!(acknowledgement(&ae, "M-1"), Ok(Ack::Error("no order 42".into())));
+        assert!(aa.starts_with("MSH|^~\\&|MMT-SIDECAR||LAB|ACME|20261201090000||ACK^R01^ACK|ours|P|2.5.1"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod event;
 pub mod fhir;
 pub mod fhir_export;
 pub mod hl7;
+pub mod hl7_import;
 pub mod job;
 pub mod lockout;
 pub mod messaging;

@@ -35,6 +35,7 @@ pub async fn limit_body<E: Endpoint>(
         audio_max
     } else if (path.starts_with("/api/patients/") && path.ends_with("/documents"))
         || path == "/api/products/imports"
+        || path == "/api/hl7"
     {
         document_max
     } else {

@@ -18,6 +18,7 @@ pub mod etag;
 pub mod events_api;
 pub mod fhir;
 pub mod health;
+pub mod hl7_api;
 pub mod jobs_api;
 pub mod malformed;
 pub mod messaging;
@@ -79,6 +80,9 @@ pub enum ApiTags {
     Administration,
     /// Suppliers' product catalogues, imported from their spreadsheets, for prescribers.
     Catalogue,
+    /// HL7 v2 messages in (lab results, documents, registrations), acknowledged, kept and
+    /// deduplicated; those whose patient is unclear wait for a person.
+    Hl7,
 }
 
 /// The operations, grouped by capability (a tuple holds at most twelve).
@@ -123,6 +127,7 @@ pub type Apis = (
         billing::checkout_api::CheckoutApi,
     ),
     (admin::facilities_api::FacilitiesApi, admin::users_api::UsersApi, catalogue::products_api::ProductsApi),
+    hl7_api::Hl7Api,
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

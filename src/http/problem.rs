@@ -218,10 +218,12 @@ fn error_response(err: poem::Error) -> Response {
 
 fn ensure_problem(response: Response) -> Response {
     let status = response.status();
-    // FHIR answers its errors as OperationOutcomes (`http::fhir`).
-    let is_problem = response
-        .content_type()
-        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON) || ct.starts_with(crate::http::fhir::FHIR_JSON));
+    // FHIR answers its errors as OperationOutcomes (`http::fhir`), HL7 v2 as ACKs (`hl7_api`).
+    let is_problem = response.content_type().is_some_and(|ct| {
+        ct.starts_with(PROBLEM_JSON)
+            || ct.starts_with(crate::http::fhir::FHIR_JSON)
+            || ct.starts_with(crate::http::hl7_api::HL7_V2)
+    });
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }

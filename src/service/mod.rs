@@ -17,6 +17,7 @@ pub mod encounters;
 pub mod events;
 pub mod fhir_export;
 pub mod hl7;
+pub mod hl7_import;
 pub mod housekeeping;
 pub mod jobs;
 pub mod key_rotation;

@@ -118,10 +118,11 @@ pub enum Field {
     ChatText,
     RoomTitle,
     PageText,
+    Hl7Message,
 }
 
 impl Field {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::TranscriptionTitle,
         Self::TranscriptionText,
         Self::RejectReason,
@@ -131,6 +132,7 @@ impl Field {
         Self::ChatText,
         Self::RoomTitle,
         Self::PageText,
+        Self::Hl7Message,
     ];
 
     pub fn table(self) -> &'static str {
@@ -141,6 +143,7 @@ impl Field {
             Self::ChatText => "mmt_chat_messages",
             Self::RoomTitle => "mmt_chat_rooms",
             Self::PageText => "mmt_document_text",
+            Self::Hl7Message => "mmt_hl7_messages",
         }
     }
 
@@ -152,6 +155,7 @@ impl Field {
             Self::SegmentText | Self::ChatText => "text",
             Self::RevisionReason => "reason",
             Self::PageText => "content",
+            Self::Hl7Message => "raw",
         }
     }
 
@@ -160,7 +164,11 @@ impl Field {
         match self {
             Self::TranscriptionTitle | Self::TranscriptionText | Self::RejectReason => &["id"],
             Self::SegmentText => &["transcription_id", "seq"],
-            Self::RevisionText | Self::RevisionReason | Self::ChatText | Self::RoomTitle => &["id"],
+            Self::RevisionText
+            | Self::RevisionReason
+            | Self::ChatText
+            | Self::RoomTitle
+            | Self::Hl7Message => &["id"],
             Self::PageText => &["document_id", "page"],
         }
     }

@@ -33,6 +33,7 @@ mod hardening;
 mod health;
 mod helpers;
 mod hl7_export;
+mod hl7_import;
 mod hostile;
 mod housekeeping;
 mod jobs;

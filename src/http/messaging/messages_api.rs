@@ -206,7 +206,7 @@ impl MessagesApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<Option<u32>>,
     ) -> Result<PageResponse, ApiError> {
         let page_size = page_size.0.unwrap_or(25).min(MAX_PAGE_SIZE);
-        let before = super::cursor_before(cursor.0.as_deref())?;
+        let before = crate::http::paging::cursor_before(cursor.0.as_deref())?;
         let mailbox = match mailbox.0.unwrap_or(MailboxParam::Inbox) {
             MailboxParam::Inbox => Mailbox::Inbox,
             MailboxParam::Sent => Mailbox::Sent,
@@ -216,7 +216,7 @@ impl MessagesApi {
             ListQuery { mailbox, user: user.0, status: status.0, pid: patient.0, before, limit: page_size };
         let found = messages::list(&state, &auth.0, query).await?;
         let full_page = found.rows.len() == page_size as usize;
-        let next_cursor = super::next_cursor(found.rows.last().map(|r| r.id), full_page);
+        let next_cursor = crate::http::paging::next_cursor(found.rows.last().map(|r| r.id), full_page);
         let items = found.rows.into_iter().map(|r| Message::summary(r, &found.receipts)).collect();
         Ok(PageResponse::Ok(Json(MessagePage { items, page_size, next_cursor })))
     }

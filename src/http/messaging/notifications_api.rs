@@ -87,10 +87,12 @@ impl NotificationsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<Option<u32>>,
     ) -> Result<PageResponse, ApiError> {
         let page_size = page_size.0.unwrap_or(25);
-        let before = super::cursor_before(cursor.0.as_deref())?.map(|id| id.max(0) as u64);
+        let before = crate::http::paging::cursor_before(cursor.0.as_deref())?.map(|id| id.max(0) as u64);
         let rows = notifications::list(&state, &auth.0, unread.0.unwrap_or(false), before, page_size).await?;
-        let next_cursor =
-            super::next_cursor(rows.last().map(|r| r.id as i64), rows.len() == page_size as usize);
+        let next_cursor = crate::http::paging::next_cursor(
+            rows.last().map(|r| r.id as i64),
+            rows.len() == page_size as usize,
+        );
         let items = rows.into_iter().map(Notification::from).collect();
         Ok(PageResponse::Ok(Json(NotificationPage { items, page_size, next_cursor })))
     }

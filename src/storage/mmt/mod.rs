@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod data_keys;
 pub mod documents;
 pub mod events;
+pub mod hl7_messages;
 pub mod jobs;
 pub mod login_failures;
 pub mod messaging;

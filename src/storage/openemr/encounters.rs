@@ -222,3 +222,23 @@ pub async fn today_for(
 pub async fn for_patients(pool: &MySqlPool, pids: &[i64]) -> Result<Vec<EncounterRow>, StorageError> {
     crate::storage::of_patients(pool, SELECT, "fe.pid", pids, "fe.pid, fe.date, fe.encounter").await
 }
+
+/// The latest encounter in the 30 days up to `at` (`receive_hl7_results` links a results-only
+/// order to it): number and provider.
+pub async fn recent_before(
+    conn: &mut MySqlConnection,
+    pid: i64,
+    at: NaiveDateTime,
+) -> Result<Option<(i64, i64)>, StorageError> {
+    sqlx::query_as(
+        "SELECT encounter, CAST(COALESCE(provider_id, 0) AS SIGNED) FROM form_encounter \
+         WHERE pid = ? AND date <= ? AND DATE_ADD(date, INTERVAL 30 DAY) > ? \
+         ORDER BY date DESC, encounter DESC LIMIT 1",
+    )
+    .bind(pid)
+    .bind(at)
+    .bind(at)
+    .fetch_optional(conn)
+    .await
+    .map_err(StorageError::from_sqlx)
+}

@@ -19,6 +19,7 @@ pub mod mfa;
 pub mod patient_access;
 pub mod patients;
 pub mod php_sessions;
+pub mod procedures;
 pub mod providers;
 pub mod requirements;
 pub mod scheduling;

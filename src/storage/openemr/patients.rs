@@ -302,3 +302,58 @@ pub async fn uuids_of_provider(pool: &MySqlPool, provider: i64) -> Result<Vec<Ve
         .await
         .map_err(StorageError::from_sqlx)
 }
+
+/// Who a message's PID may be about.
+pub struct MatchKeys<'a> {
+    pub ssn: &'a str,
+    pub first: &'a str,
+    pub last: &'a str,
+    pub dob: Option<NaiveDate>,
+    pub chart: &'a str,
+}
+
+/// Up to three pids `match_patient` (receive_hl7_results.inc.php) takes as the same person: name
+/// and birth date where neither side has another SSN, or the SSN with a name or the birth date;
+/// plus the sender's record number as chart number with the family name or birth date.
+pub async fn matching(pool: &MySqlPool, k: &MatchKeys<'_>) -> Result<Vec<i64>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT pid FROM patient_data WHERE \
+         ((ss = '' OR ? = '') AND fname <> '' AND fname = ? AND lname <> '' AND lname = ? AND DOB = ?) \
+         OR (ss <> '' AND REPLACE(ss, '-', '') = ? AND ((fname <> '' AND fname = ?) OR (lname <> '' AND lname = ?) \
+             OR DOB = ?)) \
+         OR (pubpid <> '' AND pubpid = ? AND ((lname <> '' AND lname = ?) OR DOB = ?)) \
+         ORDER BY pid LIMIT 3",
+    )
+    .bind(k.ssn)
+    .bind(k.first)
+    .bind(k.last)
+    .bind(k.dob)
+    .bind(k.ssn)
+    .bind(k.first)
+    .bind(k.last)
+    .bind(k.dob)
+    .bind(k.chart)
+    .bind(k.last)
+    .bind(k.dob)
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}
+
+/// Up to three pids close enough that a person should decide (`match_patient`'s second query):
+/// the same SSN, the same full name, or the same family name and birth date.
+pub async fn resembling(pool: &MySqlPool, k: &MatchKeys<'_>) -> Result<Vec<i64>, StorageError> {
+    sqlx::query_scalar(
+        "SELECT pid FROM patient_data WHERE (ss <> '' AND REPLACE(ss, '-', '') = ?) \
+         OR (fname <> '' AND fname = ? AND lname <> '' AND lname = ?) OR (lname <> '' AND lname = ? AND DOB = ?) \
+         ORDER BY pid LIMIT 3",
+    )
+    .bind(k.ssn)
+    .bind(k.first)
+    .bind(k.last)
+    .bind(k.last)
+    .bind(k.dob)
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}

@@ -73,3 +73,26 @@ pub async fn by_id(pool: &MySqlPool, id: UserId) -> Result<Option<UserRecord>, S
     .await
     .map_err(StorageError::from_sqlx)
 }
+
+/// `match_provider`: the user with this NPI, else with this family and given name; active and
+/// authorized ones first. Returns id and username.
+pub async fn clinician(
+    pool: &MySqlPool,
+    npi: &str,
+    family: &str,
+    given: &str,
+) -> Result<Option<(i64, String)>, StorageError> {
+    sqlx::query_as(
+        "SELECT id, username FROM users WHERE username IS NOT NULL AND username <> '' \
+         AND ((? <> '' AND npi = ?) OR (? = '' AND lname = ? AND fname = ?)) \
+         ORDER BY active DESC, authorized DESC, username, id LIMIT 1",
+    )
+    .bind(npi)
+    .bind(npi)
+    .bind(npi)
+    .bind(family)
+    .bind(given)
+    .fetch_optional(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
+}

@@ -1,0 +1,373 @@
+//! HL7 v2 in: ORU results into the procedure tables, MDM into documents and the inbox, ADT into
+//! patient_data; acknowledged, kept sealed, deduplicated, and queued when the patient is unclear.
+
+use poem::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{documents::Docs, helpers::TestDb, patients::Api};
+
+const GARCIA: (&str, &str) = ("drgarcia", "Physician-Garcia-2");
+const FRONT: (&str, &str) = ("fdoconnor", "Front-OConnor-6");
+
+/// José Muñoz (pid 1 of the fixtures), with the placer number `{placer}`.
+const ORU: &str = "MSH|^~\\&|LAB|ACME LAB|MMT|CLINIC|20261201101500-0500||ORU^R01^ORU_R01|{control}|P|2.5.1\r\
+PID|1||EXT-1^^^^MR||Muñoz^José^J||19821203|M\r\
+ORC|RE|{placer}|F-77\r\
+OBR|1|{placer}|F-77|24323-8^Comprehensive metabolic panel^LN|||{collected}-0500|||||||||1345674224^García^Elena||||||20261201101000-0500|||F\r\
+NTE|1||Fasting\r\
+OBX|1|NM|2823-3^Potassium^LN||5.9|mmol/L|3.5-5.1|H|||F\r\
+OBX|2|NM|2951-2^Sodium^LN||139|mmol/L|135-145|N|||F\r\
+OBX|3|TX|8251-1^Comment^LN||Hemolysed\\.br\\Recollect advised||||||F";
+
+fn oru(control: &str, placer: &str, collected: &str) -> String {
+    ORU.replace("{control}", control).replace("{placer}", placer).replace("{collected}", collected)
+}
+
+async fn send(api: &Api, body: &str) -> (StatusCode, String) {
+    send_with(&api.db, &api.token, &[], body).await
+}
+
+async fn send_with(db: &TestDb, token: &str, env: &[(&str, &str)], body: &str) -> (StatusCode, String) {
+    let resp = db
+        .client_with(env)
+        .post("/api/hl7/")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/hl7-v2")
+        .body(body.to_string())
+        .send()
+        .await;
+    let status = resp.0.status();
+    (status, resp.0.into_body().into_string().await.unwrap())
+}
+
+/// MSA-1 and MSA-3 of an ACK, and MSA-2 (the control id it answers).
+fn msa(ack: &str) -> (String, String, String) {
+    let parsed = hl7_parser::Message::parse(ack).unwrap_or_else(|e| panic!("not an ACK ({e}): {ack}"));
+    let field = |n: usize| {
+        parsed
+            .segment("MSA")
+            .and_then(|s| s.field(n))
+            .map(|f| parsed.separators.decode(f.raw_value()).to_string())
+    };
+    (field(1).unwrap_or_default(), field(3).unwrap_or_default(), field(2).unwrap_or_default())
+}
+
+async fn placed_order(api: &Api, pid: i64) -> i64 {
+    let done = sqlx::query(
+        "INSERT INTO procedure_order (provider_id, patient_id, encounter_id, date_ordered, order_status) \
+         VALUES (2, ?, 0, NOW(), 'pending')",
+    )
+    .bind(pid)
+    .execute(&api.db.pool)
+    .await
+    .unwrap();
+    let id = done.last_insert_id() as i64;
+    sqlx::query(
+        "INSERT INTO procedure_order_code (procedure_order_id, procedure_order_seq, procedure_code, procedure_name) \
+         VALUES (?, 1, '24323-8', 'Comprehensive metabolic panel')",
+    )
+    .bind(id)
+    .execute(&api.db.pool)
+    .await
+    .unwrap();
+    id
+}
+
+async fn message_row(api: &Api, control: &str) -> (String, Option<i64>, Vec<u8>) {
+    sqlx::query_as("SELECT state, pid, raw FROM mmt_hl7_messages WHERE control_id = ?")
+        .bind(control)
+        .fetch_one(&api.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn results_for_an_openemr_order_are_filed_under_it_and_a_resend_is_answered_without_filing_again() {
+    let api = Api::as_user(GARCIA).await;
+    let order = placed_order(&api, 1).await;
+    let message = oru("M-100", &order.to_string(), "20261130083000");
+    let (status, ack) = send(&api, &message).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    let (code, text, answered) = msa(&ack);
+    assert_eq!((code.as_str(), answered.as_str()), ("AA", "M-100"), "{text}");
+
+    let (report, seq, status, tz, review, uuid): (i64, i32, String, String, String, Option<Vec<u8>>) =
+        sqlx::query_as(
+            "SELECT procedure_report_id, procedure_order_seq, report_status, date_collected_tz, review_status, uuid \
+             FROM procedure_report WHERE procedure_order_id = ?",
+        )
+        .bind(order)
+        .fetch_one(&api.db.pool)
+        .await
+        .unwrap();
+    assert_eq!((seq, status.as_str(), tz.as_str(), review.as_str()), (1, "final", "-0500", "received"));
+    let registered = api
+        .db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM uuid_registry WHERE table_name = 'procedure_report' AND uuid = X'{}'",
+            hex::encode(uuid.unwrap())
+        ))
+        .await;
+    assert_eq!(registered, 1, "the report's uuid is in OpenEMR's registry");
+    let results: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT result_data_type, result_code, result, abnormal, comments FROM procedure_result \
+         WHERE procedure_report_id = ? ORDER BY procedure_result_id",
+    )
+    .bind(report)
+    .fetch_all(&api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0], ("N".into(), "2823-3".into(), "5.9".into(), "high".into(), "\n".into()));
+    assert_eq!(results[1].3, "no");
+    assert_eq!((results[2].0.as_str(), results[2].2.as_str()), ("L", "Hemolysed"));
+    assert_eq!(results[2].4, "\nRecollect advised\n");
+    let audited = api
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM log WHERE event = 'patient-record-insert' AND category = 'Lab Result' \
+             AND patient_id = 1 AND user = 'drgarcia'",
+        )
+        .await;
+    assert_eq!(audited, 1);
+
+    let (state, pid, raw) = message_row(&api, "M-100").await;
+    assert_eq!((state.as_str(), pid), ("filed", Some(1)));
+    assert!(!String::from_utf8_lossy(&raw).contains("Potassium"), "the kept message is sealed");
+
+    let (status, again) = send(&api, &message).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(msa(&again).0, "AA");
+    assert_eq!(msa(&again).1, text, "a resend is answered as the first time");
+    let reports = api
+        .db
+        .scalar(&format!("SELECT COUNT(*) FROM procedure_report WHERE procedure_order_id = {order}"))
+        .await;
+    assert_eq!(reports, 1, "a resend files nothing again");
+}
+
+#[tokio::test]
+async fn parallel_resends_of_one_message_file_it_once() {
+    let api = Api::as_user(GARCIA).await;
+    let order = placed_order(&api, 1).await;
+    let message = oru("M-PAR", &order.to_string(), "20261130083000");
+    let sends = (0..6).map(|_| send(&api, &message));
+    for (status, ack) in futures_util::future::join_all(sends).await {
+        assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    }
+    let reports = api
+        .db
+        .scalar(&format!("SELECT COUNT(*) FROM procedure_report WHERE procedure_order_id = {order}"))
+        .await;
+    assert_eq!(reports, 1);
+    assert_eq!(api.db.scalar("SELECT COUNT(*) FROM mmt_hl7_messages WHERE control_id = 'M-PAR'").await, 1);
+}
+
+#[tokio::test]
+async fn results_without_an_order_make_one_in_the_patients_latest_encounter() {
+    let api = Api::as_user(GARCIA).await;
+    let (encounter, at): (i64, chrono::NaiveDateTime) =
+        sqlx::query_as("SELECT encounter, date FROM form_encounter WHERE pid = 1 ORDER BY date DESC LIMIT 1")
+            .fetch_one(&api.db.pool)
+            .await
+            .unwrap();
+    let collected = (at + chrono::Duration::hours(2)).format("%Y%m%d%H%M%S").to_string();
+    let (status, ack) = send(&api, &oru("M-200", "", &collected)).await;
+    assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    let (order, order_encounter, provider, control, status): (i64, i64, i64, String, String) = sqlx::query_as(
+        "SELECT procedure_order_id, encounter_id, provider_id, control_id, order_status FROM procedure_order \
+         WHERE patient_id = 1",
+    )
+    .fetch_one(&api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (order_encounter, provider, control.as_str(), status.as_str()),
+        (encounter, 2, "F-77", "complete")
+    );
+    let source = api
+        .db
+        .scalar_text(&format!(
+            "SELECT procedure_source FROM procedure_order_code WHERE procedure_order_id = {order}"
+        ))
+        .await;
+    assert_eq!(source, "2", "a test the lab added");
+    let listed = api
+        .db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM forms WHERE formdir = 'procedure_order' AND form_id = {order} \
+             AND encounter = {encounter} AND form_name = 'Auto Result-{order}' AND pid = 1"
+        ))
+        .await;
+    assert_eq!(listed, 1, "the order shows in its encounter");
+
+    let (status, ack) = send(&api, &oru("M-201", "", &collected)).await;
+    assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"));
+    assert_eq!(
+        api.db.scalar("SELECT COUNT(*) FROM procedure_order WHERE patient_id = 1").await,
+        1,
+        "later results for the lab's number join its order"
+    );
+    assert_eq!(
+        api.db
+            .scalar(&format!("SELECT COUNT(*) FROM procedure_report WHERE procedure_order_id = {order}"))
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_message_whose_patient_is_unclear_waits_until_a_person_chooses() {
+    let api = Api::as_user(GARCIA).await;
+    let unknown =
+        oru("M-300", "", "20261130083000").replace("Muñoz^José^J||19821203", "Nobody^Known||19990101");
+    let (status, ack) = send(&api, &unknown).await;
+    let (code, text, _) = msa(&ack);
+    assert_eq!((status, code.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    assert!(text.contains("queued"), "{text}");
+    assert_eq!(api.db.scalar("SELECT COUNT(*) FROM procedure_report").await, 0);
+
+    let (status, page) = api.call("GET", "/api/hl7/messages/?state=queued", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let queued = &page["items"][0];
+    assert_eq!((queued["control_id"].as_str(), queued["state"].as_str()), (Some("M-300"), Some("queued")));
+    let id = queued["id"].as_u64().unwrap();
+    let (status, one) = api.call("GET", &format!("/api/hl7/messages/{id}/"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(one["text"].as_str().unwrap().contains("PID|1||EXT-1"), "{one}");
+
+    let (status, problem) =
+        api.call("POST", &format!("/api/hl7/messages/{id}/resolve/"), Some(json!({"pid": 999999}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (status, resolved) =
+        api.call("POST", &format!("/api/hl7/messages/{id}/resolve/"), Some(json!({"pid": 2}))).await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!((resolved["state"].as_str(), resolved["pid"].as_i64()), (Some("filed"), Some(2)));
+    assert_eq!(resolved["resolved_by"].as_i64(), Some(2));
+    let filed = api
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM procedure_report r JOIN procedure_order o USING (procedure_order_id) \
+             WHERE o.patient_id = 2",
+        )
+        .await;
+    assert_eq!(filed, 1);
+    let (status, _) =
+        api.call("POST", &format!("/api/hl7/messages/{id}/resolve/"), Some(json!({"pid": 2}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a filed message is not filed again");
+}
+
+#[tokio::test]
+async fn an_order_of_another_patient_or_none_at_all_is_answered_ae() {
+    let api = Api::as_user(GARCIA).await;
+    let others = placed_order(&api, 2).await;
+    let (status, ack) = send(&api, &oru("M-400", &others.to_string(), "20261130083000")).await;
+    let (code, text, _) = msa(&ack);
+    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "AE"), "{ack}");
+    assert!(text.contains("another patient"), "{text}");
+    let (_, ack) = send(&api, &oru("M-401", "987654", "20261130083000")).await;
+    assert_eq!(msa(&ack).0, "AE");
+    assert!(msa(&ack).1.contains("987654"), "{ack}");
+    assert_eq!(api.db.scalar("SELECT COUNT(*) FROM procedure_report").await, 0);
+    assert_eq!(message_row(&api, "M-400").await.0, "error");
+}
+
+#[tokio::test]
+async fn bad_messages_are_refused_naming_the_field_and_a_reused_control_id_is_rejected() {
+    let api = Api::as_user(GARCIA).await;
+    let long_units =
+        oru("M-500", "", "20261130083000").replace("mmol/L|3.5-5.1", &format!("{}|3.5-5.1", "u".repeat(40)));
+    let (status, ack) = send(&api, &long_units).await;
+    let (code, text, _) = msa(&ack);
+    assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "AR"), "{ack}");
+    assert!(text.contains("OBX-6") && ack.contains("procedure_result.units"), "{ack}");
+    assert_eq!(message_row(&api, "M-500").await.0, "rejected");
+
+    let other = oru("M-500", "", "20261129083000");
+    let (_, ack) = send(&api, &other).await;
+    assert_eq!(msa(&ack).0, "AR");
+    assert!(msa(&ack).1.contains("already used"), "{ack}");
+
+    let (status, problem) = send(&api, "hello, this is not HL7").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let problem: Value = serde_json::from_str(&problem).unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("MSH"), "{problem}");
+}
+
+#[tokio::test]
+async fn an_mdm_becomes_a_text_document_and_an_inbox_message_to_its_provider() {
+    let docs = Docs::new().await;
+    let token = docs.token(GARCIA).await;
+    let env = docs.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mdm = "MSH|^~\\&|DICT|HOSP|||20261201||MDM^T02|D-1|P|2.5.1\r\
+PID|1||1||Muñoz^José||19821203|M\r\
+PV1|1|O||||||1345674224^García^Elena\r\
+TXA|1|CN|TX|20261201093000||||||||Discharge summary\r\
+OBX|1|TX|||Seen for chest pain\r\
+OBX|2|TX|||Plan \\T\\ follow-up";
+    let (status, ack) = send_with(&docs.db, &token, &env, mdm).await;
+    assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    let (doc, name, mimetype, category): (i64, String, String, i64) = sqlx::query_as(
+        "SELECT d.id, d.name, d.mimetype, c.category_id FROM documents d \
+         JOIN categories_to_documents c ON c.document_id = d.id WHERE d.foreign_id = 1 ORDER BY d.id DESC LIMIT 1",
+    )
+    .fetch_one(&docs.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (name.as_str(), mimetype.as_str(), category),
+        ("Discharge summary_20261201093000.txt", "text/plain", 2)
+    );
+    let resp = docs
+        .db
+        .client_with(&env)
+        .get(format!("/api/documents/{doc}/content"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    assert_eq!(resp.0.into_body().into_string().await.unwrap(), "Seen for chest pain\nPlan & follow-up");
+    let (title, body): (String, String) = sqlx::query_as(
+        "SELECT title, body FROM pnotes WHERE assigned_to = 'drgarcia' AND pid = 1 ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&docs.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(title, "New Document");
+    assert!(body.contains(&format!("New scanned document {doc}")), "{body}");
+}
+
+#[tokio::test]
+async fn adt_registers_a_new_patient_then_updates_them_and_front_office_cannot_send_results() {
+    let api = Api::as_user(FRONT).await;
+    let a04 = "MSH|^~\\&|REG|HOSP|||20261201||ADT^A04|A-1|P|2.5.1\r\
+EVN|A04|20261201\r\
+PID|1||CHART-900^^^^MR||Lindqvist^Astrid^M||19910415|F|||12 Harbor Rd^^Duluth^MN^55802||(218) 555-0199";
+    let (status, ack) = send(&api, a04).await;
+    assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    let (pid, sex, dob, city): (i64, String, chrono::NaiveDate, String) =
+        sqlx::query_as("SELECT pid, sex, DOB, city FROM patient_data WHERE pubpid = 'CHART-900'")
+            .fetch_one(&api.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((sex.as_str(), dob.to_string().as_str(), city.as_str()), ("Female", "1991-04-15", "Duluth"));
+
+    let a08 = a04
+        .replace("A04|A-1", "A08|A-2")
+        .replace("ADT^A04", "ADT^A08")
+        .replace("(218) 555-0199", "(218) 555-0142");
+    let (status, ack) = send(&api, &a08).await;
+    assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    let phone = api.db.scalar_text(&format!("SELECT phone_home FROM patient_data WHERE pid = {pid}")).await;
+    assert_eq!(phone, "(218) 555-0142");
+    assert_eq!(api.db.scalar("SELECT COUNT(*) FROM patient_data WHERE lname = 'Lindqvist'").await, 1);
+
+    let (status, _) = send(&api, &oru("M-600", "", "20261130083000")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "front office holds no patients|lab");
+    let (status, page) = api.call("GET", "/api/hl7/messages/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let types: Vec<&str> =
+        page["items"].as_array().unwrap().iter().filter_map(|m| m["message_type"].as_str()).collect();
+    assert_eq!(types, vec!["ADT^A08", "ADT^A04"], "only the kinds the caller may receive");
+}
