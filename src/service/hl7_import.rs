@@ -34,7 +34,9 @@ use crate::{
         advisory_lock::{self, Held},
         mmt::hl7_messages::{self as store, MessageRow, NewMessage, Settled},
         openemr::{
-            audit_log, encounters, globals,
+            audit_log,
+            documents::rows as document_rows,
+            encounters, globals,
             patients::{self as patient_rows, MatchKeys},
             procedures::{self, Filer, NewOrder, NewReport, NewResult},
             users,
@@ -410,7 +412,7 @@ async fn registration(
 async fn category(state: &AppState, global: &str) -> Result<i64> {
     let name = globals::value(&state.pool, global).await?.filter(|n| !n.trim().is_empty());
     let name = name.unwrap_or_else(|| "Lab Report".into());
-    let rows = crate::storage::openemr::documents::rows::categories(&state.pool).await?;
+    let rows = document_rows::categories(&state.pool).await?;
     rows.into_iter().find(|c| c.name == name).map(|c| c.id).ok_or_else(|| {
         Hl7Error::Conflict(format!("OpenEMR has no document category {name:?} to file the document in"))
     })
@@ -537,11 +539,22 @@ async fn results(
     let files = result_documents(state, caller, pid, r).await?;
     let written = write_results(state, caller, header, pid, r, &files).await;
     if !matches!(written, Ok(Outcome::Filed { .. })) {
-        for id in files.values() {
-            records::delete(state, caller, *id).await?;
-        }
+        withdraw(state, caller, pid, files.values().copied()).await?;
     }
     written
+}
+
+/// Soft-deletes (as OpenEMR deletes) the documents of results that were not filed: the sidecar's
+/// own write taken back, so no `docs_rm` permission is asked of the sender.
+async fn withdraw(state: &AppState, caller: &Caller, pid: i64, ids: impl Iterator<Item = i64>) -> Result<()> {
+    let mut conn = state.pool.acquire().await.map_err(StorageError::from_sqlx)?;
+    for id in ids {
+        document_rows::soft_delete(&mut conn, id).await?;
+        let comments =
+            format!("mmt-sidecar withdrew document {id}: the HL7 results it came with were not filed");
+        audit::record(state, &AuditEntry::phi(caller, "other-delete", "", Some(pid), comments)).await?;
+    }
+    Ok(())
 }
 
 /// The `ED` results' files, filed first (a file cannot join the transaction): report and result

@@ -371,3 +371,65 @@ PID|1||CHART-900^^^^MR||Lindqvist^Astrid^M||19910415|F|||12 Harbor Rd^^Duluth^MN
         page["items"].as_array().unwrap().iter().filter_map(|m| m["message_type"].as_str()).collect();
     assert_eq!(types, vec!["ADT^A08", "ADT^A04"], "only the kinds the caller may receive");
 }
+
+#[tokio::test]
+async fn an_encapsulated_pdf_result_is_filed_as_a_lab_report_document_linked_from_its_result() {
+    use base64::Engine;
+    let docs = Docs::new().await;
+    let token = docs.token(GARCIA).await;
+    let env = docs.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let pdf = crate::documents::pdf("CMP report");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&pdf);
+    let with_pdf = |control: &str, placer: &str| {
+        oru(control, placer, "20261130083000").replace(
+            "OBX|3|TX|8251-1^Comment^LN||Hemolysed\\.br\\Recollect advised||||||F",
+            &format!("OBX|3|ED|11502-2^Laboratory report^LN||^AP^PDF^Base64^{encoded}||||||F"),
+        )
+    };
+    let (status, ack) = send_with(&docs.db, &token, &env, &with_pdf("M-700", "")).await;
+    assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    let (document, data_type): (i64, String) = sqlx::query_as(
+        "SELECT document_id, result_data_type FROM procedure_result WHERE result_code = '11502-2'",
+    )
+    .fetch_one(&docs.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(data_type, "E");
+    let (mimetype, category): (String, i64) = sqlx::query_as(
+        "SELECT d.mimetype, c.category_id FROM documents d JOIN categories_to_documents c ON c.document_id = d.id \
+         WHERE d.id = ? AND d.foreign_id = 1",
+    )
+    .bind(document)
+    .fetch_one(&docs.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((mimetype.as_str(), category), ("application/pdf", 2));
+    let resp = docs
+        .db
+        .client_with(&env)
+        .get(format!("/api/documents/{document}/content"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await;
+    assert_eq!(resp.0.into_body().into_vec().await.unwrap(), pdf, "the PDF reads back byte for byte");
+
+    let api = Api { db: docs.db.clone_handle(), token: token.clone() };
+    let (own, others) = (placed_order(&api, 1).await, placed_order(&api, 2).await);
+    let second = format!(
+        "\rOBR|2|{others}|F-78|2345-7^Glucose^LN|||20261130083000-0500\rOBX|1|NM|2345-7^Glucose^LN||99|mg/dL"
+    );
+    let (_, ack) = send_with(&docs.db, &token, &env, &(with_pdf("M-701", &own.to_string()) + &second)).await;
+    assert_eq!(msa(&ack).0, "AE", "{ack}");
+    assert!(msa(&ack).1.contains(&others.to_string()), "{ack}");
+    let live = docs
+        .db
+        .scalar("SELECT COUNT(*) FROM documents WHERE deleted = 0 AND mimetype = 'application/pdf'")
+        .await;
+    assert_eq!(live, 1, "the PDF of results that were not filed is taken back");
+    let reports = docs
+        .db
+        .scalar(&format!("SELECT COUNT(*) FROM procedure_report WHERE procedure_order_id = {own}"))
+        .await;
+    assert_eq!(reports, 0, "no report of the message is filed");
+}
