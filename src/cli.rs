@@ -120,6 +120,16 @@ async fn serve(state: AppState, migrate_first: bool) -> ExitCode {
             }
         }
     }
+    let mllp = match &state.config.hl7.listen {
+        Some(listen) => match tokio::net::TcpListener::bind(listen.addr).await {
+            Ok(listener) => Some(tokio::spawn(crate::mllp::serve(state.clone(), listener))),
+            Err(err) => {
+                eprintln!("mmt-sidecar: cannot listen for HL7 over MLLP on {}: {err}", listen.addr);
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     tokio::spawn(service::patient_index::keep_fresh(state.clone()));
     tokio::spawn(service::scheduling::repeating::warm(state.clone()));
     tokio::spawn(service::dashboard::warm(state.clone()));
@@ -130,6 +140,9 @@ async fn serve(state: AppState, migrate_first: bool) -> ExitCode {
         jobs.stop();
     };
     let served = app::launch(acceptor, state, shutdown).await;
+    if let Some(mllp) = mllp {
+        mllp.abort();
+    }
     jobs.shutdown(grace).await;
     match served {
         Ok(()) => ExitCode::SUCCESS,

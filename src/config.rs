@@ -68,12 +68,26 @@ pub struct MailConfig {
 }
 
 /// Where filed notes are sent as HL7 `MDM^T02` (`service::hl7`); nothing is sent when neither is set.
+/// And where HL7 v2 messages are received over MLLP (`mllp`), when `listen` is set.
 #[derive(Clone, Default)]
 pub struct Hl7Config {
     /// `MMT_HL7_MLLP_ADDR`: a receiver's `host:port`, spoken to over MLLP, each message acknowledged.
     pub mllp_addr: Option<String>,
     /// `MMT_HL7_DROP_DIR`: a folder each message is written to as `<control id>.hl7`.
     pub drop_dir: Option<std::path::PathBuf>,
+    pub listen: Option<Hl7Listen>,
+}
+
+/// The MLLP listener: MLLP has no sign-in, so messages are received as one OpenEMR user (whose
+/// ACL applies) and only from the address ranges allowed.
+#[derive(Clone, Debug)]
+pub struct Hl7Listen {
+    /// `MMT_HL7_LISTEN_ADDR`.
+    pub addr: SocketAddr,
+    /// `MMT_HL7_LISTEN_USER`: the OpenEMR username messages are received as.
+    pub user: String,
+    /// `MMT_HL7_LISTEN_ALLOW`: comma-separated addresses or CIDR ranges; loopback only by default.
+    pub allow: Vec<ipnet::IpNet>,
 }
 
 /// FHIR bulk export (`service::fhir_export`): where its files are kept, sealed, and for how long.
@@ -761,7 +775,36 @@ fn hl7_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> 
         }
         ok
     });
-    Hl7Config { mllp_addr, drop_dir: get("MMT_HL7_DROP_DIR").map(Into::into) }
+    Hl7Config {
+        mllp_addr,
+        drop_dir: get("MMT_HL7_DROP_DIR").map(Into::into),
+        listen: hl7_listen_from(get, errors),
+    }
+}
+
+fn hl7_listen_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<Hl7Listen> {
+    get("MMT_HL7_LISTEN_ADDR")?;
+    let addr = parse_or(get, "MMT_HL7_LISTEN_ADDR", "", errors, |v| {
+        v.parse::<SocketAddr>().map_err(|_| "expected ip:port, e.g. 0.0.0.0:2575".to_string())
+    });
+    let user = get("MMT_HL7_LISTEN_USER").filter(|u| !u.trim().is_empty());
+    if user.is_none() {
+        errors.push(
+            "MMT_HL7_LISTEN_USER: required with MMT_HL7_LISTEN_ADDR: the OpenEMR user HL7 messages are received as"
+                .into(),
+        );
+    }
+    let allow = parse_or(get, "MMT_HL7_LISTEN_ALLOW", "127.0.0.1/32,::1/128", errors, |v| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| a.parse::<ipnet::IpNet>().or_else(|_| a.parse::<std::net::IpAddr>().map(Into::into)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                "expected comma-separated addresses or CIDR ranges, e.g. 10.0.0.0/24,192.0.2.7".into()
+            })
+    });
+    Some(Hl7Listen { addr: addr?, user: user?.trim().to_string(), allow: allow? })
 }
 
 fn mail_from(get: &impl Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> MailConfig {
@@ -1083,6 +1126,24 @@ mod tests {
         let mut vars = PARTS.to_vec();
         vars.push(("MMT_HL7_MLLP_ADDR", "hl7.example.org"));
         assert!(config(&vars).unwrap_err().to_string().contains("MMT_HL7_MLLP_ADDR"));
+    }
+
+    #[test]
+    fn the_mllp_listener_needs_a_user_and_is_loopback_only_unless_ranges_are_allowed() {
+        assert!(config(PARTS).unwrap().hl7.listen.is_none());
+        let mut vars = PARTS.to_vec();
+        vars.push(("MMT_HL7_LISTEN_ADDR", "0.0.0.0:2575"));
+        assert!(config(&vars).unwrap_err().to_string().contains("MMT_HL7_LISTEN_USER"));
+        vars.push(("MMT_HL7_LISTEN_USER", "labfeed"));
+        let listen = config(&vars).unwrap().hl7.listen.unwrap();
+        let allowed =
+            |ip: &str| listen.allow.iter().any(|net| net.contains(&ip.parse::<std::net::IpAddr>().unwrap()));
+        assert!(allowed("127.0.0.1") && allowed("::1") && !allowed("10.0.0.5"));
+        vars.push(("MMT_HL7_LISTEN_ALLOW", "10.0.0.0/24, 192.0.2.7"));
+        let listen = config(&vars).unwrap().hl7.listen.unwrap();
+        assert_eq!(listen.allow.len(), 2);
+        vars.push(("MMT_HL7_LISTEN_ALLOW", "10.0.0.0/33"));
+        assert!(config(&vars).unwrap_err().to_string().contains("MMT_HL7_LISTEN_ALLOW"));
     }
 
     #[test]

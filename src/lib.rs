@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod fhir;
 pub mod http;
+pub mod mllp;
 pub mod php;
 pub mod service;
 pub mod storage;

@@ -242,6 +242,13 @@ pub fn unframed(block: &[u8]) -> Option<&[u8]> {
     block.get(start..end)
 }
 
+/// The first whole block in what a connection has sent so far: the message inside it (none when
+/// no start byte came before the end bytes) and how many bytes the block took.
+pub fn next_block(stream: &[u8]) -> Option<(Option<&[u8]>, usize)> {
+    let end = stream.windows(2).position(|w| w == [0x1c, 0x0d])? + 2;
+    Some((unframed(&stream[..end]), end))
+}
+
 /// What the receiver said of a message (MSA-1).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ack {
@@ -329,6 +336,23 @@ mod tests {
         let block = framed("MSH|x");
         assert_eq!(unframed(&block), Some(&b"MSH|x"[..]));
         assert_eq!(unframed(&block[..block.len() - 1]), None);
+    }
+
+    #[test]
+    fn a_stream_yields_its_blocks_one_at_a_time() {
+        let mut stream = framed("MSH|one");
+        stream.extend_from_slice(b"noise\x1c\x0d");
+        stream.extend(framed("MSH|two"));
+        stream.extend_from_slice(&[0x0b, b'M']);
+        let (first, used) = next_block(&stream).unwrap();
+        assert_eq!(first, Some(&b"MSH|one"[..]));
+        let rest = &stream[used..];
+        let (noise, used) = next_block(rest).unwrap();
+        assert_eq!(noise, None);
+        let rest = &rest[used..];
+        let (second, used) = next_block(rest).unwrap();
+        assert_eq!(second, Some(&b"MSH|two"[..]));
+        assert_eq!(next_block(&rest[used..]), None, "a block still arriving waits");
     }
 
     #[test]

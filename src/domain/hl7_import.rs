@@ -11,7 +11,7 @@ use hl7_parser::{
 };
 
 /// MSH as far as routing, deduplication and the acknowledgement need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Header {
     pub sending_application: String,
     pub sending_facility: String,

@@ -18,7 +18,7 @@ use crate::{
         },
         messaging::message::MessageInput,
         patient::{DemographicsInput, Pid},
-        user::Caller,
+        user::{Caller, SignInMethod},
         validation::Issues,
     },
     service::{
@@ -27,7 +27,7 @@ use crate::{
         documents::records::{self, DocumentError, UploadForm},
         messaging::messages::{self, MessageError},
         patients::{self, PatientError},
-        permission, wall_clock_now,
+        permission, sign_in, wall_clock_now,
     },
     storage::{
         StorageError,
@@ -197,6 +197,36 @@ async fn receive_one(state: &AppState, caller: &Caller, raw: &str) -> Result<Rec
     let receipt = answered?;
     released?;
     Ok(receipt)
+}
+
+/// The ACK for a message that could not be received at all (answered with `AR` when sending it
+/// again cannot help, else `AE`), for senders that need an ACK whatever happens (MLLP).
+pub fn failure_ack(raw: &str, err: &Hl7Error) -> String {
+    let header = match hl7_import::parse(raw) {
+        Ok(m) => Some(m.header),
+        Err(refused) => refused.header,
+    };
+    let header = header.unwrap_or_default();
+    let (code, text) = match err {
+        Hl7Error::NotHl7(_) | Hl7Error::Acl(_) | Hl7Error::Forbidden(_) => {
+            (AckCode::Rejected, err.to_string())
+        }
+        Hl7Error::Storage(_) | Hl7Error::Unavailable(_) => {
+            (AckCode::Error, "the message could not be received just now; send it again".into())
+        }
+        _ => (AckCode::Error, err.to_string()),
+    };
+    receipt(&header, None, code, text).ack
+}
+
+/// The OpenEMR user a transport without sign-in receives messages as (`MMT_HL7_LISTEN_USER`).
+pub async fn caller_named(state: &AppState, username: &str) -> Result<Caller> {
+    match users::by_username(&state.pool, username).await? {
+        Some(record) if record.active => Ok(sign_in::caller_from(record, SignInMethod::Password, None)),
+        _ => Err(Hl7Error::Unavailable(format!(
+            "{username} (MMT_HL7_LISTEN_USER) is not an active OpenEMR user"
+        ))),
+    }
 }
 
 /// Under the message's lock: the stored answer for a resend, else the filing's.

@@ -52,13 +52,13 @@ fn msa(ack: &str) -> (String, String, String) {
     (field(1).unwrap_or_default(), field(3).unwrap_or_default(), field(2).unwrap_or_default())
 }
 
-async fn placed_order(api: &Api, pid: i64) -> i64 {
+async fn placed_order(db: &TestDb, pid: i64) -> i64 {
     let done = sqlx::query(
         "INSERT INTO procedure_order (provider_id, patient_id, encounter_id, date_ordered, order_status) \
          VALUES (2, ?, 0, NOW(), 'pending')",
     )
     .bind(pid)
-    .execute(&api.db.pool)
+    .execute(&db.pool)
     .await
     .unwrap();
     let id = done.last_insert_id() as i64;
@@ -67,7 +67,7 @@ async fn placed_order(api: &Api, pid: i64) -> i64 {
          VALUES (?, 1, '24323-8', 'Comprehensive metabolic panel')",
     )
     .bind(id)
-    .execute(&api.db.pool)
+    .execute(&db.pool)
     .await
     .unwrap();
     id
@@ -84,7 +84,7 @@ async fn message_row(api: &Api, control: &str) -> (String, Option<i64>, Vec<u8>)
 #[tokio::test]
 async fn results_for_an_openemr_order_are_filed_under_it_and_a_resend_is_answered_without_filing_again() {
     let api = Api::as_user(GARCIA).await;
-    let order = placed_order(&api, 1).await;
+    let order = placed_order(&api.db, 1).await;
     let message = oru("M-100", &order.to_string(), "20261130083000");
     let (status, ack) = send(&api, &message).await;
     assert_eq!(status, StatusCode::OK, "{ack}");
@@ -149,7 +149,7 @@ async fn results_for_an_openemr_order_are_filed_under_it_and_a_resend_is_answere
 #[tokio::test]
 async fn parallel_resends_of_one_message_file_it_once() {
     let api = Api::as_user(GARCIA).await;
-    let order = placed_order(&api, 1).await;
+    let order = placed_order(&api.db, 1).await;
     let message = oru("M-PAR", &order.to_string(), "20261130083000");
     let sends = (0..6).map(|_| send(&api, &message));
     for (status, ack) in futures_util::future::join_all(sends).await {
@@ -260,7 +260,7 @@ async fn a_message_whose_patient_is_unclear_waits_until_a_person_chooses() {
 #[tokio::test]
 async fn an_order_of_another_patient_or_none_at_all_is_answered_ae() {
     let api = Api::as_user(GARCIA).await;
-    let others = placed_order(&api, 2).await;
+    let others = placed_order(&api.db, 2).await;
     let (status, ack) = send(&api, &oru("M-400", &others.to_string(), "20261130083000")).await;
     let (code, text, _) = msa(&ack);
     assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "AE"), "{ack}");
@@ -414,8 +414,7 @@ async fn an_encapsulated_pdf_result_is_filed_as_a_lab_report_document_linked_fro
         .await;
     assert_eq!(resp.0.into_body().into_vec().await.unwrap(), pdf, "the PDF reads back byte for byte");
 
-    let api = Api { db: docs.db.clone_handle(), token: token.clone() };
-    let (own, others) = (placed_order(&api, 1).await, placed_order(&api, 2).await);
+    let (own, others) = (placed_order(&docs.db, 1).await, placed_order(&docs.db, 2).await);
     let second = format!(
         "\rOBR|2|{others}|F-78|2345-7^Glucose^LN|||20261130083000-0500\rOBX|1|NM|2345-7^Glucose^LN||99|mg/dL"
     );
@@ -432,4 +431,71 @@ async fn an_encapsulated_pdf_result_is_filed_as_a_lab_report_document_linked_fro
         .scalar(&format!("SELECT COUNT(*) FROM procedure_report WHERE procedure_order_id = {own}"))
         .await;
     assert_eq!(reports, 0, "no report of the message is filed");
+}
+
+/// Reads until `count` MLLP blocks have arrived (or the peer closes), returning their messages.
+async fn read_blocks(stream: &mut tokio::net::TcpStream, count: usize) -> Vec<String> {
+    use tokio::io::AsyncReadExt;
+    let (mut received, mut blocks) = (Vec::new(), Vec::new());
+    let mut chunk = [0u8; 4096];
+    while blocks.len() < count {
+        while let Some((message, used)) = mmt_sidecar::domain::hl7::next_block(&received) {
+            blocks.extend(message.map(|m| String::from_utf8(m.to_vec()).unwrap()));
+            received.drain(..used);
+        }
+        if blocks.len() == count {
+            break;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(n) if n > 0 => received.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+    }
+    blocks
+}
+
+#[tokio::test]
+async fn messages_over_mllp_are_received_as_the_configured_user_and_only_from_allowed_peers() {
+    use mmt_sidecar::domain::hl7::framed;
+    use tokio::io::AsyncWriteExt;
+    let db = TestDb::migrated().await;
+    let order = placed_order(&db, 1).await;
+    let listen = [("MMT_HL7_LISTEN_ADDR", "127.0.0.1:2575"), ("MMT_HL7_LISTEN_USER", "drgarcia")];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(mmt_sidecar::mllp::serve(db.state_with(&listen), listener));
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let first = framed(&oru("L-1", &order.to_string(), "20261130083000"));
+    stream.write_all(&first[..40]).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let mut rest = first[40..].to_vec();
+    rest.extend(framed("this is not HL7"));
+    stream.write_all(&rest).await.unwrap();
+    let acks = read_blocks(&mut stream, 2).await;
+    assert_eq!(acks.len(), 2, "{acks:?}");
+    assert_eq!(msa(&acks[0]).0, "AA", "{}", acks[0]);
+    assert_eq!((msa(&acks[0]).2.as_str()), "L-1");
+    assert_eq!(msa(&acks[1]).0, "AR", "{}", acks[1]);
+    let received_by = db.scalar("SELECT received_by FROM mmt_hl7_messages WHERE control_id = 'L-1'").await;
+    assert_eq!(received_by, 2, "received as MMT_HL7_LISTEN_USER");
+    assert_eq!(
+        db.scalar(&format!("SELECT COUNT(*) FROM procedure_report WHERE procedure_order_id = {order}")).await,
+        1
+    );
+    server.abort();
+
+    let elsewhere = [listen[0], listen[1], ("MMT_HL7_LISTEN_ALLOW", "10.0.0.0/8")];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(mmt_sidecar::mllp::serve(db.state_with(&elsewhere), listener));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(&framed(&oru("L-2", &order.to_string(), "20261130083000"))).await;
+    assert!(
+        read_blocks(&mut stream, 1).await.is_empty(),
+        "a peer outside MMT_HL7_LISTEN_ALLOW gets no answer"
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM mmt_hl7_messages WHERE control_id = 'L-2'").await, 0);
+    server.abort();
 }
