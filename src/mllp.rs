@@ -81,7 +81,7 @@ async fn answer(state: &AppState, user: &str, bytes: &[u8]) -> String {
         Err(err) => Err(err),
     };
     match received {
-        Ok(receipts) => receipts.into_iter().map(|r| r.ack).collect::<Vec<_>>().join("\r"),
+        Ok(acks) => acks,
         Err(err) => hl7_import::failure_ack(text, &err),
     }
 }

@@ -8,7 +8,7 @@ use poem_openapi::{
 
 use crate::{
     app::AppState,
-    domain::{hl7::AckCode, hl7_import::MessageState},
+    domain::hl7_import::MessageState,
     http::{ApiTags, auth::Auth, paging, problem::ApiError},
     service::hl7_import::{self as service, Hl7Error},
     storage::mmt::hl7_messages::MessageRow,
@@ -42,14 +42,12 @@ pub enum Hl7Body {
 
 #[derive(ApiResponse)]
 pub enum Acknowledged {
-    /// Every message was taken (`MSA-1 = AA`): filed, or queued for a person to say which patient
-    /// it is about. One `ACK` per message received, in order.
+    /// One `ACK` per message received, in order. As in HL7 over HTTP, the ACK is the answer:
+    /// `MSA-1 = AA` taken (filed, or queued for a person to say which patient it is about), `AE`
+    /// not taken as it stands (an order that is not there, a value OpenEMR refuses), `AR` never
+    /// (an unsupported type, a value too long for its column); MSA-3 and ERR say why.
     #[oai(status = 200, content_type = "application/hl7-v2")]
     Ok(PlainText<String>),
-    /// A message was not taken (`AE`: its content cannot be filed as it stands; `AR`: it never
-    /// will be); the ACK's MSA-3 and ERR say why. The others in a batch were answered as usual.
-    #[oai(status = 422, content_type = "application/hl7-v2")]
-    NotTaken(PlainText<String>),
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -207,13 +205,7 @@ impl Hl7Api {
             Hl7Body::Hl7(bytes) => String::from_utf8(bytes.0)
                 .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the HL7 message is not UTF-8"))?,
         };
-        let receipts = service::receive(&state, &auth.0, &text).await?;
-        let all_taken = receipts.iter().all(|r| r.code == AckCode::Accepted);
-        let acks = receipts.into_iter().map(|r| r.ack).collect::<Vec<_>>().join("\r");
-        Ok(match all_taken {
-            true => Acknowledged::Ok(PlainText(acks)),
-            false => Acknowledged::NotTaken(PlainText(acks)),
-        })
+        Ok(Acknowledged::Ok(PlainText(service::receive(&state, &auth.0, &text).await?)))
     }
 
     /// Received HL7 messages, newest first.

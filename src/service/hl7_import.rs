@@ -90,16 +90,6 @@ impl From<DocumentError> for Hl7Error {
     }
 }
 
-/// The answer to one message: its row (none when a different message reused a control id) and
-/// the ACK sent back.
-#[derive(Debug, Clone)]
-pub struct Receipt {
-    pub id: Option<u64>,
-    pub code: AckCode,
-    pub text: String,
-    pub ack: String,
-}
-
 /// What filing a message came to.
 #[derive(Debug)]
 enum Outcome {
@@ -159,20 +149,20 @@ fn aco_of(message_type: &str) -> Aco {
 const KINDS: [(&str, Aco); 3] =
     [("ORU", Aco::PATIENTS_LAB), ("MDM", Aco::PATIENTS_DOCS), ("ADT", Aco::PATIENTS_DEMO)];
 
-/// Each message of `body` (one, or a batch), in order.
-pub async fn receive(state: &AppState, caller: &Caller, body: &str) -> Result<Vec<Receipt>> {
+/// Each message of `body` (one, or a batch), in order: their ACKs, one after another.
+pub async fn receive(state: &AppState, caller: &Caller, body: &str) -> Result<String> {
     let messages = hl7_import::split(body);
     if messages.is_empty() {
         return Err(Hl7Error::NotHl7("the body holds no HL7 message".into()));
     }
-    let mut receipts = Vec::with_capacity(messages.len());
+    let mut acks = Vec::with_capacity(messages.len());
     for raw in messages {
-        receipts.push(receive_one(state, caller, &raw).await?);
+        acks.push(receive_one(state, caller, &raw).await?);
     }
-    Ok(receipts)
+    Ok(acks.join("\r"))
 }
 
-async fn receive_one(state: &AppState, caller: &Caller, raw: &str) -> Result<Receipt> {
+async fn receive_one(state: &AppState, caller: &Caller, raw: &str) -> Result<String> {
     let parsed = hl7_import::parse(raw);
     let header = match &parsed {
         Ok(m) => m.header.clone(),
@@ -194,9 +184,9 @@ async fn receive_one(state: &AppState, caller: &Caller, raw: &str) -> Result<Rec
     let held = Held::take(&state.pool, format!("mmt-hl7-{id}"), advisory_lock::WRITE_WAIT_SECS).await?;
     let answered = answer_once(state, caller, id, raw, &header, parsed).await;
     let released = held.release().await;
-    let receipt = answered?;
+    let ack = answered?;
     released?;
-    Ok(receipt)
+    Ok(ack)
 }
 
 /// The ACK for a message that could not be received at all (answered with `AR` when sending it
@@ -216,7 +206,7 @@ pub fn failure_ack(raw: &str, err: &Hl7Error) -> String {
         }
         _ => (AckCode::Error, err.to_string()),
     };
-    receipt(&header, None, code, text).ack
+    ack(&header, code, &text)
 }
 
 /// The OpenEMR user a transport without sign-in receives messages as (`MMT_HL7_LISTEN_USER`).
@@ -237,18 +227,18 @@ async fn answer_once(
     raw: &str,
     header: &Header,
     parsed: std::result::Result<Inbound, hl7_import::Refused>,
-) -> Result<Receipt> {
+) -> Result<String> {
     let row = store::get(&state.pool, id).await?.ok_or(Hl7Error::NotFound(id))?;
     if store::raw(&state.pool, &state.vault, id).await? != raw {
         let text = format!(
             "MSH-10 {} was already used by another message from this sender; send each message with its own control id",
             header.control_id
         );
-        return Ok(receipt(header, None, AckCode::Rejected, text));
+        return Ok(ack(header, AckCode::Rejected, &text));
     }
     if MessageState::parse(&row.state).is_some_and(MessageState::is_answered) {
         let code = AckCode::parse(&row.ack_code).unwrap_or(AckCode::Accepted);
-        return Ok(receipt(header, Some(id), code, row.ack_text));
+        return Ok(ack(header, code, &row.ack_text));
     }
     let outcome = match parsed {
         Err(refused) => Outcome::Rejected(refused.reason),
@@ -256,7 +246,7 @@ async fn answer_once(
     };
     let text = outcome.text();
     record(state, caller, id, header, &outcome, &text, None).await?;
-    Ok(receipt(header, Some(id), outcome.code(), text))
+    Ok(ack(header, outcome.code(), &text))
 }
 
 /// The message's content is at fault (a value OpenEMR refuses, an order that is not there): the
@@ -273,7 +263,7 @@ fn described(issues: &Issues) -> String {
     issues.0.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; ")
 }
 
-fn receipt(header: &Header, id: Option<u64>, code: AckCode, text: String) -> Receipt {
+fn ack(header: &Header, code: AckCode, text: &str) -> String {
     let to = Answered {
         application: &header.sending_application,
         facility: &header.sending_facility,
@@ -281,8 +271,7 @@ fn receipt(header: &Header, id: Option<u64>, code: AckCode, text: String) -> Rec
         control_id: &header.control_id,
     };
     let ours = uuid::Uuid::new_v4().simple().to_string()[..20].to_string();
-    let ack = hl7::ack(&to, code, &text, &ours, wall_clock_now());
-    Receipt { id, code, text, ack }
+    hl7::ack(&to, code, text, &ours, wall_clock_now())
 }
 
 /// Stores the outcome; a message kept without filing anything is itself PHI written, so audited.
