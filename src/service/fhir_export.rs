@@ -178,7 +178,7 @@ async fn create_group_ids(conn: &mut sqlx::MySqlConnection) -> Result<(), Storag
     tx.commit().await.map_err(StorageError::from_sqlx)
 }
 
-fn no_group() -> ExportError {
+pub fn no_group() -> ExportError {
     ExportError::NotFound("no Group with this id".into())
 }
 
@@ -470,7 +470,7 @@ fn transient(e: impl ToString) -> JobFailure {
     JobFailure::Transient(e.to_string())
 }
 
-fn not_found() -> ExportError {
+pub fn not_found() -> ExportError {
     ExportError::NotFound("no export with this id".into())
 }
 

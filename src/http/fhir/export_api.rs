@@ -97,13 +97,10 @@ impl GroupApi {
         auth: Auth,
         id: Path<String>,
     ) -> Result<Found<Group>, FhirError> {
-        let uuid =
-            uuid_of(&id.0).ok_or_else(|| service::ExportError::NotFound("no Group with this id".into()))?;
+        let uuid = uuid_of(&id.0).ok_or_else(service::no_group)?;
         let found = service::groups(&state, &auth.0, Some(uuid)).await?;
         let group = found.first().and_then(|g| group_of(&g.row, &g.members));
-        Ok(Found::Ok(Json(
-            group.ok_or_else(|| service::ExportError::NotFound("no Group with this id".into()))?,
-        )))
+        Ok(Found::Ok(Json(group.ok_or_else(service::no_group)?)))
     }
 }
 
@@ -140,8 +137,7 @@ impl ExportApi {
         #[oai(name = "_since")] since: Query<Option<String>>,
         #[oai(name = "_outputFormat")] format: Query<Option<String>>,
     ) -> Result<Started, FhirError> {
-        let group =
-            uuid_of(&id.0).ok_or_else(|| service::ExportError::NotFound("no Group with this id".into()))?;
+        let group = uuid_of(&id.0).ok_or_else(service::no_group)?;
         start(&state, &auth, req, Some(group), (types.0, since.0, format.0)).await
     }
 
@@ -239,5 +235,5 @@ async fn start(
 }
 
 fn job_id(id: &str) -> Result<JobId, FhirError> {
-    JobId::parse(id).ok_or_else(|| service::ExportError::NotFound("no export with this id".into()).into())
+    JobId::parse(id).ok_or_else(|| service::not_found().into())
 }
