@@ -11,6 +11,7 @@ PORT=${PORT:-8001}
 DB_PORT=${DB_PORT:-33306}
 SMTP_PORT=${SMTP_PORT:-2525}
 STRIPE_PORT=${STRIPE_PORT:-12111}
+HL7_PORT=${HL7_PORT:-2575}
 LISTEN_HOST=${LISTEN_HOST:-127.0.0.1}
 DIR="$ROOT/.dev/mariadb"
 
@@ -49,6 +50,7 @@ cat <<MSG
   database:  mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr (private, in .dev/)
   e-mail:    smtp://127.0.0.1:$SMTP_PORT, messages kept in .dev/mail/maildir/new
   payments:  Stripe stand-in on http://127.0.0.1:$STRIPE_PORT (set visit prices first: PUT /api/billing/prices/)
+  HL7 v2 in: MLLP on 127.0.0.1:$HL7_PORT (received as drgarcia), or POST /api/hl7/
 
 $(sed -n '/^| username/,/^$/p' openemr-fixtures/LOGINS.md)
 
@@ -57,4 +59,5 @@ DATABASE_URL="mysql://mmt:mmt@127.0.0.1:$DB_PORT/openemr" LISTEN_ADDR="$LISTEN_H
     SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" MMT_MAIL_FROM="${MMT_MAIL_FROM:-Demo Clinic <rx@demo-clinic.example>}" \
     STRIPE_SECRET_KEY=$STRIPE_KEY STRIPE_WEBHOOK_SECRET=$STRIPE_WEBHOOK MMT_STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" \
     MMT_STRIPE_SUCCESS_URL="http://localhost:$PORT/api/docs/" MMT_STRIPE_CANCEL_URL="http://localhost:$PORT/api/docs/" \
+    MMT_HL7_LISTEN_ADDR="127.0.0.1:$HL7_PORT" MMT_HL7_LISTEN_USER=drgarcia \
     LOG_FORMAT=${LOG_FORMAT:-pretty} ./target/debug/mmt-sidecar serve --migrate
