@@ -1,4 +1,5 @@
-//! The command line: `serve`, `worker`, `migrate`, `check`, `import-products`, `rotate-key`, `openapi`.
+//! The command line: `serve`, `worker`, `migrate`, `check`, `import-products`, `hl7-import`,
+//! `rotate-key`, `openapi`.
 
 use std::process::ExitCode;
 
@@ -47,6 +48,19 @@ pub enum Command {
         supplier: String,
         file: std::path::PathBuf,
     },
+    /// Receive HL7 v2 messages from a file (one message or a batch) or from each file of a folder,
+    /// as `POST /api/hl7/` receives them, as the OpenEMR user named; prints each file's ACKs.
+    /// Exits 1 when a message was not taken (AE/AR). With --watch the folder is polled and each
+    /// answered file moved to done/ or failed/ with its ACKs in <name>.ack, until stopped.
+    Hl7Import {
+        /// The OpenEMR username the messages are received as (their ACL applies).
+        #[arg(long)]
+        user: String,
+        /// Poll the folder every this many seconds.
+        #[arg(long)]
+        watch: Option<u64>,
+        path: std::path::PathBuf,
+    },
     /// Add a data key for encryption at rest and queue the job (`key.rotate`) that seals again
     /// under it what older keys sealed; prints both ids. (To replace the master key instead, start
     /// with the new one and the old one as MMT_PREVIOUS_MASTER_KEY_FILE: the data keys are rewrapped.)
@@ -91,6 +105,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(&state).await,
         Command::Check => check(&state).await,
         Command::ImportProducts { supplier, file } => import_products(&state, &supplier, &file).await,
+        Command::Hl7Import { user, watch, path } => hl7_import(&state, &user, watch, &path).await,
         Command::RotateKey => rotate_key(&state).await,
         Command::Openapi { .. } => unreachable!("handled above"),
     }
@@ -241,6 +256,41 @@ async fn import_products(state: &AppState, supplier: &str, file: &std::path::Pat
             ExitCode::FAILURE
         }
     }
+}
+
+async fn hl7_import(state: &AppState, user: &str, watch: Option<u64>, path: &std::path::Path) -> ExitCode {
+    if let Some(secs) = watch {
+        let every = std::time::Duration::from_secs(secs.max(1));
+        tokio::select! {
+            watched = crate::hl7_files::watch(state, user, path, every) => if let Err(err) = watched {
+                eprintln!("mmt-sidecar: cannot watch {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            },
+            () = app::shutdown_signal() => {}
+        }
+        return ExitCode::SUCCESS;
+    }
+    let files = match crate::hl7_files::files_of(path) {
+        Ok(files) => files,
+        Err(err) => {
+            eprintln!("mmt-sidecar: cannot read {}: {err}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut all_taken = true;
+    for file in files {
+        match crate::hl7_files::receive_file(state, user, &file).await {
+            Ok(answered) => {
+                println!("{}\n{}\n", file.display(), answered.acks.replace('\r', "\n"));
+                all_taken &= answered.taken;
+            }
+            Err(err) => {
+                eprintln!("mmt-sidecar: {} was not received: {err}", file.display());
+                all_taken = false;
+            }
+        }
+    }
+    if all_taken { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn describe(err: &service::catalogue::CatalogueError) -> String {

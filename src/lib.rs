@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod fhir;
+pub mod hl7_files;
 pub mod http;
 pub mod mllp;
 pub mod php;

@@ -556,12 +556,22 @@ async fn results(
     };
     permission::require_on(state, caller, Aco::PATIENTS_LAB, AclLevel::Addonly, pid).await?;
     let files = result_documents(state, caller, pid, r).await?;
-    let written = write_results(state, caller, header, pid, r, &files).await;
+    let mut attempt = 1;
+    let written = loop {
+        match write_results(state, caller, header, pid, r, &files).await {
+            // Two messages for one patient's results-only orders lock the same index gap.
+            Err(Hl7Error::Storage(e)) if e.is_deadlock() && attempt < WRITE_ATTEMPTS => attempt += 1,
+            other => break other,
+        }
+    };
     if !matches!(written, Ok(Outcome::Filed { .. })) {
         withdraw(state, caller, pid, files.values().copied()).await?;
     }
     written
 }
+
+/// A transaction that loses a deadlock is run again, this many times at most.
+const WRITE_ATTEMPTS: u32 = 5;
 
 /// Soft-deletes (as OpenEMR deletes) the documents of results that were not filed: the sidecar's
 /// own write taken back, so no `docs_rm` permission is asked of the sender.

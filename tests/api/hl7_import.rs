@@ -354,7 +354,7 @@ async fn adt_registers_a_new_patient_then_updates_them_and_front_office_cannot_s
     let api = Api::as_user(FRONT).await;
     let a04 = "MSH|^~\\&|REG|HOSP|||20261201||ADT^A04|A-1|P|2.5.1\r\
 EVN|A04|20261201\r\
-PID|1||CHART-900^^^^MR||Lindqvist^Astrid^M||19910415|F|||12 Harbor Rd^^Duluth^MN^55802||(218) 555-0199";
+PID|1||CHART-900^^^^MR~555-12-3456^^^^SS||Lindqvist^Astrid^M||19910415|F|||12 Harbor Rd^^Duluth^MN^55802||(218) 555-0199";
     let (status, ack) = send(&api, a04).await;
     assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
     let (pid, sex, dob, city): (i64, String, chrono::NaiveDate, String) =
@@ -374,13 +374,33 @@ PID|1||CHART-900^^^^MR||Lindqvist^Astrid^M||19910415|F|||12 Harbor Rd^^Duluth^MN
     assert_eq!(phone, "(218) 555-0142");
     assert_eq!(api.db.scalar("SELECT COUNT(*) FROM patient_data WHERE lname = 'Lindqvist'").await, 1);
 
+    let twin =
+        json!({"first_name": "Astrid", "last_name": "Lindqvist", "dob": "1991-04-15", "sex": "Female"});
+    let (status, created) = api.call("POST", "/api/patients/", Some(twin)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let a08_again = a08.replace("A08|A-2", "A08|A-3").replace("(218) 555-0142", "(218) 555-0177");
+    let (_, ack) = send(&api, &a08_again).await;
+    let (code, text, _) = msa(&ack);
+    assert_eq!(code, "AA", "{ack}");
+    assert!(text.contains("more than one patient"), "an ambiguous ADT waits for a person: {text}");
+    let (state, candidates): (String, String) =
+        sqlx::query_as("SELECT state, candidates FROM mmt_hl7_messages WHERE control_id = 'A-3'")
+            .fetch_one(&api.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), candidates), ("queued", format!("{pid},{}", created["pid"])));
+    assert_eq!(
+        api.db.scalar("SELECT COUNT(*) FROM patient_data WHERE phone_home = '(218) 555-0177'").await,
+        0
+    );
+
     let (status, _) = send(&api, &oru("M-600", "", "20261130083000")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "front office holds no patients|lab");
     let (status, page) = api.call("GET", "/api/hl7/messages/", None).await;
     assert_eq!(status, StatusCode::OK);
     let types: Vec<&str> =
         page["items"].as_array().unwrap().iter().filter_map(|m| m["message_type"].as_str()).collect();
-    assert_eq!(types, vec!["ADT^A08", "ADT^A04"], "only the kinds the caller may receive");
+    assert_eq!(types, vec!["ADT^A08", "ADT^A08", "ADT^A04"], "only the kinds the caller may receive");
 }
 
 #[tokio::test]
@@ -509,4 +529,51 @@ async fn messages_over_mllp_are_received_as_the_configured_user_and_only_from_al
     );
     assert_eq!(db.scalar("SELECT COUNT(*) FROM mmt_hl7_messages WHERE control_id = 'L-2'").await, 0);
     server.abort();
+}
+
+#[tokio::test]
+async fn hl7_import_receives_files_and_a_watched_folder_files_them_away() {
+    let db = TestDb::migrated().await;
+    let order = placed_order(&db, 1).await;
+    let dir = std::env::temp_dir().join(format!("mmt-hl7-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.hl7"), oru("C-1", &order.to_string(), "20261130083000")).unwrap();
+    let too_long =
+        oru("C-2", "", "20261130083000").replace("mmol/L|3.5-5.1", &format!("{}|3.5-5.1", "u".repeat(40)));
+    std::fs::write(dir.join("b.hl7"), too_long).unwrap();
+    let out = db.run_binary(&["hl7-import", "--user", "drgarcia", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "one message was refused: {stdout}");
+    assert!(stdout.contains("MSA|AA|C-1") && stdout.contains("MSA|AR|C-2"), "{stdout}");
+    assert_eq!(
+        db.scalar(&format!("SELECT COUNT(*) FROM procedure_report WHERE procedure_order_id = {order}")).await,
+        1
+    );
+
+    let watched = dir.join("inbox");
+    std::fs::create_dir_all(&watched).unwrap();
+    let mut child = std::process::Command::new(crate::helpers::binary())
+        .args(["hl7-import", "--user", "drgarcia", "--watch", "1", watched.to_str().unwrap()])
+        .env_clear()
+        .envs(db.env())
+        .spawn()
+        .unwrap();
+    std::fs::write(watched.join("c.hl7"), oru("C-3", &order.to_string(), "20261130083000")).unwrap();
+    let done = watched.join("done").join("c.hl7.ack");
+    for _ in 0..100 {
+        if done.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let ack = std::fs::read_to_string(&done).expect("the answered file's ACKs are kept beside it");
+    assert_eq!(msa(&ack).0, "AA", "{ack}");
+    assert!(watched.join("done").join("c.hl7").exists() && !watched.join("c.hl7").exists());
+    assert_eq!(
+        db.scalar(&format!("SELECT COUNT(*) FROM procedure_report WHERE procedure_order_id = {order}")).await,
+        2
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
