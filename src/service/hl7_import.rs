@@ -790,6 +790,10 @@ async fn readable(state: &AppState, caller: &Caller, id: u64) -> Result<MessageR
     let row = store::get(&state.pool, id).await?.ok_or(Hl7Error::NotFound(id))?;
     let code = row.message_type.split('^').next().unwrap_or_default();
     permission::require(state, caller, aco_of(code), AclLevel::Addonly).await?;
+    // A filed message is that patient's record: the assigned-patient policy applies to it.
+    if let Some(pid) = row.pid {
+        permission::reach(state, caller, pid).await?;
+    }
     Ok(row)
 }
 

@@ -157,7 +157,18 @@ async fn records_of(practice: &Practice, pid: i64) -> Vec<(&'static str, String)
     .await
     .unwrap()
     .last_insert_id();
+    let hl7 = sqlx::query(
+        "INSERT INTO mmt_hl7_messages (sending_application, sending_facility, control_id, message_type, raw, state, \
+         ack_code, pid, received_by, received_at, updated_at) \
+         VALUES ('LAB', 'ACME', 'PA-1', 'ORU^R01', x'00', 'filed', 'AA', ?, 1, NOW(), NOW())",
+    )
+    .bind(pid)
+    .execute(&practice.db.pool)
+    .await
+    .unwrap()
+    .last_insert_id();
     vec![
+        ("/hl7/messages/{id}", hl7.to_string()),
         ("/encounters/{encounter}", encounter.to_string()),
         ("/transcriptions/{id}", transcription),
         ("/vitals/{id}", vitals.to_string()),
