@@ -295,9 +295,7 @@ async fn hl7_import(state: &AppState, user: &str, watch: Option<u64>, path: &std
 
 fn describe(err: &service::catalogue::CatalogueError) -> String {
     match err {
-        service::catalogue::CatalogueError::Invalid(issues) => {
-            issues.0.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; ")
-        }
+        service::catalogue::CatalogueError::Invalid(issues) => issues.summary(),
         other => other.to_string(),
     }
 }

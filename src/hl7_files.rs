@@ -39,20 +39,7 @@ pub async fn receive_file(state: &AppState, user: &str, file: &Path) -> Result<A
     let bytes = tokio::fs::read(file)
         .await
         .map_err(|e| Hl7Error::Unavailable(format!("cannot read the file: {e}")))?;
-    let acks = match String::from_utf8(bytes) {
-        Ok(text) => {
-            let caller = hl7_import::caller_named(state, user).await?;
-            match hl7_import::receive(state, &caller, &text).await {
-                Err(err @ (Hl7Error::Storage(_) | Hl7Error::Unavailable(_))) => return Err(err),
-                Err(err) => hl7_import::failure_ack(&text, &err),
-                Ok(acks) => acks,
-            }
-        }
-        Err(bytes) => {
-            let err = Hl7Error::NotHl7("the file is not UTF-8; send MSH-18 UNICODE UTF-8".into());
-            hl7_import::failure_ack(&String::from_utf8_lossy(bytes.as_bytes()), &err)
-        }
-    };
+    let acks = hl7_import::receive_bytes(state, user, &bytes).await?;
     let taken = acks.split('\r').filter(|s| s.starts_with("MSA|")).all(|s| s.starts_with("MSA|AA|"));
     Ok(Answered { file: file.to_path_buf(), acks, taken })
 }

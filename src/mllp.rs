@@ -72,16 +72,8 @@ async fn connection(state: AppState, user: String, mut stream: TcpStream) {
 }
 
 async fn answer(state: &AppState, user: &str, bytes: &[u8]) -> String {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        let err = hl7_import::Hl7Error::NotHl7("the message is not UTF-8; send MSH-18 UNICODE UTF-8".into());
-        return hl7_import::failure_ack(&String::from_utf8_lossy(bytes), &err);
-    };
-    let received = match hl7_import::caller_named(state, user).await {
-        Ok(caller) => hl7_import::receive(state, &caller, text).await,
-        Err(err) => Err(err),
-    };
-    match received {
+    match hl7_import::receive_bytes(state, user, bytes).await {
         Ok(acks) => acks,
-        Err(err) => hl7_import::failure_ack(text, &err),
+        Err(err) => hl7_import::failure_ack(&String::from_utf8_lossy(bytes), &err),
     }
 }

@@ -26,6 +26,11 @@ impl Issues {
         self.0.push(FieldIssue { field: field.into(), message: message.into() });
     }
 
+    /// `field: message; field: message`, for answers that are one line of text (an HL7 ACK, the CLI).
+    pub fn summary(&self) -> String {
+        self.0.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; ")
+    }
+
     pub fn into_result<T>(self, value: T) -> Result<T, Issues> {
         if self.0.is_empty() { Ok(value) } else { Err(self) }
     }

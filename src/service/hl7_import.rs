@@ -138,16 +138,13 @@ enum Target {
 }
 
 /// The ACO a kind of message is received under (`addonly` suffices: receiving adds).
-fn aco_of(message_type: &str) -> Aco {
-    match message_type {
-        "MDM" => Aco::PATIENTS_DOCS,
-        "ADT" => Aco::PATIENTS_DEMO,
-        _ => Aco::PATIENTS_LAB,
-    }
-}
-
+/// The ACL each message kind needs; anything else is judged as results (lab).
 const KINDS: [(&str, Aco); 3] =
     [("ORU", Aco::PATIENTS_LAB), ("MDM", Aco::PATIENTS_DOCS), ("ADT", Aco::PATIENTS_DEMO)];
+
+fn aco_of(message_type: &str) -> Aco {
+    KINDS.iter().find(|(code, _)| *code == message_type).map_or(Aco::PATIENTS_LAB, |(_, aco)| *aco)
+}
 
 /// Each message of `body` (one, or a batch), in order: their ACKs, one after another.
 pub async fn receive(state: &AppState, caller: &Caller, body: &str) -> Result<String> {
@@ -209,8 +206,23 @@ pub fn failure_ack(raw: &str, err: &Hl7Error) -> String {
     ack(&header, code, &text)
 }
 
+/// What a transport without sign-in (MLLP, a dropped file) received, taken as `username`: the
+/// ACKs, or an error only when trying again later may succeed (storage, or no such active user).
+pub async fn receive_bytes(state: &AppState, username: &str, bytes: &[u8]) -> Result<String> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        let err = Hl7Error::NotHl7("the message is not UTF-8; send MSH-18 UNICODE UTF-8".into());
+        return Ok(failure_ack(&String::from_utf8_lossy(bytes), &err));
+    };
+    let caller = caller_named(state, username).await?;
+    match receive(state, &caller, text).await {
+        Err(err @ (Hl7Error::Storage(_) | Hl7Error::Unavailable(_))) => Err(err),
+        Err(err) => Ok(failure_ack(text, &err)),
+        Ok(acks) => Ok(acks),
+    }
+}
+
 /// The OpenEMR user a transport without sign-in receives messages as (`MMT_HL7_LISTEN_USER`).
-pub async fn caller_named(state: &AppState, username: &str) -> Result<Caller> {
+async fn caller_named(state: &AppState, username: &str) -> Result<Caller> {
     match users::by_username(&state.pool, username).await? {
         Some(record) if record.active => Ok(sign_in::caller_from(record, SignInMethod::Password, None)),
         _ => Err(Hl7Error::Unavailable(format!(
@@ -253,14 +265,10 @@ async fn answer_once(
 /// sender is told, with `AE`.
 fn settled_as_error(result: Result<Outcome>) -> Result<Outcome> {
     match result {
-        Err(Hl7Error::Invalid(issues)) => Ok(Outcome::Error(described(&issues))),
+        Err(Hl7Error::Invalid(issues)) => Ok(Outcome::Error(issues.summary())),
         Err(Hl7Error::Conflict(why)) => Ok(Outcome::Error(why)),
         other => other,
     }
-}
-
-fn described(issues: &Issues) -> String {
-    issues.0.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; ")
 }
 
 fn ack(header: &Header, code: AckCode, text: &str) -> String {
@@ -587,7 +595,7 @@ async fn withdraw(state: &AppState, caller: &Caller, pid: i64, ids: impl Iterato
 }
 
 /// The `ED` results' files, filed first (a file cannot join the transaction): report and result
-/// index to document id.
+/// index to document id. When one cannot be filed, those filed before it are withdrawn.
 async fn result_documents(
     state: &AppState,
     caller: &Caller,
@@ -595,17 +603,32 @@ async fn result_documents(
     r: &Results,
 ) -> Result<HashMap<(usize, usize), i64>> {
     let mut files = HashMap::new();
+    let mut documents = Vec::new();
     for (i, report) in r.reports.iter().enumerate() {
         for (j, result) in report.results.iter().enumerate() {
-            let Some(file) = &result.document else { continue };
-            let category = category(state, "lab_results_category_name").await?;
-            let label = if result.text.is_empty() { &report.procedure_name } else { &result.text };
-            let at = report.reported.map(|s| s.at).unwrap_or_else(wall_clock_now).format("%Y%m%d%H%M%S");
-            let name = format!("{}_{at}.{}", if label.is_empty() { "lab" } else { label }, file.extension);
-            let name = name.replace(['/', '\\'], "-");
-            let id =
-                file_document(state, caller, pid, category, name, file.mimetype, file.data.clone()).await?;
-            files.insert((i, j), id);
+            if let Some(file) = &result.document {
+                documents.push(((i, j), report, result, file));
+            }
+        }
+    }
+    let mut category_id = None;
+    for (at_index, report, result, file) in documents {
+        let category = match category_id {
+            Some(id) => id,
+            None => *category_id.insert(category(state, "lab_results_category_name").await?),
+        };
+        let label = if result.text.is_empty() { &report.procedure_name } else { &result.text };
+        let at = report.reported.map(|s| s.at).unwrap_or_else(wall_clock_now).format("%Y%m%d%H%M%S");
+        let name = format!("{}_{at}.{}", if label.is_empty() { "lab" } else { label }, file.extension);
+        let name = name.replace(['/', '\\'], "-");
+        match file_document(state, caller, pid, category, name, file.mimetype, file.data.clone()).await {
+            Ok(id) => {
+                files.insert(at_index, id);
+            }
+            Err(e) => {
+                withdraw(state, caller, pid, files.values().copied()).await?;
+                return Err(e);
+            }
         }
     }
     Ok(files)
