@@ -42,9 +42,10 @@ pub struct AppState {
     pub mail: Option<Arc<crate::service::mail::Mailer>>,
     /// Clients for calls out, kept with the state rather than in statics: a pooled connection
     /// belongs to the tokio runtime that opened it, so a client must not outlive its runtime
-    /// (the test suite runs a runtime per test in one process).
-    pub stripe_http: reqwest::Client,
-    pub webhook_http: reqwest::Client,
+    /// (the test suite runs a runtime per test in one process). Built on first use: building one
+    /// reads and parses the machine's TLS roots.
+    pub stripe_http: Arc<std::sync::OnceLock<reqwest::Client>>,
+    pub webhook_http: Arc<std::sync::OnceLock<reqwest::Client>>,
     /// The keys that encrypt the sidecar's own PHI at rest.
     pub vault: Arc<crate::storage::vault::Vault>,
 }
@@ -69,8 +70,8 @@ impl AppState {
             health: crate::service::status::health_cache(),
             audit: Arc::default(),
             mail: crate::service::mail::Mailer::from_config(&config.mail).map(Arc::new),
-            stripe_http: crate::service::billing::stripe::http_client(),
-            webhook_http: crate::service::webhooks::http_client(),
+            stripe_http: Arc::default(),
+            webhook_http: Arc::default(),
             sessions: SessionStore::new(&config.auth.session_source, &pool).map(Arc::new),
             vault: Arc::new(crate::storage::vault::Vault::new(
                 pool.clone(),

@@ -256,7 +256,7 @@ pub async fn redeliver(state: &AppState, caller: &Caller, id: u64, delivery_id: 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client for deliveries; `AppState` keeps one (see `AppState::webhook_http`).
-pub fn http_client() -> reqwest::Client {
+fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
@@ -317,6 +317,7 @@ pub async fn deliver(ctx: JobContext) -> JobOutcome {
     let now = Utc::now();
     let sent = state
         .webhook_http
+        .get_or_init(http_client)
         .post(&hook.url)
         .header("content-type", "application/json")
         .header("mmt-event-id", event.id.to_string())

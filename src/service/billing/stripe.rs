@@ -56,7 +56,7 @@ struct ErrorDetail {
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The client for Stripe's API; `AppState` keeps one (see `AppState::stripe_http`).
-pub fn http_client() -> reqwest::Client {
+fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
@@ -76,6 +76,7 @@ async fn post<T: for<'de> Deserialize<'de>>(
     let key = config.secret_key.as_ref().ok_or(StripeError::NotConfigured)?;
     let response = state
         .stripe_http
+        .get_or_init(http_client)
         .post(format!("{}{path}", config.api_base))
         .bearer_auth(key.expose_secret())
         .header("Idempotency-Key", idempotency_key)
