@@ -9,10 +9,10 @@ cd "$ROOT/fuzz"
 SECS=${1:-${MMT_FUZZ_SECS:-45}}
 
 command -v cargo-fuzz >/dev/null 2>&1 || cargo +stable install cargo-fuzz --locked
-cargo +stable fuzz build --sanitizer none
+cargo +stable fuzz build --dev --sanitizer none
 for target in $(cargo +stable fuzz list); do
     mkdir -p "corpus/$target"
     echo "fuzzing $target for ${SECS}s"
-    cargo +stable fuzz run --sanitizer none "$target" "corpus/$target" -- \
+    cargo +stable fuzz run --dev --sanitizer none "$target" "corpus/$target" -- \
         -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -15
 done
