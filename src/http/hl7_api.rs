@@ -223,10 +223,9 @@ impl Hl7Api {
     ) -> Result<Listed, ApiError> {
         let page_size = page_size.0.unwrap_or(25).min(100);
         let before = paging::cursor_before(cursor.0.as_deref())?.map(|id| id.max(0) as u64);
-        let rows = service::list(&state, &auth.0, filter.0.map(Into::into), before, page_size).await?;
-        let full_page = rows.len() == page_size as usize;
-        let next_cursor = paging::next_cursor(rows.last().map(|r| r.id as i64), full_page);
-        let items = rows.into_iter().map(|r| view(r, None)).collect::<Result<_, _>>()?;
+        let page = service::list(&state, &auth.0, filter.0.map(Into::into), before, page_size).await?;
+        let next_cursor = paging::next_cursor(page.more_before.map(|id| id as i64), true);
+        let items = page.rows.into_iter().map(|r| view(r, None)).collect::<Result<_, _>>()?;
         Ok(Listed::Ok(Json(Page { items, page_size, next_cursor })))
     }
 

@@ -26,6 +26,7 @@ use crate::{
         audit,
         documents::records::{self, DocumentError, UploadForm},
         messaging::messages::{self, MessageError},
+        patient_access,
         patients::{self, PatientError},
         permission, sign_in, wall_clock_now,
     },
@@ -777,14 +778,22 @@ async fn results_only_order(
     Ok(id)
 }
 
-/// A kept message as listed: only kinds the caller may receive.
+/// A page of kept messages, and the id to continue below when more may follow (rows the caller may
+/// not see are left out of a page, so its length does not tell).
+pub struct MessagePage {
+    pub rows: Vec<MessageRow>,
+    pub more_before: Option<u64>,
+}
+
+/// Kept messages as listed: only kinds the caller may receive and, of filed ones, only those about
+/// patients the caller reaches (a filed message is its patient's record).
 pub async fn list(
     state: &AppState,
     caller: &Caller,
     filter: Option<MessageState>,
     before: Option<u64>,
     limit: u32,
-) -> Result<Vec<MessageRow>> {
+) -> Result<MessagePage> {
     let mut codes = Vec::new();
     for (code, aco) in KINDS {
         if !caller.is_guest() && state.acl.require(&caller.username, aco, AclLevel::Addonly).await.is_ok() {
@@ -794,10 +803,12 @@ pub async fn list(
     if codes.is_empty() {
         permission::require(state, caller, Aco::PATIENTS_LAB, AclLevel::Addonly).await?;
     }
-    let rows = store::list(&state.pool, &codes, filter.map(MessageState::as_str), before, limit).await?;
+    let mut rows = store::list(&state.pool, &codes, filter.map(MessageState::as_str), before, limit).await?;
+    let more_before = rows.last().map(|r| r.id).filter(|_| rows.len() == limit as usize);
+    patient_access::retain_reachable(state, caller, &mut rows, |r| r.pid).await?;
     let comments = format!("mmt-sidecar listed {} received HL7 messages", rows.len());
     audit::record(state, &AuditEntry::phi(caller, "patient-record-select", "", None, comments)).await?;
-    Ok(rows)
+    Ok(MessagePage { rows, more_before })
 }
 
 /// One kept message and its text as received.

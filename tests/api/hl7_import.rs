@@ -577,3 +577,54 @@ async fn hl7_import_receives_files_and_a_watched_folder_files_them_away() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn under_the_assigned_patient_policy_the_list_leaves_out_other_panels_messages_and_still_pages_past_them()
+ {
+    let api = Api::as_user(GARCIA).await;
+    for control in ["M-600", "M-601"] {
+        let (status, ack) = send(&api, &oru(control, "", "20261130083000")).await;
+        assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    }
+    let inside = api.db.scalar("SELECT MIN(pid) FROM patient_data WHERE providerID = 2").await;
+    let outside = api
+        .db
+        .scalar(
+            "SELECT MIN(p.pid) FROM patient_data p WHERE p.providerID = 3 \
+             AND NOT EXISTS (SELECT 1 FROM form_encounter e WHERE e.pid = p.pid AND e.provider_id = 2) \
+             AND NOT EXISTS (SELECT 1 FROM openemr_postcalendar_events a WHERE a.pc_pid = p.pid AND a.pc_aid = '2')",
+        )
+        .await;
+    for (control, pid) in [("M-600", inside), ("M-601", outside)] {
+        sqlx::query("UPDATE mmt_hl7_messages SET pid = ? WHERE control_id = ?")
+            .bind(pid)
+            .bind(control)
+            .execute(&api.db.pool)
+            .await
+            .unwrap();
+    }
+    let assigned = [("MMT_PATIENT_ACCESS", "assigned")];
+    let list = async |path: &str| {
+        Box::pin(crate::patients::send(
+            &api.db,
+            &assigned,
+            Some(&api.token),
+            poem::http::Method::GET,
+            path,
+            None,
+        ))
+        .await
+    };
+
+    let (status, first) = list("/api/hl7/messages/?page_size=1").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["items"], json!([]), "the newest message is another panel's patient's record");
+    let cursor = first["next_cursor"].as_str().expect("a page of hidden rows still says more may follow");
+    let (status, second) = list(&format!("/api/hl7/messages/?page_size=1&cursor={cursor}")).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["items"][0]["control_id"].as_str(), Some("M-600"), "{second}");
+
+    let (status, all) = api.call("GET", "/api/hl7/messages/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(2), "without the policy both are listed: {all}");
+}
