@@ -273,7 +273,7 @@ pub fn acknowledgement(raw: &str, control_id: &str) -> Result<Ack, String> {
         .segment("ERR")
         .and_then(|e| e.field(8))
         .or_else(|| msa.field(3))
-        .map(|f| message.separators.decode(f.raw_value()).to_string())
+        .map(|f| unescape(&message.separators, f.raw_value()))
         .unwrap_or_default();
     match field(1).as_str() {
         "AA" | "CA" => Ok(Ack::Accepted),
@@ -281,6 +281,41 @@ pub fn acknowledgement(raw: &str, control_id: &str) -> Result<Ack, String> {
         "AR" | "CR" => Ok(Ack::Rejected(text)),
         other => Err(format!("MSA-1 {other:?} is no acknowledgement code")),
     }
+}
+
+/// A field's text with its escape sequences (`\F\ \S\ \T\ \R\ \E\`, `\.br\`, `\X0D\`, `\X0A\`)
+/// replaced; highlighting (`\H\`, `\N\`) dropped, any other sequence kept as written. Not
+/// `hl7-parser`'s decoder: it slices by character count, which panics on text that is not ASCII.
+pub fn unescape(separators: &hl7_parser::message::Separators, raw: &str) -> String {
+    let escape = separators.escape;
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(start) = rest.find(escape) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + escape.len_utf8()..];
+        let Some(end) = after.find(escape) else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        match &after[..end] {
+            "F" => out.push(separators.field),
+            "S" => out.push(separators.component),
+            "T" => out.push(separators.subcomponent),
+            "R" => out.push(separators.repetition),
+            "E" => out.push(escape),
+            ".br" | "X0D" => out.push('\r'),
+            "X0A" => out.push('\n'),
+            "H" | "N" => {}
+            other => {
+                out.push(escape);
+                out.push_str(other);
+                out.push(escape);
+            }
+        }
+        rest = &after[end + escape.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -374,7 +409,17 @@ mod tests {
         let message = sample(text);
         let parsed = hl7_parser::Message::parse(&message).unwrap();
         let obx = parsed.segment("OBX").unwrap();
-        assert_eq!(parsed.separators.decode(obx.field(5).unwrap().raw_value()).to_string(), text);
+        assert_eq!(unescape(&parsed.separators, obx.field(5).unwrap().raw_value()), text);
         assert_eq!(parsed.segment("PID").unwrap().field(8).unwrap().raw_value(), "M");
+    }
+
+    #[test]
+    fn unescaping_text_that_is_not_ascii_keeps_every_character() {
+        let separators = hl7_parser::message::Separators::default();
+        assert_eq!(
+            unescape(&separators, r"Muñoz\S\José\.br\Ünal \H\bold\N\ 5\T\6"),
+            "Muñoz^José\rÜnal bold 5&6"
+        );
+        assert_eq!(unescape(&separators, r"ܴ\Zx\ and an open \ escape ñ"), r"ܴ\Zx\ and an open \ escape ñ");
     }
 }

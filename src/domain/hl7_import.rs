@@ -285,7 +285,7 @@ impl<'a> Fields<'a> {
     }
 
     fn decode(&self, raw: &str) -> String {
-        let decoded = self.separators.decode(raw).to_string();
+        let decoded = super::hl7::unescape(self.separators, raw);
         decoded.replace("\r\n", "\n").replace('\r', "\n").trim().to_string()
     }
 
@@ -719,5 +719,18 @@ OBX|2|TX|||Line \\F\\ two";
         let messages = split(&file);
         assert_eq!(messages.len(), 2);
         assert!(messages[1].contains("MSG0002") && messages[1].starts_with("MSH"));
+    }
+
+    #[test]
+    fn text_that_is_not_ascii_after_an_escape_character_is_parsed_not_a_panic() {
+        // Found by the fuzzer: hl7-parser's decoder sliced this mid-character.
+        let bytes = hex::decode(
+            "4d53480001012001212c2c2c2c2c2c2c2c2c2c2e20dcb42020482c2c2c2c2c2c2c41200001000000004d534800010120010029",
+        );
+        let raw = String::from_utf8(bytes.unwrap()).unwrap();
+        assert!(!split(&raw).is_empty());
+        for message in split(&raw) {
+            let _ = parse(&message);
+        }
     }
 }
