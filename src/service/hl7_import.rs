@@ -138,11 +138,11 @@ enum Target {
     New,
 }
 
-/// The ACO a kind of message is received under (`addonly` suffices: receiving adds).
-/// The ACL each message kind needs; anything else is judged as results (lab).
+/// The ACO each kind of message is received under (`addonly` suffices: receiving adds).
 const KINDS: [(&str, Aco); 3] =
     [("ORU", Aco::PATIENTS_LAB), ("MDM", Aco::PATIENTS_DOCS), ("ADT", Aco::PATIENTS_DEMO)];
 
+/// Any other kind is judged as results (lab).
 fn aco_of(message_type: &str) -> Aco {
     KINDS.iter().find(|(code, _)| *code == message_type).map_or(Aco::PATIENTS_LAB, |(_, aco)| *aco)
 }
@@ -612,12 +612,11 @@ async fn result_documents(
             }
         }
     }
-    let mut category_id = None;
+    if documents.is_empty() {
+        return Ok(files);
+    }
+    let category = category(state, "lab_results_category_name").await?;
     for (at_index, report, result, file) in documents {
-        let category = match category_id {
-            Some(id) => id,
-            None => *category_id.insert(category(state, "lab_results_category_name").await?),
-        };
         let label = if result.text.is_empty() { &report.procedure_name } else { &result.text };
         let at = report.reported.map(|s| s.at).unwrap_or_else(wall_clock_now).format("%Y%m%d%H%M%S");
         let name = format!("{}_{at}.{}", if label.is_empty() { "lab" } else { label }, file.extension);
