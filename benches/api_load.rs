@@ -15,6 +15,7 @@
 //! BENCH_SECS (default 10) sets the measured seconds per row; BENCH_WARMUP_SECS (default 2) the
 //! unrecorded warm-up per scenario. BENCH_KEEP_DIR keeps the data directory (and wrk scripts).
 //! BENCH_ONLY=dashboard,search runs only the scenarios whose label contains one of the words.
+//! BENCH_PATIENTS (default 100000) and BENCH_ENCOUNTERS (default 1000000) size the generated data.
 
 #[path = "support/generate.rs"]
 mod generate;
@@ -68,6 +69,7 @@ enum Scenario {
     Health,
     Login,
     PatientSearch,
+    FhirPatientSearch,
     PatientGet,
     EncounterList,
     TranscriptionCreate,
@@ -82,10 +84,11 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Self; 14] = [
+    const ALL: [Self; 15] = [
         Self::Health,
         Self::Login,
         Self::PatientSearch,
+        Self::FhirPatientSearch,
         Self::PatientGet,
         Self::EncounterList,
         Self::TranscriptionCreate,
@@ -104,6 +107,7 @@ impl Scenario {
             Self::Health => "health",
             Self::Login => "login (bcrypt cost 10)",
             Self::PatientSearch => "patient search",
+            Self::FhirPatientSearch => "FHIR Patient search (name=, _count=25)",
             Self::PatientGet => "patient get",
             Self::EncounterList => "encounter list",
             Self::TranscriptionCreate => "transcription create",
@@ -129,6 +133,7 @@ impl Scenario {
             Self::Health => "health",
             Self::Login => "login",
             Self::PatientSearch => "search",
+            Self::FhirPatientSearch => "fhir_search",
             Self::PatientGet => "get",
             Self::EncounterList => "encounters",
             Self::TranscriptionCreate => "create",
@@ -211,7 +216,7 @@ fn search_term(rng: &mut StdRng, max_pid: i64) -> String {
     }
 }
 
-fn search_path(term: &str) -> String {
+fn url_encode(term: &str) -> String {
     let mut encoded = String::new();
     for b in term.bytes() {
         if b.is_ascii_alphanumeric() {
@@ -220,7 +225,17 @@ fn search_path(term: &str) -> String {
             let _ = write!(encoded, "%{b:02X}");
         }
     }
-    format!("/api/patients/?search={encoded}&page_size={PAGE}")
+    encoded
+}
+
+fn search_path(term: &str) -> String {
+    format!("/api/patients/?search={}&page_size={PAGE}", url_encode(term))
+}
+
+/// The FHIR form of a search: `name` matches the start of any name word, so the first word typed.
+fn fhir_search_path(term: &str) -> String {
+    let word = term.split_whitespace().next().unwrap_or(term);
+    format!("/fhir/r4/Patient?name={}&_count={PAGE}", url_encode(word))
 }
 
 /// A Lua string literal.
@@ -263,6 +278,7 @@ builders.login = function()
   return wrk.format("POST", "/api/auth/login/", { ["Content-Type"] = "application/json" }, login_body)
 end
 builders.search = function() return wrk.format("GET", searches[math.random(#searches)], reader) end
+builders.fhir_search = function() return wrk.format("GET", fhir_searches[math.random(#fhir_searches)], reader) end
 builders.get = function() return wrk.format("GET", "/api/patients/" .. pid() .. "/", reader) end
 builders.panel_get = function() return wrk.format("GET", "/api/patients/" .. panel_pids[math.random(#panel_pids)] .. "/", reader) end
 builders.encounters = function() return wrk.format("GET", "/api/patients/" .. pid() .. "/encounters/", reader) end
@@ -321,6 +337,7 @@ struct Setup<'a> {
     writer_token: &'a str,
     login_body: &'a str,
     search_paths: &'a [String],
+    fhir_search_paths: &'a [String],
     max_pid: i64,
     /// A patient with 500 vitals readings.
     trend_pid: i64,
@@ -357,6 +374,10 @@ fn wrk(setup: &Setup<'_>, scenario: Scenario, connections: usize, duration: Dura
     let _ = writeln!(script, "math.randomseed({seed})");
     script.push_str("searches = {\n");
     for path in setup.search_paths {
+        let _ = writeln!(script, "  {},", lua_str(path));
+    }
+    script.push_str("}\nfhir_searches = {\n");
+    for path in setup.fhir_search_paths {
         let _ = writeln!(script, "  {},", lua_str(path));
     }
     script.push_str("}\n");
@@ -639,8 +660,17 @@ async fn main() {
     let secs = generate::env_secs("BENCH_SECS", 10);
     let warmup = generate::env_secs("BENCH_WARMUP_SECS", 2);
     ensure_wrk();
+    let count =
+        |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (want_patients, want_encounters) =
+        (count("BENCH_PATIENTS", 100_000), count("BENCH_ENCOUNTERS", 1_000_000));
+    let sizes = [
+        ("SET @patients := 100000;", format!("SET @patients := {want_patients};")),
+        ("SET @encounters := 1000000;", format!("SET @encounters := {want_encounters};")),
+    ];
+    let what = format!("{want_patients} patients and {want_encounters} encounters");
     let (mut guard, db_port, http_port, generate_secs) =
-        generate::database("mmt-bench", "generate-large.sql", "100,000 patients and 1,000,000 encounters");
+        generate::database("mmt-bench", "generate-large.sql", &what, &sizes);
     let dir = guard.dir.clone();
     let mariadb_version = sql(&dir, "SELECT VERSION()");
     let patients: i64 = sql(&dir, "SELECT COUNT(*) FROM patient_data").parse().unwrap();
@@ -667,7 +697,17 @@ async fn main() {
     })
     .await;
     let indexed_secs = t.elapsed().as_secs_f64();
+    wait_until("the in-memory search index", Duration::from_secs(600), || {
+        let health = client.get(format!("{base}/api/health/")).send();
+        async move {
+            let body: serde_json::Value = health.await.unwrap().json().await.unwrap_or_default();
+            body["patient_search"] == "memory"
+        }
+    })
+    .await;
+    let in_memory_secs = t.elapsed().as_secs_f64();
     let rss_after_index = peak_rss_mib(server_pid);
+    let rss_indexed = status_mib(server_pid, "VmRSS:");
     eprintln!("healthy after {healthy_secs:.1} s, search index complete after {indexed_secs:.1} s");
 
     // Reads as admin (unrestricted encounter scope, as in issue 4); transcriptions by a physician.
@@ -690,6 +730,7 @@ async fn main() {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let terms: Vec<String> = (0..4096).map(|_| search_term(&mut rng, max_pid)).collect();
     let search_paths: Vec<String> = terms.iter().map(|t| search_path(t)).collect();
+    let fhir_search_paths: Vec<String> = terms.iter().map(|t| fhir_search_path(t)).collect();
     let login_body = serde_json::json!({"username": "acctbrown", "password": "Billing-Brown-7"}).to_string();
     let setup = Setup {
         dir: &dir,
@@ -698,6 +739,7 @@ async fn main() {
         writer_token: &writer_token,
         login_body: &login_body,
         search_paths: &search_paths,
+        fhir_search_paths: &fhir_search_paths,
         max_pid,
         trend_pid,
         chart_pids: &chart_pids,
@@ -819,7 +861,8 @@ async fn main() {
         warmup.as_secs(),
     );
     println!(
-        "generator: {generate_secs:.1} s; sidecar healthy after {healthy_secs:.1} s, search index built after {indexed_secs:.1} s; {created} transcriptions created"
+        "generator: {generate_secs:.1} s; sidecar healthy after {healthy_secs:.1} s, search index table built after {indexed_secs:.1} s, in-memory index after {in_memory_secs:.1} s (resident then: {}); {created} transcriptions created",
+        rss_indexed.map_or("unknown".to_string(), |v| format!("{v:.1} MiB"))
     );
     println!();
     print!("{table}");

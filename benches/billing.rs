@@ -156,7 +156,7 @@ fn held_checkouts(dir: &std::path::Path) {
 async fn main() {
     let secs = generate::env_secs("BENCH_SECS", 10);
     let (mut guard, db_port, http_port, generate_secs) =
-        generate::database("mmt-bench-billing", "generate-billing.sql", "20,200 coded visits");
+        generate::database("mmt-bench-billing", "generate-billing.sql", "20,200 coded visits", &[]);
     let dir = guard.dir.clone();
     let first: i64 = sql(
         &dir,

@@ -87,7 +87,7 @@ impl Scenario {
 async fn main() {
     let secs = generate::env_secs("BENCH_SECS", 10);
     let (mut guard, db_port, http_port, generate_secs) =
-        generate::database("mmt-bench-scheduling", "generate-calendar.sql", "1,000,000 calendar events");
+        generate::database("mmt-bench-scheduling", "generate-calendar.sql", "1,000,000 calendar events", &[]);
     let dir = guard.dir.clone();
     let events: i64 = sql(&dir, "SELECT COUNT(*) FROM openemr_postcalendar_events").parse().unwrap();
     eprintln!("generated in {generate_secs:.1} s: {events} events");

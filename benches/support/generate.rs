@@ -15,26 +15,33 @@ pub fn env_secs(name: &str, default: u64) -> Duration {
 }
 
 /// A private server loaded with schema/, openemr-fixtures/ and `script`, and a free port for the
-/// sidecar: (guard, database port, http port, seconds the script took).
-pub fn database(prefix: &str, script: &str, what: &str) -> (Guard, u16, u16, f64) {
+/// sidecar: (guard, database port, http port, seconds the script took). Each `(from, to)` of
+/// `sizes` replaces a line of the script, so a bench can scale what the script generates.
+pub fn database(prefix: &str, script: &str, what: &str, sizes: &[(&str, String)]) -> (Guard, u16, u16, f64) {
     let [db_port, http_port] = free_ports::<2>();
     let mut guard = Guard::new(prefix);
     guard.start_db(db_port);
     eprintln!("generating {what} (bench/{script})");
-    let secs = script_into(&guard.dir, script);
+    let secs = script_into(&guard.dir, script, sizes);
     (guard, db_port, http_port, secs)
 }
 
 /// Runs one of `bench/`'s generator scripts into the private server; returns the seconds it took.
-fn script_into(dir: &Path, script: &str) -> f64 {
+fn script_into(dir: &Path, script: &str, sizes: &[(&str, String)]) -> f64 {
     let started = Instant::now();
-    let input = std::fs::File::open(format!("{ROOT}/bench/{script}"))
+    let mut text = std::fs::read_to_string(format!("{ROOT}/bench/{script}"))
         .unwrap_or_else(|e| panic!("bench/{script}: {e}"));
+    for (from, to) in sizes {
+        assert!(text.contains(from), "bench/{script} has no line {from}");
+        text = text.replace(from, to);
+    }
+    let input = dir.join(script);
+    std::fs::write(&input, text).unwrap();
     run(
         Command::new("mariadb")
             .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
             .args(["-uroot", "openemr"])
-            .stdin(input)
+            .stdin(std::fs::File::open(&input).unwrap())
             .stdout(Stdio::null()),
         &format!("bench/{script}"),
     );

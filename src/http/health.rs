@@ -35,6 +35,9 @@ pub struct Health {
     pub live_updates: String,
     /// Where the session bridge reads OpenEMR's PHP sessions: `files`, `redis`, `table` or `none`.
     pub session_source: String,
+    /// Where patient searches are answered: `memory` once this replica's in-memory index is built,
+    /// `database (in-memory index building)` until then.
+    pub patient_search: String,
     /// How long ago the background check behind this answer finished, in milliseconds (it runs
     /// every second; a request never waits on the database).
     pub checked_ms_ago: u64,
@@ -90,6 +93,7 @@ impl HealthApi {
                 guest_login: state.config.auth.guest_login,
                 live_updates: state.events.mode().into(),
                 session_source: state.config.auth.session_source.name().into(),
+                patient_search: patient_search(&state),
                 checked_ms_ago: 0,
             },
             Err(err) => unreachable_health(err, &state),
@@ -162,6 +166,14 @@ fn unreachable_health(err: &StorageError, state: &AppState) -> Health {
         guest_login: state.config.auth.guest_login,
         live_updates: state.events.mode().into(),
         session_source: state.config.auth.session_source.name().into(),
+        patient_search: patient_search(state),
         checked_ms_ago: 0,
+    }
+}
+
+fn patient_search(state: &AppState) -> String {
+    match state.patient_index.in_memory() {
+        Some(_) => "memory".into(),
+        None => "database (in-memory index building)".into(),
     }
 }

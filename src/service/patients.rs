@@ -78,8 +78,12 @@ pub async fn search(
         filters.panels.push(super::patient_access::panel(state, &reach).await?);
     }
     state.patient_index.ready_for_search(state).await?;
-    let total = index::total(&state.pool, &filters).await?;
-    let hits = index::search(&state.pool, &filters, page).await?;
+    let (total, hits) = match state.patient_index.search_in_memory(&filters, page) {
+        Some(found) => found,
+        None => {
+            (index::total(&state.pool, &filters).await?, index::search(&state.pool, &filters, page).await?)
+        }
+    };
     let pids: Vec<i64> = hits.iter().map(|(pid, _)| *pid).collect();
     let rows = patients::get_many(&state.pool, &pids).await?;
     let listed = pids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
@@ -170,6 +174,7 @@ pub async fn create(
     }
     held.release().await?;
     let (row, change) = result?;
+    state.patient_index.remember(&row).await;
     webhooks::committed(state, change);
     Ok(row)
 }
@@ -237,6 +242,7 @@ pub async fn update(
     }
     let (row, change) = finish_write(&mut tx, caller, pid, ChangeEvent::PatientUpdated).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
+    state.patient_index.remember(&row).await;
     webhooks::committed(state, change);
     Ok(row)
 }
@@ -268,5 +274,6 @@ pub async fn delete(state: &AppState, caller: &Caller, pid: Pid) -> Result<(), P
     );
     audit_log::record(&mut tx, &entry).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)?;
+    state.patient_index.forget(pid.0).await;
     Ok(())
 }

@@ -129,3 +129,22 @@ async fn health_never_waits_on_a_hanging_database_and_reports_it_once_checks_sta
     assert!(stalled["checked_ms_ago"].as_u64().unwrap() < 3_000, "{stalled}");
     assert!(stalled["detail"].as_str().unwrap().contains("problem"), "{stalled}");
 }
+
+/// Until this replica's in-memory patient index is built, searches go to the database and health
+/// says so; the first search (with the tests' zero staleness) builds it, and health says that.
+#[tokio::test]
+async fn health_tells_where_patient_searches_are_answered() {
+    let db = TestDb::migrated().await;
+    let (token, _) = crate::auth::tokens(&db, crate::auth::ADMIN).await;
+    let client = db.client();
+    let before: Value = client.get("/api/health/").send().await.json().await.value().deserialize();
+    assert_eq!(before["patient_search"], "database (in-memory index building)");
+    client
+        .get("/api/patients/?search=a")
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .assert_status_is_ok();
+    let after: Value = client.get("/api/health/").send().await.json().await.value().deserialize();
+    assert_eq!(after["patient_search"], "memory");
+}

@@ -108,6 +108,28 @@ pub async fn changed_since(
         .map_err(StorageError::from_sqlx)
 }
 
+/// Up to `limit` patients with a pid above `after`, in pid order.
+pub async fn page_after(pool: &MySqlPool, after: i64, limit: u32) -> Result<Vec<PatientRow>, StorageError> {
+    let sql = format!("SELECT {COLUMNS} FROM patient_data WHERE pid > ? ORDER BY pid LIMIT ?");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+pub async fn newest_update(pool: &MySqlPool) -> Result<Option<NaiveDateTime>, StorageError> {
+    sqlx::query_scalar("SELECT MAX(last_updated) FROM patient_data")
+        .fetch_one(pool)
+        .await
+        .map_err(StorageError::from_sqlx)
+}
+
+pub async fn all_pids(pool: &MySqlPool) -> Result<Vec<i64>, StorageError> {
+    sqlx::query_scalar("SELECT pid FROM patient_data").fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
+
 /// Every patient, or one provider's (`providerID`).
 pub async fn count_for(pool: &MySqlPool, provider: Option<i64>) -> Result<i64, StorageError> {
     sqlx::query_scalar("SELECT COUNT(*) FROM patient_data WHERE ? IS NULL OR providerID = ?")
