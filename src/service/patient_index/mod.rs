@@ -90,6 +90,10 @@ impl PatientIndex {
     /// Puts the sidecar's own committed write into the memory index at once, so the writer finds
     /// it; before the index is built, its build or first sweep picks the row up.
     pub async fn remember(&self, row: &PatientRow) {
+        // Never wait on a first build's sweep: the build or the sweep after it reads this row.
+        if self.in_memory().is_none() {
+            return;
+        }
         let _writer = self.memory_mark.lock().await;
         if let Some(index) = self.memory.write().unwrap_or_else(PoisonError::into_inner).as_mut() {
             index.upsert(&entry(row));
@@ -97,6 +101,9 @@ impl PatientIndex {
     }
 
     pub async fn forget(&self, pid: i64) {
+        if self.in_memory().is_none() {
+            return;
+        }
         let _writer = self.memory_mark.lock().await;
         if let Some(index) = self.memory.write().unwrap_or_else(PoisonError::into_inner).as_mut() {
             index.remove(pid);
