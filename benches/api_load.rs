@@ -67,6 +67,7 @@ fn ensure_wrk() {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
     Health,
+    HealthDuringSignIns,
     Login,
     PatientSearch,
     FhirPatientSearch,
@@ -84,8 +85,9 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Self; 15] = [
+    const ALL: [Self; 16] = [
         Self::Health,
+        Self::HealthDuringSignIns,
         Self::Login,
         Self::PatientSearch,
         Self::FhirPatientSearch,
@@ -105,6 +107,7 @@ impl Scenario {
     fn label(self) -> &'static str {
         match self {
             Self::Health => "health",
+            Self::HealthDuringSignIns => "health while 100 sign-ins queue (bcrypt cost 10)",
             Self::Login => "login (bcrypt cost 10)",
             Self::PatientSearch => "patient search",
             Self::FhirPatientSearch => "FHIR Patient search (name=, _count=25)",
@@ -130,7 +133,7 @@ impl Scenario {
     /// The name the wrk script dispatches on.
     fn kind(self) -> &'static str {
         match self {
-            Self::Health => "health",
+            Self::Health | Self::HealthDuringSignIns => "health",
             Self::Login => "login",
             Self::PatientSearch => "search",
             Self::FhirPatientSearch => "fhir_search",
@@ -573,7 +576,10 @@ fn measure(
     wrk(setup, scenario, 4, warmup, *seed);
     for clients in CONCURRENCY {
         *seed += 1;
-        let row = wrk(setup, scenario, clients, secs, *seed);
+        let row = match scenario {
+            Scenario::HealthDuringSignIns => during_sign_in_flood(setup, clients, secs, *seed),
+            _ => wrk(setup, scenario, clients, secs, *seed),
+        };
         let line = format!(
             "| {} | {clients} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} |",
             scenario.label(),
@@ -591,6 +597,19 @@ fn measure(
             first_errors.push(format!("{} x{clients}: {e}", scenario.label()));
         }
     }
+}
+
+/// Health measured while a second wrk keeps 100 bcrypt sign-ins in flight, from a second before
+/// until after the measured seconds.
+fn during_sign_in_flood(setup: &Setup<'_>, clients: usize, secs: Duration, seed: u64) -> Row {
+    std::thread::scope(|s| {
+        let flood =
+            s.spawn(|| wrk(setup, Scenario::Login, 100, secs + Duration::from_secs(2), seed ^ 0x5eed));
+        std::thread::sleep(Duration::from_secs(1));
+        let row = wrk(setup, Scenario::HealthDuringSignIns, clients, secs, seed);
+        flood.join().expect("the sign-in flood");
+        row
+    })
 }
 
 /// Gives every fifth patient up to `teams` an active care team, as OpenEMR's care team card writes
@@ -807,7 +826,7 @@ async fn main() {
 
     // The same queries without HTTP: the sidecar's storage functions over a pool like its own.
     let options: sqlx::mysql::MySqlConnectOptions = database_url.parse().unwrap();
-    let pool = lazy_pool(options.timezone(None), Duration::from_secs(3));
+    let pool = lazy_pool(options.timezone(None), Duration::from_secs(3), 32);
     let mut ratios = String::new();
     let _ = writeln!(
         ratios,

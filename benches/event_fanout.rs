@@ -97,7 +97,7 @@ fn replica(database_url: &str, redis_url: &str) -> AppState {
     let config = Config::from_lookup(|key| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()))
         .expect("bench config is valid");
     let options: sqlx::mysql::MySqlConnectOptions = database_url.parse().unwrap();
-    AppState::new(lazy_pool(options.timezone(None), config.db_acquire_timeout), config)
+    AppState::new(lazy_pool(options.timezone(None), config.db_acquire_timeout, config.db_pool_size), config)
 }
 
 /// One SSE client: reports when its stream is open, then records when each event id arrives

@@ -43,7 +43,7 @@ fn replica(url: &str) -> AppState {
     })
     .expect("bench configuration is valid");
     let options: MySqlConnectOptions = url.parse().unwrap();
-    AppState::new(lazy_pool(options.timezone(None), config.db_acquire_timeout), config)
+    AppState::new(lazy_pool(options.timezone(None), config.db_acquire_timeout, config.db_pool_size), config)
 }
 
 /// A no-op handler that reports each job it starts.

@@ -153,7 +153,7 @@ async fn main() {
 
     let database_url = format!("mysql://mmt:mmt@127.0.0.1:{db_port}/openemr");
     let options: sqlx::mysql::MySqlConnectOptions = database_url.parse().unwrap();
-    let pool = lazy_pool(options.timezone(None), Duration::from_secs(3));
+    let pool = lazy_pool(options.timezone(None), Duration::from_secs(3), 32);
     migrations::run(&pool).await.expect("the sidecar's migrations apply");
 
     let mut serial = 0u32;

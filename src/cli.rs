@@ -97,7 +97,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pool = storage::lazy_pool(options, config.db_acquire_timeout);
+    let pool = storage::lazy_pool(options, config.db_acquire_timeout, config.db_pool_size);
     let state = AppState::new(pool, config);
     match cli.command {
         Command::Serve { migrate } => serve(state, migrate).await,

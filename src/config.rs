@@ -24,6 +24,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// How long a request waits for a pooled database connection before it is told 503.
     pub db_acquire_timeout: Duration,
+    /// Connections in the database pool: 16 per core, from 8 to 64, unless set.
+    pub db_pool_size: u32,
     pub listen_addr: SocketAddr,
     pub openemr_site: String,
     pub log_format: LogFormat,
@@ -339,6 +341,13 @@ impl Config {
                 Ok(ms @ 1..=60_000) => Ok(Duration::from_millis(ms)),
                 _ => Err("expected milliseconds from 1 to 60000".into()),
             });
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        let pool_default = (16 * cores).clamp(8, 64).to_string();
+        let db_pool_size =
+            parse_or(&get, "MMT_DB_POOL_SIZE", &pool_default, &mut errors, |v| match v.parse::<u32>() {
+                Ok(n @ 1..=1000) => Ok(n),
+                _ => Err("expected a number of connections from 1 to 1000".into()),
+            });
         let auth = auth_from(&get, &mut errors);
         let search_max_staleness = parse_or(&get, "MMT_SEARCH_MAX_STALENESS_MS", "2000", &mut errors, |v| {
             v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected milliseconds".into())
@@ -379,6 +388,7 @@ impl Config {
             Some(Self {
                 database: database?,
                 db_acquire_timeout: db_acquire_timeout?,
+                db_pool_size: db_pool_size?,
                 listen_addr: listen_addr?,
                 openemr_site,
                 log_format: log_format?,
@@ -924,6 +934,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("auth", &self.auth)
+            .field("db_pool_size", &self.db_pool_size)
             .field("search_max_staleness", &self.search_max_staleness)
             .field("allow_patient_delete", &self.allow_patient_delete)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "(hidden)"))
@@ -969,6 +980,17 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(matches!(c.database, DatabaseConfig::Parts { port: 3306, .. }));
         assert_eq!(c.db_acquire_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn the_pool_is_sized_from_the_cores_unless_set() {
+        let cores = std::thread::available_parallelism().unwrap().get() as u32;
+        assert_eq!(config(PARTS).unwrap().db_pool_size, (16 * cores).clamp(8, 64));
+        let with = |n: &str| config(&[PARTS, &[("MMT_DB_POOL_SIZE", n)]].concat());
+        assert_eq!(with("5").unwrap().db_pool_size, 5);
+        for bad in ["0", "1001", "many"] {
+            assert!(with(bad).unwrap_err().0.join("\n").contains("MMT_DB_POOL_SIZE"), "{bad}");
+        }
     }
 
     #[test]

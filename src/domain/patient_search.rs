@@ -142,6 +142,36 @@ pub fn parse_query(query: &str) -> Vec<Needle> {
         .collect()
 }
 
+/// How well a patient's names answer the search words, best first: 0 when a word is the surname or
+/// one of its words, 1 when it starts one of them, 2 when it starts a given name, 3 otherwise (a
+/// phone, an email, a chart number, a middle name). The best word counts; a search sorted by
+/// relevance lists lower ranks first and each rank by name.
+pub fn rank(needles: &[Needle], sort_last: &str, sort_first: &str) -> u8 {
+    needles
+        .iter()
+        .filter_map(|n| match n {
+            Needle::Prefix(word) => Some(word_rank(word, sort_last, sort_first)),
+            Needle::Dob(_) => None,
+        })
+        .min()
+        .unwrap_or(WORST_RANK)
+}
+
+pub const WORST_RANK: u8 = 3;
+
+fn word_rank(word: &str, last: &str, first: &str) -> u8 {
+    let joined = last.replace(' ', "");
+    if joined == word || last.split(' ').any(|w| w == word) {
+        0
+    } else if joined.starts_with(word) || last.split(' ').any(|w| w.starts_with(word)) {
+        1
+    } else if first.split(' ').any(|w| w.starts_with(word)) {
+        2
+    } else {
+        WORST_RANK
+    }
+}
+
 fn parse_date(word: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(word, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(word, "%m/%d/%Y")).ok()
 }
@@ -197,6 +227,19 @@ mod tests {
         assert!(t.sort_last.len() <= MAX_SORT_KEY && t.sort_first.len() <= MAX_SORT_KEY);
         assert!(normalize(&name).len() > MAX_SORT_KEY, "the name must overflow before bounding");
         assert!(t.terms.iter().all(|term| term.len() <= MAX_TERM && term.is_ascii()));
+    }
+
+    #[test]
+    fn the_surname_ranks_before_its_prefix_before_the_given_name() {
+        let rank_of = |query: &str, last: &str, first: &str| rank(&parse_query(query), last, first);
+        assert_eq!(rank_of("garcia", "munoz garcia", "ana"), 0);
+        assert_eq!(rank_of("munoz-garcia", "munoz garcia", "ana"), 0);
+        assert_eq!(rank_of("garcia", "garcilaso", "ana"), 3);
+        assert_eq!(rank_of("garc", "garcilaso", "ana"), 1);
+        assert_eq!(rank_of("garc", "lopez", "garcia"), 2);
+        assert_eq!(rank_of("555", "lopez", "garcia"), 3);
+        assert_eq!(rank_of("maria go", "gomez", "maria"), 1, "the best word counts");
+        assert_eq!(rank_of("1984-02-29", "gomez", "maria"), 3);
     }
 
     #[test]

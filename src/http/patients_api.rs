@@ -154,6 +154,11 @@ pub enum PatientSort {
     Pid,
     #[oai(rename = "-pid")]
     PidDesc,
+    /// Best match of the `search` words first: the surname itself, then a surname starting with
+    /// a word, then a given name starting with one, then the rest (phone, email, chart number);
+    /// each group by name.
+    #[oai(rename = "relevance")]
+    Relevance,
 }
 
 impl PatientSort {
@@ -165,6 +170,7 @@ impl PatientSort {
             Self::DobDesc => (SortKey::Dob, true),
             Self::Pid => (SortKey::Pid, false),
             Self::PidDesc => (SortKey::Pid, true),
+            Self::Relevance => (SortKey::Relevance, false),
         }
     }
 }

@@ -129,11 +129,11 @@ pub struct TableSessions {
 
 impl TableSessions {
     fn new(config: SessionTableConfig, main: &MySqlPool) -> Self {
-        let timeout = main.options().get_acquire_timeout();
+        let (timeout, size) = (main.options().get_acquire_timeout(), main.options().get_max_connections());
         let pool = config
             .database
             .clone()
-            .map_or_else(|| main.clone(), |options| storage::lazy_pool(*options, timeout));
+            .map_or_else(|| main.clone(), |options| storage::lazy_pool(*options, timeout, size));
         Self { config, pool }
     }
 

@@ -105,9 +105,9 @@ fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
 /// A pool that connects lazily: the service starts, and reports 503, while the database is down,
 /// and recovers by itself when it returns. A request that cannot get a connection within
 /// `acquire_timeout` is answered 503.
-pub fn lazy_pool(options: MySqlConnectOptions, acquire_timeout: Duration) -> MySqlPool {
+pub fn lazy_pool(options: MySqlConnectOptions, acquire_timeout: Duration, size: u32) -> MySqlPool {
     MySqlPoolOptions::new()
-        .max_connections(32)
+        .max_connections(size)
         .min_connections(0)
         .acquire_timeout(acquire_timeout)
         .idle_timeout(Duration::from_secs(300))

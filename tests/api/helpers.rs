@@ -61,7 +61,7 @@ pub fn server_url() -> String {
 /// others run, which can stall it for seconds on a loaded two-core machine; a request under test
 /// waits that out instead of being told 503 as production would after `MMT_DB_ACQUIRE_TIMEOUT_MS`.
 pub fn test_pool(options: MySqlConnectOptions) -> MySqlPool {
-    storage::lazy_pool(options.timezone(None), Duration::from_secs(15))
+    storage::lazy_pool(options.timezone(None), Duration::from_secs(15), 32)
 }
 
 /// `redis://host:port/db` of the private test Redis.

@@ -537,3 +537,26 @@ async fn the_in_memory_index_answers_every_search_as_the_database_index_does() {
     }
     assert!(compared > 40, "most searches must find someone, or the comparison proves little ({compared})");
 }
+
+/// `sort=relevance` lists the patients whose surname starts with the word before those found by a
+/// given name, though by name "Adeyemi, Mateo" would come first for "ma".
+#[tokio::test]
+async fn relevance_puts_surname_matches_before_given_name_matches() {
+    let api = Api::as_user(("admin", "Sidecar-Admin-1")).await;
+    let (status, body) = api.call("GET", "/api/patients/?search=ma&sort=relevance&page_size=100", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let by_surname: Vec<bool> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["last_name"].as_str().unwrap().to_lowercase().starts_with("ma"))
+        .collect();
+    let first_by_given_name = by_surname.iter().position(|s| !s).expect("some match by given name");
+    assert!(first_by_given_name > 0, "some match by surname: {body}");
+    assert!(
+        by_surname[first_by_given_name..].iter().all(|s| !s),
+        "a surname match after a given-name one: {body}"
+    );
+    let (_, by_name) = api.call("GET", "/api/patients/?search=ma&sort=name&page_size=100", None).await;
+    assert!(!by_name["items"][0]["last_name"].as_str().unwrap().to_lowercase().starts_with("ma"));
+}

@@ -16,7 +16,7 @@ use fst::{Automaton, IntoStreamer, Map, MapBuilder, Streamer, automaton::Str};
 use roaring::RoaringBitmap;
 
 use crate::{
-    domain::patient_search::{FieldMatch, Needle},
+    domain::patient_search::{FieldMatch, Needle, rank},
     storage::mmt::patient_index::{After, Filters, IndexEntry, Page, SortKey},
 };
 
@@ -45,20 +45,27 @@ impl Doc {
         (self.dob.unwrap_or(NaiveDate::MIN_SORT), self.pid)
     }
 
-    fn after(&self, sort: SortKey) -> After {
+    fn after(&self, sort: SortKey, rank: impl FnOnce() -> u8) -> After {
         match sort {
             SortKey::Name => After::Name(self.last.to_string(), self.first.to_string(), self.pid),
             SortKey::Dob => After::Dob(self.dob_key().0, self.pid),
             SortKey::Pid => After::Pid(self.pid),
+            SortKey::Relevance => {
+                After::Rank(rank(), self.last.to_string(), self.first.to_string(), self.pid)
+            }
         }
     }
 
-    /// How this patient sorts against a cursor in the cursor's own key.
-    fn cmp_after(&self, after: &After) -> Ordering {
+    /// How this patient sorts against a cursor in the cursor's own key (`rank` is the patient's
+    /// rank for this search, asked only for a relevance cursor).
+    fn cmp_after(&self, after: &After, rank: impl FnOnce() -> u8) -> Ordering {
         match after {
             After::Name(last, first, pid) => self.name_key().cmp(&(last.as_str(), first.as_str(), *pid)),
             After::Dob(dob, pid) => self.dob_key().cmp(&(*dob, *pid)),
             After::Pid(pid) => self.pid.cmp(pid),
+            After::Rank(at, last, first, pid) => {
+                (rank(), self.name_key()).cmp(&(*at, (last.as_str(), first.as_str(), *pid)))
+            }
         }
     }
 }
@@ -320,14 +327,18 @@ impl MemoryIndex {
             _ => self.by_key(&found, &query, page, wanted),
         };
         hits.drain(..hits.len().min(page.offset.unwrap_or(0) as usize));
-        let rows = hits.into_iter().map(|id| self.doc(id)).map(|d| (d.pid, d.after(page.sort))).collect();
+        let rows = hits
+            .into_iter()
+            .map(|id| self.doc(id))
+            .map(|d| (d.pid, d.after(page.sort, || query.rank(d))))
+            .collect();
         (total, rows)
     }
 
-    fn past_cursor(doc: &Doc, page: &Page) -> bool {
+    fn past_cursor(doc: &Doc, query: &Query, page: &Page) -> bool {
         page.after.as_ref().is_none_or(|after| match page.descending {
-            false => doc.cmp_after(after) == Ordering::Greater,
-            true => doc.cmp_after(after) == Ordering::Less,
+            false => doc.cmp_after(after, || query.rank(doc)) == Ordering::Greater,
+            true => doc.cmp_after(after, || query.rank(doc)) == Ordering::Less,
         })
     }
 
@@ -335,16 +346,16 @@ impl MemoryIndex {
     /// overlay's few are sorted and merged in.
     fn by_name(&self, found: &RoaringBitmap, query: &Query, page: &Page, wanted: usize) -> Vec<u32> {
         let base_len = self.base.docs.len() as u32;
-        let kept = |id: &u32| query.keeps(self.doc(*id)) && Self::past_cursor(self.doc(*id), page);
+        let kept = |id: &u32| query.keeps(self.doc(*id)) && Self::past_cursor(self.doc(*id), query, page);
         let mut overlay_ids = found.iter();
         overlay_ids.advance_to(base_len);
         let mut overlay: Vec<u32> = overlay_ids.filter(kept).collect();
         let by_key = |a: &u32, b: &u32| self.doc(*a).name_key().cmp(&self.doc(*b).name_key());
         let mut iter = found.iter();
-        let start = page
-            .after
-            .as_ref()
-            .map(|after| self.base.docs.partition_point(|d| d.cmp_after(after) != Ordering::Greater) as u32);
+        let start = page.after.as_ref().map(|after| {
+            self.base.docs.partition_point(|d| d.cmp_after(after, || query.rank(d)) != Ordering::Greater)
+                as u32
+        });
         let base: Box<dyn Iterator<Item = u32>> = match page.descending {
             false => {
                 iter.advance_to(start.unwrap_or(0));
@@ -353,7 +364,8 @@ impl MemoryIndex {
             true => {
                 overlay.sort_by(|a, b| by_key(b, a));
                 let end = page.after.as_ref().map_or(base_len, |after| {
-                    self.base.docs.partition_point(|d| d.cmp_after(after) == Ordering::Less) as u32
+                    self.base.docs.partition_point(|d| d.cmp_after(after, || query.rank(d)) == Ordering::Less)
+                        as u32
                 });
                 match end {
                     0 => Box::new(std::iter::empty()),
@@ -385,25 +397,31 @@ impl MemoryIndex {
         hits
     }
 
-    /// Birth date or pid order: every match is ranked (these orders are asked for rarely).
+    /// Birth date, pid or relevance order: every match is sorted (these orders are asked for
+    /// less often than name order, and relevance depends on the words searched).
     fn by_key(&self, found: &RoaringBitmap, query: &Query, page: &Page, wanted: usize) -> Vec<u32> {
-        let mut ids: Vec<u32> = found
+        let mut ranked: Vec<(u8, u32)> = found
             .iter()
-            .filter(|id| query.keeps(self.doc(*id)) && Self::past_cursor(self.doc(*id), page))
+            .filter(|id| query.keeps(self.doc(*id)) && Self::past_cursor(self.doc(*id), query, page))
+            .map(|id| match page.sort {
+                SortKey::Relevance => (query.rank(self.doc(id)), id),
+                _ => (0, id),
+            })
             .collect();
-        let key = |id: &u32| {
-            let doc = self.doc(*id);
+        let order = |(rank_a, a): &(u8, u32), (rank_b, b): &(u8, u32)| {
+            let (a, b) = (self.doc(*a), self.doc(*b));
             match page.sort {
-                SortKey::Dob => doc.dob_key(),
-                _ => (NaiveDate::MIN_SORT, doc.pid),
+                SortKey::Dob => a.dob_key().cmp(&b.dob_key()),
+                SortKey::Pid => a.pid.cmp(&b.pid),
+                SortKey::Name | SortKey::Relevance => (rank_a, a.name_key()).cmp(&(rank_b, b.name_key())),
             }
         };
-        ids.sort_by(|a, b| match page.descending {
-            false => key(a).cmp(&key(b)),
-            true => key(b).cmp(&key(a)),
+        ranked.sort_by(|a, b| match page.descending {
+            false => order(a, b),
+            true => order(b, a),
         });
-        ids.truncate(wanted);
-        ids
+        ranked.truncate(wanted);
+        ranked.into_iter().map(|(_, id)| id).collect()
     }
 }
 
@@ -416,6 +434,10 @@ struct Query<'a> {
 }
 
 impl<'a> Query<'a> {
+    fn rank(&self, doc: &Doc) -> u8 {
+        rank(&self.f.needles, &doc.last, &doc.first)
+    }
+
     fn new(index: &MemoryIndex, f: &'a Filters) -> Self {
         Query {
             f,
@@ -607,8 +629,10 @@ mod tests {
             .collect();
         let name = |e: &IndexEntry| (e.terms.sort_last.clone(), e.terms.sort_first.clone(), e.pid);
         let dob = |e: &IndexEntry| (e.dob.unwrap_or(NaiveDate::MIN_SORT), e.pid);
+        let relevance = |e: &IndexEntry| (rank(&f.needles, &e.terms.sort_last, &e.terms.sort_first), name(e));
         match page.sort {
             SortKey::Name => hits.sort_by_key(|e| name(e)),
+            SortKey::Relevance => hits.sort_by_key(|e| relevance(e)),
             SortKey::Dob => hits.sort_by_key(|e| dob(e)),
             SortKey::Pid => hits.sort_by_key(|e| e.pid),
         }
@@ -657,7 +681,7 @@ mod tests {
 
     fn assert_same(index: &MemoryIndex, entries: &BTreeMap<i64, IndexEntry>) {
         for f in filter_sets() {
-            for sort in [SortKey::Name, SortKey::Dob, SortKey::Pid] {
+            for sort in [SortKey::Name, SortKey::Dob, SortKey::Pid, SortKey::Relevance] {
                 for descending in [false, true] {
                     let page = Page { sort, descending, after: None, offset: None, limit: 3 };
                     let expected = scan(entries, &f, &page);

@@ -2,7 +2,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
 use crate::{
-    domain::patient_search::{FieldMatch, Needle, PatientTerms},
+    domain::patient_search::{FieldMatch, Needle, PatientTerms, WORST_RANK},
     storage::StorageError,
 };
 
@@ -156,6 +156,8 @@ pub enum SortKey {
     Name,
     Dob,
     Pid,
+    /// By `patient_search::rank` of the search words, then by name.
+    Relevance,
 }
 
 /// A position in a sorted listing: the sort key values of the last row returned.
@@ -164,6 +166,7 @@ pub enum After {
     Name(String, String, i64),
     Dob(NaiveDate, i64),
     Pid(i64),
+    Rank(u8, String, String, i64),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -273,6 +276,32 @@ fn push_field(q: &mut QueryBuilder<MySql>, field: &FieldMatch) {
     }
 }
 
+/// `patient_search::rank` in SQL, over the search words in `needles`.
+fn push_rank(q: &mut QueryBuilder<MySql>, needles: &[Needle]) {
+    let words: Vec<&String> = needles
+        .iter()
+        .filter_map(|n| match n {
+            Needle::Prefix(word) => Some(word),
+            Needle::Dob(_) => None,
+        })
+        .collect();
+    if words.is_empty() {
+        q.push(format!("{WORST_RANK}"));
+        return;
+    }
+    q.push("CAST(LEAST(").push(format!("{WORST_RANK}"));
+    for raw in words {
+        let word = escape_like(raw);
+        q.push(", CASE WHEN REPLACE(i.sort_last, ' ', '') = ").push_bind(raw.clone());
+        q.push(" OR CONCAT(' ', i.sort_last, ' ') LIKE ").push_bind(format!("% {word} %"));
+        q.push(" THEN 0 WHEN REPLACE(i.sort_last, ' ', '') LIKE ").push_bind(format!("{word}%"));
+        q.push(" OR CONCAT(' ', i.sort_last) LIKE ").push_bind(format!("% {word}%"));
+        q.push(" THEN 1 WHEN CONCAT(' ', i.sort_first) LIKE ").push_bind(format!("% {word}%"));
+        q.push(format!(" THEN 2 ELSE {WORST_RANK} END"));
+    }
+    q.push(") AS SIGNED)");
+}
+
 pub async fn total(pool: &MySqlPool, f: &Filters) -> Result<i64, StorageError> {
     let mut q = QueryBuilder::new("SELECT COUNT(*) FROM mmt_patient_index i");
     push_filters(&mut q, f);
@@ -289,8 +318,9 @@ pub struct Page {
 
 /// One page of matching pids, each with the key to continue after it.
 pub async fn search(pool: &MySqlPool, f: &Filters, page: &Page) -> Result<Vec<(i64, After)>, StorageError> {
-    let mut q =
-        QueryBuilder::new("SELECT i.pid, i.sort_last, i.sort_first, i.dob_sort FROM mmt_patient_index i");
+    let mut q = QueryBuilder::new("SELECT i.pid, i.sort_last, i.sort_first, i.dob_sort, ");
+    push_rank(&mut q, &f.needles);
+    q.push(" AS search_rank FROM mmt_patient_index i");
     push_filters(&mut q, f);
     let op = if page.descending { " < " } else { " > " };
     match &page.after {
@@ -315,6 +345,19 @@ pub async fn search(pool: &MySqlPool, f: &Filters, page: &Page) -> Result<Vec<(i
         Some(After::Pid(pid)) => {
             q.push(" AND i.pid").push(op).push_bind(*pid);
         }
+        Some(After::Rank(rank, last, first, pid)) => {
+            q.push(" AND (");
+            push_rank(&mut q, &f.needles);
+            q.push(", i.sort_last, i.sort_first, i.pid)").push(op).push("(");
+            q.push_bind(i64::from(*rank))
+                .push(", ")
+                .push_bind(last.clone())
+                .push(", ")
+                .push_bind(first.clone())
+                .push(", ")
+                .push_bind(*pid)
+                .push(")");
+        }
         None => {}
     }
     let dir = if page.descending { " DESC" } else { "" };
@@ -322,20 +365,24 @@ pub async fn search(pool: &MySqlPool, f: &Filters, page: &Page) -> Result<Vec<(i
         SortKey::Name => format!(" ORDER BY i.sort_last{dir}, i.sort_first{dir}, i.pid{dir}"),
         SortKey::Dob => format!(" ORDER BY i.dob_sort{dir}, i.pid{dir}"),
         SortKey::Pid => format!(" ORDER BY i.pid{dir}"),
+        SortKey::Relevance => {
+            format!(" ORDER BY search_rank{dir}, i.sort_last{dir}, i.sort_first{dir}, i.pid{dir}")
+        }
     };
     q.push(order).push(" LIMIT ").push_bind(page.limit as i64);
     if let Some(offset) = page.offset {
         q.push(" OFFSET ").push_bind(offset as i64);
     }
-    let rows: Vec<(i64, String, String, NaiveDate)> =
+    let rows: Vec<(i64, String, String, NaiveDate, i64)> =
         q.build_query_as().fetch_all(pool).await.map_err(StorageError::from_sqlx)?;
     Ok(rows
         .into_iter()
-        .map(|(pid, last, first, dob)| {
+        .map(|(pid, last, first, dob, rank)| {
             let after = match page.sort {
                 SortKey::Name => After::Name(last, first, pid),
                 SortKey::Dob => After::Dob(dob, pid),
                 SortKey::Pid => After::Pid(pid),
+                SortKey::Relevance => After::Rank(u8::try_from(rank).unwrap_or(WORST_RANK), last, first, pid),
             };
             (pid, after)
         })
