@@ -708,7 +708,8 @@ async fn main() {
     let export_dir = dir.join("fhir-export");
     let export_env = [("MMT_FHIR_EXPORT_DIR", export_dir.to_str().unwrap())];
     let server_pid = start_sidecar(&mut guard, http_port, &database_url, &export_env).await;
-    let client = reqwest::Client::builder().build().unwrap();
+    // Connections idle through a long row are closed by the server; never reuse one that old.
+    let client = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(2)).build().unwrap();
     let healthy_secs = t.elapsed().as_secs_f64();
     wait_until("the patient search index", Duration::from_secs(600), || {
         let indexed = sql(&dir, "SELECT COUNT(*) FROM mmt_patient_index").parse::<i64>().unwrap_or(0);

@@ -121,6 +121,25 @@ impl MemoryIndex {
         self.live.len()
     }
 
+    /// Roughly what the index holds on the heap (allocator overhead aside), for the log.
+    pub fn heap_bytes(&self) -> usize {
+        let docs = |docs: &[Doc]| {
+            docs.iter().map(|d| size_of::<Doc>() + d.last.len() + d.first.len()).sum::<usize>()
+        };
+        let bitmaps = |set: &mut dyn Iterator<Item = &RoaringBitmap>| {
+            set.map(RoaringBitmap::serialized_size).sum::<usize>()
+        };
+        docs(&self.base.docs)
+            + docs(&self.overlay_docs)
+            + self.base.terms.as_fst().as_bytes().len()
+            + bitmaps(&mut self.base.postings.iter())
+            + bitmaps(&mut self.base.short.values())
+            + bitmaps(&mut self.overlay_terms.values())
+            + self.overlay_terms.keys().map(|k| k.len()).sum::<usize>()
+            + self.by_pid.capacity() * size_of::<(i64, u32)>()
+            + self.live.serialized_size()
+    }
+
     pub fn pids(&self) -> impl Iterator<Item = i64> + '_ {
         self.by_pid.keys().copied()
     }
