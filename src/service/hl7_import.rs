@@ -565,22 +565,36 @@ async fn results(
     };
     permission::require_on(state, caller, Aco::PATIENTS_LAB, AclLevel::Addonly, pid).await?;
     let files = result_documents(state, caller, pid, r).await?;
+    // Finding or making a results-only order locks a gap of `procedure_order`'s patient index, which
+    // concurrent filings for any patients share (the end of the index above all): left to race,
+    // they deadlock one another again on every retry. This replica's filings take turns instead.
+    let serial = match r.reports.iter().any(|rep| rep.placer.is_none()) {
+        true => Some(Held::take(&state.pool, RESULTS_ONLY_LOCK, advisory_lock::WRITE_WAIT_SECS).await?),
+        false => None,
+    };
     let mut attempt = 1;
     let written = loop {
         match write_results(state, caller, header, pid, r, &files).await {
-            // Two messages for one patient's results-only orders lock the same index gap.
+            // OpenEMR's own screens may still hold such a gap.
             Err(Hl7Error::Storage(e)) if e.is_deadlock() && attempt < WRITE_ATTEMPTS => attempt += 1,
             other => break other,
         }
     };
+    let released = match serial {
+        Some(held) => held.release().await,
+        None => Ok(()),
+    };
     if !matches!(written, Ok(Outcome::Filed { .. })) {
         withdraw(state, caller, pid, files.values().copied()).await?;
     }
+    released?;
     written
 }
 
 /// A transaction that loses a deadlock is run again, this many times at most.
 const WRITE_ATTEMPTS: u32 = 5;
+/// The advisory lock results-only filings take turns at.
+const RESULTS_ONLY_LOCK: &str = "mmt-hl7-results-only";
 
 /// Soft-deletes (as OpenEMR deletes) the documents of results that were not filed: the sidecar's
 /// own write taken back, so no `docs_rm` permission is asked of the sender.

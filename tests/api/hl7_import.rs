@@ -163,6 +163,21 @@ async fn parallel_resends_of_one_message_file_it_once() {
     assert_eq!(api.db.scalar("SELECT COUNT(*) FROM mmt_hl7_messages WHERE control_id = 'M-PAR'").await, 1);
 }
 
+/// Results-only orders are found or made under a gap lock of `procedure_order`'s patient index;
+/// filings racing for it take turns rather than deadlock each other out of their retries.
+#[tokio::test]
+async fn parallel_results_without_orders_are_all_filed() {
+    let api = Api::as_user(GARCIA).await;
+    let sends: Vec<String> = (0..8)
+        .map(|i| oru(&format!("M-RO-{i}"), "", "20261130083000").replace("F-77", &format!("F-RO-{i}")))
+        .collect();
+    for (status, ack) in futures_util::future::join_all(sends.iter().map(|m| send(&api, m))).await {
+        assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    }
+    let orders = api.db.scalar("SELECT COUNT(*) FROM procedure_order WHERE control_id LIKE 'F-RO-%'").await;
+    assert_eq!(orders, 8);
+}
+
 #[tokio::test]
 async fn results_without_an_order_make_one_in_the_patients_latest_encounter() {
     let api = Api::as_user(GARCIA).await;
