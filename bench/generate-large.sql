@@ -4,7 +4,8 @@
 --
 --   mariadb --socket=DIR/mysqld.sock -uroot openemr < bench/generate-large.sql
 --
--- Adds 100,000 patients (patient_data + history_data + uuid_registry) after the highest existing
+-- Adds @patients (100,000; the load bench sets BENCH_PATIENTS) patients (patient_data + history_data +
+-- uuid_registry) after the highest existing
 -- pid, and 1,000,000 encounters (form_encounter + their `newpatient` forms rows + uuid_registry)
 -- numbered on from the `sequences` counter, which is left at the last number handed out, as
 -- OpenEMR's GenID leaves it. Needs MariaDB's SEQUENCE engine (seq_1_to_N tables, MariaDB >= 10.0).
@@ -188,7 +189,8 @@ FROM (
     CRC32(CONCAT('hipaa', s.`seq`)) AS r_hipaa,
     CRC32(CONCAT('upd', s.`seq`)) AS r_upd,
     '2012-01-01 08:00:00' + INTERVAL (CRC32(CONCAT('reg', s.`seq`)) % (11 * 365 * 86400)) SECOND AS regdate
-  FROM `seq_1_to_100000` s
+  FROM `seq_1_to_10000000` s
+  WHERE s.`seq` <= @patients
 ) p
 JOIN `gen_first` f ON f.`g` = p.g AND f.`n` = 1 + p.r_first % @firsts
 JOIN `gen_last` l ON l.`n` = 1 + p.r_last % @lasts
@@ -243,7 +245,8 @@ FROM (
     CRC32(CONCAT('reason', s.`seq`)) AS r_reason,
     CRC32(CONCAT('prov', s.`seq`)) AS r_prov,
     3 + CRC32(CONCAT('facility', s.`seq`)) % 3 AS facility_id
-  FROM `seq_1_to_1000000` s
+  FROM `seq_1_to_10000000` s
+  WHERE s.`seq` <= @encounters
 ) e
 JOIN `patient_data` pd ON pd.`pid` = e.`pid`
 JOIN `facility` fa ON fa.`id` = e.facility_id;

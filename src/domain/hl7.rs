@@ -283,8 +283,8 @@ pub fn acknowledgement(raw: &str, control_id: &str) -> Result<Ack, String> {
     }
 }
 
-/// A field's text with its escape sequences (`\F\ \S\ \T\ \R\ \E\`, `\.br\`, `\X0D\`, `\X0A\`)
-/// replaced; highlighting (`\H\`, `\N\`) dropped, any other sequence kept as written. Not
+/// A field's text with its escape sequences (`\F\ \S\ \T\ \R\ \E\`, `\.br\`, hexadecimal data
+/// `\Xhh…\`) replaced; highlighting (`\H\`, `\N\`) dropped, any other sequence kept as written. Not
 /// `hl7-parser`'s decoder: it slices by character count, which panics on text that is not ASCII.
 pub fn unescape(separators: &hl7_parser::message::Separators, raw: &str) -> String {
     let escape = separators.escape;
@@ -303,19 +303,38 @@ pub fn unescape(separators: &hl7_parser::message::Separators, raw: &str) -> Stri
             "T" => out.push(separators.subcomponent),
             "R" => out.push(separators.repetition),
             "E" => out.push(escape),
-            ".br" | "X0D" => out.push('\r'),
-            "X0A" => out.push('\n'),
+            ".br" => out.push('\r'),
             "H" | "N" => {}
-            other => {
-                out.push(escape);
-                out.push_str(other);
-                out.push(escape);
-            }
+            other => match hex_data(other) {
+                Some(bytes) => push_bytes(&mut out, &bytes),
+                None => {
+                    out.push(escape);
+                    out.push_str(other);
+                    out.push(escape);
+                }
+            },
         }
         rest = &after[end + escape.len_utf8()..];
     }
     out.push_str(rest);
     out
+}
+
+/// The bytes of a `\Xhh…\` sequence (HL7 2.5.1 §2.7.4: pairs of hex digits, either case).
+fn hex_data(sequence: &str) -> Option<Vec<u8>> {
+    let digits = sequence.strip_prefix('X')?;
+    if digits.is_empty() || digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..digits.len()).step_by(2).map(|at| u8::from_str_radix(&digits[at..at + 2], 16).ok()).collect()
+}
+
+/// Hex data as text: UTF-8 when it is, else one character per byte (ISO 8859-1, HL7's default).
+fn push_bytes(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.extend(bytes.iter().map(|b| char::from(*b))),
+    }
 }
 
 #[cfg(test)]
@@ -421,5 +440,7 @@ mod tests {
             "Muñoz^José\rÜnal bold 5&6"
         );
         assert_eq!(unescape(&separators, r"ܴ\Zx\ and an open \ escape ñ"), r"ܴ\Zx\ and an open \ escape ñ");
+        assert_eq!(unescape(&separators, r"a\X0d\b\X0A\c\XC3B1\d\XF1\e"), "a\rb\nc\u{f1}d\u{f1}e");
+        assert_eq!(unescape(&separators, r"odd \X0\ and \Xzz\ stay"), r"odd \X0\ and \Xzz\ stay");
     }
 }

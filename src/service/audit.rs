@@ -2,66 +2,36 @@
 //! Sign-in events are best effort (a failure is logged, the sign-in outcome stands); PHI access
 //! goes through `record`, which fails the request if the row cannot be written.
 //!
-//! Rows that are not part of a caller's own transaction (reads, above all) are written by one
-//! writer task per replica, which commits whatever entries are waiting together (group commit):
-//! one transaction and one flush for many requests instead of one each. Each request waits for
-//! the commit of its own rows, so nothing is served unaudited; a batch that fails fails exactly
-//! the requests whose rows it held.
-
-use std::sync::OnceLock;
+//! Rows that are not part of a caller's own transaction (reads, above all) are written by
+//! `group_commit`: one transaction and one flush for many requests instead of one each. Each
+//! request waits for the commit of its own rows, so nothing is served unaudited; a batch that fails
+//! fails exactly the requests whose rows it held.
 
 use sqlx::MySqlPool;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     app::AppState,
     domain::{audit::AuditEntry, user::Caller},
+    service::group_commit::GroupCommit,
     storage::{StorageError, openemr::audit_log},
 };
 
-/// The most rows one batch commits.
-const MAX_BATCH: usize = 256;
-/// Entries waiting for the writer; more make callers wait for room.
-const QUEUE: usize = 4096;
+/// This replica's audit writer.
+pub struct AuditWriter(GroupCommit<AuditEntry>);
 
-type Waiting = (AuditEntry, oneshot::Sender<Result<(), String>>);
-
-/// This replica's audit writer, started on first use.
-#[derive(Default)]
-pub struct AuditWriter(OnceLock<mpsc::Sender<Waiting>>);
+impl Default for AuditWriter {
+    fn default() -> Self {
+        Self(GroupCommit::new("audit rows", |pool, entries| Box::pin(write_batch(pool, entries))))
+    }
+}
 
 pub async fn record(state: &AppState, entry: &AuditEntry) -> Result<(), StorageError> {
-    let queue = state.audit.0.get_or_init(|| start_writer(state.pool.clone()));
-    let (done, committed) = oneshot::channel();
-    let lost = || StorageError::Unavailable("the audit writer stopped".into());
-    queue.send((entry.clone(), done)).await.map_err(|_| lost())?;
-    committed
-        .await
-        .map_err(|_| lost())?
-        .map_err(|why| StorageError::Unavailable(format!("the audit rows could not be written: {why}")))
+    state.audit.0.submit(&state.pool, entry.clone()).await
 }
 
-fn start_writer(pool: MySqlPool) -> mpsc::Sender<Waiting> {
-    let (queue, mut waiting) = mpsc::channel::<Waiting>(QUEUE);
-    tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let (entries, callers): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-            let outcome = write_batch(&pool, &entries).await.map_err(|e| e.to_string());
-            if let Err(why) = &outcome {
-                tracing::error!(error = %why, rows = entries.len(), "could not write a batch of audit rows");
-            }
-            for caller in callers {
-                let _ = caller.send(outcome.clone());
-            }
-        }
-    });
-    queue
-}
-
-async fn write_batch(pool: &MySqlPool, entries: &[AuditEntry]) -> Result<(), StorageError> {
+async fn write_batch(pool: MySqlPool, entries: Vec<AuditEntry>) -> Result<(), StorageError> {
     let mut tx = pool.begin().await.map_err(StorageError::from_sqlx)?;
-    audit_log::insert(&mut tx, entries).await?;
+    audit_log::insert(&mut tx, &entries).await?;
     tx.commit().await.map_err(StorageError::from_sqlx)
 }
 

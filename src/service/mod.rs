@@ -16,6 +16,7 @@ pub mod documents;
 pub mod encounters;
 pub mod events;
 pub mod fhir_export;
+pub mod group_commit;
 pub mod hl7;
 pub mod hl7_import;
 pub mod housekeeping;

@@ -149,6 +149,25 @@ async fn recently_viewed_keeps_only_the_newest_twenty() {
     assert_eq!(garcia.db.scalar("SELECT COUNT(*) FROM mmt_recent_patients WHERE user_id = 2").await, 20);
 }
 
+/// Reads arriving together share one write of the list; each is on it when its read answers.
+#[tokio::test]
+async fn patients_read_at_once_are_all_on_the_list() {
+    let garcia = Api::as_user(GARCIA).await;
+    let client = garcia.db.client();
+    let reads = (1..=12).map(|pid| {
+        client
+            .get(format!("/api/patients/{pid}/"))
+            .header("authorization", format!("Bearer {}", garcia.token))
+            .send()
+    });
+    for resp in futures_util::future::join_all(reads).await {
+        resp.assert_status_is_ok();
+    }
+    let mut listed = pids(&dashboard(&garcia).await);
+    listed.sort_unstable();
+    assert_eq!(listed, (1..=12).collect::<Vec<i64>>());
+}
+
 #[tokio::test]
 async fn guests_have_no_dashboard() {
     let db = TestDb::migrated().await;

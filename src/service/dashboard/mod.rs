@@ -21,6 +21,7 @@ use crate::{
         acl::AclError,
         audit,
         cached::Cached,
+        group_commit::GroupCommit,
         messaging::{messages::MessageError, notifications},
         scheduling::{
             SchedulingError,
@@ -30,7 +31,10 @@ use crate::{
     },
     storage::{
         StorageError,
-        mmt::{dashboard::recent as recent_store, messaging::notifications::NotificationRow},
+        mmt::{
+            dashboard::recent::{self as recent_store, Viewed},
+            messaging::notifications::NotificationRow,
+        },
         openemr::{
             dashboard::counts::{self, Counts, ReviewScope, Whose},
             scheduling::events::ListFilter,
@@ -74,14 +78,16 @@ type Result<T> = std::result::Result<T, DashboardError>;
 /// How old the "my patients" counts may be (a whole-table count, see [`counts::panel_sizes`]).
 pub const PANEL_MAX_AGE: Duration = Duration::from_secs(30);
 
-/// What this replica keeps for dashboards between requests: every provider's panel size.
+/// What this replica keeps for dashboards between requests: every provider's panel size, and the
+/// writer of the recently viewed lists.
 pub struct Shared {
     panels: Cached<HashMap<i64, i64>>,
+    recent: GroupCommit<Viewed>,
 }
 
 impl Default for Shared {
     fn default() -> Self {
-        Self { panels: Cached::new("provider panel sizes") }
+        Self { panels: Cached::new("provider panel sizes"), recent: recent::writer() }
     }
 }
 
