@@ -431,9 +431,9 @@ fn results(message: &Message<'_>) -> Result<Results, String> {
                     res.comments.push('\n');
                 }
             }
-            "OBX" => {
+            "OBX" | "ZEF" => {
                 let report = reports.last_mut().ok_or_else(|| format!("{} comes before any OBR", f.label))?;
-                report.results.push(lab_result(&f)?);
+                report.results.push(if segment.name == "OBX" { lab_result(&f)? } else { embedded_pdf(&f)? });
             }
             "SPM" => {
                 if let Some(r) = reports.last_mut() {
@@ -442,9 +442,12 @@ fn results(message: &Message<'_>) -> Result<Results, String> {
             }
             _ => {}
         }
-        if matches!(segment.name, "OBR" | "OBX" | "ORC") {
-            context = segment.name;
-        }
+        context = match segment.name {
+            "OBR" | "OBX" | "ORC" => segment.name,
+            // Notes after a ZEF belong to its result, as OpenEMR reads them.
+            "ZEF" => "OBX",
+            _ => context,
+        };
     }
     if reports.is_empty() {
         return Err("the ORU message has no OBR segment: no report to file".into());
@@ -524,6 +527,19 @@ fn lab_result(f: &Fields<'_>) -> Result<LabResult, String> {
     }
     result.result = fit(result.result, 255, &format!("{}-5", f.label), "procedure_result.result")?;
     Ok(result)
+}
+
+/// The vendor segment `ZEF` (Labcorp's): the report as a Base64 PDF in ZEF-2, filed as OpenEMR
+/// files it, as an `E` result holding the document.
+fn embedded_pdf(f: &Fields<'_>) -> Result<LabResult, String> {
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(f.raw(2).trim())
+        .map_err(|_| format!("{}-2 is not a Base64 document", f.label))?;
+    if data.is_empty() {
+        return Err(format!("{}-2 holds no document", f.label));
+    }
+    let document = Encapsulated { mimetype: mimetype("pdf"), extension: "pdf".into(), data };
+    Ok(LabResult { data_type: 'E', comments: "\n".into(), document: Some(document), ..LabResult::default() })
 }
 
 fn long_text(result: &mut LabResult, text: String) {

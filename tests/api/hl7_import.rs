@@ -477,6 +477,20 @@ async fn an_encapsulated_pdf_result_is_filed_as_a_lab_report_document_linked_fro
         .scalar(&format!("SELECT COUNT(*) FROM procedure_report WHERE procedure_order_id = {own}"))
         .await;
     assert_eq!(reports, 0, "no report of the message is filed");
+
+    // Labcorp's ZEF segment carries the report as a bare Base64 PDF; OpenEMR files it as an E result.
+    let zef = oru("M-702", "", "20261130083000").replace("F-77", "F-ZEF") + &format!("\rZEF|1|{encoded}");
+    let (status, ack) = send_with(&docs.db, &token, &env, &zef).await;
+    assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"), "{ack}");
+    let zef_pdf: String = sqlx::query_scalar(
+        "SELECT d.mimetype FROM procedure_result r JOIN procedure_report p ON p.procedure_report_id = r.procedure_report_id \
+         JOIN procedure_order o ON o.procedure_order_id = p.procedure_order_id JOIN documents d ON d.id = r.document_id \
+         WHERE o.control_id = 'F-ZEF' AND r.result_data_type = 'E'",
+    )
+    .fetch_one(&docs.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(zef_pdf, "application/pdf");
 }
 
 /// Reads until `count` MLLP blocks have arrived (or the peer closes), returning their messages.
