@@ -407,3 +407,40 @@ async fn a_transcript_is_filed_as_a_pnote_that_openemr_inbox_shows() {
         garcia.call("POST", "/api/chat/rooms/", Some(json!({ "appointment_id": 99_999_999 }))).await;
     assert_eq!((status, bad["errors"][0]["field"].as_str()), (422, Some("appointment_id")));
 }
+
+/// Rooms about patients the caller can no longer reach are left out of the list, and paging by
+/// `next_before` still walks past them to the end.
+#[tokio::test]
+async fn the_room_list_pages_past_rooms_the_caller_may_no_longer_see() {
+    let db = TestDb::migrated().await;
+    let open = RunningServer::start(db.state()).await;
+    let garcia = User::on(&open, &db, GARCIA).await;
+    let assigned = RunningServer::start(db.state_with(&[("MMT_PATIENT_ACCESS", "assigned")])).await;
+    let panel = User::on(&assigned, &db, GARCIA).await;
+    let (mut inside, mut outside) = (Vec::new(), Vec::new());
+    for pid in 1..=60 {
+        match panel.call("GET", &format!("/api/patients/{pid}/"), None).await.0 {
+            200 => inside.push(pid),
+            _ => outside.push(pid),
+        }
+    }
+    assert!(inside.len() >= 2 && outside.len() >= 3, "the demo data must hold both: {inside:?} {outside:?}");
+    let first = garcia.open_room(json!({ "pid": inside[0], "members": ["nkim"] })).await;
+    for pid in &outside[..3] {
+        garcia.open_room(json!({ "pid": pid, "members": ["nkim"] })).await;
+    }
+    let last = garcia.open_room(json!({ "pid": inside[1], "members": ["nkim"] })).await;
+
+    let mut seen = Vec::new();
+    let mut query = String::from("limit=2");
+    for _ in 0..10 {
+        let (status, page) = panel.call("GET", &format!("/api/chat/rooms/?{query}"), None).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(page["items"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()));
+        match page["next_before"].as_u64() {
+            Some(next) => query = format!("limit=2&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![last, first], "both rooms about her own patients, past the three hidden ones");
+}

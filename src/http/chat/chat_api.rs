@@ -109,8 +109,12 @@ impl From<MessageRow> for ChatMessage {
 #[derive(Object)]
 pub struct ChatRoomPage {
     pub items: Vec<ChatRoom>,
-    /// Pass the last item's id as `before` for the next page.
+    /// More rooms may follow: pass `next_before` as `before` for the next page.
     pub more: bool,
+    /// Where the next page starts. Not always the last item's id: rooms the caller may no longer
+    /// see (a patient outside their panel, say) are left out of a page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_before: Option<u64>,
 }
 
 #[derive(Object)]
@@ -259,9 +263,12 @@ impl ChatApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
     ) -> Result<RoomList, ApiError> {
         let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
-        let rows = rooms::mine(&state, &auth.0, before.0, limit).await?;
-        let more = rows.len() == limit as usize;
-        Ok(RoomList::Ok(Json(ChatRoomPage { items: rows.into_iter().map(ChatRoom::mine).collect(), more })))
+        let page = rooms::mine(&state, &auth.0, before.0, limit).await?;
+        Ok(RoomList::Ok(Json(ChatRoomPage {
+            items: page.rows.into_iter().map(ChatRoom::mine).collect(),
+            more: page.more_before.is_some(),
+            next_before: page.more_before,
+        })))
     }
 
     /// A room with its members and their read markers. For anyone but a member (or an

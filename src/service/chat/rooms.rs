@@ -129,14 +129,17 @@ pub async fn create(state: &AppState, caller: &Caller, input: RoomInput) -> Resu
 
 /// The caller's rooms with their unread counts, newest first; rooms about a patient only with
 /// `patients|notes` and only while the caller reaches the patient.
-pub async fn mine(
-    state: &AppState,
-    caller: &Caller,
-    before: Option<u64>,
-    limit: u32,
-) -> Result<Vec<MyRoomRow>> {
+/// A page of the caller's rooms, and the id to continue below when more may follow (rooms the
+/// caller may no longer see are left out of a page, so its length does not tell).
+pub struct RoomPage {
+    pub rows: Vec<MyRoomRow>,
+    pub more_before: Option<u64>,
+}
+
+pub async fn mine(state: &AppState, caller: &Caller, before: Option<u64>, limit: u32) -> Result<RoomPage> {
     signed_in(caller)?;
     let mut rows = store::of_member(&state.pool, &state.vault, caller.user_id.0, before, limit).await?;
+    let more_before = rows.last().map(|r| r.room.id).filter(|_| rows.len() == limit as usize);
     let notes = state.acl.permissions(&caller.username).await?.allows(Aco::PATIENTS_NOTES, AclLevel::View);
     rows.retain(|r| notes || r.room.patient().is_none());
     let about = |r: &MyRoomRow| r.room.patient();
@@ -145,7 +148,7 @@ pub async fn mine(
     let comments = format!("mmt-sidecar listed {} chat rooms: ids [{}]", ids.len(), ids.join(","));
     let audit = AuditEntry::phi(caller, "patient-record-select", super::CATEGORY, None, comments);
     audit::record(state, &audit).await?;
-    Ok(rows)
+    Ok(RoomPage { rows, more_before })
 }
 
 /// Subscribing to a room by name (`chat:<id>`) is joining it: only its members may, with
