@@ -72,6 +72,9 @@ pub fn terms_of(p: &TermSource<'_>) -> PatientTerms {
     PatientTerms { terms, sort_last: sort_key(p.last_name), sort_first: sort_key(p.first_name) }
 }
 
+/// Where a patient without a birth date sorts by birth date: first.
+pub const UNKNOWN_DOB_SORTS_AS: NaiveDate = NaiveDate::from_ymd_opt(1, 1, 1).expect("valid date");
+
 /// Index columns hold this many characters of a name's sort key.
 const MAX_SORT_KEY: usize = 128;
 

@@ -16,7 +16,7 @@ use fst::{Automaton, IntoStreamer, Map, MapBuilder, Streamer, automaton::Str};
 use roaring::RoaringBitmap;
 
 use crate::{
-    domain::patient_search::{FieldMatch, Needle, rank},
+    domain::patient_search::{FieldMatch, Needle, UNKNOWN_DOB_SORTS_AS, rank},
     storage::mmt::patient_index::{After, Filters, IndexEntry, Page, SortKey},
 };
 
@@ -42,7 +42,7 @@ impl Doc {
     }
 
     fn dob_key(&self) -> (NaiveDate, i64) {
-        (self.dob.unwrap_or(NaiveDate::MIN_SORT), self.pid)
+        (self.dob.unwrap_or(UNKNOWN_DOB_SORTS_AS), self.pid)
     }
 
     fn after(&self, sort: SortKey, rank: impl FnOnce() -> u8) -> After {
@@ -68,14 +68,6 @@ impl Doc {
             }
         }
     }
-}
-
-trait MinSort {
-    const MIN_SORT: NaiveDate;
-}
-
-impl MinSort for NaiveDate {
-    const MIN_SORT: NaiveDate = NaiveDate::from_ymd_opt(1, 1, 1).expect("valid date");
 }
 
 /// What the last merge built; shared with the merge that replaces it.
@@ -647,7 +639,7 @@ mod tests {
             })
             .collect();
         let name = |e: &IndexEntry| (e.terms.sort_last.clone(), e.terms.sort_first.clone(), e.pid);
-        let dob = |e: &IndexEntry| (e.dob.unwrap_or(NaiveDate::MIN_SORT), e.pid);
+        let dob = |e: &IndexEntry| (e.dob.unwrap_or(UNKNOWN_DOB_SORTS_AS), e.pid);
         let relevance = |e: &IndexEntry| (rank(&f.needles, &e.terms.sort_last, &e.terms.sort_first), name(e));
         match page.sort {
             SortKey::Name => hits.sort_by_key(|e| name(e)),

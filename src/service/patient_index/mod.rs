@@ -104,9 +104,7 @@ impl PatientIndex {
             return;
         }
         let _writer = self.memory_mark.lock().await;
-        if let Some(index) = self.memory.write().unwrap_or_else(PoisonError::into_inner).as_mut() {
-            index.upsert(&entry(row));
-        }
+        self.with_memory(|m| m.upsert(&entry(row)));
     }
 
     pub async fn forget(&self, pid: i64) {
@@ -114,9 +112,7 @@ impl PatientIndex {
             return;
         }
         let _writer = self.memory_mark.lock().await;
-        if let Some(index) = self.memory.write().unwrap_or_else(PoisonError::into_inner).as_mut() {
-            index.remove(pid);
-        }
+        self.with_memory(|m| m.remove(pid));
     }
 
     fn with_memory<T>(&self, f: impl FnOnce(&mut MemoryIndex) -> T) -> Option<T> {
@@ -156,6 +152,16 @@ pub fn entry(row: &PatientRow) -> IndexEntry {
     }
 }
 
+/// The next page of `patient_data` in pid order, after the last pid `after` holds (which it moves
+/// on); empty at the end. Whole-table reads go a page at a time, never all of it at once.
+async fn next_page(state: &AppState, after: &mut i64) -> Result<Vec<PatientRow>, StorageError> {
+    let rows = patients::page_after(&state.pool, *after, BUILD_PAGE).await?;
+    if let Some(last) = rows.last() {
+        *after = last.pid;
+    }
+    Ok(rows)
+}
+
 /// The rows changed at or after `a` or `b` (`None` meaning every row).
 fn earlier(a: Option<NaiveDateTime>, b: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
     a.zip(b).map(|(a, b)| a.min(b))
@@ -174,12 +180,12 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
         let changed = patients::changed_since(&state.pool, since).await?;
         (updated, newest) = sweep_rows(state, &changed, watermark, into_memory).await?;
     } else {
-        // A first build reads the table a page at a time, never all of it at once.
         let mut after = 0;
         loop {
-            let rows = patients::page_after(&state.pool, after, BUILD_PAGE).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.pid;
+            let rows = next_page(state, &mut after).await?;
+            if rows.is_empty() {
+                break;
+            }
             let (n, page_newest) = sweep_rows(state, &rows, watermark, into_memory).await?;
             updated += n;
             newest = newest.max(page_newest);
@@ -207,22 +213,31 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Indexes changed rows into the table (those whose digest differs) and, once it is built, into
-/// the memory index. Returns how many table rows changed and the newest `last_updated` seen.
+/// Indexes changed rows into the memory index, once it is built, and into the table (those whose
+/// digest differs). Returns how many table rows changed and the newest `last_updated` seen.
 async fn sweep_rows(
     state: &AppState,
     rows: &[PatientRow],
     watermark: Option<NaiveDateTime>,
     into_memory: bool,
 ) -> Result<(usize, Option<NaiveDateTime>), StorageError> {
+    let newest = rows.iter().filter_map(|r| r.last_updated).max();
+    let all: Vec<IndexEntry> = rows.iter().map(entry).collect();
+    if into_memory {
+        state.patient_index.with_memory(|m| all.iter().for_each(|e| _ = m.upsert(e)));
+    }
     let mut updated = 0;
-    for chunk in rows.chunks(500) {
+    let mut rest = all.into_iter();
+    loop {
+        let chunk: Vec<IndexEntry> = rest.by_ref().take(500).collect();
+        if chunk.is_empty() {
+            break;
+        }
         // Rows at the watermark's own second come back every sweep; skip those indexed as they are.
-        let pids: Vec<i64> = chunk.iter().map(|r| r.pid).collect();
+        let pids: Vec<i64> = chunk.iter().map(|e| e.pid).collect();
         let indexed = patient_index::indexed_digests(&state.pool, &pids).await?;
         let entries: Vec<IndexEntry> = chunk
-            .iter()
-            .map(entry)
+            .into_iter()
             .filter(|e| indexed.get(&e.pid).is_none_or(|d| d.as_slice() != e.digest()))
             .collect();
         if entries.is_empty() {
@@ -238,10 +253,7 @@ async fn sweep_rows(
             .collect();
         updated += index_chunk(state, &entries, &changes).await?;
     }
-    if into_memory {
-        state.patient_index.with_memory(|m| rows.iter().for_each(|row| _ = m.upsert(&entry(row))));
-    }
-    Ok((updated, rows.iter().filter_map(|r| r.last_updated).max()))
+    Ok((updated, newest))
 }
 
 /// Merges the memory index's overlay off the async workers; searches go on meanwhile. The caller
@@ -276,9 +288,10 @@ async fn build_memory(state: &AppState) -> Result<(), StorageError> {
     let mut built = MemoryIndex::default();
     let mut after = 0;
     loop {
-        let rows = patients::page_after(&state.pool, after, BUILD_PAGE).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.pid;
+        let rows = next_page(state, &mut after).await?;
+        if rows.is_empty() {
+            break;
+        }
         rows.iter().for_each(|row| _ = built.upsert(&entry(row)));
         if built.needs_merge() {
             built = merged_off_workers(built).await;

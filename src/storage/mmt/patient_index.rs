@@ -2,7 +2,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
 use crate::{
-    domain::patient_search::{FieldMatch, Needle, PatientTerms, WORST_RANK},
+    domain::patient_search::{FieldMatch, Needle, PatientTerms, UNKNOWN_DOB_SORTS_AS, WORST_RANK},
     storage::StorageError,
 };
 
@@ -56,7 +56,7 @@ pub async fn upsert(conn: &mut MySqlConnection, entries: &[IndexEntry]) -> Resul
             .push_bind(&e.terms.sort_last)
             .push_bind(&e.terms.sort_first)
             .push_bind(e.dob)
-            .push_bind(e.dob.unwrap_or(NaiveDate::MIN_SORT))
+            .push_bind(e.dob.unwrap_or(UNKNOWN_DOB_SORTS_AS))
             .push_bind(&e.sex)
             .push_bind(e.provider_id)
             .push_bind(e.source_updated)
@@ -69,15 +69,6 @@ pub async fn upsert(conn: &mut MySqlConnection, entries: &[IndexEntry]) -> Resul
     );
     q.build().execute(&mut *conn).await.map_err(StorageError::from_sqlx)?;
     Ok(())
-}
-
-/// The date that sorts patients without a birth date first.
-trait MinSort {
-    const MIN_SORT: NaiveDate;
-}
-
-impl MinSort for NaiveDate {
-    const MIN_SORT: NaiveDate = NaiveDate::from_ymd_opt(1, 1, 1).expect("valid date");
 }
 
 pub async fn remove(conn: &mut MySqlConnection, pid: i64) -> Result<(), StorageError> {
