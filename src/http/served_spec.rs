@@ -48,11 +48,31 @@ pub fn exact(spec: &str) -> String {
     prune_responses(&mut spec);
     add_links(&mut spec);
     add_examples(&mut spec);
+    stored_media_types(&mut spec);
     if let Some(schemas) = spec["components"]["schemas"].as_object_mut() {
         schemas.values_mut().for_each(decimals_as_string_or_number);
         schemas.values_mut().for_each(mark_optional_nullable);
     }
     serde_json::to_string(&spec).unwrap_or_default()
+}
+
+/// Stored files go back in the type they were stored with, and audio is taken only in the types
+/// `domain::audio` accepts; poem-openapi's `Binary` says `application/octet-stream` for both.
+fn stored_media_types(spec: &mut Value) {
+    let binary = serde_json::json!({"schema": {"type": "string", "format": "binary"}});
+    for path in ["/documents/{id}/content", "/document-views/{token}", "/transcriptions/{id}/audio"] {
+        for code in ["200", "206"] {
+            let content = &mut spec["paths"][path]["get"]["responses"][code]["content"];
+            if content.get("application/octet-stream").is_some() {
+                *content = serde_json::json!({ "*/*": binary });
+            }
+        }
+    }
+    let upload = &mut spec["paths"]["/transcriptions/{id}/audio"]["put"]["requestBody"]["content"];
+    if upload.get("application/octet-stream").is_some() {
+        *upload =
+            crate::domain::audio::CONTENT_TYPES.iter().map(|t| (t.to_string(), binary.clone())).collect();
+    }
 }
 
 /// The FHIR document as served: `FhirError` declares every status, and a read cannot answer
@@ -413,5 +433,20 @@ mod tests {
         let user = &spec["paths"]["/auth/user"]["get"]["responses"];
         assert!(user.get("409").is_none() && user.get("422").is_none(), "{user}");
         assert!(spec["paths"]["/patients/{pid}"]["delete"]["responses"].get("405").is_some());
+    }
+
+    #[test]
+    fn stored_files_keep_their_type_and_audio_uploads_name_the_accepted_types() {
+        let spec: Value = serde_json::from_str(crate::http::docs::spec()).unwrap();
+        let content = &spec["paths"]["/documents/{id}/content"]["get"]["responses"]["200"]["content"];
+        assert!(
+            content.get("*/*").is_some() && content.get("application/octet-stream").is_none(),
+            "{content}"
+        );
+        let upload =
+            spec["paths"]["/transcriptions/{id}/audio"]["put"]["requestBody"]["content"].as_object().unwrap();
+        let types: Vec<&str> = upload.keys().map(String::as_str).collect();
+        assert_eq!(types.len(), crate::domain::audio::CONTENT_TYPES.len());
+        assert!(types.contains(&"audio/wav") && !types.contains(&"application/octet-stream"), "{types:?}");
     }
 }

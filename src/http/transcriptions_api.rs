@@ -351,7 +351,7 @@ async fn act(
     if_match: Header<Option<String>>,
     reason: Option<String>,
 ) -> Result<One, ApiError> {
-    let row = service::act(state, &auth.0, id, action, parse_if_match(if_match.0)?, reason).await?;
+    let row = service::act(state, &auth.0, id, action, parse_if_match(if_match.0), reason).await?;
     Ok(one(row, None))
 }
 
@@ -365,7 +365,7 @@ async fn put_segments(
     replace: bool,
 ) -> Result<One, ApiError> {
     let segments = body.segments.into_iter().map(Into::into).collect();
-    let if_match = parse_if_match(if_match.0)?;
+    let if_match = parse_if_match(if_match.0);
     let (row, segments) = service::put_segments(state, &auth.0, id, if_match, segments, replace).await?;
     Ok(one(row, Some(segments)))
 }
@@ -491,7 +491,7 @@ impl TranscriptionsApi {
             encounter: Some(b.encounter),
         };
         let row =
-            service::edit(&state, &auth.0, parse_id(&id.0)?, parse_if_match(if_match.0)?, details, &reason)
+            service::edit(&state, &auth.0, parse_id(&id.0)?, parse_if_match(if_match.0), details, &reason)
                 .await?;
         Ok(one(row, None))
     }
@@ -516,7 +516,7 @@ impl TranscriptionsApi {
             encounter: b.encounter.map(Some),
         };
         let row =
-            service::edit(&state, &auth.0, parse_id(&id.0)?, parse_if_match(if_match.0)?, details, &reason)
+            service::edit(&state, &auth.0, parse_id(&id.0)?, parse_if_match(if_match.0), details, &reason)
                 .await?;
         Ok(one(row, None))
     }

@@ -390,10 +390,11 @@ pub async fn edit(
     let mut tx = state.pool.begin().await?;
     let row = lock(&mut tx, state, id).await?;
     require_author(state, caller, &row).await?;
-    check_version(&row, if_match, true)?;
-    ensure_editable(&row)?;
+    // The content is judged before the precondition: a malformed edit is a 422 whatever its tag.
     check_references(state, caller, &mut issues, row.pid, &changes).await?;
     issues.into_result(())?;
+    check_version(&row, if_match, true)?;
+    ensure_editable(&row)?;
     let at = super::wall_clock_now();
     store::update_details(&mut tx, &state.vault, &id.0, &changes, at).await?;
     if let Some(text) = changes.note_text.as_deref().filter(|t| *t != row.note_text) {

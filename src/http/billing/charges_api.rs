@@ -181,7 +181,7 @@ impl ChargesApi {
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: Json<ChargeCreate>,
     ) -> Result<CreatedResponse, ApiError> {
-        let if_match = parse_if_match(if_match.0)?;
+        let if_match = parse_if_match(if_match.0);
         let b = body.0;
         let input = ChargeInput {
             code_type: b.code_type,
@@ -214,7 +214,7 @@ impl ChargesApi {
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: Json<ChargePatch>,
     ) -> Result<OneResponse, ApiError> {
-        let if_match = parse_if_match(if_match.0)?;
+        let if_match = parse_if_match(if_match.0);
         let b = body.0;
         let edit = ChargeEdit {
             modifiers: b.modifiers,
@@ -236,7 +236,7 @@ impl ChargesApi {
         id: Path<i64>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
     ) -> Result<DeletedResponse, ApiError> {
-        let if_match = parse_if_match(if_match.0)?;
+        let if_match = parse_if_match(if_match.0);
         let checksum = charges::delete(&state, &auth.0, id.0, if_match).await?;
         Ok(DeletedResponse::Deleted(etag(checksum)))
     }
