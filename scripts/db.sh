@@ -4,6 +4,7 @@
 #
 #   scripts/db.sh start  DIR PORT   initialise DIR if new, start mariadbd, create user mmt/mmt
 #   scripts/db.sh load   DIR DB     (re)create database DB from schema/ and openemr-fixtures/
+#   scripts/db.sh sql    DIR DB [ARGS]  run the SQL on standard input in database DB (ARGS: mariadb options)
 #   scripts/db.sh stop   DIR        stop the server started in DIR
 #   scripts/db.sh status DIR        exit 0 when the server in DIR answers
 set -euo pipefail
@@ -83,6 +84,7 @@ stop() {
 case "$cmd" in
     start) start "${3:-}" ;;
     load) load "${3:-}" ;;
+    sql) guard_private; client "${3:?database}" "${@:4}" ;;
     stop) stop ;;
     status) guard_private; client -e 'SELECT 1' >/dev/null 2>&1 ;;
     *) echo "unknown command: $cmd" >&2; exit 2 ;;

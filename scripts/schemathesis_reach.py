@@ -11,6 +11,7 @@ Loaded by scripts/schemathesis.sh through SCHEMATHESIS_HOOKS; reads MMT_ST_BASE 
 e.g. http://127.0.0.1:8080/api) and MMT_ST_TOKEN (the admin's access token).
 """
 
+import ast
 import base64
 import datetime
 import hashlib
@@ -19,7 +20,9 @@ import json
 import os
 import struct
 import sys
+import subprocess
 import threading
+import time
 import traceback
 import urllib.error
 import urllib.request
@@ -33,9 +36,24 @@ TOKEN = os.environ["MMT_ST_TOKEN"]
 # the builders' own requests are not counted.
 SEEN = os.environ["MMT_ST_SEEN"]
 SEEN_LOCK = threading.Lock()
+FHIR = BASE.removesuffix("/api") + "/fhir/r4"
 DEMO_PID = 1
 GARCIA = 2
 OFFICE_VISIT = 5
+
+
+# CPython 3.11 keeps the AST constructor's recursion depth per interpreter, not per thread, so two
+# schemathesis workers parsing at once (Hypothesis reads lambdas' source to describe them) can fail
+# with "AST constructor recursion depth mismatch"; parsing takes turns instead.
+_PARSE, _PARSE_LOCK = ast.parse, threading.Lock()
+
+
+def _parse_in_turn(*args, **kwargs):
+    with _PARSE_LOCK:
+        return _PARSE(*args, **kwargs)
+
+
+ast.parse = _parse_in_turn
 
 
 class Refused(Exception):
@@ -51,7 +69,8 @@ def call(method, path, body=None, *, token=TOKEN, headers=None, raw=None, conten
         all_headers["content-type"] = "application/json"
     if content_type:
         all_headers["content-type"] = content_type
-    request = urllib.request.Request(BASE + path, data=data, method=method, headers=all_headers)
+    url = path if path.startswith("http") else BASE + path
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, payload, got = response.status, response.read(), response.headers
@@ -474,6 +493,11 @@ def _():
 
 
 ADMIN_PASSWORD = "Sidecar-Admin-1"
+# Each second-factor operation runs as its own user (scripts/schemathesis.toml sends their tokens),
+# so no sign-in another request needs ever meets a second factor.
+ENROLS = ("nkim", "Clinician-Kim-4")
+CONFIRMS = ("acctbrown", "Billing-Brown-7")
+REMOVES = ("fdmiller", "Front-Miller-5")
 
 
 def totp(secret, step):
@@ -483,28 +507,32 @@ def totp(secret, step):
     return f"{(struct.unpack('>I', digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
 
 
-def enrol():
-    started, _ = ok("POST", "/auth/mfa/totp/", {"password": ADMIN_PASSWORD})
-    return started["secret"]
+def enrol(user, token_variable):
+    """Starts `user`'s enrolment with the token schemathesis sends as them; returns it and the secret."""
+    token = os.environ[token_variable]
+    started, _ = ok("POST", "/auth/mfa/totp/", {"password": user[1]}, token=token)
+    return token, started["secret"]
 
 
 @reach("auth_mfa_totp_enrol")
 def _():
-    return dict(body={"password": ADMIN_PASSWORD})
+    return dict(body={"password": ENROLS[1]})
 
 
 @reach("auth_mfa_totp_confirm")
 def _():
-    return dict(body={"code": totp(enrol(), int(time.time()) // 30)})
+    _, secret = enrol(CONFIRMS, "MMT_ST_CONFIRM_TOKEN")
+    return dict(body={"code": totp(secret, int(time.time()) // 30)})
 
 
 @reach("auth_mfa_totp_remove")
 def _():
-    # Confirmed now with this step's code; removed with the next step's (a code is taken once,
-    # and one step either side is accepted).
-    secret, step = enrol(), int(time.time()) // 30
-    ok("POST", "/auth/mfa/totp/verify/", {"code": totp(secret, step)})
-    return dict(body={"password": ADMIN_PASSWORD, "code": totp(secret, step + 1)})
+    # Confirmed now with this step's code, removed with the next step's: a code is taken once,
+    # and one step either side is accepted.
+    token, secret = enrol(REMOVES, "MMT_ST_REMOVE_TOKEN")
+    step = int(time.time()) // 30
+    ok("POST", "/auth/mfa/totp/verify/", {"code": totp(secret, step)}, token=token)
+    return dict(body={"password": REMOVES[1], "code": totp(secret, step + 1)})
 
 
 # --- administration -----------------------------------------------------------------------------
@@ -562,8 +590,279 @@ def _():
     return dict(path_parameters={"id": stored_message()}, body={"pid": DEMO_PID})
 
 
+# --- catalogue --------------------------------------------------------------------------------------
+
+def workbook():
+    path = os.path.join(os.environ["MMT_ST_WORKBOOKS"], "botanitech.xlsx")
+    return open(path, "rb").read()
+
+
+def imported():
+    """A finished import of the demo workbook; returns the import."""
+    raw, kind = multipart({"supplier": "botanitech"}, {"file": ("botanitech.xlsx", workbook(), XLSX)})
+    queued, _ = ok("POST", "/products/imports/", raw=raw, content_type=kind)
+    for _ in range(300):
+        state, _ = ok("GET", f"/products/imports/{queued['import_id']}/")
+        if state["state"] not in ("queued", "running"):
+            return state
+        time.sleep(0.1)
+    raise Refused("the product import did not finish within 30 s")
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@reach("products_import")
+def _():
+    return dict(media_type="multipart/form-data", body={"supplier": "botanitech", "file": workbook()},
+                multipart_content_types={"file": XLSX})
+
+
+@reach("products_import_get")
+def _():
+    return dict(path_parameters={"id": imported()["id"]})
+
+
+def product():
+    imported()
+    listed, _ = ok("GET", "/products/")
+    return listed["items"][0]["id"]
+
+
+@reach("products_get")
+def _():
+    return dict(path_parameters={"id": product()})
+
+
+@reach("products_link")
+def _():
+    return dict(path_parameters={"id": product()}, body={"drug_id": None})
+
+
+# --- single sign-on from an OpenEMR session ----------------------------------------------------------
+
+def sql(statement):
+    """One statement on the run's database, through scripts/db.sh; returns its rows' text."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run(["bash", os.path.join(root, "db.sh"), "sql", os.environ["MMT_ST_DB"], "openemr",
+                           "--batch", "--skip-column-names"], input=statement, capture_output=True, text=True,
+                          check=True)
+    return done.stdout
+
+
+def php_string(value):
+    return f's:{len(value.encode())}:"{value}";'
+
+
+@reach("auth_bridge")
+def _():
+    """The admin's OpenEMR session as OpenEMR 7 writes it (PHP's `php` serialize handler), with its
+    session_tracker row."""
+    user_id, password = sql("SELECT u.id, s.password FROM users u JOIN users_secure s ON s.id = u.id "
+                            "WHERE u.username = 'admin'").split()
+    tracker = uuid.uuid4()
+    sql(f"INSERT INTO session_tracker (uuid, created, last_updated, number_scripts) "
+        f"VALUES (UNHEX('{tracker.hex}'), NOW(), NOW(), 1)")
+    session = "".join([
+        "site_id|" + php_string("default"), "authUser|" + php_string("admin"), "authPass|" + php_string(password),
+        f"authUserID|i:{user_id};", "authProvider|" + php_string("Default"),
+    ]).encode() + b"session_database_uuid|s:16:\"" + tracker.bytes + b"\";"
+    session_id = f"{uuid.uuid4().hex}-{uuid.uuid4().hex[:8]}"
+    with open(os.path.join(os.environ["MMT_ST_SESSIONS"], f"sess_{session_id}"), "wb") as out:
+        out.write(session)
+    # A change authenticated by cookie must come from the server's own pages.
+    return dict(cookies={"OpenEMR": session_id}, headers={"Origin": BASE.removesuffix("/api")})
+
+
+# --- FHIR R4 ------------------------------------------------------------------------------------------
+
+def fhir(method, path, body=None):
+    got, headers = ok(method, FHIR + path, body)
+    return got, headers
+
+
+def demo_patient():
+    return fhir("GET", "/Patient?family=Mu%C3%B1oz&given=Jos%C3%A9")[0]["entry"][0]["resource"]["id"]
+
+
+def first(search):
+    bundle, _ = fhir("GET", search)
+    return bundle["entry"][0]["resource"]["id"]
+
+
+@reach("fhir_allergy_read")
+def _():
+    ok("POST", f"/patients/{DEMO_PID}/allergies/", {"title": "Penicillin"})
+    return dict(path_parameters={"id": first(f"/AllergyIntolerance?patient={demo_patient()}")})
+
+
+@reach("fhir_condition_read")
+def _():
+    ok("POST", f"/patients/{DEMO_PID}/problems/", {"title": "Gout"})
+    return dict(path_parameters={"id": first(f"/Condition?patient={demo_patient()}")})
+
+
+@reach("fhir_encounter_read")
+def _():
+    encounter()
+    return dict(path_parameters={"id": first(f"/Encounter?patient={demo_patient()}")})
+
+
+@reach("fhir_medication_request_read")
+def _():
+    prescription()
+    return dict(path_parameters={"id": first(f"/MedicationRequest?patient={demo_patient()}")})
+
+
+@reach("fhir_observation_read")
+def _():
+    ok("POST", f"/encounters/{encounter()['encounter']}/vitals/", {"pulse": 72})
+    return dict(path_parameters={"id": first(f"/Observation?patient={demo_patient()}&category=vital-signs")})
+
+
+def fhir_document():
+    upload_document()
+    bundle, _ = fhir("GET", f"/DocumentReference?patient={demo_patient()}&date=ge2000-01-01")
+    return bundle["entry"][0]["resource"]
+
+
+@reach("fhir_document_reference_read")
+def _():
+    return dict(path_parameters={"id": fhir_document()["id"]})
+
+
+@reach("fhir_binary_read")
+def _():
+    url = fhir_document()["content"][0]["attachment"]["url"]
+    return dict(path_parameters={"id": url.rstrip("/").rsplit("/", 1)[-1]})
+
+
+def today_on():
+    return str(datetime.date.today())
+
+
+@reach("fhir_appointment_search")
+def _():
+    book()
+    return dict(query={"patient": demo_patient(), "date": f"ge{today_on()}"})
+
+
+@reach("fhir_appointment_read")
+def _():
+    book()
+    return dict(path_parameters={"id": first(f"/Appointment?patient={demo_patient()}&date=ge{today_on()}")})
+
+
+def garcia_schedule():
+    bundle, _ = fhir("GET", "/Schedule")
+    return next(e["resource"]["id"] for e in bundle["entry"] if "Garc" in e["resource"]["actor"][0]["display"])
+
+
+def free_slots():
+    day = free_slot()[:10]
+    return f"/Slot?schedule={garcia_schedule()}&service-type={OFFICE_VISIT}&start=ge{day}&start=le{day}"
+
+
+@reach("fhir_slot_search")
+def _():
+    day = free_slot()[:10]
+    return dict(query={"schedule": garcia_schedule(), "service-type": OFFICE_VISIT, "start": f"ge{day}"})
+
+
+@reach("fhir_slot_read")
+def _():
+    return dict(path_parameters={"id": first(free_slots())})
+
+
+@reach("fhir_appointment_create")
+def _():
+    return dict(body={"resourceType": "Appointment", "status": "booked", "comment": "Knee review",
+                      "slot": [{"reference": f"Slot/{first(free_slots())}"}],
+                      "participant": [{"actor": {"reference": f"Patient/{demo_patient()}"}}]})
+
+
+@reach("fhir_observation_create")
+def _():
+    patient = demo_patient()
+    encounter()
+    visit_id = first(f"/Encounter?patient={patient}")
+    return dict(body={"resourceType": "Observation", "status": "final",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                      "subject": {"reference": f"Patient/{patient}"},
+                      "encounter": {"reference": f"Encounter/{visit_id}"},
+                      "effectiveDateTime": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      "valueQuantity": {"value": 70.0, "unit": "kg", "system": "http://unitsofmeasure.org",
+                                        "code": "kg"}})
+
+
+@reach("fhir_practitioner_read")
+def _():
+    return dict(path_parameters={"id": first("/Practitioner")})
+
+
+@reach("fhir_communication_create")
+def _():
+    garcia = next(e["resource"]["id"] for e in fhir("GET", "/Practitioner")[0]["entry"]
+                  if "Garc" in json.dumps(e["resource"].get("name")))
+    return dict(body={"resourceType": "Communication", "status": "in-progress",
+                      "category": [{"text": "Lab Results"}], "subject": {"reference": f"Patient/{demo_patient()}"},
+                      "recipient": [{"reference": f"Practitioner/{garcia}"}],
+                      "payload": [{"contentString": "Please call about the A1c."}]})
+
+
+@reach("fhir_document_reference_create")
+def _():
+    patient = demo_patient()
+    encounter()
+    return dict(body={"resourceType": "DocumentReference", "status": "current",
+                      "type": {"coding": [{"system": "http://loinc.org", "code": "34746-8"}]},
+                      "subject": {"reference": f"Patient/{patient}"},
+                      "content": [{"attachment": {"contentType": "text/plain; charset=utf-8",
+                                                  "data": base64.b64encode(b"Seen for review.").decode()}}],
+                      "context": {"encounter": [{"reference": f"Encounter/{first(f'/Encounter?patient={patient}')}"}]}})
+
+
+def export(finished):
+    """A bulk export of the demo groups' patients, kicked off (and waited for when `finished`)."""
+    _, headers = ok("GET", FHIR + "/Patient/$export?_type=Patient", headers={"prefer": "respond-async"})
+    status_url = headers["content-location"]
+    if not status_url.startswith("http"):
+        status_url = BASE.removesuffix("/api") + status_url
+    export_id = status_url.rstrip("/").rsplit("/", 1)[-1]
+    for _ in range(300 if finished else 0):
+        status, manifest, _ = call("GET", status_url)
+        if status == 200:
+            return export_id, manifest
+        time.sleep(0.1)
+    return export_id, None
+
+
+@reach("fhir_export_status", "fhir_export_delete")
+def _():
+    return dict(path_parameters={"id": export(False)[0]})
+
+
+@reach("fhir_export_file")
+def _():
+    export_id, manifest = export(True)
+    if manifest is None:
+        raise Refused("the export did not finish within 30 s")
+    file = manifest["output"][0]["url"].rstrip("/").rsplit("/", 1)[-1]
+    return dict(path_parameters={"id": export_id, "file": file})
+
+
 def operation_id(context):
     return context.operation.definition.raw.get("operationId")
+
+
+@schemathesis.hook
+def before_load_schema(context, raw_schema):
+    """Sign-in has no example in the spec (a real password would not belong there); the run's copy
+    gets a demo user's, so schemathesis sees a sign-in succeed."""
+    login = raw_schema.get("paths", {}).get("/auth/login", {}).get("post")
+    if login:
+        for media in login["requestBody"]["content"].values():
+            media["example"] = {"username": "fdoconnor", "password": "Front-OConnor-6"}
 
 
 @schemathesis.hook

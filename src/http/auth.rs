@@ -132,6 +132,15 @@ impl Credential {
     }
 }
 
+/// Who OpenEMR's session cookie signs in, whatever other credential the request carries (the
+/// session bridge exchanges that cookie and nothing else); the origin check applies as for any
+/// change authenticated by cookie.
+pub(crate) async fn openemr_session(state: &AppState, req: &Request) -> Result<Option<Caller>, ApiError> {
+    let Some(cookie) = req.cookie().get(&state.config.auth.session_cookie) else { return Ok(None) };
+    require_same_origin(state, req)?;
+    Ok(Some(session_bridge::caller_for_session(state, cookie.value_str()).await?))
+}
+
 pub(crate) fn bearer_token(req: &Request) -> Option<String> {
     let value = req.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -1,4 +1,5 @@
 use poem::{
+    Request,
     http::HeaderMap,
     web::{Data, RemoteAddr},
 };
@@ -9,7 +10,7 @@ use crate::{
     domain::user::Caller,
     http::{
         ApiTags,
-        auth::{ACCESS_COOKIE, Auth},
+        auth::{ACCESS_COOKIE, Auth, openemr_session},
         dashboard::labelled,
         problem::ApiError,
     },
@@ -295,13 +296,14 @@ impl AuthApi {
 
     /// Exchange an OpenEMR browser session for sidecar tokens (single sign-on).
     ///
-    /// Send OpenEMR's session cookie. It is accepted only while OpenEMR itself would accept it:
-    /// the user is active, the password has not changed since, and the session is not idle past
-    /// OpenEMR's timeout.
+    /// Send OpenEMR's session cookie (any bearer token beside it is not what is exchanged). It is
+    /// accepted only while OpenEMR itself would accept it: the user is active, the password has
+    /// not changed since, and the session is not idle past OpenEMR's timeout.
     #[oai(path = "/bridge/", method = "post", operation_id = "auth_bridge")]
     async fn bridge(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         remote: &RemoteAddr,
         headers: &HeaderMap,
         auth: Auth,
@@ -309,11 +311,9 @@ impl AuthApi {
         let address = address(remote);
         let caller = match auth.0.method {
             crate::domain::user::SignInMethod::OpenEmrSession => auth.0,
-            _ => {
-                return Err(
-                    sign_in::AuthError::SessionRejected("send the OpenEMR session cookie".into()).into()
-                );
-            }
+            _ => openemr_session(&state, req).await?.ok_or_else(|| {
+                sign_in::AuthError::SessionRejected("send the OpenEMR session cookie".into())
+            })?,
         };
         let done = labelled(&state, sign_in::issue(&state, caller, &address).await?, headers).await;
         let comment = format!("success: {address}. OpenEMR session bridge");

@@ -88,13 +88,17 @@ pub fn fhir_exact(spec: &str) -> String {
     serde_json::to_string(&spec).unwrap_or_default()
 }
 
-/// `Binary` answers its bytes as they are, or a Binary resource when asked for FHIR JSON; an
-/// `ApiResponse` keeps one content type per status, so the second is added here.
+/// `Binary` answers its bytes as they are, in the type they were stored with, or a Binary resource
+/// when asked for FHIR JSON; an `ApiResponse` keeps one content type per status, so the second is
+/// added here.
 fn binary_as_resource(spec: &mut Value) {
     let Some(content) = spec["paths"]["/Binary/{id}"]["get"]["responses"]["200"]["content"].as_object_mut()
     else {
         return;
     };
+    if let Some(bytes) = content.remove("application/octet-stream") {
+        content.insert("*/*".into(), bytes);
+    }
     let text = serde_json::json!({"type": "string"});
     let resource = serde_json::json!({
         "type": "object",
@@ -448,5 +452,11 @@ mod tests {
         let types: Vec<&str> = upload.keys().map(String::as_str).collect();
         assert_eq!(types.len(), crate::domain::audio::CONTENT_TYPES.len());
         assert!(types.contains(&"audio/wav") && !types.contains(&"application/octet-stream"), "{types:?}");
+        let fhir: Value = serde_json::from_str(crate::http::docs::fhir_spec()).unwrap();
+        let binary = &fhir["paths"]["/Binary/{id}"]["get"]["responses"]["200"]["content"];
+        assert!(
+            binary.get("*/*").is_some() && binary.get(crate::http::fhir::FHIR_JSON).is_some(),
+            "{binary}"
+        );
     }
 }

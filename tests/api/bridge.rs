@@ -171,6 +171,34 @@ async fn the_bridge_endpoint_exchanges_a_session_for_tokens_and_audits_it() {
     assert_eq!(audited, 1);
 }
 
+/// The bridge exchanges the cookie: a bearer token sent beside it (another user's, here) neither
+/// replaces it nor skips the origin check, and without the cookie the bearer alone gets nothing.
+#[tokio::test]
+async fn the_bridge_exchanges_the_cookie_whatever_bearer_token_comes_with_it() {
+    let b = Bridge::new().await;
+    let mut s = b.user("drgarcia").await;
+    s.tracker = Some(b.track(5).await);
+    let id = b.write(&flat_session(&s));
+    let client = b.db.client_with(&[("OPENEMR_SESSION_DIR", b.dir.to_str().unwrap())]);
+    let (admin, _) = crate::auth::tokens(&b.db, crate::auth::ADMIN).await;
+    let bridge = |origin: bool, cookie: bool| {
+        let mut req = client.post("/api/auth/bridge/").header("authorization", format!("Bearer {admin}"));
+        if cookie {
+            req = req.header("cookie", format!("OpenEMR={id}"));
+        }
+        if origin {
+            req = req.header("host", "emr.example.org").header("origin", "https://emr.example.org");
+        }
+        req.send()
+    };
+    bridge(false, true).await.assert_status(StatusCode::FORBIDDEN);
+    bridge(true, false).await.assert_status(StatusCode::UNAUTHORIZED);
+    let resp = bridge(true, true).await;
+    resp.assert_status_is_ok();
+    let body: Value = resp.json().await.value().deserialize();
+    assert_eq!(body["user"]["username"], "drgarcia", "{body:?}");
+}
+
 #[tokio::test]
 async fn a_password_change_logs_the_bridge_out_like_openemr() {
     let b = Bridge::new().await;
