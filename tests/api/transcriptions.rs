@@ -268,6 +268,36 @@ async fn edits_need_the_current_version_in_if_match() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "PUT replaces and needs text: {body}");
 }
 
+/// The request's content is judged before its precondition, so a malformed edit is a 422 whatever
+/// its tag; a tag this server never issued then fails the precondition like a stale one.
+#[tokio::test]
+async fn a_malformed_edit_is_a_422_before_its_if_match_is_judged() {
+    async fn send(api: &Api, method: &str, path: &str, body: Value) -> StatusCode {
+        let client = api.db.client();
+        let req = client
+            .request(poem::http::Method::from_bytes(method.as_bytes()).unwrap(), path)
+            .header("authorization", format!("Bearer {}", api.token))
+            .header("if-match", "not-a-tag")
+            .body_json(&body);
+        req.send().await.0.status()
+    }
+    let api = Api::as_user(GARCIA).await;
+    let (id, _) = create(&api, &new_transcription(5, None)).await;
+    let edit = format!("/api/transcriptions/{id}/");
+    assert_eq!(
+        send(&api, "PATCH", &edit, json!({"encounter": 999_999})).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(send(&api, "PATCH", &edit, json!({"title": "A"})).await, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(act(&api, &id, "submit", None).await.0, StatusCode::OK);
+    let reject = format!("/api/transcriptions/{id}/reject/");
+    assert_eq!(send(&api, "POST", &reject, json!({"reason": " "})).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        send(&api, "POST", &reject, json!({"reason": "Add the plan."})).await,
+        StatusCode::PRECONDITION_FAILED
+    );
+}
+
 #[tokio::test]
 async fn creating_is_idempotent_by_the_clients_id() {
     let api = Api::as_user(GARCIA).await;
