@@ -276,6 +276,7 @@ fn member(id: i64, username: String) -> Caller {
         auth_group: "Default".into(),
         facility_id: 0,
         facility: None,
+        provider: false,
         method: SignInMethod::Password,
         token_family: None,
         credential: None,

@@ -234,6 +234,7 @@ mod tests {
             auth_group: "Default".into(),
             facility_id: 0,
             facility: None,
+            provider: false,
             method,
             token_family: None,
             credential: None,

@@ -46,6 +46,8 @@ pub struct Caller {
     pub auth_group: String,
     pub facility_id: i64,
     pub facility: Option<String>,
+    /// OpenEMR lists the user as a provider (`authorized`, active, with a username).
+    pub provider: bool,
     pub method: SignInMethod,
     /// The token family this request's access token belongs to; `None` for session-cookie requests.
     pub token_family: Option<[u8; 16]>,

@@ -94,6 +94,7 @@ fn subject(value: &str) -> [u8; 32] {
 
 pub fn caller_from(record: UserRecord, method: SignInMethod, family: Option<[u8; 16]>) -> Caller {
     let credential = Some(credential_digest(&record.password_hash));
+    let provider = record.authorized && record.active && !record.username.is_empty();
     Caller {
         user_id: UserId(record.id),
         username: record.username,
@@ -102,6 +103,7 @@ pub fn caller_from(record: UserRecord, method: SignInMethod, family: Option<[u8;
         auth_group: record.auth_group.unwrap_or_else(|| "Default".into()),
         facility_id: record.facility_id,
         facility: record.facility,
+        provider,
         method,
         token_family: family,
         credential,
@@ -122,6 +124,7 @@ fn guest_caller(family: Option<[u8; 16]>) -> Caller {
         auth_group: String::new(),
         facility_id: 0,
         facility: None,
+        provider: false,
         method: SignInMethod::Guest,
         token_family: family,
         credential: None,

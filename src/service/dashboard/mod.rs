@@ -124,23 +124,11 @@ fn signed_in(caller: &Caller) -> Result<()> {
 }
 
 /// Each part is shown only with the permission its own endpoint needs: appointments with
-/// `patients|appt`, recently viewed patients with `patients|demo`.
+/// `patients|appt`, recently viewed patients with `patients|demo`. The parts are read at once.
 pub async fn overview(state: &AppState, caller: &Caller) -> Result<Dashboard> {
     signed_in(caller)?;
     let permissions = state.acl.permissions(&caller.username).await?;
     let may = |aco, level| permissions.allows(aco, level);
-    let (appointments, more_appointments) = if may(Aco::PATIENTS_APPT, AclLevel::View) {
-        upcoming(state, caller).await?
-    } else {
-        (Vec::new(), false)
-    };
-    let recent = if may(Aco::PATIENTS_DEMO, AclLevel::View) {
-        let mut recent = recent_store::list(&state.pool, caller.user_id.0).await?;
-        crate::service::patient_access::retain_reachable(state, caller, &mut recent, |r| Some(r.pid)).await?;
-        recent
-    } else {
-        Vec::new()
-    };
     let reviews = if may(Aco::ENCOUNTERS_NOTES_A, AclLevel::Write) {
         ReviewScope::All
     } else if may(Aco::ENCOUNTERS_NOTES, AclLevel::Write) {
@@ -154,18 +142,43 @@ pub async fn overview(state: &AppState, caller: &Caller) -> Result<Dashboard> {
         reviews,
         patient_messages: may(Aco::PATIENTS_NOTES, AclLevel::View),
     };
-    let counts = Counts {
-        my_patients: my_patients(state, caller.user_id.0).await?,
-        ..counts::of(&state.pool, &whose).await?
-    };
-    let notifications = notifications::list(state, caller, true, None, MAX_NOTIFICATIONS).await?;
+    let ((appointments, more_appointments), recent, counts, notifications) = tokio::try_join!(
+        async {
+            if may(Aco::PATIENTS_APPT, AclLevel::View) {
+                upcoming(state, caller).await
+            } else {
+                Ok((Vec::new(), false))
+            }
+        },
+        async {
+            if may(Aco::PATIENTS_DEMO, AclLevel::View) {
+                recently_viewed(state, caller).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        async {
+            let (mine, counts) = tokio::try_join!(my_patients(state, caller.user_id.0), async {
+                Ok(counts::of(&state.pool, &whose).await?)
+            })?;
+            Ok(Counts { my_patients: mine, ..counts })
+        },
+        async { Ok(notifications::list(state, caller, true, None, MAX_NOTIFICATIONS).await?) },
+    )?;
+    Ok(Dashboard { appointments, more_appointments, recent, counts, notifications })
+}
+
+/// The patients the caller read lately and may still reach, their listing audited.
+async fn recently_viewed(state: &AppState, caller: &Caller) -> Result<Vec<recent_store::RecentPatient>> {
+    let mut recent = recent_store::list(&state.pool, caller.user_id.0).await?;
+    crate::service::patient_access::retain_reachable(state, caller, &mut recent, |r| Some(r.pid)).await?;
     if !recent.is_empty() {
         let pids = recent.iter().map(|r| r.pid.to_string()).collect::<Vec<_>>().join(",");
         let comments = format!("mmt-sidecar dashboard: recently viewed patients, pids [{pids}]");
         let entry = AuditEntry::phi(caller, "patient-record-select", "Patient Demographics", None, comments);
         audit::record(state, &entry).await?;
     }
-    Ok(Dashboard { appointments, more_appointments, recent, counts, notifications })
+    Ok(recent)
 }
 
 /// The caller's own appointments from today through the next week, repeats expanded (audited by

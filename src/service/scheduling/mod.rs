@@ -6,7 +6,10 @@ pub mod availability;
 pub mod holds;
 pub mod repeating;
 
+use std::time::Duration;
+
 use chrono::NaiveDate;
+use sqlx::MySqlPool;
 
 use crate::{
     app::AppState,
@@ -21,11 +24,11 @@ use crate::{
         validation::Issues,
     },
     php,
-    service::{acl::AclError, permission},
+    service::{acl::AclError, cached::Cached, permission},
     storage::{
         StorageError,
         openemr::{
-            globals, providers,
+            globals,
             scheduling::{categories, events::EventRow},
         },
     },
@@ -46,13 +49,25 @@ impl Default for BookingGate {
 pub struct Shared {
     pub gate: BookingGate,
     pub repeating: repeating::RepeatingCache,
+    settings: Cached<CalendarSettings>,
+    statuses: Cached<Vec<StatusOption>>,
 }
 
 impl Default for Shared {
     fn default() -> Self {
-        Self { gate: BookingGate::default(), repeating: repeating::cache() }
+        Self {
+            gate: BookingGate::default(),
+            repeating: repeating::cache(),
+            settings: Cached::new("calendar settings"),
+            statuses: Cached::new("appointment statuses"),
+        }
     }
 }
+
+/// How old this replica's copy of the calendar globals and the appointment status list may be:
+/// every listing and booking reads them, and OpenEMR's administrators rarely change them (a change
+/// applies within this time).
+pub const SETTINGS_MAX_AGE: Duration = Duration::from_secs(5);
 
 impl BookingGate {
     pub async fn enter(&self, provider: i64) -> tokio::sync::MutexGuard<'_, ()> {
@@ -111,8 +126,15 @@ pub struct CalendarSettings {
 }
 
 pub async fn settings(state: &AppState) -> Result<CalendarSettings, StorageError> {
+    let pool = state.pool.clone();
+    let copy =
+        state.scheduling.settings.get(SETTINGS_MAX_AGE, || async move { read_settings(&pool).await }).await?;
+    Ok((*copy).clone())
+}
+
+async fn read_settings(pool: &MySqlPool) -> Result<CalendarSettings, StorageError> {
     let found = globals::values(
-        &state.pool,
+        pool,
         &["calendar_interval", "weekend_days", "auto_create_new_encounters", "docs_see_entire_calendar"],
     )
     .await?;
@@ -141,8 +163,7 @@ pub async fn readable_provider(
         return Ok(None);
     }
     let is_admin = state.acl.permissions(&caller.username).await?.allows(Aco::ADMIN_SUPER, AclLevel::View);
-    let is_provider = providers::get(&state.pool, caller.user_id.0).await?.is_some();
-    Ok((is_provider && !is_admin).then_some(caller.user_id.0))
+    Ok((caller.provider && !is_admin).then_some(caller.user_id.0))
 }
 
 /// A required `YYYY-MM-DD` query value.
@@ -170,7 +191,13 @@ pub struct Statuses(Vec<StatusOption>);
 
 impl Statuses {
     pub async fn load(state: &AppState) -> Result<Self, StorageError> {
-        Ok(Self(categories::statuses(&state.pool).await?))
+        let pool = state.pool.clone();
+        let copy = state
+            .scheduling
+            .statuses
+            .get(SETTINGS_MAX_AGE, || async move { categories::statuses(&pool).await })
+            .await?;
+        Ok(Self((*copy).clone()))
     }
 
     pub fn find(&self, code: &str) -> Option<&StatusOption> {
