@@ -179,41 +179,40 @@ def reach(*operation_ids):
 
 # --- transcriptions ---------------------------------------------------------------------------
 
+def at(status, **rest):
+    """A case on a new transcription brought to `status`, naming its current version."""
+    tid, etag = transcription(status)
+    return dict(path_parameters={"id": tid}, headers={"If-Match": etag}, **rest)
+
+
 @reach("transcriptions_update", "transcriptions_replace")
 def _():
-    tid, etag = transcription()
-    return dict(path_parameters={"id": tid}, headers={"If-Match": etag},
-                body={"text": "Edited by schemathesis.", "reason": "reach"})
+    return at("draft", body={"text": "Edited by schemathesis.", "reason": "reach"})
 
 
 @reach("transcriptions_add_segments", "transcriptions_replace_segments")
 def _():
-    tid, etag = transcription()
-    return dict(path_parameters={"id": tid}, headers={"If-Match": etag}, body={"segments": SEGMENTS})
+    return at("draft", body={"segments": SEGMENTS})
 
 
 @reach("transcriptions_submit")
 def _():
-    tid, etag = transcription()
-    return dict(path_parameters={"id": tid}, headers={"If-Match": etag})
+    return at("draft")
 
 
 @reach("transcriptions_approve")
 def _():
-    tid, etag = transcription("pending_review")
-    return dict(path_parameters={"id": tid}, headers={"If-Match": etag})
+    return at("pending_review")
 
 
 @reach("transcriptions_reject")
 def _():
-    tid, etag = transcription("pending_review")
-    return dict(path_parameters={"id": tid}, headers={"If-Match": etag}, body={"reason": "Needs the plan."})
+    return at("pending_review", body={"reason": "Needs the plan."})
 
 
 @reach("transcriptions_reopen")
 def _():
-    tid, etag = transcription("rejected")
-    return dict(path_parameters={"id": tid}, headers={"If-Match": etag})
+    return at("rejected")
 
 
 @reach("transcriptions_file")

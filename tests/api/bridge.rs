@@ -90,6 +90,17 @@ impl Bridge {
         uuid
     }
 
+    /// A live OpenEMR 7 session of `username` (tracked, active 5 s ago); returns its id.
+    async fn live_session(&self, username: &str) -> String {
+        let mut s = self.user(username).await;
+        s.tracker = Some(self.track(5).await);
+        self.write(&flat_session(&s))
+    }
+
+    fn client(&self) -> poem::test::TestClient<impl poem::Endpoint + use<>> {
+        self.db.client_with(&[("OPENEMR_SESSION_DIR", self.dir.to_str().unwrap())])
+    }
+
     fn write(&self, raw: &[u8]) -> String {
         let id = format!("{}-,{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         std::fs::write(self.dir.join(format!("sess_{id}")), raw).unwrap();
@@ -143,10 +154,8 @@ async fn an_openemr_8_nested_session_signs_the_browser_in() {
 #[tokio::test]
 async fn the_bridge_endpoint_exchanges_a_session_for_tokens_and_audits_it() {
     let b = Bridge::new().await;
-    let mut s = b.user("admin").await;
-    s.tracker = Some(b.track(5).await);
-    let id = b.write(&flat_session(&s));
-    let client = b.db.client_with(&[("OPENEMR_SESSION_DIR", b.dir.to_str().unwrap())]);
+    let id = b.live_session("admin").await;
+    let client = b.client();
     let forged = client.post("/api/auth/bridge/").header("cookie", format!("OpenEMR={id}")).send().await;
     forged.assert_status(StatusCode::FORBIDDEN);
     let resp = client
@@ -176,10 +185,8 @@ async fn the_bridge_endpoint_exchanges_a_session_for_tokens_and_audits_it() {
 #[tokio::test]
 async fn the_bridge_exchanges_the_cookie_whatever_bearer_token_comes_with_it() {
     let b = Bridge::new().await;
-    let mut s = b.user("drgarcia").await;
-    s.tracker = Some(b.track(5).await);
-    let id = b.write(&flat_session(&s));
-    let client = b.db.client_with(&[("OPENEMR_SESSION_DIR", b.dir.to_str().unwrap())]);
+    let id = b.live_session("drgarcia").await;
+    let client = b.client();
     let (admin, _) = crate::auth::tokens(&b.db, crate::auth::ADMIN).await;
     let bridge = |origin: bool, cookie: bool| {
         let mut req = client.post("/api/auth/bridge/").header("authorization", format!("Bearer {admin}"));
