@@ -25,6 +25,7 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -161,6 +162,11 @@ def transcription(status="draft", *, with_encounter=True):
 
 BUILDERS = {}
 
+
+def on(resource_id, **rest):
+    """A case on the resource whose path names it as `{id}`."""
+    return dict(path_parameters={"id": resource_id}, **rest)
+
 # Audio is sent as the bytes it is, in each type the upload accepts.
 AUDIO_TYPES = ["audio/mp4", "audio/m4a", "audio/x-m4a", "audio/aac", "audio/mpeg", "audio/wav", "audio/x-wav",
                "audio/ogg", "audio/webm", "audio/flac", "audio/3gpp", "audio/amr"]
@@ -182,7 +188,7 @@ def reach(*operation_ids):
 def at(status, **rest):
     """A case on a new transcription brought to `status`, naming its current version."""
     tid, etag = transcription(status)
-    return dict(path_parameters={"id": tid}, headers={"If-Match": etag}, **rest)
+    return on(tid, headers={"If-Match": etag}, **rest)
 
 
 @reach("transcriptions_update", "transcriptions_replace")
@@ -218,13 +224,13 @@ def _():
 @reach("transcriptions_file")
 def _():
     tid, _ = transcription("approved")
-    return dict(path_parameters={"id": tid})
+    return on(tid)
 
 
 @reach("transcriptions_hl7")
 def _():
     tid, _ = transcription("filed")
-    return dict(path_parameters={"id": tid})
+    return on(tid)
 
 
 # A tenth of a second of silence as a WAV file.
@@ -240,7 +246,7 @@ def audio_headers():
 @reach("transcriptions_audio_upload")
 def _():
     tid, _ = transcription()
-    return dict(path_parameters={"id": tid}, body=WAV, media_type="audio/wav", headers=audio_headers())
+    return on(tid, body=WAV, media_type="audio/wav", headers=audio_headers())
 
 
 @reach("transcriptions_audio_get")
@@ -248,13 +254,13 @@ def _():
     tid, _ = transcription()
     ok("PUT", f"/transcriptions/{tid}/audio/", raw=WAV, content_type="audio/wav",
        headers=audio_headers())
-    return dict(path_parameters={"id": tid})
+    return on(tid)
 
 
 @reach("transcription_documents_attach")
 def _():
     tid, _ = transcription()
-    return dict(path_parameters={"id": tid}, body={"document_id": upload_document()["id"]})
+    return on(tid, body={"document_id": upload_document()["id"]})
 
 
 @reach("transcription_documents_detach")
@@ -276,14 +282,14 @@ def _():
 
 @reach("document_get", "document_content", "document_view_link", "document_ocr_start", "document_delete")
 def _():
-    return dict(path_parameters={"id": upload_document()["id"]})
+    return on(upload_document()["id"])
 
 
 @reach("document_ocr_text")
 def _():
     document = upload_document()["id"]
     ok("POST", f"/documents/{document}/ocr/")
-    return dict(path_parameters={"id": document})
+    return on(document)
 
 
 @reach("document_view")
@@ -297,7 +303,7 @@ def _():
 def _():
     document = upload_document()["id"]
     job, _ = ok("POST", f"/documents/{document}/ocr/")
-    return dict(path_parameters={"id": job["job_id"]})
+    return on(job["job_id"])
 
 
 # --- scheduling -------------------------------------------------------------------------------
@@ -341,13 +347,13 @@ def _():
 @reach("provider_schedule")
 def _():
     today = datetime.date.today()
-    return dict(path_parameters={"id": GARCIA},
+    return on(GARCIA,
                 query={"from": str(today), "to": str(today + datetime.timedelta(days=7))})
 
 
 @reach("appointments_update")
 def _():
-    return dict(path_parameters={"id": book()["id"]}, body={"status": "@", "room": "Room 2"})
+    return on(book()["id"], body={"status": "@", "room": "Room 2"})
 
 
 # --- billing and payment ------------------------------------------------------------------------
@@ -367,7 +373,7 @@ def _():
 @reach("appointment_checkout")
 def _():
     price_visits()
-    return dict(path_parameters={"id": book(hold=True)["id"]})
+    return on(book(hold=True)["id"])
 
 
 def charge():
@@ -385,7 +391,7 @@ def _():
 @reach("charge_update")
 def _():
     body, headers = charge()
-    return dict(path_parameters={"id": body["id"]}, headers={"If-Match": headers["etag"]}, body={"units": 2})
+    return on(body["id"], headers={"If-Match": headers["etag"]}, body={"units": 2})
 
 
 @reach("stripe_webhook")
@@ -409,25 +415,25 @@ def message():
 
 @reach("messages_update")
 def _():
-    return dict(path_parameters={"id": message()["id"]}, body={"status": "Done"})
+    return on(message()["id"], body={"status": "Done"})
 
 
 @reach("messages_delete")
 def _():
-    return dict(path_parameters={"id": message()["id"]})
+    return on(message()["id"])
 
 
 @reach("notifications_read")
 def _():
     ok("POST", "/messages/", {"to": ["admin"], "title": "Lab Results", "text": "A note to self."})
     listed, _ = ok("GET", "/notifications/")
-    return dict(path_parameters={"id": listed["items"][0]["id"]})
+    return on(listed["items"][0]["id"])
 
 
 @reach("chat_members_add")
 def _():
     room, _ = ok("POST", "/chat/rooms/", {"pid": DEMO_PID})
-    return dict(path_parameters={"id": room["id"]}, body={"users": ["nkim"]})
+    return on(room["id"], body={"users": ["nkim"]})
 
 
 # --- the chart --------------------------------------------------------------------------------
@@ -445,7 +451,7 @@ def _():
 
 @reach("prescriptions_send")
 def _():
-    return dict(path_parameters={"id": prescription()["id"]}, body={"to": "pharmacy@clinic.example"})
+    return on(prescription()["id"], body={"to": "pharmacy@clinic.example"})
 
 
 @reach("patient_care_team_members_add")
@@ -550,7 +556,7 @@ def _():
 @reach("admin_users_roles_set")
 def _():
     made, _ = ok("POST", "/admin/users/", new_user())
-    return dict(path_parameters={"id": made["id"]}, body={"roles": ["front"]})
+    return on(made["id"], body={"roles": ["front"]})
 
 
 # --- HL7 v2 ---------------------------------------------------------------------------------------
@@ -581,12 +587,12 @@ def stored_message():
 
 @reach("hl7_messages_get")
 def _():
-    return dict(path_parameters={"id": stored_message()})
+    return on(stored_message())
 
 
 @reach("hl7_messages_resolve")
 def _():
-    return dict(path_parameters={"id": stored_message()}, body={"pid": DEMO_PID})
+    return on(stored_message(), body={"pid": DEMO_PID})
 
 
 # --- catalogue --------------------------------------------------------------------------------------
@@ -619,7 +625,7 @@ def _():
 
 @reach("products_import_get")
 def _():
-    return dict(path_parameters={"id": imported()["id"]})
+    return on(imported()["id"])
 
 
 def product():
@@ -630,12 +636,12 @@ def product():
 
 @reach("products_get")
 def _():
-    return dict(path_parameters={"id": product()})
+    return on(product())
 
 
 @reach("products_link")
 def _():
-    return dict(path_parameters={"id": product()}, body={"drug_id": None})
+    return on(product(), body={"drug_id": None})
 
 
 # --- single sign-on from an OpenEMR session ----------------------------------------------------------
@@ -676,8 +682,7 @@ def _():
 # --- FHIR R4 ------------------------------------------------------------------------------------------
 
 def fhir(method, path, body=None):
-    got, headers = ok(method, FHIR + path, body)
-    return got, headers
+    return ok(method, FHIR + path, body)
 
 
 def demo_patient():
@@ -692,31 +697,31 @@ def first(search):
 @reach("fhir_allergy_read")
 def _():
     ok("POST", f"/patients/{DEMO_PID}/allergies/", {"title": "Penicillin"})
-    return dict(path_parameters={"id": first(f"/AllergyIntolerance?patient={demo_patient()}")})
+    return on(first(f"/AllergyIntolerance?patient={demo_patient()}"))
 
 
 @reach("fhir_condition_read")
 def _():
     ok("POST", f"/patients/{DEMO_PID}/problems/", {"title": "Gout"})
-    return dict(path_parameters={"id": first(f"/Condition?patient={demo_patient()}")})
+    return on(first(f"/Condition?patient={demo_patient()}"))
 
 
 @reach("fhir_encounter_read")
 def _():
     encounter()
-    return dict(path_parameters={"id": first(f"/Encounter?patient={demo_patient()}")})
+    return on(first(f"/Encounter?patient={demo_patient()}"))
 
 
 @reach("fhir_medication_request_read")
 def _():
     prescription()
-    return dict(path_parameters={"id": first(f"/MedicationRequest?patient={demo_patient()}")})
+    return on(first(f"/MedicationRequest?patient={demo_patient()}"))
 
 
 @reach("fhir_observation_read")
 def _():
     ok("POST", f"/encounters/{encounter()['encounter']}/vitals/", {"pulse": 72})
-    return dict(path_parameters={"id": first(f"/Observation?patient={demo_patient()}&category=vital-signs")})
+    return on(first(f"/Observation?patient={demo_patient()}&category=vital-signs"))
 
 
 def fhir_document():
@@ -727,29 +732,29 @@ def fhir_document():
 
 @reach("fhir_document_reference_read")
 def _():
-    return dict(path_parameters={"id": fhir_document()["id"]})
+    return on(fhir_document()["id"])
 
 
 @reach("fhir_binary_read")
 def _():
     url = fhir_document()["content"][0]["attachment"]["url"]
-    return dict(path_parameters={"id": url.rstrip("/").rsplit("/", 1)[-1]})
+    return on(url.rstrip("/").rsplit("/", 1)[-1])
 
 
-def today_on():
+def today():
     return str(datetime.date.today())
 
 
 @reach("fhir_appointment_search")
 def _():
     book()
-    return dict(query={"patient": demo_patient(), "date": f"ge{today_on()}"})
+    return dict(query={"patient": demo_patient(), "date": f"ge{today()}"})
 
 
 @reach("fhir_appointment_read")
 def _():
     book()
-    return dict(path_parameters={"id": first(f"/Appointment?patient={demo_patient()}&date=ge{today_on()}")})
+    return on(first(f"/Appointment?patient={demo_patient()}&date=ge{today()}"))
 
 
 def garcia_schedule():
@@ -757,20 +762,24 @@ def garcia_schedule():
     return next(e["resource"]["id"] for e in bundle["entry"] if "Garc" in e["resource"]["actor"][0]["display"])
 
 
-def free_slots():
+def slot_query():
+    """Dr García's office-visit slots on the first day with a free one."""
     day = free_slot()[:10]
-    return f"/Slot?schedule={garcia_schedule()}&service-type={OFFICE_VISIT}&start=ge{day}&start=le{day}"
+    return {"schedule": garcia_schedule(), "service-type": OFFICE_VISIT, "start": [f"ge{day}", f"le{day}"]}
+
+
+def free_slots():
+    return "/Slot?" + urllib.parse.urlencode(slot_query(), doseq=True)
 
 
 @reach("fhir_slot_search")
 def _():
-    day = free_slot()[:10]
-    return dict(query={"schedule": garcia_schedule(), "service-type": OFFICE_VISIT, "start": f"ge{day}"})
+    return dict(query=slot_query())
 
 
 @reach("fhir_slot_read")
 def _():
-    return dict(path_parameters={"id": first(free_slots())})
+    return on(first(free_slots()))
 
 
 @reach("fhir_appointment_create")
@@ -796,7 +805,7 @@ def _():
 
 @reach("fhir_practitioner_read")
 def _():
-    return dict(path_parameters={"id": first("/Practitioner")})
+    return on(first("/Practitioner"))
 
 
 @reach("fhir_communication_create")
@@ -838,7 +847,7 @@ def export(finished):
 
 @reach("fhir_export_status", "fhir_export_delete")
 def _():
-    return dict(path_parameters={"id": export(False)[0]})
+    return on(export(False)[0])
 
 
 @reach("fhir_export_file")

@@ -59,19 +59,27 @@ pub fn exact(spec: &str) -> String {
 /// Stored files go back in the type they were stored with, and audio is taken only in the types
 /// `domain::audio` accepts; poem-openapi's `Binary` says `application/octet-stream` for both.
 fn stored_media_types(spec: &mut Value) {
-    let binary = serde_json::json!({"schema": {"type": "string", "format": "binary"}});
     for path in ["/documents/{id}/content", "/document-views/{token}", "/transcriptions/{id}/audio"] {
         for code in ["200", "206"] {
-            let content = &mut spec["paths"][path]["get"]["responses"][code]["content"];
-            if content.get("application/octet-stream").is_some() {
-                *content = serde_json::json!({ "*/*": binary });
-            }
+            as_stored(&mut spec["paths"][path]["get"]["responses"][code]["content"]);
         }
     }
     let upload = &mut spec["paths"]["/transcriptions/{id}/audio"]["put"]["requestBody"]["content"];
-    if upload.get("application/octet-stream").is_some() {
+    if let Some(bytes) = upload.as_object_mut().and_then(|content| content.remove(OCTETS)) {
         *upload =
-            crate::domain::audio::CONTENT_TYPES.iter().map(|t| (t.to_string(), binary.clone())).collect();
+            crate::domain::audio::CONTENT_TYPES.iter().map(|t| (t.to_string(), bytes.clone())).collect();
+    }
+}
+
+const OCTETS: &str = "application/octet-stream";
+
+/// Bytes a `Binary` payload declares as `application/octet-stream` go out in whatever type they
+/// were stored with.
+fn as_stored(content: &mut Value) {
+    if let Some(content) = content.as_object_mut()
+        && let Some(bytes) = content.remove(OCTETS)
+    {
+        content.insert("*/*".into(), bytes);
     }
 }
 
@@ -92,13 +100,11 @@ pub fn fhir_exact(spec: &str) -> String {
 /// when asked for FHIR JSON; an `ApiResponse` keeps one content type per status, so the second is
 /// added here.
 fn binary_as_resource(spec: &mut Value) {
-    let Some(content) = spec["paths"]["/Binary/{id}"]["get"]["responses"]["200"]["content"].as_object_mut()
-    else {
+    let content = &mut spec["paths"]["/Binary/{id}"]["get"]["responses"]["200"]["content"];
+    as_stored(content);
+    let Some(content) = content.as_object_mut() else {
         return;
     };
-    if let Some(bytes) = content.remove("application/octet-stream") {
-        content.insert("*/*".into(), bytes);
-    }
     let text = serde_json::json!({"type": "string"});
     let resource = serde_json::json!({
         "type": "object",

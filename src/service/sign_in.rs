@@ -94,6 +94,7 @@ fn subject(value: &str) -> [u8; 32] {
 
 pub fn caller_from(record: UserRecord, method: SignInMethod, family: Option<[u8; 16]>) -> Caller {
     let credential = Some(credential_digest(&record.password_hash));
+    // Who `storage::openemr::providers` lists as a provider.
     let provider = record.authorized && record.active && !record.username.is_empty();
     Caller {
         user_id: UserId(record.id),

@@ -142,7 +142,7 @@ pub async fn overview(state: &AppState, caller: &Caller) -> Result<Dashboard> {
         reviews,
         patient_messages: may(Aco::PATIENTS_NOTES, AclLevel::View),
     };
-    let ((appointments, more_appointments), recent, counts, notifications) = tokio::try_join!(
+    let ((appointments, more_appointments), recent, my_patients, counts, notifications) = tokio::try_join!(
         async {
             if may(Aco::PATIENTS_APPT, AclLevel::View) {
                 upcoming(state, caller).await
@@ -157,14 +157,11 @@ pub async fn overview(state: &AppState, caller: &Caller) -> Result<Dashboard> {
                 Ok(Vec::new())
             }
         },
-        async {
-            let (mine, counts) = tokio::try_join!(my_patients(state, caller.user_id.0), async {
-                Ok(counts::of(&state.pool, &whose).await?)
-            })?;
-            Ok(Counts { my_patients: mine, ..counts })
-        },
+        my_patients(state, caller.user_id.0),
+        async { Ok(counts::of(&state.pool, &whose).await?) },
         async { Ok(notifications::list(state, caller, true, None, MAX_NOTIFICATIONS).await?) },
     )?;
+    let counts = Counts { my_patients, ..counts };
     Ok(Dashboard { appointments, more_appointments, recent, counts, notifications })
 }
 

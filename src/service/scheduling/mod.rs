@@ -67,7 +67,7 @@ impl Default for Shared {
 /// How old this replica's copy of the calendar globals and the appointment status list may be:
 /// every listing and booking reads them, and OpenEMR's administrators rarely change them (a change
 /// applies within this time).
-pub const SETTINGS_MAX_AGE: Duration = Duration::from_secs(5);
+const SETTINGS_MAX_AGE: Duration = Duration::from_secs(5);
 
 impl BookingGate {
     pub async fn enter(&self, provider: i64) -> tokio::sync::MutexGuard<'_, ()> {
