@@ -27,6 +27,7 @@ pub mod patient;
 pub mod patient_access;
 pub mod patient_search;
 pub mod scheduling;
+pub mod table_stamp;
 pub mod throttle;
 pub mod token;
 pub mod transcription;

@@ -441,6 +441,58 @@ async fn reads_and_writes_are_audited_once_per_request() {
     assert!(audit("patient-record-update").await.iter().any(|(p, _)| *p == Some(3)));
 }
 
+/// A sweep reads `patient_data` whole, so it is skipped while the table's change stamp has not
+/// moved (and has been seen for longer than a commit can lag behind its change). One app state
+/// throughout, as in a running server.
+#[tokio::test]
+async fn an_unchanged_patient_table_is_not_swept_again() {
+    let api = Api::admin().await;
+    let state = api.db.state();
+    let client = poem::test::TestClient::new(crate::helpers::documented_app(state.clone()));
+    let search = |query: &'static str| {
+        let req = client
+            .get(format!("/api/patients/?search={query}"))
+            .header("authorization", format!("Bearer {}", api.token));
+        async move {
+            let resp = req.send().await;
+            resp.assert_status_is_ok();
+            let body = resp.json().await;
+            body.value()
+                .object()
+                .get("items")
+                .array()
+                .iter()
+                .map(|p| p.object().get("pid").i64())
+                .collect::<Vec<_>>()
+        }
+    };
+    let synced_at = || async {
+        sqlx::query_scalar::<_, chrono::NaiveDateTime>("SELECT synced_at FROM mmt_patient_index_state")
+            .fetch_one(&api.db.pool)
+            .await
+            .unwrap()
+    };
+    search("xochitl").await;
+    tokio::time::sleep(mmt_sidecar::domain::table_stamp::SETTLE).await;
+    search("xochitl").await;
+    let settled = synced_at().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(search("xochitl").await.is_empty());
+    assert_eq!(synced_at().await, settled, "nothing changed, so nothing was swept");
+    sqlx::query("UPDATE patient_data SET lname = 'Xochitl' WHERE pid = 4")
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(search("xochitl").await, vec![4]);
+    assert!(synced_at().await > settled, "an edit moves the stamp, and the next search sweeps");
+    // Most likely the same second as the edit before, which leaves the stamp as it was.
+    sqlx::query("UPDATE patient_data SET fname = 'Quillon' WHERE pid = 4")
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(search("quillon%20xochitl").await, vec![4], "a second edit right after the first");
+}
+
 /// With a non-zero staleness, searches never wait for a sweep: the server's background sweep
 /// brings an OpenEMR-side edit into search results within that bound.
 #[tokio::test]

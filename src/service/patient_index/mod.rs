@@ -3,8 +3,10 @@
 //! after it commits; everything else (OpenEMR's screens, imports, other replicas) is picked up by a
 //! sweep of rows whose `last_updated` is at or after the last one seen, run in the background
 //! every `max_staleness` (searches never wait for it, except before this process's first sweep),
-//! or before every search when `max_staleness` is zero. Searches use the memory once it is built
-//! and the table until then.
+//! or before every search when `max_staleness` is zero. OpenEMR indexes no `last_updated`, so a
+//! sweep reads the whole table: it runs only when the table's change stamp says it may find
+//! something, and never takes more than a fifth of the time. Searches use the memory once it is
+//! built and the table until then.
 
 pub mod memory;
 
@@ -26,6 +28,7 @@ use crate::{
     app::AppState,
     domain::{
         patient_search::{TermSource, terms_of},
+        table_stamp::StampWatch,
         webhook::ChangeEvent,
     },
     service::webhooks::{self, Change},
@@ -38,11 +41,15 @@ use crate::{
 
 /// Patients read per query while the memory index is built.
 const BUILD_PAGE: u32 = 500;
+/// A background sweep is followed by a pause of at least this many times its own length, up to
+/// `LONGEST_PAUSE` (a first sweep that indexes every patient is no measure of later ones).
+const PAUSE_PER_SWEEP: u32 = 4;
+const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 
 pub struct PatientIndex {
     max_staleness: Duration,
-    /// One sweep at a time.
-    sweeping: Mutex<()>,
+    /// One sweep at a time, and what the last one saw of the table's change stamp.
+    sweeping: Mutex<StampWatch>,
     /// Set after this process's first sweep; later searches never wait on a background one.
     swept_once: AtomicBool,
     /// `None` until this replica has built it.
@@ -57,7 +64,7 @@ impl PatientIndex {
     pub fn new(max_staleness: Duration) -> Self {
         Self {
             max_staleness,
-            sweeping: Mutex::new(()),
+            sweeping: Mutex::new(StampWatch::default()),
             swept_once: AtomicBool::new(false),
             memory: RwLock::new(None),
             memory_mark: Mutex::new(None),
@@ -73,9 +80,9 @@ impl PatientIndex {
             return build_memory(state).await;
         }
         if !self.swept_once.load(Ordering::Acquire) {
-            let _one = self.sweeping.lock().await;
+            let mut watch = self.sweeping.lock().await;
             if !self.swept_once.load(Ordering::Acquire) {
-                sweep(state).await?;
+                sweep(state, &mut watch).await?;
                 self.swept_once.store(true, Ordering::Release);
             }
         }
@@ -120,14 +127,17 @@ impl PatientIndex {
     }
 
     async fn refresh(&self, state: &AppState) -> Result<(), StorageError> {
-        let _one = self.sweeping.lock().await;
-        sweep(state).await?;
+        let mut watch = self.sweeping.lock().await;
+        sweep(state, &mut watch).await?;
         self.swept_once.store(true, Ordering::Release);
         Ok(())
     }
 
-    pub fn interval(&self) -> Duration {
-        self.max_staleness.max(Duration::from_millis(500))
+    /// The background pause after a sweep that took `sweep`: the staleness allowed, unless the
+    /// table is so large that sweeping that often would keep the database busy.
+    fn pause_after(&self, sweep: Duration) -> Duration {
+        let busy = (sweep * PAUSE_PER_SWEEP).min(LONGEST_PAUSE);
+        self.max_staleness.max(Duration::from_millis(500)).max(busy)
     }
 }
 
@@ -167,7 +177,12 @@ fn earlier(a: Option<NaiveDateTime>, b: Option<NaiveDateTime>) -> Option<NaiveDa
     a.zip(b).map(|(a, b)| a.min(b))
 }
 
-async fn sweep(state: &AppState) -> Result<(), StorageError> {
+async fn sweep(state: &AppState, watch: &mut StampWatch) -> Result<(), StorageError> {
+    let started = Instant::now();
+    let stamp = patients::table_stamp(&state.pool).await?;
+    if !watch.due(stamp, started) {
+        return Ok(());
+    }
     let index = &state.patient_index;
     let now = super::wall_clock_now();
     let mut memory_mark = index.memory_mark.lock().await;
@@ -210,6 +225,7 @@ async fn sweep(state: &AppState) -> Result<(), StorageError> {
         *mark = newest.or(*mark);
         merge_if_needed(state).await;
     }
+    watch.swept(stamp, started);
     Ok(())
 }
 
@@ -384,12 +400,14 @@ async fn index_chunk(
 /// Runs for the life of the server so the first search never waits for the initial build.
 pub async fn keep_fresh(state: AppState) {
     loop {
+        let started = Instant::now();
         if let Err(err) = state.patient_index.refresh(&state).await {
             tracing::warn!(error = %err, "patient search index sweep failed; will retry");
         }
+        let swept_in = started.elapsed();
         if let Err(err) = build_memory(&state).await {
             tracing::warn!(error = %err, "in-memory patient search index build failed; will retry");
         }
-        tokio::time::sleep(state.patient_index.interval()).await;
+        tokio::time::sleep(state.patient_index.pause_after(swept_in)).await;
     }
 }
