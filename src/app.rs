@@ -34,6 +34,8 @@ pub struct AppState {
     pub scheduling: Arc<crate::service::scheduling::Shared>,
     /// Provider panel sizes this replica keeps for dashboards.
     pub dashboard: Arc<crate::service::dashboard::Shared>,
+    /// Care team members this replica mirrors for searches under the assigned-patient policy.
+    pub patient_access: Arc<crate::service::patient_access::Shared>,
     /// Writes the audit rows of reads in batches (group commit).
     pub audit: Arc<crate::service::audit::AuditWriter>,
     /// The last health check, refreshed in the background.
@@ -67,6 +69,7 @@ impl AppState {
             job_wake: Arc::new(tokio::sync::Notify::new()),
             scheduling: Arc::default(),
             dashboard: Arc::default(),
+            patient_access: Arc::default(),
             health: crate::service::status::health_cache(),
             audit: Arc::default(),
             mail: crate::service::mail::Mailer::from_config(&config.mail).map(Arc::new),

@@ -19,27 +19,28 @@ pub const BACKSTOP: Duration = Duration::from_secs(60);
 /// `None` is a stamp like any other: the server has seen no change since it opened the table.
 pub type Stamp = Option<NaiveDateTime>;
 
+/// `S` is one table's stamp, or several tables' stamps in a fixed order.
 #[derive(Debug, Default)]
-pub struct StampWatch {
+pub struct StampWatch<S = Stamp> {
     /// The stamp the last sweep started after, and when that stamp was first seen.
-    seen: Option<(Stamp, Instant)>,
+    seen: Option<(S, Instant)>,
     last_sweep: Option<Instant>,
 }
 
-impl StampWatch {
+impl<S: PartialEq> StampWatch<S> {
     /// Whether a sweep starting `now`, with the table's stamp read just before, may find changes.
-    pub fn due(&self, stamp: Stamp, now: Instant) -> bool {
-        match (self.seen, self.last_sweep) {
+    pub fn due(&self, stamp: &S, now: Instant) -> bool {
+        match (&self.seen, self.last_sweep) {
             (Some((seen, first_seen)), Some(last)) if seen == stamp => {
-                last < first_seen + SETTLE || now >= last + BACKSTOP
+                last < *first_seen + SETTLE || now >= last + BACKSTOP
             }
             _ => true,
         }
     }
 
     /// Records a sweep that finished, started at `started` with `stamp` read just before it.
-    pub fn swept(&mut self, stamp: Stamp, started: Instant) {
-        if self.seen.is_none_or(|(seen, _)| seen != stamp) {
+    pub fn swept(&mut self, stamp: S, started: Instant) {
+        if self.seen.as_ref().is_none_or(|(seen, _)| *seen != stamp) {
             self.seen = Some((stamp, started));
         }
         self.last_sweep = Some(started);
@@ -58,8 +59,8 @@ mod tests {
 
     #[test]
     fn the_first_sweep_always_runs() {
-        assert!(StampWatch::default().due(at(1), Instant::now()));
-        assert!(StampWatch::default().due(None, Instant::now()));
+        assert!(StampWatch::default().due(&at(1), Instant::now()));
+        assert!(StampWatch::default().due(&Stamp::None, Instant::now()));
     }
 
     #[test]
@@ -68,13 +69,13 @@ mod tests {
         let mut watch = StampWatch::default();
         watch.swept(at(1), t0);
         assert!(
-            watch.due(at(1), t0 + Duration::from_millis(100)),
+            watch.due(&at(1), t0 + Duration::from_millis(100)),
             "a commit from the same second may follow"
         );
         watch.swept(at(1), t0 + Duration::from_millis(100));
-        assert!(watch.due(at(1), t0 + SETTLE), "no sweep has started settle after the stamp yet");
+        assert!(watch.due(&at(1), t0 + SETTLE), "no sweep has started settle after the stamp yet");
         watch.swept(at(1), t0 + SETTLE);
-        assert!(!watch.due(at(1), t0 + SETTLE + Duration::from_millis(100)), "nothing changed");
+        assert!(!watch.due(&at(1), t0 + SETTLE + Duration::from_millis(100)), "nothing changed");
     }
 
     #[test]
@@ -84,12 +85,12 @@ mod tests {
         watch.swept(at(1), t0);
         watch.swept(at(1), t0 + SETTLE);
         let t1 = t0 + SETTLE + Duration::from_secs(1);
-        assert!(watch.due(at(5), t1));
-        assert!(watch.due(None, t1), "a stamp the server forgot is a change too");
+        assert!(watch.due(&at(5), t1));
+        assert!(watch.due(&Stamp::None, t1), "a stamp the server forgot is a change too");
         watch.swept(at(5), t1);
-        assert!(watch.due(at(5), t1 + Duration::from_secs(1)));
+        assert!(watch.due(&at(5), t1 + Duration::from_secs(1)));
         watch.swept(at(5), t1 + SETTLE);
-        assert!(!watch.due(at(5), t1 + SETTLE));
+        assert!(!watch.due(&at(5), t1 + SETTLE));
     }
 
     #[test]
@@ -98,7 +99,7 @@ mod tests {
         let mut watch = StampWatch::default();
         watch.swept(at(1), t0);
         watch.swept(at(1), t0 + SETTLE);
-        assert!(!watch.due(at(1), t0 + SETTLE + BACKSTOP - Duration::from_millis(1)));
-        assert!(watch.due(at(1), t0 + SETTLE + BACKSTOP));
+        assert!(!watch.due(&at(1), t0 + SETTLE + BACKSTOP - Duration::from_millis(1)));
+        assert!(watch.due(&at(1), t0 + SETTLE + BACKSTOP));
     }
 }

@@ -25,6 +25,7 @@ pub mod key_rotation;
 pub mod mail;
 pub mod messaging;
 pub mod mfa;
+pub mod mirrored;
 pub mod patient_access;
 pub mod patient_index;
 pub mod patients;

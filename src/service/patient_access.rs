@@ -1,9 +1,11 @@
 //! The assigned-patient policy (`MMT_PATIENT_ACCESS`), applied after OpenEMR's ACL by
 //! `permission::require_on` for every operation on one patient, and by `list_filter` for lists.
 //! A decision costs one query and is remembered for the rest of the request, never longer, so a
-//! care team change or an expired grant takes effect on the next request on every replica.
+//! care team change or an expired grant takes effect on the next request on every replica. A search
+//! filters by the caller's care teams as each replica mirrors them, loaded again whenever OpenEMR's
+//! care team tables change (within the search index's own staleness bound).
 
-use std::{cell::RefCell, future::Future, pin::Pin};
+use std::{cell::RefCell, collections::HashMap, future::Future, pin::Pin};
 
 use chrono::NaiveDateTime;
 use sqlx::MySqlPool;
@@ -18,7 +20,9 @@ use crate::{
         patient_access::{self, AssignedRule, EMERGENCY_LOGIN_GROUP, Exemption, Policy},
         user::Caller,
     },
-    service::{acl::AclError, audit, messaging::notifications, permission, wall_clock_now},
+    service::{
+        acl::AclError, audit, messaging::notifications, mirrored::Mirrored, permission, wall_clock_now,
+    },
     storage::{
         StorageError,
         mmt::{break_glass, patient_index::Panel},
@@ -120,9 +124,35 @@ pub async fn list_filter(state: &AppState, caller: &Caller) -> Result<Option<Rea
     })
 }
 
+/// What each replica keeps for the policy: every care team member's patients, for searches.
+pub struct Shared {
+    care_teams: Mirrored<HashMap<i64, Vec<i64>>>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self { care_teams: Mirrored::new(&["care_teams", "care_team_member"]) }
+    }
+}
+
 /// `reach` as the search index filters by it.
 pub async fn panel(state: &AppState, reach: &Reach) -> Result<Panel, StorageError> {
-    Ok(Panel { provider_id: reach.user_id, others: store::tied_beyond_chart(&state.pool, reach).await? })
+    let pool = &state.pool;
+    let load = || async {
+        let mut teams: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (user, pid) in store::care_team_ties(pool).await? {
+            teams.entry(user).or_default().push(pid);
+        }
+        Ok(teams)
+    };
+    let (teams, mut others) = tokio::try_join!(
+        state.patient_access.care_teams.get(pool, state.config.search_max_staleness, load),
+        store::tied_for_a_while(pool, reach),
+    )?;
+    others.extend(teams.get(&reach.user_id).into_iter().flatten());
+    others.sort_unstable();
+    others.dedup();
+    Ok(Panel { provider_id: reach.user_id, others })
 }
 
 /// The caller's own panel (primary provider or care team), whatever the policy.

@@ -554,6 +554,48 @@ async fn a_care_team_place_opens_the_chart_on_the_next_request_and_removal_close
     assert_eq!(practice.garcia("GET", &chart, None).await.0, StatusCode::FORBIDDEN);
 }
 
+/// One app state throughout, as one replica: the care teams it mirrors for searches follow changes
+/// made in OpenEMR's own screens (plain SQL here), two of them most likely in the same second.
+#[tokio::test]
+async fn a_replicas_search_follows_care_team_changes_made_in_openemr() {
+    let practice = Practice::open(ASSIGNED).await;
+    let outside = practice.outside().await;
+    let client =
+        poem::test::TestClient::new(crate::helpers::documented_app(practice.db.state_with(ASSIGNED)));
+    let panel = || {
+        let req = client
+            .get("/api/patients/?assigned=me&page_size=1")
+            .header("authorization", format!("Bearer {}", practice.garcia));
+        async move {
+            let resp = req.send().await;
+            resp.assert_status_is_ok();
+            resp.json().await.value().object().get("total").i64()
+        }
+    };
+    let before = panel().await;
+    let pool = &practice.db.pool;
+    let team =
+        sqlx::query("INSERT INTO care_teams (pid, status, team_name) VALUES (?, 'active', 'Care Team')")
+            .bind(outside)
+            .execute(pool)
+            .await
+            .unwrap()
+            .last_insert_id();
+    sqlx::query("INSERT INTO care_team_member (care_team_id, user_id, role, status) VALUES (?, ?, 'specialist', 'active')")
+        .bind(team)
+        .bind(GARCIA_ID)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(panel().await, before + 1, "a new member finds the team's patient at once");
+    sqlx::query("UPDATE care_team_member SET status = 'inactive' WHERE care_team_id = ?")
+        .bind(team)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(panel().await, before, "a member made inactive right after no longer does");
+}
+
 #[tokio::test]
 async fn lists_leave_out_records_of_patients_outside_the_panel() {
     let practice = Practice::open(ASSIGNED).await;

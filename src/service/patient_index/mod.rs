@@ -28,14 +28,17 @@ use crate::{
     app::AppState,
     domain::{
         patient_search::{TermSource, terms_of},
-        table_stamp::StampWatch,
+        table_stamp::{Stamp, StampWatch},
         webhook::ChangeEvent,
     },
     service::webhooks::{self, Change},
     storage::{
         StorageError,
         mmt::patient_index::{self, After, Filters, IndexEntry, Page},
-        openemr::patients::{self, PatientRow},
+        openemr::{
+            patients::{self, PatientRow},
+            stamps,
+        },
     },
 };
 
@@ -49,7 +52,7 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 pub struct PatientIndex {
     max_staleness: Duration,
     /// One sweep at a time, and what the last one saw of the table's change stamp.
-    sweeping: Mutex<StampWatch>,
+    sweeping: Mutex<StampWatch<Vec<Stamp>>>,
     /// Set after this process's first sweep; later searches never wait on a background one.
     swept_once: AtomicBool,
     /// `None` until this replica has built it.
@@ -177,10 +180,10 @@ fn earlier(a: Option<NaiveDateTime>, b: Option<NaiveDateTime>) -> Option<NaiveDa
     a.zip(b).map(|(a, b)| a.min(b))
 }
 
-async fn sweep(state: &AppState, watch: &mut StampWatch) -> Result<(), StorageError> {
+async fn sweep(state: &AppState, watch: &mut StampWatch<Vec<Stamp>>) -> Result<(), StorageError> {
     let started = Instant::now();
-    let stamp = patients::table_stamp(&state.pool).await?;
-    if !watch.due(stamp, started) {
+    let stamp = stamps::of(&state.pool, &["patient_data"]).await?;
+    if !watch.due(&stamp, started) {
         return Ok(());
     }
     let index = &state.patient_index;

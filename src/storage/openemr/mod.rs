@@ -25,6 +25,7 @@ pub mod requirements;
 pub mod scheduling;
 pub mod sequences;
 pub mod session_tracker;
+pub mod stamps;
 pub mod user_accounts;
 pub mod users;
 pub mod uuid_registry;

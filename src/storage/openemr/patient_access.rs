@@ -67,14 +67,23 @@ fn push_beyond_chart(q: &mut QueryBuilder<MySql>, reach: &Reach) {
          WHERE m.status = 'active' AND t.status = 'active' AND m.user_id = ",
     )
     .push_bind(reach.user_id);
+    push_for_a_while(q, reach, " UNION ");
+}
+
+/// Pushes the parts of a `UNION` of the pids `reach` ties its user to for a time only: unexpired
+/// grants, recent encounters and appointments; `lead` goes before the first part pushed.
+fn push_for_a_while(q: &mut QueryBuilder<MySql>, reach: &Reach, mut lead: &'static str) {
     if reach.grants {
-        q.push(" UNION SELECT b.pid FROM mmt_break_glass b WHERE b.user_id = ")
+        q.push(lead)
+            .push("SELECT b.pid FROM mmt_break_glass b WHERE b.user_id = ")
             .push_bind(reach.user_id)
             .push(" AND b.expires_at > ")
             .push_bind(reach.now);
+        lead = " UNION ";
     }
     if let Some(window) = reach.recent {
-        q.push(" UNION SELECT e.pid FROM form_encounter e WHERE e.provider_id = ")
+        q.push(lead)
+            .push("SELECT e.pid FROM form_encounter e WHERE e.provider_id = ")
             .push_bind(reach.user_id)
             .push(" AND e.date BETWEEN ")
             .push_bind(window.from)
@@ -140,10 +149,25 @@ pub async fn reachable_among(
     q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
 
-/// The patients `reach` ties its user to other than through the chart's own provider fields, so a
-/// search can filter by the list instead of asking per row.
-pub async fn tied_beyond_chart(pool: &MySqlPool, reach: &Reach) -> Result<Vec<i64>, StorageError> {
+/// The patients `reach` ties its user to for a time only (grants, recent encounters and
+/// appointments), so a search can filter by the list instead of asking per row.
+pub async fn tied_for_a_while(pool: &MySqlPool, reach: &Reach) -> Result<Vec<i64>, StorageError> {
+    if !reach.grants && reach.recent.is_none() {
+        return Ok(Vec::new());
+    }
     let mut q = QueryBuilder::new("");
-    push_beyond_chart(&mut q, reach);
+    push_for_a_while(&mut q, reach, "");
     q.build_query_scalar().fetch_all(pool).await.map_err(StorageError::from_sqlx)
+}
+
+/// Every active member of an active care team, with the team's patient: `(user_id, pid)`.
+/// OpenEMR indexes neither column, so this reads both tables whole.
+pub async fn care_team_ties(pool: &MySqlPool) -> Result<Vec<(i64, i64)>, StorageError> {
+    sqlx::query_as(
+        "SELECT m.user_id, CAST(t.pid AS SIGNED) FROM care_team_member m JOIN care_teams t ON t.id = m.care_team_id \
+         WHERE m.status = 'active' AND t.status = 'active' AND m.user_id IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(StorageError::from_sqlx)
 }

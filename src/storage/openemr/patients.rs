@@ -126,18 +126,6 @@ pub async fn newest_update(pool: &MySqlPool) -> Result<Option<NaiveDateTime>, St
         .map_err(StorageError::from_sqlx)
 }
 
-/// InnoDB's change stamp of `patient_data` (`domain::table_stamp` says what it can be trusted for).
-pub async fn table_stamp(pool: &MySqlPool) -> Result<Option<NaiveDateTime>, StorageError> {
-    let stamp: Option<Option<NaiveDateTime>> = sqlx::query_scalar(
-        "SELECT UPDATE_TIME FROM information_schema.TABLES \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'patient_data'",
-    )
-    .fetch_optional(pool)
-    .await
-    .map_err(StorageError::from_sqlx)?;
-    Ok(stamp.flatten())
-}
-
 pub async fn all_pids(pool: &MySqlPool) -> Result<Vec<i64>, StorageError> {
     sqlx::query_scalar("SELECT pid FROM patient_data").fetch_all(pool).await.map_err(StorageError::from_sqlx)
 }
