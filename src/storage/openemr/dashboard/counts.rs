@@ -35,10 +35,14 @@ pub struct Whose<'a> {
     pub patient_messages: bool,
 }
 
+/// The encounter is joined by pid too (a transcription's encounter is always its patient's), since
+/// OpenEMR indexes `form_encounter.encounter` only after `pid`: by encounter alone, every dashboard
+/// with a transcription awaiting review read the whole table.
 pub async fn of(pool: &MySqlPool, w: &Whose<'_>) -> Result<Counts, StorageError> {
     sqlx::query_as(
         "SELECT \
-           (SELECT COUNT(*) FROM mmt_transcriptions t LEFT JOIN form_encounter fe ON fe.encounter = t.encounter \
+           (SELECT COUNT(*) FROM mmt_transcriptions t \
+            LEFT JOIN form_encounter fe ON fe.pid = t.pid AND fe.encounter = t.encounter \
             WHERE t.status = 'pending_review' AND (? OR (? AND (fe.provider_id = ? \
               OR (t.encounter IS NULL AND t.author_id = ?))))) AS pending_reviews, \
            (SELECT COUNT(*) FROM pnotes WHERE assigned_to = ? AND message_status = 'New' AND activity = 1 \
